@@ -1,0 +1,95 @@
+// The one `casemail` command. Subcommands mirror the services; each loads its module lazily so
+// `casemail inspect` starts fast and never loads the database or mail transports.
+import { Command, CommanderError } from 'commander';
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('casemail')
+    .description('Email-driven support cases')
+    .option('-c, --config <file>', 'configuration file (default: $CASEMAIL_CONFIG, else built-in defaults)')
+    .exitOverride();
+
+  program
+    .command('inspect')
+    .description('show what the intake understands from raw messages (touches nothing)')
+    .option('--json', 'one JSON object per file (NDJSON)')
+    .argument('<files...>', 'raw RFC 5322 message files')
+    .action(async (files: string[], opts: { json?: boolean }) => {
+      const { runInspect } = await import('../inspect/run-inspect.js');
+      process.exitCode = await runInspect(files, { json: opts.json === true, out: process.stdout });
+    });
+
+  program
+    .command('start')
+    .description('run the service: intake, outbox dispatcher and timers')
+    .action(async () => {
+      const { runStart } = await import('./start-command.js');
+      await runStart(program.opts());
+    });
+
+  program
+    .command('migrate')
+    .description('bring the database schema up to date')
+    .action(async () => {
+      const { runMigrate } = await import('./admin-commands.js');
+      process.exitCode = await runMigrate(program.opts());
+    });
+
+  program
+    .command('doctor')
+    .description('check configuration, database, clock, IMAP and SMTP; non-zero exit when any fails')
+    .action(async () => {
+      const { runDoctor } = await import('./doctor-command.js');
+      process.exitCode = await runDoctor(program.opts());
+    });
+
+  program
+    .command('ingest')
+    .description('store and handle one message from a file or standard input (exit 75 on temporary failure)')
+    .argument('[file]', 'message file, or - for standard input', '-')
+    .action(async (file: string) => {
+      const { runIngest } = await import('./ingest-command.js');
+      process.exitCode = await runIngest(program.opts(), file);
+    });
+
+  const directory = program.command('directory').description('who is entitled: organisations, contracts, contacts, engineers');
+  directory
+    .command('import')
+    .argument('<file>', 'CSV or JSON directory file')
+    .action(async (file: string) => {
+      const { runDirectoryImport } = await import('./admin-commands.js');
+      process.exitCode = await runDirectoryImport(program.opts(), file);
+    });
+  directory
+    .command('export')
+    .option('--format <format>', 'json or csv', 'json')
+    .action(async (opts: { format: string }) => {
+      const { runDirectoryExport } = await import('./admin-commands.js');
+      process.exitCode = await runDirectoryExport(program.opts(), opts.format);
+    });
+
+  const cases = program.command('case').description('look at cases');
+  cases
+    .command('list')
+    .option('--state <state>', 'only cases in this state')
+    .action(async (opts: { state?: string }) => {
+      const { runCaseList } = await import('./admin-commands.js');
+      process.exitCode = await runCaseList(program.opts(), opts.state);
+    });
+  cases
+    .command('show')
+    .argument('<number>', 'case number')
+    .action(async (num: string) => {
+      const { runCaseShow } = await import('./admin-commands.js');
+      process.exitCode = await runCaseShow(program.opts(), num);
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    throw err;
+  }
+}
