@@ -1,0 +1,48 @@
+// The contract between the three intakes (IMAP, SMTP, pipe) and the one message handler.
+// Adapters own transport and acknowledgement; the handler owns storing, classifying and the transaction.
+
+export interface IntakeSource {
+  kind: 'imap' | 'smtp' | 'pipe';
+  /** IMAP: "<account>/<folder>" as configured; SMTP/pipe: null. */
+  mailbox: string | null;
+  uidValidity: number | null;
+  uid: number | null;
+  /** SMTP RCPT TO addresses (lower-cased); empty for IMAP and pipe. */
+  envelopeRecipients: string[];
+}
+
+export type IntakeStatus = 'processed' | 'held' | 'quarantined' | 'ignored' | 'duplicate';
+
+export interface IntakeResult {
+  status: IntakeStatus;
+  /** Id of the stored message row (the existing one for a duplicate). */
+  messageId: string;
+  /** Case numbers the message created or joined. */
+  caseNumbers: number[];
+  reason: string | null;
+}
+
+export interface IntakeHandler {
+  /**
+   * Stores the raw message exactly once and writes its outcome in one transaction.
+   * Resolves once committed. Rejects with TemporaryIntakeError when it could not commit and a
+   * retry may succeed (database down); any other rejection is a bug in handling this message.
+   */
+  handle(raw: Buffer, source: IntakeSource): Promise<IntakeResult>;
+  /** Keeps a message that keeps failing, with the error, so nothing is lost. */
+  quarantine(raw: Buffer, source: IntakeSource, error: unknown): Promise<IntakeResult>;
+}
+
+/** Where an IMAP intake remembers how far it got in a mailbox. Advanced only after commit. */
+export interface MailboxCursorStore {
+  get(mailbox: string): Promise<{ uidValidity: number; lastUid: number } | null>;
+  set(mailbox: string, cursor: { uidValidity: number; lastUid: number }): Promise<void>;
+}
+
+export class TemporaryIntakeError extends Error {
+  readonly code = 'temporary_intake_failure';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TemporaryIntakeError';
+  }
+}
