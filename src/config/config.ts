@@ -1,0 +1,253 @@
+// Configuration: one JSON file (path from --config or CASEMAIL_CONFIG) for behaviour, and the
+// environment for connection strings and secrets (each also as <NAME>_FILE). Read once at start,
+// validated completely (every problem listed with its path), frozen, and passed down.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const timeOfDay = z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'expected HH:MM (24:00 allowed as end of day)');
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const emailAddress = z.string().email().transform((s) => s.toLowerCase());
+
+const severityTarget = z.object({
+  /** Target for the initial response, in minutes. */
+  targetMinutes: z.number().int().positive(),
+  /** "continuous" counts every minute; "business" counts only business time. */
+  clock: z.enum(['continuous', 'business']),
+});
+
+const mailboxSchema = z.object({
+  /** Name used in logs and in the cursor table, e.g. "support". */
+  name: z.string().min(1),
+  /** Environment variable holding the IMAP URL of this account (default IMAP_URL). */
+  urlEnv: z.string().default('IMAP_URL'),
+  folder: z.string().default('INBOX'),
+  processedFolder: z.string().default('Processed'),
+  quarantineFolder: z.string().default('Quarantine'),
+});
+
+export const configSchema = z.object({
+  addresses: z.object({
+    support: emailAddress.default('support@casemail.localhost'),
+    escalation: emailAddress.default('escalation@casemail.localhost'),
+    /** Extra addresses we own (per-product or per-team aliases); mail to them is intake too. */
+    aliases: z.array(emailAddress).default([]),
+    /** Team queue addresses that get new-case notifications when a case has no assignee. */
+    queue: emailAddress.nullable().default(null),
+  }).prefault({}),
+  /** Domain of the Message-IDs we generate; mail carrying one is our own coming back. */
+  messageIdDomain: z.string().min(1).default('casemail.localhost'),
+  /** Header we put on everything we send, to recognise loops. */
+  loopHeader: z.string().default('X-Casemail-Loop'),
+  caseNumber: z.object({
+    prefix: z.string().min(1).default('Case'),
+    start: z.number().int().positive().default(100000),
+  }).prefault({}),
+  calendar: z.object({
+    timeZone: z.string().refine(isTimeZone, 'unknown IANA time zone').default('UTC'),
+    /** ISO weekday numbers, 1 = Monday ... 7 = Sunday. */
+    workingDays: z.array(z.number().int().min(1).max(7)).min(1).default([1, 2, 3, 4, 5]),
+    workingHours: z.object({ start: timeOfDay.default('00:00'), end: timeOfDay.default('24:00') }).prefault({}),
+    holidays: z.array(isoDate).default([]),
+    /** Optional country/region rule set, e.g. "DE" or "US-CA" (date-holidays). */
+    holidayRegion: z.string().nullable().default(null),
+  }).prefault({}),
+  severities: z.object({
+    1: severityTarget.default({ targetMinutes: 30, clock: 'continuous' }),
+    2: severityTarget.default({ targetMinutes: 8 * 60, clock: 'business' }),
+    3: severityTarget.default({ targetMinutes: 24 * 60, clock: 'business' }),
+  }).prefault({}),
+  timers: z.object({
+    slaWarningShare: z.number().gt(0).lt(1).default(0.75),
+    infoReminderDays: z.array(z.number().int().positive()).default([5, 10]),
+    confirmationReminderDays: z.array(z.number().int().positive()).default([7]),
+    infoAutoCloseDays: z.number().int().positive().default(15),
+    confirmationAutoCloseDays: z.number().int().positive().default(10),
+    reopenWindowDays: z.number().int().nonnegative().default(7),
+  }).prefault({}),
+  closePhrases: z.array(z.string().min(1)).default([
+    'close', 'close it', 'please close', 'resolved', 'yes resolved', 'confirmed', 'you can close this case',
+  ]),
+  limits: z.object({
+    maxMessageBytes: z.number().int().positive().default(25 * 1024 * 1024),
+    maxRecipients: z.number().int().positive().default(1000),
+  }).prefault({}),
+  /** Folder of handlebars templates (relative to the config file, or the working directory). */
+  templatesDir: z.string().default('templates'),
+  /** Where the embedded database, file outbox and other local state live. */
+  dataDir: z.string().default('var'),
+  smtpIntake: z.object({
+    enabled: z.boolean().default(true),
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(2525),
+    lmtp: z.boolean().default(false),
+  }).prefault({}),
+  imap: z.object({
+    mailboxes: z.array(mailboxSchema).default([]),
+  }).prefault({}),
+  outbox: z.object({
+    /** "auto": SMTP when SMTP_URL is set, else .eml files under <dataDir>/outbox. */
+    transport: z.enum(['auto', 'smtp', 'file']).default('auto'),
+    maxAttempts: z.number().int().positive().default(12),
+    /** First retry delay; doubles each attempt. */
+    retryBaseSeconds: z.number().positive().default(30),
+  }).prefault({}),
+  /** Trust an upstream Authentication-Results header from this authserv-id (admin commands need DKIM/SPF pass). */
+  trustAuthResultsFrom: z.string().nullable().default(null),
+  /** Load the demo directory into an empty database (local mode). */
+  demoDirectory: z.boolean().default(true),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).strict();
+
+export type CasemailSettings = z.infer<typeof configSchema>;
+
+/** Connection strings and secrets, from the environment only. */
+export interface Secrets {
+  databaseUrl: string | null;
+  smtpUrl: string | null;
+  /** IMAP URLs by environment variable name (IMAP_URL and any mailbox's urlEnv). */
+  imapUrls: Record<string, string | null>;
+}
+
+export interface Config {
+  settings: CasemailSettings;
+  secrets: Secrets;
+  /** Absolute paths resolved from settings. */
+  paths: { dataDir: string; templatesDir: string; configFile: string | null };
+}
+
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads NAME, or the file named by NAME_FILE (trailing newline trimmed). */
+export function readSecret(env: Env, name: string, problems: string[]): string | null {
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  if (direct && file) problems.push(`${name} and ${name}_FILE are both set; set one`);
+  if (direct) return direct;
+  if (file) {
+    try {
+      return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      problems.push(`${name}_FILE: cannot read ${file}: ${(err as Error).message}`);
+    }
+  }
+  return null;
+}
+
+export interface LoadOptions {
+  configFile?: string | null;
+  env?: Env;
+  cwd?: string;
+  /** Settings merged over the file (tests, one-off overrides). */
+  overrides?: unknown;
+}
+
+/** Loads, validates and freezes the configuration. Throws ConfigError listing every problem. */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const problems: string[] = [];
+  const configFile = options.configFile ?? env.CASEMAIL_CONFIG ?? null;
+
+  let fileSettings: unknown = {};
+  if (configFile) {
+    try {
+      fileSettings = JSON.parse(readFileSync(path.resolve(cwd, configFile), 'utf8'));
+    } catch (err) {
+      problems.push(`config file ${configFile}: ${(err as Error).message}`);
+    }
+  }
+  const merged = deepMerge(fileSettings, options.overrides ?? {});
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push(`${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`);
+    }
+  }
+
+  const settings = parsed.success ? parsed.data : null;
+  if (settings) checkConsistency(settings, problems);
+
+  const urlEnvs = new Set(['IMAP_URL', ...(settings?.imap.mailboxes.map((m) => m.urlEnv) ?? [])]);
+  const imapUrls: Record<string, string | null> = {};
+  for (const name of urlEnvs) imapUrls[name] = readSecret(env, name, problems);
+  const secrets: Secrets = {
+    databaseUrl: readSecret(env, 'DATABASE_URL', problems),
+    smtpUrl: readSecret(env, 'SMTP_URL', problems),
+    imapUrls,
+  };
+  for (const m of settings?.imap.mailboxes ?? []) {
+    if (!imapUrls[m.urlEnv]) problems.push(`imap.mailboxes[${m.name}]: ${m.urlEnv} is not set in the environment`);
+  }
+  if (secrets.databaseUrl && !/^postgres(ql)?:\/\//.test(secrets.databaseUrl)) {
+    problems.push('DATABASE_URL: expected postgres://…');
+  }
+  if (settings?.outbox.transport === 'smtp' && !secrets.smtpUrl) problems.push('outbox.transport is "smtp" but SMTP_URL is not set');
+
+  if (problems.length > 0 || !settings) throw new ConfigError(problems);
+
+  const base = configFile ? path.dirname(path.resolve(cwd, configFile)) : cwd;
+  const config: Config = {
+    settings,
+    secrets,
+    paths: {
+      dataDir: path.resolve(base, settings.dataDir),
+      templatesDir: path.resolve(base, settings.templatesDir),
+      configFile: configFile ? path.resolve(cwd, configFile) : null,
+    },
+  };
+  return deepFreeze(config);
+}
+
+function checkConsistency(s: CasemailSettings, problems: string[]): void {
+  const { start, end } = s.calendar.workingHours;
+  if (start >= end) problems.push(`calendar.workingHours: start ${start} must be before end ${end}`);
+  if (s.addresses.support === s.addresses.escalation) problems.push('addresses.escalation: must differ from addresses.support');
+  const names = new Set<string>();
+  for (const m of s.imap.mailboxes) {
+    if (names.has(m.name)) problems.push(`imap.mailboxes: duplicate name "${m.name}"`);
+    names.add(m.name);
+  }
+}
+
+/** Every address the service owns; mail to any of them is intake. */
+export function ownAddresses(settings: CasemailSettings): string[] {
+  const a = settings.addresses;
+  return [a.support, a.escalation, ...a.aliases];
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,113 @@
+// The one database factory: PostgreSQL through pg when DATABASE_URL is set, else embedded PGlite
+// persisted under the data folder. Both run the same Kysely migrations; callers see one type.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Kysely, Migrator, PostgresDialect, sql, type MigrationResultSet, type Transaction } from 'kysely';
+import pg from 'pg';
+import { migrations } from '../../migrations/index.js';
+import type { Database } from './schema.js';
+import { PGliteDialect } from './pglite-dialect.js';
+
+export type Db = Kysely<Database>;
+export type Trx = Transaction<Database>;
+/** Either the database or an open transaction: store functions take this first. */
+export type DbOrTrx = Kysely<Database> | Transaction<Database>;
+
+export interface DatabaseHandle {
+  db: Db;
+  kind: 'postgres' | 'pglite';
+  /** Where the data is: the URL without password, or the PGlite folder (or "memory"). */
+  location: string;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  databaseUrl: string | null;
+  /** PGlite folder; null for an in-memory database. */
+  pgliteDir: string | null;
+  /** An already loaded PGlite data dump to start from (test templates). */
+  pgliteLoadDataDir?: Blob;
+  poolSize?: number;
+}
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
+  if (opts.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: opts.databaseUrl,
+      max: opts.poolSize ?? 10,
+      // PGlite returns int8 as numbers; make pg agree so domain code sees one type.
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID || oid === NUMERIC_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      },
+    });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { db, kind: 'postgres', location: redactUrl(opts.databaseUrl), close: () => db.destroy() };
+  }
+  const { PGlite } = await import('@electric-sql/pglite');
+  if (opts.pgliteDir) mkdirSync(opts.pgliteDir, { recursive: true });
+  const pglite = new PGlite({
+    ...(opts.pgliteDir ? { dataDir: opts.pgliteDir } : {}),
+    ...(opts.pgliteLoadDataDir ? { loadDataDir: opts.pgliteLoadDataDir } : {}),
+  });
+  await pglite.waitReady;
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return {
+    db,
+    kind: 'pglite',
+    location: opts.pgliteDir ? path.resolve(opts.pgliteDir) : 'memory',
+    close: async () => {
+      await db.destroy();
+      await pglite.close();
+    },
+  };
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+function migrator(db: Kysely<unknown>): Migrator {
+  return new Migrator({ db, provider: { getMigrations: async () => migrations } });
+}
+
+/** Runs every pending migration; throws with the failing migration's error. */
+export async function migrateToLatest(db: Db, caseNumberStart?: number): Promise<MigrationResultSet> {
+  const result = await migrator(db as unknown as Kysely<unknown>).migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw Object.assign(new Error(`migration ${failed} failed: ${(result.error as Error).message}`), {
+      code: 'migration_failed',
+      cause: result.error,
+    });
+  }
+  if (caseNumberStart !== undefined) await ensureCaseNumberStart(db, caseNumberStart);
+  return result;
+}
+
+/** Names of migrations not yet applied. */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  const all = await migrator(db as unknown as Kysely<unknown>).getMigrations();
+  return all.filter((m) => !m.executedAt).map((m) => m.name);
+}
+
+/** Moves the case-number sequence up to the configured start; never down (numbers are never reused). */
+export async function ensureCaseNumberStart(db: Db, start: number): Promise<void> {
+  await sql`select setval('case_number_seq', ${start}::bigint, false)
+            where (select case when is_called then last_value + 1 else last_value end from case_number_seq) < ${start}::bigint`
+    .execute(db);
+}
+
+/** Where PGlite keeps its data for a config's data folder. */
+export function pgliteDirFor(dataDir: string): string {
+  return path.join(dataDir, 'pglite');
+}

@@ -1,0 +1,84 @@
+// Every kind of mail the service sends, with the data its template receives. The outbox row
+// stores `kind` and `data`; the dispatcher renders templates/<kind>.text.hbs and .html.hbs.
+
+export interface CaseSummary {
+  number: number;
+  /** "[Case #100042]" with the configured prefix. */
+  tag: string;
+  subject: string;
+}
+
+export interface AcknowledgementData {
+  case: CaseSummary;
+  requesterName: string;
+  severity: number;
+  severityMeaning: string;
+  /** The first-response target as a local date and time, e.g. "Mon 30 Nov 2026, 09:00 (Europe/Berlin)". */
+  targetResponseLocal: string;
+  /** Other cases opened from the same message. */
+  siblings: CaseSummary[];
+  supportAddress: string;
+  escalationAddress: string;
+}
+
+export interface NotEntitledData {
+  reason: 'no_contract' | 'unknown_sender' | 'inactive_contact';
+  senderAddress: string;
+  supportAddress: string;
+}
+
+export interface NewCaseNotificationData {
+  case: CaseSummary;
+  severity: number;
+  requester: { name: string; address: string };
+  organisation: string;
+  targetResponseLocal: string;
+  /** The customer's new text (already stripped of quoted history). */
+  text: string;
+  attachments: { filename: string; size: number }[];
+  siblings: CaseSummary[];
+}
+
+export interface HeldMessageNoticeData {
+  case: CaseSummary;
+  sender: string;
+  subject: string;
+  reason: string;
+}
+
+export interface OversizeNoticeData {
+  subject: string;
+  sizeBytes: number;
+  limitBytes: number;
+  supportAddress: string;
+}
+
+export interface MailKindData {
+  acknowledgement: AcknowledgementData;
+  'not-entitled': NotEntitledData;
+  'new-case-notification': NewCaseNotificationData;
+  'held-message-notice': HeldMessageNoticeData;
+  'oversize-notice': OversizeNoticeData;
+}
+
+export type MailKind = keyof MailKindData;
+
+export const MAIL_KINDS = ['acknowledgement', 'not-entitled', 'new-case-notification', 'held-message-notice', 'oversize-notice'] as const satisfies readonly MailKind[];
+
+/** One outgoing mail as the code that causes it describes it; written to the outbox in the same transaction. */
+export interface OutgoingMail<K extends MailKind = MailKind> {
+  /** Unique per cause: a second write of the same cause is ignored (e.g. "ack:<message row id>:<case number>"). */
+  causeKey: string;
+  kind: K;
+  caseId: number | null;
+  to: string[];
+  cc?: string[];
+  replyTo?: string | null;
+  /** Subject including the case tag where there is a case. CR/LF are removed before sending. */
+  subject: string;
+  inReplyTo?: string | null;
+  references?: string[];
+  /** 'auto-replied' for answers to a message, 'auto-generated' for timer mail, null for human relays. */
+  autoSubmitted: 'auto-replied' | 'auto-generated' | null;
+  data: MailKindData[K];
+}
