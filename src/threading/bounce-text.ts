@@ -1,0 +1,212 @@
+// Bounces written for people: the explanation text of qmail, Exim, Postfix, Sendmail, Exchange,
+// Lotus Notes and hosted providers (Gmail, Yahoo, Outlook.com, ...). Recognises the wording,
+// and pulls status codes and failed recipients out of the part before the returned message.
+// Pure and linear: every scan is capped and every pattern is bounded.
+
+/** The explanation precedes the returned message; nothing useful lies beyond this. */
+const MAX_REPORT_CHARS = 48 * 1024;
+const MAX_RECIPIENTS = 100;
+
+/** Subjects MTAs and providers give their failure and delay notices (several languages). */
+const BOUNCE_SUBJECT = new RegExp(
+  [
+    'undeliver(?:able|ed)', 'undelivered mail', 'returned mail', 'returning message', 'failure notice',
+    'delivery (?:status notification|failure|failed|has failed|problem|notification|report)',
+    'mail delivery (?:failed|failure|problem|error|system)', 'delivery to .{0,80} failed',
+    'non[- ]?deliver(?:y|able)', 'not delivered', 'could not be delivered', 'message not delivered',
+    'mail system error', 'returned to sender', 'undeliverable mail', 'warning: could not send',
+    'delayed mail', 'delivery delayed', 'delivery (?:is )?delayed', 'message delayed',
+    // de, fr, es, it, nl, pt, sv/da/no, fi, pl, lv, cs
+    'unzustellbar', 'nicht zustellbar', 'zustellung fehlgeschlagen', 'non remis', 'non distribuable',
+    'échec de (?:la )?(?:remise|livraison)', 'no se puede entregar', 'no entregado', 'imposible entregar',
+    'non recapitabile', 'mancato recapito', 'onbestelbaar', 'niet bezorgd', 'não entregue',
+    'impossível entregar', 'olevererbar', 'kunne ikke leveres', 'ikke levert', 'kan ikke leveres',
+    'ei voitu toimittaa', 'niedostarczalna', 'nie dostarczono', 'nepiegādāt', 'nepiegādāts', 'nedoručitelné',
+  ].join('|'),
+  'i',
+);
+
+/** Delay notices: a bounce that is not (yet) a failure. */
+const DELAY_SUBJECT = /\b(?:delay(?:ed)?|warning: could not send|still (?:being )?(?:retried|trying)|verzögert|retardé|retrasad)/i;
+
+/** Sentences MTAs open their reports with. Matched against the report text only. */
+const BOUNCE_BODY = new RegExp(
+  [
+    'this is the (?:mail system|qmail-send program|postfix program) at',
+    'i\'m sorry to have to inform you that your message could not',
+    'i\'m afraid i wasn\'t able to deliver',
+    'this message was created automatically by mail delivery software',
+    'message could not be delivered to one or more',
+    'could not be delivered to (?:one or more|the following|some)',
+    'delivery to the following recipients? (?:failed|has been delayed|was unsuccessful)',
+    'delivery has failed to these recipients',
+    'your message (?:did not|didn\'t|could not|couldn\'t|wasn\'t|was not|cannot|can\'t) (?:reach|be delivered|delivered)',
+    'your message to .{0,200} (?:couldn\'t|could not) be delivered',
+    'the following (?:addresses|recipients?) (?:had permanent fatal errors|failed|could not be reached|cannot be reached)',
+    'transcript of session follows',
+    'was not delivered to',
+    'did not reach the following recipient',
+    'unable to deliver (?:your|the|this) message',
+    'sorry,? we were unable to deliver',
+    'message delivery (?:failed|has failed|to .{0,200} failed)',
+    'permanent(?:ly)? (?:fatal )?(?:error|failure|failed)',
+    'delivery (?:status notification|failure)',
+    'undeliverable message',
+    'your email (?:could not|couldn\'t|wasn\'t|was not) (?:be )?delivered',
+    'failed to deliver',
+    'has not (?:yet )?been delivered',
+    'remote (?:host|server) (?:said|replied)',
+    'smtp error from remote mail server',
+    'unrouteable address',
+    'retry timeout exceeded',
+    'message (?:is )?(?:undeliverable|returned)',
+  ].join('|'),
+  'i',
+);
+
+/** Where the explanation ends and the returned message (or its headers) begins. */
+const ORIGINAL_MARKER = new RegExp(
+  '^\\s*(?:' +
+    [
+      '-{2,}\\s*(?:original message|this is a copy of the message|below this line is a copy|the header of the original message|original message follows|returned message|undelivered message|forwarded message|message headers? follows?|copy of (?:the )?message)',
+      'original message headers:',
+      '(?:received|return-path|dkim-signature|x-received|arc-seal|message-id|mime-version|delivered-to): ',
+    ].join('|') +
+    ')',
+  'i',
+);
+
+/** Returns the explanation part of a bounce text: up to the returned message, capped. */
+export function reportSection(text: string): string {
+  const capped = text.length > MAX_REPORT_CHARS ? text.slice(0, MAX_REPORT_CHARS) : text;
+  const lines = capped.split('\n');
+  let end = lines.length;
+  // Header-looking lines only count as the returned message after a few lines of explanation.
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (ORIGINAL_MARKER.test(line) && (i >= 3 || /^\s*-{2,}/.test(line))) {
+      end = i;
+      break;
+    }
+  }
+  return lines.slice(0, end).join('\n');
+}
+
+export function looksLikeBounceSubject(subject: string): boolean {
+  return BOUNCE_SUBJECT.test(subject.slice(0, 500));
+}
+
+export function looksLikeDelaySubject(subject: string): boolean {
+  return DELAY_SUBJECT.test(subject.slice(0, 500));
+}
+
+/** The MTA wording a bounce report uses, or null. */
+export function bounceBodyPhrase(section: string): string | null {
+  const m = BOUNCE_BODY.exec(section);
+  return m ? m[0].toLowerCase().replace(/\s+/g, ' ') : null;
+}
+
+// ---- status codes ----
+
+const ENHANCED_GLOBAL = /(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)/g;
+/** Basic SMTP reply codes that appear in reports ("550 ...", "550-...", "#550", "said: 554"). */
+const SMTP_CODE_GLOBAL = /(?:^|[\s:#(<"'])([45][0-5]\d)(?=[\s-][^\d]|[\s-]?$|\s[245]\.\d)/gm;
+
+/** Known wording -> the enhanced status it stands for, used when the report gives none. */
+const PHRASE_STATUS: ReadonlyArray<[RegExp, string]> = [
+  [/mailbox (?:is )?full|over ?quota|quota (?:exceeded|full)|exceeded (?:the |his |her |their |its )?(?:storage|quota|mailbox)|insufficient (?:disk )?(?:space|storage)|mailbox size limit|full mailbox|postfach voll/i, '4.2.2'],
+  [/message (?:is )?too (?:large|big)|message size exceeds|size limit exceeded|exceeds (?:the )?(?:maximum )?(?:message )?size/i, '5.3.4'],
+  [/host (?:or domain name )?not found|domain (?:name )?not found|unrouteable (?:mail )?domain|no mx (?:record|host)|host unknown|unknown host|name or service not known|domain does not exist|nxdomain|no such domain|bad destination (?:mailbox|system)/i, '5.1.2'],
+  [/account (?:has been |is )?(?:disabled|inactive|suspended|locked|deactivated)|mailbox (?:is )?(?:disabled|inactive|deactivated)|inactive (?:user|account)/i, '5.2.1'],
+  [/user unknown|unknown user|no such (?:user|mailbox|recipient|address|person)|(?:does not|doesn't|did not) exist|invalid (?:recipient|mailbox|address|user)|recipient (?:address )?rejected|mailbox (?:is )?unavailable|mailbox not found|not listed in (?:the )?(?:domino )?(?:public )?(?:name and address book|directory)|unrouteable address|user not found|addressee unknown|no mailbox|recipient not found|unknown (?:local[- ]part|recipient|address|mailbox)|address rejected|no longer (?:valid|available|active)|not our customer|user doesn't have a .{1,40} account|recipient unknown|mailbox does not exist|unknown or illegal alias|invalid mailbox|nicht bekannt|unbekannt|inconnu|sconosciuto|desconocido/i, '5.1.1'],
+  [/not unique\.? +several matches/i, '5.1.4'],
+  [/system not accepting network messages/i, '5.3.2'],
+  [/relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)|not permitted to relay|unable to relay|relay not permitted/i, '5.7.1'],
+  [/blocked|black ?list|block ?list|spam|rejected (?:for|due to|by) policy|policy (?:violation|reasons|rejection)|access denied|not authori[sz]ed|message rejected/i, '5.7.1'],
+  [/retry time(?:out)? (?:exceeded|expired)|delivery time expired|message expired|expired after|too long in (?:the )?queue|gave up|giving up/i, '4.4.7'],
+  [/could not initiate (?:an )?smtp conversation|connection (?:was )?dropped|not accepting (?:network )?messages/i, '4.3.2'],
+  [/connection (?:timed out|refused)|could not connect|couldn't connect|timed out while/i, '4.4.1'],
+  [/delivery to the following recipients? has been delayed|has not (?:yet )?been delivered|will (?:continue to |keep )?(?:try|retry)|still trying|deferred|temporar(?:y|ily) (?:failure|unavailable|rejected|error|problem)/i, '4.0.0'],
+];
+
+const PERMANENT_WORDS = /failed permanently|permanent(?:ly)? (?:fatal )?(?:failure|error|failed)|permanent fatal errors/i;
+
+function pushUnique(list: string[], value: string): void {
+  if (!list.includes(value)) list.push(value);
+}
+
+/**
+ * Status codes in a report section: enhanced codes as written; otherwise one derived from known
+ * wording or from basic SMTP codes (550 -> 5.0.0, 452 -> 4.0.0) so every bounce says permanent or not.
+ */
+export function statusesFromText(section: string): string[] {
+  const out: string[] = [];
+  for (const m of section.matchAll(ENHANCED_GLOBAL)) {
+    pushUnique(out, `${m[1]}.${Number(m[2])}.${Number(m[3])}`);
+    if (out.length >= 20) break;
+  }
+  if (out.length > 0) return out;
+
+  const codes: string[] = [];
+  for (const m of section.matchAll(SMTP_CODE_GLOBAL)) {
+    pushUnique(codes, m[1]!);
+    if (codes.length >= 10) break;
+  }
+  const phrase = PHRASE_STATUS.find(([re]) => re.test(section))?.[1] ?? null;
+  // What the reporting server decided beats the wording's usual class: "550 mailbox full" and
+  // "failed permanently: connection dropped" are final, whatever the cause usually means.
+  const klass = PERMANENT_WORDS.test(section) ? '5' : codes[0]?.[0];
+  if (phrase) {
+    pushUnique(out, klass && klass !== phrase[0] ? `${klass}${phrase.slice(1)}` : phrase);
+    return out;
+  }
+  for (const code of codes) pushUnique(out, code === '552' ? '5.2.2' : `${code[0]}.0.0`);
+  if (out.length === 0 && klass === '5') out.push('5.0.0');
+  return out;
+}
+
+// ---- failed recipients ----
+
+const ADDRESS = /[A-Za-z0-9._%+'=&-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}/;
+const ADDRESS_GLOBAL = new RegExp(ADDRESS.source, 'g');
+const ONLY_ADDRESS = new RegExp(`^\\s*(?:mailto:)?["'<(]?(${ADDRESS.source})[>"')]?\\s*[:,;.]?\\s*$`);
+const ANGLE_AT_START = new RegExp(`^\\s*<(${ADDRESS.source})>`);
+const RCPT_TO = new RegExp(`rcpt to:\\s*<(${ADDRESS.source})>`, 'i');
+const ADDRESS_ON_DATE = new RegExp(`^\\s*['"]?(${ADDRESS.source})['"]?\\s+on\\s+\\d`);
+const FAILURE_WORDS = /fail|unknown|not (?:found|exist|listed|deliver|reach|unique)|reject|undeliver|invalid|unavailable|refused|denied|full|quota|\b[45]\d\d\b|[45]\.\d{1,3}\.\d{1,3}|could not|couldn't|unable|error|delay|does not|doesn't|disabled/i;
+const HEADER_LINE = /^\s*(?:from|to|cc|reply-to|sender|return-path|subject|date|message-id|received|x-[a-z-]+):/i;
+const DAEMON_LOCAL = /^(?:mailer-?daemon|mailer_daemon|mail-?daemon|postmaster|mail-delivery-system|bounces?)$/i;
+
+/**
+ * Failed recipients named in a report section: "<a@b>:" lines (qmail, Postfix), lines holding
+ * only an address (Exim, Sendmail, Gmail, Exchange), "RCPT TO:<a@b>", "a@b on <date>" (Exchange)
+ * and addresses on lines that also say what failed (Lotus Notes, providers).
+ */
+export function recipientsFromText(section: string, exclude: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  const add = (addr: string | undefined): void => {
+    if (!addr || out.length >= MAX_RECIPIENTS) return;
+    const a = addr.toLowerCase().replace(/[.]+$/, '');
+    const local = a.slice(0, a.indexOf('@'));
+    if (exclude.has(a) || DAEMON_LOCAL.test(local)) return;
+    pushUnique(out, a);
+  };
+  const lines = section.split('\n');
+  const loose: string[] = [];
+  for (const line of lines.slice(0, 4000)) {
+    if (line.length > 2000 || HEADER_LINE.test(line)) continue;
+    const only = ONLY_ADDRESS.exec(line);
+    if (only) { add(only[1]); continue; }
+    const angle = ANGLE_AT_START.exec(line);
+    if (angle) { add(angle[1]); continue; }
+    const rcpt = RCPT_TO.exec(line);
+    if (rcpt) { add(rcpt[1]); continue; }
+    const onDate = ADDRESS_ON_DATE.exec(line);
+    if (onDate) { add(onDate[1]); continue; }
+    if (FAILURE_WORDS.test(line)) for (const m of line.matchAll(ADDRESS_GLOBAL)) loose.push(m[0]);
+  }
+  // Addresses merely mentioned on failure lines count only when nothing more precise was found:
+  // they may name the sender ("your message from a@b ...") as easily as the recipient.
+  if (out.length === 0) for (const a of loose) add(a);
+  return out;
+}
