@@ -32,6 +32,8 @@ export interface OpenOptions {
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
+/** `date` columns stay 'YYYY-MM-DD' strings: a calendar date has no time zone. */
+const DATE_OID = 1082;
 
 export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
   if (opts.databaseUrl) {
@@ -41,7 +43,9 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
       // PGlite returns int8 as numbers; make pg agree so domain code sees one type.
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-          oid === INT8_OID || oid === NUMERIC_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+          oid === INT8_OID || oid === NUMERIC_OID ? (v: string) => Number(v)
+          : oid === DATE_OID ? (v: string) => v
+          : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
       },
     });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
@@ -52,6 +56,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
   const pglite = new PGlite({
     ...(opts.pgliteDir ? { dataDir: opts.pgliteDir } : {}),
     ...(opts.pgliteLoadDataDir ? { loadDataDir: opts.pgliteLoadDataDir } : {}),
+    parsers: { [DATE_OID]: (v: string) => v, [NUMERIC_OID]: (v: string) => Number(v) },
   });
   await pglite.waitReady;
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });

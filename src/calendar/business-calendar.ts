@@ -1,0 +1,106 @@
+// Business-time arithmetic: working days, working hours and holidays in one time zone.
+// Pure: instants in, instants out (luxon does the zone math, so DST days and year ends are right).
+// Business time inside a window is real elapsed time: a 00:00-24:00 window on a DST day is 23 or 25 h.
+import { DateTime } from 'luxon';
+
+export interface BusinessCalendar {
+  timeZone: string;
+  /** ISO weekdays, 1 = Monday ... 7 = Sunday. */
+  workingDays: readonly number[];
+  /** "HH:MM" local start and end of the working day; "24:00" is the end of the day. */
+  workingHours: { start: string; end: string };
+  /** Local dates "YYYY-MM-DD" that are not working days. */
+  holidays: ReadonlySet<string> | readonly string[];
+}
+
+const MAX_DAYS_SCANNED = 3660;
+
+function minutesOf(hhmm: string): number {
+  const [h, m] = hhmm.split(':').map(Number);
+  return (h ?? 0) * 60 + (m ?? 0);
+}
+
+function isHoliday(cal: BusinessCalendar, isoDate: string): boolean {
+  const h = cal.holidays;
+  return h instanceof Set ? h.has(isoDate) : (h as readonly string[]).includes(isoDate);
+}
+
+/** Is this local date a working day (weekday and not a holiday)? */
+export function isBusinessDay(cal: BusinessCalendar, day: DateTime): boolean {
+  return cal.workingDays.includes(day.weekday) && !isHoliday(cal, day.toISODate() ?? '');
+}
+
+/** The working window of one local day, as instants. */
+function windowOf(cal: BusinessCalendar, day: DateTime): { start: number; end: number } {
+  const midnight = day.startOf('day');
+  const s = minutesOf(cal.workingHours.start);
+  const e = minutesOf(cal.workingHours.end);
+  // Built from local wall-clock time so 08:00 stays 08:00 across DST changes.
+  const start = midnight.set({ hour: Math.floor(s / 60), minute: s % 60 });
+  const end = e >= 24 * 60 ? midnight.plus({ days: 1 }).startOf('day') : midnight.set({ hour: Math.floor(e / 60), minute: e % 60 });
+  return { start: start.toMillis(), end: end.toMillis() };
+}
+
+function localDay(cal: BusinessCalendar, at: number): DateTime {
+  const dt = DateTime.fromMillis(at, { zone: cal.timeZone });
+  if (!dt.isValid) throw new Error(`invalid time zone ${cal.timeZone}`);
+  return dt.startOf('day');
+}
+
+/** The instant `minutes` of business time after `from`. Zero minutes gives the next business instant. */
+export function addBusinessMinutes(cal: BusinessCalendar, from: Date, minutes: number): Date {
+  let remaining = Math.max(0, minutes) * 60_000;
+  let cursor = from.getTime();
+  let day = localDay(cal, cursor);
+  for (let i = 0; i < MAX_DAYS_SCANNED; i++) {
+    if (isBusinessDay(cal, day)) {
+      const w = windowOf(cal, day);
+      if (cursor < w.start) cursor = w.start;
+      if (cursor < w.end) {
+        const available = w.end - cursor;
+        if (remaining <= available) return new Date(cursor + remaining);
+        remaining -= available;
+        cursor = w.end;
+      }
+    }
+    day = day.plus({ days: 1 }).startOf('day');
+    cursor = Math.max(cursor, day.toMillis());
+  }
+  throw new Error(`no business time within ${MAX_DAYS_SCANNED} days of ${from.toISOString()}: check the calendar`);
+}
+
+/** The next instant that is business time (`from` itself when it already is). */
+export function nextBusinessStart(cal: BusinessCalendar, from: Date): Date {
+  return addBusinessMinutes(cal, from, 0);
+}
+
+/**
+ * `days` business days after `from`: the same local time of day on the `days`-th following
+ * business day (moved into the working window when outside it). "10 business days after Friday
+ * 15:00" is Friday two weeks later at 15:00 when no holiday intervenes.
+ */
+export function addBusinessDays(cal: BusinessCalendar, from: Date, days: number): Date {
+  const start = DateTime.fromJSDate(from, { zone: cal.timeZone });
+  let day = start.startOf('day');
+  let counted = 0;
+  for (let i = 0; counted < days; i++) {
+    if (i > MAX_DAYS_SCANNED) throw new Error(`no ${days} business days within ${MAX_DAYS_SCANNED} days: check the calendar`);
+    day = day.plus({ days: 1 });
+    if (isBusinessDay(cal, day)) counted++;
+  }
+  const target = day.set({ hour: start.hour, minute: start.minute, second: start.second, millisecond: start.millisecond });
+  const w = windowOf(cal, day);
+  const t = Math.min(Math.max(target.toMillis(), w.start), w.end);
+  return new Date(t);
+}
+
+/** A response deadline: continuous clocks count every minute; business clocks start at the next business time. */
+export function responseDeadline(cal: BusinessCalendar, openedAt: Date, target: { targetMinutes: number; clock: 'continuous' | 'business' }): Date {
+  if (target.clock === 'continuous') return new Date(openedAt.getTime() + target.targetMinutes * 60_000);
+  return addBusinessMinutes(cal, openedAt, target.targetMinutes);
+}
+
+/** "Mon 30 Nov 2026, 09:00 (Europe/Berlin)" */
+export function formatLocal(at: Date, timeZone: string): string {
+  return `${DateTime.fromJSDate(at, { zone: timeZone }).toFormat('ccc d LLL yyyy, HH:mm')} (${timeZone})`;
+}
