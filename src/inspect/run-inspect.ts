@@ -1,8 +1,51 @@
-// `casemail inspect`: reads raw message files and prints what the intake understands (NDJSON).
-// PLACEHOLDER until the message-understanding work lands.
+// `casemail inspect`: reads raw message files and prints what the intake understands, one NDJSON
+// line per file (spec/inspect-json.md). File reading and stdout are the only I/O; understanding
+// itself is `understandMessage`, which the bench measures too.
+import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
+import { understandMessage, toInspectJson } from './understand.js';
 
 export async function runInspect(files: string[], opts: { json: boolean; out: Writable }): Promise<number> {
-  for (const file of files) opts.out.write(JSON.stringify({ file, error: { code: 'not_implemented', message: 'inspect is not built yet' } }) + '\n');
+  for (const file of files) {
+    const started = performance.now();
+    let line: Record<string, unknown>;
+    try {
+      const raw = await readFile(file);
+      const understood = understandMessage(raw);
+      line = { file, ...toInspectJson(understood), elapsedMs: round(performance.now() - started) };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      line = {
+        file,
+        error: { code: e.code ?? 'parse_failed', message: e.message },
+        parse: null,
+        reply: null,
+        classify: null,
+        caseRef: null,
+        severity: null,
+        issues: [],
+        elapsedMs: round(performance.now() - started),
+      };
+    }
+    const text = opts.json ? JSON.stringify(line) : humanSummary(line);
+    if (!opts.out.write(text + '\n')) await new Promise((resolve) => opts.out.once('drain', resolve));
+  }
   return 0;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/** A short readable form for operators who run inspect without --json. */
+function humanSummary(line: Record<string, unknown>): string {
+  const p = line.parse as { from?: { address: string } | null; subject?: string; attachments?: unknown[] } | null;
+  const c = line.classify as { kind?: string; reasons?: string[] } | null;
+  if (line.error && !p) return `${String(line.file)}: error ${JSON.stringify(line.error)}`;
+  return [
+    `${String(line.file)}:`,
+    `  from: ${p?.from?.address ?? '-'}  subject: ${p?.subject ?? ''}`,
+    `  kind: ${c?.kind ?? '-'} (${(c?.reasons ?? []).join('; ')})  attachments: ${p?.attachments?.length ?? 0}`,
+    `  caseRef: ${JSON.stringify(line.caseRef)}  severity: ${JSON.stringify(line.severity)}  issues: ${(line.issues as unknown[]).length}`,
+  ].join('\n');
 }
