@@ -1,0 +1,211 @@
+// Line recognisers for quote stripping: reply attribution headers ("On … wrote:" in many languages),
+// Outlook-style header blocks, "Original Message" separators, forward markers and "Sent from my …".
+// Every test runs on one line (or a join of at most four) capped at MAX_TEST_CHARS, with string
+// operations and regexes that have no nested or adjacent unbounded quantifiers, so cost is linear.
+
+/** Longest piece of a line any recogniser looks at; the rest of a longer line cannot change the answer. */
+export const MAX_TEST_CHARS = 400;
+
+/** Characters that behave like spaces in mail text: NBSP, zero-width and directional marks, BOM. */
+const INVISIBLE = /[\u00a0\u2000-\u200f\u202a-\u202f\u2060\ufeff]/g;
+
+/** A line as the recognisers see it: capped, invisible characters folded to spaces, trimmed. */
+export function norm(line: string): string {
+  const capped = line.length > MAX_TEST_CHARS ? line.slice(0, MAX_TEST_CHARS) : line;
+  return capped.replace(INVISIBLE, ' ').trim();
+}
+
+/**
+ * `s` without trailing characters from `chars`. A loop, not /[…]+$/: that regex rescans a long run
+ * of spaces from every start position, quadratic on a hostile line.
+ */
+export function trimEndChars(s: string, chars: string): string {
+  let end = s.length;
+  while (end > 0 && chars.includes(s[end - 1] ?? '')) end--;
+  return end === s.length ? s : s.slice(0, end);
+}
+
+export function isBlank(line: string): boolean {
+  return norm(line) === '';
+}
+
+/** `>`-quoted line (also `> >`, and a quote mark after leading spaces). */
+export function isQuoted(line: string): boolean {
+  for (let i = 0; i < line.length && i < 40; i++) {
+    const c = line[i];
+    if (c === '>') return true;
+    if (c !== ' ' && c !== '\t' && c !== '\u00a0') return false;
+  }
+  return false;
+}
+
+// ---- reply attribution headers ----------------------------------------------------------------
+
+/** Words that open an attribution line ("On <date>, <name> wrote:"), lower-cased. */
+const OPENERS = ['on ', 'le ', 'am ', 'el ', 'em ', 'il ', 'op ', 'den ', 'w dniu ', 'dnia ', 'dne ', 'в ', 'на ', '在', 'el día ', 'le jeu', 'kl. '];
+
+/** Verbs (in the attribution's language) that say "wrote", lower-cased, matched as substrings. */
+const WROTE = [
+  'wrote', 'writes', 'a écrit', 'a ecrit', 'schrieb', 'schreef', 'escribió', 'escribio', 'ha escrit', 'escreveu',
+  'ha scritto', 'skrev', 'napisał', 'napisala', 'napisała', 'pisze', 'написал', 'написала', 'написав', 'пишет',
+  'napsal', 'írta', 'irta', 'kirjoitti', 'yazdı', 'έγραψε', '写道', '寫道', '작성', 'のメッセージ', '書きました', 'כתב', 'كتب',
+  'scrisse', 'scris', 'rašė', 'rakstīja', 'kirjutas', 'napísal', 'je napisal', 'написа',
+];
+
+const TIME = /\d{1,2}[:.]\d{2}/;
+const YEAR = /(?:^|\D)(?:19|20)\d{2}(?:\D|$)/;
+const MONTH_WORD = /\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\b/i;
+
+function hasDate(s: string): boolean {
+  return TIME.test(s) || YEAR.test(s) || (MONTH_WORD.test(s) && /\d/.test(s));
+}
+
+function hasAddress(s: string): boolean {
+  const at = s.indexOf('@');
+  return at > 0 && at < s.length - 1;
+}
+
+function endsWithColon(s: string): boolean {
+  return s.endsWith(':') || s.endsWith('：');
+}
+
+/** Strips decoration some clients put before an attribution: "- Le …" (Zimbra), "*On …*". */
+function stripLead(s: string): string {
+  let i = 0;
+  while (i < s.length && i < 6 && (s[i] === '-' || s[i] === '*' || s[i] === ' ' || s[i] === '_')) i++;
+  let out = s.slice(i);
+  if (out.endsWith('*')) out = out.slice(0, -1).trimEnd();
+  return out;
+}
+
+export type HeaderStrength = 'strong' | 'weak';
+
+/**
+ * Whether `text` (one line, or a few joined with spaces) is a reply attribution header.
+ * strong: has a date, an address or a known opener, so it marks a quote even when the quoted
+ * text is not `>`-prefixed. weak ("Someone wrote:"): only counts when `>` lines follow.
+ */
+export function attributionStrength(text: string): HeaderStrength | null {
+  const s = stripLead(norm(text));
+  if (s.length < 6 || !endsWithColon(s)) return null;
+  const lower = s.toLowerCase();
+  const hasVerb = WROTE.some((w) => lower.includes(w));
+  const dated = hasDate(s);
+  const addressed = hasAddress(s);
+  if (!hasVerb && !(dated && addressed)) return null;
+  // "writes:" etc. inside a long sentence is prose, not a header: keep the verb near the end.
+  if (hasVerb && !dated && !addressed && s.length > 80) return null;
+  const opened = OPENERS.some((o) => lower.startsWith(o));
+  return dated || addressed || opened ? 'strong' : 'weak';
+}
+
+/** Whether a line may start a multi-line attribution (wrapped by the sender's client). */
+export function mayStartWrappedAttribution(line: string): boolean {
+  const s = stripLead(norm(line));
+  if (s === '' || isQuoted(line)) return false;
+  const last = s[s.length - 1];
+  if (last === '.' || last === '!' || last === '?') return false;
+  const lower = s.toLowerCase();
+  return OPENERS.some((o) => lower.startsWith(o)) || hasDate(s);
+}
+
+// ---- Outlook-style header blocks ---------------------------------------------------------------
+
+type FieldKind = 'from' | 'sent' | 'to' | 'cc' | 'subject';
+
+/** Header field names in the languages mail clients localise them into, lower-cased. */
+const FIELD_NAMES: Record<string, FieldKind> = Object.fromEntries(
+  ([
+    ['from', ['from', 'de', 'van', 'von', 'da', 'från', 'fra', 'od', 'от', 'від', '发件人', '寄件者', '差出人', 'kimden', 'lähettäjä', 'feladó', 'remitente', 'afzender', 'odesílatel', 'expéditeur', 'absender', 'mittente']],
+    ['sent', ['sent', 'date', 'envoyé', 'envoyé le', 'envoye', 'verzonden', 'gesendet', 'datum', 'inviato', 'data', 'enviado', 'enviada', 'fecha', 'skickat', 'sendt', 'wysłano', 'wysłane', 'отправлено', 'дата', 'надіслано', '发送时间', '發送時間', '日期', '送信日時', 'gönderildi', 'tarih', 'lähetetty', 'elküldve', 'odesláno', 'message du', 'sent at']],
+    ['to', ['to', 'à', 'a', 'aan', 'an', 'para', 'till', 'til', 'do', 'кому', 'до', '收件人', '宛先', 'kime', 'vastaanottaja', 'címzett', 'komu', 'per']],
+    ['cc', ['cc', 'kopie', 'copie', 'copie à', 'kopia', 'копия', '抄送', '副本', 'bilgi']],
+    ['subject', ['subject', 'objet', 'onderwerp', 'betreff', 'oggetto', 'asunto', 'assunto', 'ämne', 'emne', 'temat', 'тема', '主题', '主旨', '件名', 'konu', 'aihe', 'tárgy', 'předmět', 'sujet', 'subj']],
+  ] as const).flatMap(([kind, names]) => names.map((n) => [n, kind] as const)),
+);
+
+/** The field kind of a "Name: value" header line ("*From:* …", "De : …", "发件人：…"), or null. */
+export function headerField(line: string): FieldKind | null {
+  let s = norm(line);
+  if (isQuoted(s)) return null;
+  s = s.replace(/^\*+/, '');
+  let colon = s.indexOf(':');
+  const wide = s.indexOf('：');
+  if (wide >= 0 && (colon < 0 || wide < colon)) colon = wide;
+  if (colon <= 0 || colon > 24) return null;
+  const name = s.slice(0, colon).replace(/\*+$/, '').trim().toLowerCase();
+  return FIELD_NAMES[name] ?? null;
+}
+
+/** A From line that stands alone as a header: "From: foo@example.com <foo@example.com>". */
+export function isAddressedFromLine(line: string): boolean {
+  return headerField(line) === 'from' && (hasAddress(norm(line)) || norm(line).toLowerCase().includes('mailto'));
+}
+
+// ---- separators, forwards, mobile signatures ---------------------------------------------------
+
+const ORIGINAL_MESSAGE = [
+  'original message', 'ursprüngliche nachricht', "message d'origine", 'message original', 'mensaje original',
+  'messaggio originale', 'oorspronkelijk bericht', 'opprinnelig melding', 'ursprungligt meddelande', 'oprindelig meddelelse',
+  'původní zpráva', 'oryginalna wiadomość', 'исходное сообщение', 'alkuperäinen viesti', 'mensagem original', 'eredeti üzenet',
+  'оригинальное сообщение', 'original-nachricht', '原始邮件', '原始郵件', 'reply message',
+];
+
+/** "-----Original Message-----" and its translations: the quoted history starts here. */
+export function isOriginalMessageLine(line: string): boolean {
+  const s = norm(line);
+  if (s.length > 80 || !(s.startsWith('--') || s.startsWith('__') || s.startsWith('=='))) return false;
+  const inner = s.replace(/^[-_=\s]+|[-_=\s]+$/g, '').toLowerCase();
+  return ORIGINAL_MESSAGE.includes(inner);
+}
+
+const FORWARD_MARKERS = [
+  'forwarded message', 'begin forwarded message', 'forwarded by', 'weitergeleitete nachricht', 'anfang der weitergeleiteten nachricht',
+  'message transféré', 'début du message réexpédié', 'début du message transféré', 'mensaje reenviado', 'inicio del mensaje reenviado',
+  'messaggio inoltrato', 'inizio messaggio inoltrato', 'doorgestuurd bericht', 'begin doorgestuurd bericht', 'vidarebefordrat meddelande',
+  'videresendt melding', 'videresendt besked', 'przekazana wiadomość', 'пересылаемое сообщение', 'переслане повідомлення',
+  'mensagem encaminhada', 'início da mensagem reencaminhada', 'välitetty viesti', 'továbbított üzenet', '转发的邮件', '轉寄的郵件',
+];
+
+/** "---------- Forwarded message ---------", "Begin forwarded message:": a forward is new content. */
+export function isForwardMarker(line: string): boolean {
+  const s = norm(line);
+  if (s.length > 90) return false;
+  const inner = s.replace(/^[-_=*\s]+|[-_=*:\s]+$/g, '').toLowerCase();
+  return FORWARD_MARKERS.some((m) => inner === m || (inner.startsWith(m) && inner.length < m.length + 40));
+}
+
+/** A line of only dashes/underscores/equals used to separate a footer or a quoted message. */
+export function isRuleLine(line: string): boolean {
+  const s = norm(line);
+  if (s.length < 4) return false;
+  for (const c of s) if (c !== '-' && c !== '_' && c !== '=' && c !== '—' && c !== '*') return false;
+  return true;
+}
+
+/** "-- " / "--": the conventional signature delimiter (RFC 3676 says "-- "; many omit the space). */
+export function isSignatureDelimiter(line: string): boolean {
+  const s = line.replace(INVISIBLE, ' ').trimEnd();
+  return s === '--' || s === '-- ' || s === '—' || s.trim() === '--';
+}
+
+const MOBILE_PREFIXES = [
+  'sent from ', 'sent via ', 'sent with ', 'sent using ', 'sent on the go', 'get outlook for ', 'envoyé de mon ', 'envoyé depuis ',
+  'von meinem ', 'gesendet von ', 'gesendet mit ', 'enviado desde ', 'enviado do meu ', 'enviado de mi ', 'inviato da ',
+  'verzonden vanaf ', 'verzonden met ', 'skickat från ', 'sendt fra ', 'wysłane z ', 'отправлено с ', 'надіслано з ',
+  'lähetetty ', 'iphone\'dan gönderildi', 'from my iphone', 'from my android',
+];
+
+/**
+ * "Sent from my iPhone", "Get Outlook for Android", "Sent with Sparrow (http://…)": a client's
+ * automatic signature. A sentence that merely starts the same way ("Sent from my desk, is …") is not.
+ */
+export function isMobileSignature(line: string): boolean {
+  const s = norm(line);
+  if (s.length < 8 || s.length > 80) return false;
+  const lower = s.toLowerCase();
+  if (!MOBILE_PREFIXES.some((p) => lower.startsWith(p))) return false;
+  const noUrl = s.replace(/\(?(?:https?:\/\/|www\.)\S*\)?/g, '').replace(/<[^<>\s]*>/g, '');
+  if (/[,;!?]/.test(noUrl) || /\.\s/.test(noUrl)) return false;
+  return noUrl.trim().split(/\s+/).length <= 9;
+}
