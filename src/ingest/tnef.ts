@@ -246,11 +246,14 @@ interface AttachmentDraft {
   mimeTag: string | null;
   contentId: string | null;
   data: Buffer | null;
+  /** attAttachData, when the MAPI properties also carry the data. */
+  legacyData: Buffer | null;
   method: number | null;
+  embedded: Buffer | null;
 }
 
 function newDraft(): AttachmentDraft {
-  return { title: null, longName: null, shortName: null, displayName: null, mimeTag: null, contentId: null, data: null, method: null };
+  return { title: null, longName: null, shortName: null, displayName: null, mimeTag: null, contentId: null, data: null, legacyData: null, method: null, embedded: null };
 }
 
 const CODEPAGES: Record<number, string> = { 65001: 'utf8', 20127: 'ascii', 28591: 'latin1', 20866: 'koi8-r', 21866: 'koi8-u' };
@@ -297,9 +300,10 @@ export function decodeTnef(buf: Buffer, depth = 0): TnefResult {
       else if (p.id === PR_ATTACH_MIME_TAG && str) d.mimeTag = str;
       else if (p.id === PR_ATTACH_CONTENT_ID && str) d.contentId = str;
       else if (p.id === PR_ATTACH_DATA && (p.type === PT_BINARY || p.type === PT_OBJECT)) {
-        // PT_OBJECT data starts with the interface id of the object it holds.
-        d.data = p.type === PT_OBJECT && v.length >= 16 ? v.subarray(16) : v;
-        if (p.type === PT_OBJECT && v.subarray(0, 16).equals(IID_IMESSAGE)) d.method = ATTACH_EMBEDDED_MSG;
+        // PT_OBJECT data starts with the interface id of the object it holds; the object is kept
+        // whole (as Outlook and MimeKit hand it out), an embedded message is also unpacked below.
+        d.data = v;
+        if (p.type === PT_OBJECT && v.subarray(0, 16).equals(IID_IMESSAGE)) d.embedded = v.subarray(16);
       }
     }
   };
@@ -338,7 +342,7 @@ export function decodeTnef(buf: Buffer, depth = 0): TnefResult {
         drafts.push(current);
       }
       if (id === ATT_ATTACH_TITLE) current.title = iconv.decode(data, iconv.encodingExists(codepage) ? codepage : 'windows1252').replace(/\0+$/, '');
-      else if (id === ATT_ATTACH_DATA) current.data = data;
+      else if (id === ATT_ATTACH_DATA) current.legacyData = data;
       else if (id === ATT_ATTACHMENT) applyAttachmentProps(current, readProps(data));
     } catch (err) {
       result.warnings.push(`TNEF attribute 0x${tag.toString(16)} unreadable: ${(err as Error).message}`);
@@ -351,15 +355,21 @@ export function decodeTnef(buf: Buffer, depth = 0): TnefResult {
   }
   result.bodyType = result.html !== null ? 'html' : result.rtf !== null ? 'rtf' : result.text !== null ? 'text' : null;
   for (const d of drafts) {
-    if (d.data === null) continue;
     const filename = d.longName ?? d.title ?? d.shortName ?? d.displayName;
-    if (d.method === ATTACH_EMBEDDED_MSG && depth < 5 && d.data.length > 6 && d.data.readUInt32LE(0) === TNEF_SIGNATURE) {
-      // An attached Outlook item: its own attachments are what the customer sent.
-      const inner = decodeTnef(d.data, depth + 1);
-      result.attachments.push(...inner.attachments);
-      continue;
+    // attAttachData normally repeats PR_ATTACH_DATA_BIN; when it differs (Outlook puts a stub
+    // there for attached items) both are kept, so nothing the sender attached is lost.
+    if (d.legacyData && d.data && !d.legacyData.equals(d.data)) {
+      result.attachments.push({ filename: filename ?? null, contentType: null, contentId: null, content: Buffer.from(d.legacyData) });
     }
-    result.attachments.push({ filename: filename ?? null, contentType: d.mimeTag, contentId: d.contentId ? `<${d.contentId.replace(/^<|>$/g, '')}>` : null, content: Buffer.from(d.data) });
+    d.data ??= d.legacyData;
+    if (d.data === null) continue;
+    result.attachments.push({ filename: filename ?? null, contentType: d.mimeTag, contentId: d.contentId ? `<${d.contentId.replace(/^<|>$/g, '')}>` : null, content: Buffer.from(d.embedded ?? d.data) });
+    const inner = d.embedded ?? (d.method === ATTACH_EMBEDDED_MSG ? d.data : null);
+    if (inner && depth < 5 && inner.length > 6 && inner.readUInt32LE(0) === TNEF_SIGNATURE) {
+      // An attached Outlook item: its own attachments are what the customer sent, so they are
+      // listed too, after the item itself.
+      result.attachments.push(...decodeTnef(inner, depth + 1).attachments);
+    }
   }
   return result;
 }
