@@ -17,11 +17,12 @@ const USER = 'support';
 const PASSWORD = 'support-test-password';
 const READY_TIMEOUT_MS = 15_000;
 
-// Dovecot lives in /usr/sbin, which is not on every user's PATH.
+// Dovecot lives in /usr/sbin, which is not on every user's PATH. DOVECOT_BIN, when set, is the
+// only candidate (DOVECOT_BIN=/nonexistent shows how the tests behave without Dovecot).
 export function findDovecot() {
-  const candidates = [process.env.DOVECOT_BIN, '/usr/sbin/dovecot', '/usr/local/sbin/dovecot'];
-  for (const candidate of candidates) {
-    if (candidate && existsSync(candidate)) return candidate;
+  if (process.env.DOVECOT_BIN) return existsSync(process.env.DOVECOT_BIN) ? process.env.DOVECOT_BIN : null;
+  for (const candidate of ['/usr/sbin/dovecot', '/usr/local/sbin/dovecot']) {
+    if (existsSync(candidate)) return candidate;
   }
   try {
     return execFileSync('sh', ['-c', 'command -v dovecot'], { encoding: 'utf8' }).trim() || null;
