@@ -1,0 +1,321 @@
+// Delivers the outbox: claims due rows under a lease (one short statement), renders and builds
+// each message with nodemailer's MailComposer, sends it through a MailTransport outside any
+// transaction, then records the result (sent + outbound message, retry with backoff, or failed).
+// I/O: the database handle, the transport; the clock is read only by the start() loop.
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import type { Config } from '../config/config.js';
+import type { Db } from '../db/database.js';
+import type { Logger } from '../log/logger.js';
+import {
+  claimDueMail, markMailFailed, markMailSent, releaseMail, scheduleMailRetry, stripHeaderBreaks, type ClaimedMail,
+} from './outbox-store.js';
+import { nextAttemptAt, type BackoffPolicy } from './retry-backoff.js';
+import { classifySendError, describeSendFailure } from './smtp-error.js';
+import { loadMailTemplates, type MailTemplates } from './templates.js';
+import { createMailTransport, type MailTransport } from './transport.js';
+
+export interface OutboxDispatcherOptions {
+  db: Db;
+  transport: MailTransport;
+  templates: MailTemplates;
+  logger: Logger;
+  /** From of everything we send, and the envelope sender (bounces come back to intake). */
+  supportAddress: string;
+  /** Display name in From. */
+  fromName?: string;
+  /** Header name put on every mail we send, valued with the support address, to recognise loops. */
+  loopHeader: string;
+  maxAttempts: number;
+  retryBaseSeconds: number;
+  /** Cap on one retry wait (default one hour). */
+  maxRetryDelaySeconds?: number;
+  /** How long a claim lasts; must exceed the longest possible send (default 10 minutes). */
+  leaseSeconds?: number;
+  /** Rows claimed per statement (default 20). */
+  batchSize?: number;
+  /** Sends in flight at once (default 4; the SMTP pool opens up to 3 connections). */
+  concurrency?: number;
+  /** The start() loop's poll when nobody calls wake() (default 5 s). */
+  pollIntervalMs?: number;
+  /** Name in locked_by; default host:pid:random. */
+  owner?: string;
+  /** Jitter source; defaults to Math.random. */
+  random?: () => number;
+  /** Only the start() loop reads it; defaults to the system clock. */
+  clock?: () => Date;
+}
+
+export interface DispatchResult {
+  sent: number;
+  retried: number;
+  failed: number;
+}
+
+type Outcome = keyof DispatchResult | 'released';
+
+/** A message ready for the transport. */
+interface BuiltMail {
+  raw: Buffer;
+  text: string;
+  envelopeTo: string[];
+}
+
+const MSG_ID = /<[^<>\s]+>/g;
+
+/** Keeps only well-formed `<id>` tokens: customer-supplied ids never reach our headers as free text. */
+function messageIds(values: readonly (string | null | undefined)[]): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    if (!v) continue;
+    const trimmed = stripHeaderBreaks(v);
+    const found = trimmed.match(MSG_ID) ?? (/^[^<>\s]+@[^<>\s]+$/.test(trimmed) ? [`<${trimmed}>`] : []);
+    for (const id of found) if (!out.includes(id)) out.push(id);
+  }
+  return out;
+}
+
+function uniqueLower(addresses: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const a of addresses) {
+    const clean = stripHeaderBreaks(a).toLowerCase();
+    if (clean && !out.includes(clean)) out.push(clean);
+  }
+  return out;
+}
+
+function errorText(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).replace(/\s*[\r\n]+\s*/g, ' ').slice(0, 1000);
+}
+
+export class OutboxDispatcher {
+  private readonly db: Db;
+  private readonly transport: MailTransport;
+  private readonly templates: MailTemplates;
+  private readonly log: Logger;
+  private readonly supportAddress: string;
+  private readonly fromName: string;
+  private readonly loopHeader: string;
+  private readonly maxAttempts: number;
+  private readonly backoff: BackoffPolicy;
+  private readonly leaseMs: number;
+  private readonly batchSize: number;
+  private readonly concurrency: number;
+  private readonly pollIntervalMs: number;
+  private readonly random: () => number;
+  private readonly clock: () => Date;
+  readonly owner: string;
+
+  private loop: Promise<void> | null = null;
+  private stopping = false;
+  private wakeRequested = false;
+  private wakeIdle: (() => void) | null = null;
+
+  constructor(opts: OutboxDispatcherOptions) {
+    this.db = opts.db;
+    this.transport = opts.transport;
+    this.templates = opts.templates;
+    this.supportAddress = opts.supportAddress;
+    this.fromName = opts.fromName ?? 'Support';
+    this.loopHeader = opts.loopHeader;
+    this.maxAttempts = opts.maxAttempts;
+    this.backoff = { baseSeconds: opts.retryBaseSeconds, maxSeconds: opts.maxRetryDelaySeconds ?? 3600, jitter: 0.1 };
+    this.leaseMs = (opts.leaseSeconds ?? 600) * 1000;
+    this.batchSize = opts.batchSize ?? 20;
+    this.concurrency = Math.max(1, opts.concurrency ?? 4);
+    this.pollIntervalMs = opts.pollIntervalMs ?? 5000;
+    this.random = opts.random ?? Math.random;
+    this.clock = opts.clock ?? (() => new Date());
+    this.owner = opts.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.log = opts.logger.child({ component: 'outbox', owner: this.owner });
+  }
+
+  /**
+   * Delivers every row due at `now`, batch by batch, until none is left (rows that fail are
+   * rescheduled after `now`, so this ends). Errors of single rows are recorded on the rows;
+   * only a failing claim (database down) throws.
+   */
+  async runOnce(now: Date): Promise<DispatchResult> {
+    const result: DispatchResult = { sent: 0, retried: 0, failed: 0 };
+    while (!this.stopping) {
+      const rows = await claimDueMail(this.db, { now, leaseMs: this.leaseMs, owner: this.owner, limit: this.batchSize });
+      if (rows.length === 0) break;
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < rows.length) {
+          const row = rows[next++] as ClaimedMail;
+          const outcome = await this.deliver(row, now);
+          if (outcome !== 'released') result[outcome] += 1;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.concurrency, rows.length) }, worker));
+      if (rows.length < this.batchSize) break;
+    }
+    return result;
+  }
+
+  /** Runs runOnce in the background: after wake(), and every pollIntervalMs. */
+  start(): void {
+    if (this.loop) return;
+    this.stopping = false;
+    this.loop = this.runLoop();
+  }
+
+  /** Call after committing a transaction that enqueued mail: the loop runs now instead of at the next poll. */
+  wake(): void {
+    this.wakeRequested = true;
+    this.wakeIdle?.();
+  }
+
+  /** Stops the loop: sends already handed to the transport finish and are recorded; claimed rows not yet sent are released. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeIdle?.();
+    await this.loop;
+    this.loop = null;
+  }
+
+  /** stop(), then close the transport (the SMTP pool's connections). */
+  async close(): Promise<void> {
+    await this.stop();
+    await this.transport.close();
+  }
+
+  private async runLoop(): Promise<void> {
+    this.log.info({ transport: this.transport.name }, 'outbox dispatcher started');
+    while (!this.stopping) {
+      this.wakeRequested = false;
+      let failedRun = false;
+      try {
+        const r = await this.runOnce(this.clock());
+        if (r.sent + r.retried + r.failed > 0) this.log.info(r, 'outbox run');
+      } catch (err) {
+        failedRun = true;
+        this.log.error({ err }, 'outbox run failed; trying again later');
+      }
+      if (this.stopping) break;
+      if (this.wakeRequested && !failedRun) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.pollIntervalMs);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wakeIdle = done;
+      });
+      this.wakeIdle = null;
+    }
+    this.log.info('outbox dispatcher stopped');
+  }
+
+  /** One row, start to finish. Never throws: every outcome is recorded on the row (or left to the lease). */
+  private async deliver(row: ClaimedMail, now: Date): Promise<Outcome> {
+    const log = this.log.child({ outboxId: row.id, caseId: row.caseId, kind: row.kind, attempt: row.attempts });
+    let built: BuiltMail;
+    try {
+      built = await this.build(row, now);
+    } catch (err) {
+      log.error({ err }, 'cannot build the mail; marking it failed');
+      return this.record(log, 'failed', () => markMailFailed(this.db, row.id, `cannot build the mail: ${errorText(err)}`));
+    }
+    if (this.stopping) {
+      return this.record(log, 'released', () => releaseMail(this.db, row.id, this.owner));
+    }
+
+    let response: string;
+    let rejected: string[];
+    try {
+      ({ response, rejected } = await this.transport.send({
+        from: this.supportAddress,
+        to: built.envelopeTo,
+        raw: built.raw,
+        label: { at: now, caseNumber: row.caseNumber, outboxId: row.id },
+      }));
+    } catch (err) {
+      const failure = classifySendError(err);
+      const reason = describeSendFailure(failure);
+      if (failure.permanent) {
+        log.warn({ reply: failure.reply, code: failure.code }, 'permanent send failure; marking the mail failed');
+        return this.record(log, 'failed', () => markMailFailed(this.db, row.id, reason));
+      }
+      if (row.attempts >= this.maxAttempts) {
+        log.warn({ reply: failure.reply, code: failure.code }, 'temporary send failure on the last attempt; marking the mail failed');
+        return this.record(log, 'failed', () => markMailFailed(this.db, row.id, `gave up after ${row.attempts} attempts: ${reason}`));
+      }
+      const at = nextAttemptAt(now, row.attempts, this.backoff, this.random);
+      log.info({ reply: failure.reply, code: failure.code, nextAttemptAt: at }, 'temporary send failure; will retry');
+      return this.record(log, 'retried', () => scheduleMailRetry(this.db, row.id, at, reason));
+    }
+
+    // The server has the mail. If this commit fails (or the process dies first) the lease expires
+    // and the row goes out again with the same Message-ID: the one double delivery spec §6 allows.
+    const sha256 = createHash('sha256').update(built.raw).digest('hex');
+    log.debug({ response }, 'mail sent');
+    return this.record(log, 'sent', () =>
+      markMailSent(this.db, row, { raw: built.raw, sha256, fromAddress: this.supportAddress, text: built.text, rejected }, now));
+  }
+
+  /** Runs a bookkeeping write; a failure is logged and the row is left to its lease. */
+  private async record(log: Logger, outcome: Outcome, write: () => Promise<void>): Promise<Outcome> {
+    try {
+      await write();
+    } catch (err) {
+      log.error({ err, outcome }, 'cannot record the outcome; the row is retried when its lease expires');
+    }
+    return outcome;
+  }
+
+  private async build(row: ClaimedMail, now: Date): Promise<BuiltMail> {
+    const { text, html } = this.templates.renderStored(row.template, row.data);
+    const to = uniqueLower(row.to);
+    const cc = uniqueLower(row.cc).filter((a) => !to.includes(a));
+    if (to.length === 0) throw new Error('the mail has no recipient');
+    const inReplyTo = messageIds([row.inReplyTo])[0];
+    // RFC 5322 §3.6.4: References is the parent's References followed by the parent's Message-ID.
+    const references = messageIds([...row.references, inReplyTo]);
+    const [messageId] = messageIds([row.messageIdHeader]);
+    if (!messageId) throw new Error(`stored Message-ID ${JSON.stringify(row.messageIdHeader)} is not a msg-id`);
+
+    const headers: Record<string, string> = { [this.loopHeader]: this.supportAddress };
+    if (row.autoSubmitted) {
+      headers['Auto-Submitted'] = stripHeaderBreaks(row.autoSubmitted);
+      // Exchange/Outlook honour this instead of Auto-Submitted: no out-of-office replies to us.
+      headers['X-Auto-Response-Suppress'] = 'All';
+    }
+    const composer = new MailComposer({
+      from: { name: this.fromName, address: this.supportAddress },
+      to,
+      ...(cc.length > 0 ? { cc } : {}),
+      ...(row.replyTo ? { replyTo: stripHeaderBreaks(row.replyTo) } : {}),
+      subject: stripHeaderBreaks(row.subject),
+      messageId,
+      ...(inReplyTo ? { inReplyTo } : {}),
+      ...(references.length > 0 ? { references } : {}),
+      date: now,
+      headers,
+      text,
+      html,
+      // Template output is text; nothing may make nodemailer read a file or URL.
+      disableFileAccess: true,
+      disableUrlAccess: true,
+    });
+    const raw = await composer.compile().build();
+    return { raw, text, envelopeTo: [...to, ...cc] };
+  }
+}
+
+/** The dispatcher `casemail start` runs: templates from the config's folder (a broken one fails here), transport by configuration. */
+export function createOutboxDispatcher(opts: { config: Config; db: Db; logger: Logger; transport?: MailTransport; templates?: MailTemplates }): OutboxDispatcher {
+  const { settings, paths } = opts.config;
+  return new OutboxDispatcher({
+    db: opts.db,
+    logger: opts.logger,
+    templates: opts.templates ?? loadMailTemplates(paths.templatesDir),
+    transport: opts.transport ?? createMailTransport(opts.config, opts.logger),
+    supportAddress: settings.addresses.support,
+    loopHeader: settings.loopHeader,
+    maxAttempts: settings.outbox.maxAttempts,
+    retryBaseSeconds: settings.outbox.retryBaseSeconds,
+  });
+}

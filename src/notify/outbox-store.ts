@@ -1,0 +1,254 @@
+// The outbox table: enqueueing a mail inside the caller's transaction (one row per cause), and
+// the dispatcher's claim / finish / retry / fail / release steps, each one short statement or
+// transaction. All I/O is the database handle passed first; time always comes in as `now`.
+import { randomBytes } from 'node:crypto';
+import { sql, type Selectable } from 'kysely';
+import type { Db, DbOrTrx } from '../db/database.js';
+import type { OutboxTable } from '../db/schema.js';
+import type { MailKind, OutgoingMail } from './mail-kinds.js';
+
+/** Generates one of our own Message-IDs: `<random@messageIdDomain>`, angle brackets included. */
+export function generateMessageId(messageIdDomain: string): string {
+  return `<${randomBytes(16).toString('base64url')}@${messageIdDomain}>`;
+}
+
+/** Removes CR, LF and other control characters that could end a header early or forge another. */
+export function stripHeaderBreaks(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  return value.replace(/[\r\n]+[\t ]*/g, ' ').replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, '').trim();
+}
+
+/**
+ * Writes one outbox row for `mail` unless its cause already has one. Call it inside the
+ * transaction that makes the change causing the mail, so both commit or neither does. The
+ * Message-ID is fixed here, so every delivery attempt of this row carries the same one.
+ */
+export async function enqueueMail<K extends MailKind>(
+  trx: DbOrTrx,
+  mail: OutgoingMail<K>,
+  ctx: { messageIdDomain: string; now: Date },
+): Promise<{ inserted: boolean; messageIdHeader: string }> {
+  if (mail.to.length === 0) {
+    throw Object.assign(new Error(`outbox: mail for cause ${mail.causeKey} has no recipient`), { code: 'outbox_no_recipient' });
+  }
+  const messageIdHeader = generateMessageId(ctx.messageIdDomain);
+  const inserted = await trx
+    .insertInto('outbox')
+    .values({
+      cause_key: mail.causeKey,
+      kind: mail.kind,
+      template: mail.kind,
+      case_id: mail.caseId,
+      to_addresses: JSON.stringify(mail.to),
+      cc_addresses: JSON.stringify(mail.cc ?? []),
+      reply_to: mail.replyTo ?? null,
+      message_id_header: messageIdHeader,
+      in_reply_to: mail.inReplyTo ?? null,
+      references: JSON.stringify(mail.references ?? []),
+      auto_submitted: mail.autoSubmitted,
+      subject: stripHeaderBreaks(mail.subject),
+      data: JSON.stringify(mail.data),
+      next_attempt_at: ctx.now,
+    })
+    .onConflict((oc) => oc.column('cause_key').doNothing())
+    .returning('message_id_header')
+    .executeTakeFirst();
+  if (inserted) return { inserted: true, messageIdHeader: inserted.message_id_header };
+  const existing = await trx
+    .selectFrom('outbox')
+    .select('message_id_header')
+    .where('cause_key', '=', mail.causeKey)
+    .executeTakeFirstOrThrow();
+  return { inserted: false, messageIdHeader: existing.message_id_header };
+}
+
+/** A claimed row, as the dispatcher needs it. */
+export interface ClaimedMail {
+  id: number;
+  causeKey: string;
+  kind: string;
+  template: string;
+  caseId: number | null;
+  caseNumber: number | null;
+  to: string[];
+  cc: string[];
+  replyTo: string | null;
+  messageIdHeader: string;
+  inReplyTo: string | null;
+  references: string[];
+  autoSubmitted: string | null;
+  subject: string;
+  data: Record<string, unknown>;
+  /** Attempts including this one. */
+  attempts: number;
+}
+
+type OutboxRow = Selectable<OutboxTable> & { case_number: number | null };
+
+function toClaimed(row: OutboxRow): ClaimedMail {
+  return {
+    id: row.id,
+    causeKey: row.cause_key,
+    kind: row.kind,
+    template: row.template,
+    caseId: row.case_id,
+    caseNumber: row.case_number,
+    to: row.to_addresses,
+    cc: row.cc_addresses,
+    replyTo: row.reply_to,
+    messageIdHeader: row.message_id_header,
+    inReplyTo: row.in_reply_to,
+    references: row.references,
+    autoSubmitted: row.auto_submitted,
+    subject: row.subject,
+    data: row.data,
+    attempts: row.attempts,
+  };
+}
+
+/**
+ * Leases up to `limit` due rows to `owner` until `now + leaseMs` and counts the attempt, in one
+ * statement. SKIP LOCKED lets several dispatchers claim side by side; an expired lease (a
+ * dispatcher died mid-send) makes the row due again, and it goes out with the same Message-ID.
+ */
+export async function claimDueMail(
+  db: DbOrTrx,
+  opts: { now: Date; leaseMs: number; owner: string; limit: number },
+): Promise<ClaimedMail[]> {
+  const { now } = opts;
+  const lockedUntil = new Date(now.getTime() + opts.leaseMs);
+  const rows = await db
+    .updateTable('outbox')
+    .set({ locked_until: lockedUntil, locked_by: opts.owner, attempts: sql<number>`attempts + 1` })
+    .where('id', 'in', (eb) =>
+      eb.selectFrom('outbox')
+        .select('id')
+        .where('status', '=', 'pending')
+        .where('next_attempt_at', '<=', now)
+        .where((w) => w.or([w('locked_until', 'is', null), w('locked_until', '<', now)]))
+        .orderBy('next_attempt_at')
+        .orderBy('id')
+        .limit(opts.limit)
+        .forUpdate()
+        .skipLocked())
+    .returningAll()
+    .returning((eb) =>
+      eb.selectFrom('cases').select('cases.number').whereRef('cases.id', '=', 'outbox.case_id').as('case_number'))
+    .execute();
+  return (rows as OutboxRow[]).map(toClaimed).sort((a, b) => a.id - b.id);
+}
+
+/** What the dispatcher records about a delivered mail, in the same transaction that marks it sent. */
+export interface SentRecord {
+  raw: Buffer;
+  sha256: string;
+  fromAddress: string;
+  /** The rendered text body, kept as the message's visible text in the case history. */
+  text: string;
+  /** Recipients the server refused while accepting the others; noted in last_error. */
+  rejected: string[];
+}
+
+/** Marks the row sent and stores the outbound message (raw bytes once by hash) for the case history. */
+export async function markMailSent(db: Db, mail: ClaimedMail, record: SentRecord, now: Date): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('outbox')
+      .set({
+        status: 'sent',
+        sent_at: now,
+        locked_until: null,
+        locked_by: null,
+        last_error: record.rejected.length > 0 ? `accepted except: ${record.rejected.join(', ')}` : null,
+      })
+      .where('id', '=', mail.id)
+      .execute();
+    await trx
+      .insertInto('raw_messages')
+      .values({ sha256: record.sha256, size: record.raw.length, bytes: record.raw })
+      .onConflict((oc) => oc.column('sha256').doNothing())
+      .execute();
+    // A second dispatcher that raced past an expired lease may record the same mail: keep one.
+    await trx
+      .insertInto('messages')
+      .values({
+        direction: 'outbound',
+        case_id: mail.caseId,
+        raw_sha256: record.sha256,
+        content_hash: record.sha256,
+        message_id_header: mail.messageIdHeader,
+        in_reply_to: mail.inReplyTo,
+        references: JSON.stringify(mail.references),
+        from_address: record.fromAddress,
+        subject: mail.subject,
+        sent_at: now,
+        received_at: now,
+        source: 'outbox',
+        kind: mail.kind,
+        status: 'sent',
+        visible_text: record.text,
+      })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  });
+}
+
+/** A temporary failure: the row waits until `nextAttemptAt`; the lease is released. */
+export async function scheduleMailRetry(db: DbOrTrx, id: number, nextAttemptAt: Date, error: string): Promise<void> {
+  await db
+    .updateTable('outbox')
+    .set({ next_attempt_at: nextAttemptAt, last_error: error, locked_until: null, locked_by: null })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute();
+}
+
+/** A permanent failure (or attempts used up): visible to operators with the reason. */
+export async function markMailFailed(db: DbOrTrx, id: number, error: string): Promise<void> {
+  await db
+    .updateTable('outbox')
+    .set({ status: 'failed', last_error: error, locked_until: null, locked_by: null })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute();
+}
+
+/** Gives a claimed-but-not-attempted row back (graceful stop), without counting the attempt. */
+export async function releaseMail(db: DbOrTrx, id: number, owner: string): Promise<void> {
+  await db
+    .updateTable('outbox')
+    .set({ locked_until: null, locked_by: null, attempts: sql<number>`greatest(attempts - 1, 0)` })
+    .where('id', '=', id)
+    .where('locked_by', '=', owner)
+    .where('status', '=', 'pending')
+    .execute();
+}
+
+/** Operators: puts failed rows back in the queue (after fixing an address or the relay). */
+export async function requeueFailedMail(db: DbOrTrx, opts: { ids?: number[]; now: Date }): Promise<number> {
+  let q = db
+    .updateTable('outbox')
+    .set({ status: 'pending', attempts: 0, next_attempt_at: opts.now, locked_until: null, locked_by: null })
+    .where('status', '=', 'failed');
+  if (opts.ids) {
+    if (opts.ids.length === 0) return 0;
+    q = q.where('id', 'in', opts.ids);
+  }
+  const result = await q.executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/** Counts by status, and the oldest pending row's due time, for `doctor` and logs. */
+export async function outboxSummary(db: DbOrTrx): Promise<{ pending: number; sent: number; failed: number; oldestPendingAt: Date | null }> {
+  const rows = await db
+    .selectFrom('outbox')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.min('next_attempt_at').as('oldest')])
+    .groupBy('status')
+    .execute();
+  const out = { pending: 0, sent: 0, failed: 0, oldestPendingAt: null as Date | null };
+  for (const r of rows) {
+    out[r.status] = Number(r.n);
+    if (r.status === 'pending' && r.oldest) out.oldestPendingAt = new Date(r.oldest);
+  }
+  return out;
+}

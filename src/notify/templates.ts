@@ -1,0 +1,198 @@
+// Mail templates: reads templates/<kind>.text.hbs and <kind>.html.hbs (plus the shared
+// _layout.html.hbs) once at start-up, compiles them in handlebars strict mode, and renders
+// every kind with sample data so a broken template fails the start, not a send at 3 a.m.
+// File I/O happens only in loadMailTemplates; rendering is pure.
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import Handlebars from 'handlebars';
+import { MAIL_KINDS, type MailKind, type MailKindData } from './mail-kinds.js';
+
+export interface RenderedMail {
+  text: string;
+  html: string;
+}
+
+export interface MailTemplates {
+  render<K extends MailKind>(kind: K, data: MailKindData[K]): RenderedMail;
+  /** Renders a kind named by an outbox row (stored as text); throws on an unknown kind. */
+  renderStored(kind: string, data: unknown): RenderedMail;
+}
+
+export class TemplateError extends Error {
+  readonly code = 'template_invalid';
+  constructor(readonly problems: string[], options?: { cause?: unknown }) {
+    super(`mail templates are broken:\n${problems.map((p) => `  - ${p}`).join('\n')}`, options);
+    this.name = 'TemplateError';
+  }
+}
+
+export function isMailKind(kind: string): kind is MailKind {
+  return (MAIL_KINDS as readonly string[]).includes(kind);
+}
+
+/** Sample data for the start-up self-check (and the golden tests): every field filled. */
+export const SAMPLE_MAIL_DATA: { [K in MailKind]: MailKindData[K] } = {
+  acknowledgement: {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    requesterName: 'Dana Fischer',
+    severity: 2,
+    severityMeaning: 'mild to medium impact on use or usability',
+    targetResponseLocal: 'Mon 30 Nov 2026, 09:00 (Europe/Berlin)',
+    siblings: [{ number: 100043, tag: '[Case #100043]', subject: 'Licence server shows wrong seat count' }],
+    supportAddress: 'support@example.com',
+    escalationAddress: 'escalation@example.com',
+  },
+  'not-entitled': {
+    reason: 'no_contract',
+    senderAddress: 'dana@customer.example',
+    supportAddress: 'support@example.com',
+  },
+  'new-case-notification': {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    severity: 2,
+    requester: { name: 'Dana Fischer', address: 'dana@customer.example' },
+    organisation: 'Customer GmbH',
+    targetResponseLocal: 'Mon 30 Nov 2026, 09:00 (Europe/Berlin)',
+    text: 'Hello,\n\nsince the update to 4.2.1 every PDF export fails with <error 0x80004005>.\n\nDana',
+    attachments: [{ filename: 'export.log', size: 18_432 }],
+    siblings: [{ number: 100043, tag: '[Case #100043]', subject: 'Licence server shows wrong seat count' }],
+  },
+  'held-message-notice': {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    sender: 'someone@elsewhere.example',
+    subject: 'Re: [Case #100042] Export to PDF fails',
+    reason: 'sender is not a participant of the case',
+  },
+  'oversize-notice': {
+    subject: 'Full memory dump',
+    sizeBytes: 61_865_984,
+    limitBytes: 26_214_400,
+    supportAddress: 'support@example.com',
+  },
+};
+
+/** 18432 -> "18 KB", 61865984 -> "59 MB": sizes as a person reads them. */
+export function formatBytes(size: number): string {
+  if (!Number.isFinite(size) || size < 0) return `${size} bytes`;
+  if (size < 1024) return `${size} bytes`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let value = size / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value >= 10 ? Math.round(value) : Math.round(value * 10) / 10} ${units[unit]}`;
+}
+
+const HELPERS: Record<string, Handlebars.HelperDelegate> = {
+  eq: (a: unknown, b: unknown) => a === b,
+  bytes: (n: unknown) => formatBytes(Number(n)),
+};
+
+interface CompiledKind {
+  text: Handlebars.TemplateDelegate;
+  html: Handlebars.TemplateDelegate;
+}
+
+const STRICT: CompileOptions = {
+  strict: true,
+  // A misspelt helper is a compile error, not a silent lookup of a missing variable.
+  knownHelpers: { eq: true, bytes: true },
+  knownHelpersOnly: true,
+};
+type CompileOptions = Parameters<typeof Handlebars.compile>[1];
+
+/**
+ * Loads and checks every template in `dir`. Throws TemplateError listing every problem:
+ * missing files, syntax errors, and sample renders that fail (a variable the data lacks).
+ */
+export function loadMailTemplates(dir: string): MailTemplates {
+  const problems: string[] = [];
+  const hb = Handlebars.create();
+  for (const [name, fn] of Object.entries(HELPERS)) hb.registerHelper(name, fn);
+
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir);
+  } catch (err) {
+    throw new TemplateError([`cannot read the templates folder ${dir}: ${(err as Error).message}`], { cause: err });
+  }
+  const read = (file: string): string | null => {
+    try {
+      return readFileSync(path.join(dir, file), 'utf8');
+    } catch (err) {
+      problems.push(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message}`);
+      return null;
+    }
+  };
+  const compile = (file: string, noEscape: boolean): Handlebars.TemplateDelegate | null => {
+    const source = read(file);
+    if (source === null) return null;
+    try {
+      // Compile eagerly: handlebars otherwise defers syntax errors to the first render.
+      const template = hb.compile(source, { ...STRICT, noEscape });
+      hb.precompile(source, { ...STRICT, noEscape });
+      return template;
+    } catch (err) {
+      problems.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
+      return null;
+    }
+  };
+
+  const layout = compile('_layout.html.hbs', false);
+
+  const compiled = new Map<MailKind, CompiledKind>();
+  for (const kind of MAIL_KINDS) {
+    const text = compile(`${kind}.text.hbs`, true);
+    const html = compile(`${kind}.html.hbs`, false);
+    if (text && html) compiled.set(kind, { text, html });
+  }
+  // A stray file is usually a misspelt kind whose real template is then missing or stale.
+  const expected = new Set(['_layout.html.hbs', ...MAIL_KINDS.flatMap((k) => [`${k}.text.hbs`, `${k}.html.hbs`])]);
+  for (const file of files) {
+    if (file.endsWith('.hbs') && !expected.has(file)) problems.push(`${file}: matches no mail kind (${MAIL_KINDS.join(', ')})`);
+  }
+  if (problems.length > 0 || !layout) throw new TemplateError(problems);
+
+  const renderKind = (kind: MailKind, data: unknown): RenderedMail => {
+    const t = compiled.get(kind);
+    if (!t) throw new TemplateError([`no template for kind ${kind}`]);
+    const text = normaliseText(t.text(data));
+    const body = t.html(data);
+    const html = layout({ body: new Handlebars.SafeString(body), title: htmlTitle(data) });
+    return { text, html };
+  };
+
+  const templates: MailTemplates = {
+    render: (kind, data) => renderKind(kind, data),
+    renderStored: (kind, data) => {
+      if (!isMailKind(kind)) throw new TemplateError([`unknown mail kind "${kind}"`]);
+      return renderKind(kind, data);
+    },
+  };
+
+  for (const kind of MAIL_KINDS) {
+    try {
+      templates.render(kind, SAMPLE_MAIL_DATA[kind]);
+    } catch (err) {
+      problems.push(`${kind}: rendering sample data failed: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  if (problems.length > 0) throw new TemplateError(problems);
+  return templates;
+}
+
+function htmlTitle(data: unknown): string {
+  const c = (data as { case?: { tag?: unknown; subject?: unknown } } | null)?.case;
+  return c && typeof c.tag === 'string' && typeof c.subject === 'string' ? `${c.tag} ${c.subject}` : 'Support';
+}
+
+/** Template whitespace is for the author: collapse runs of blank lines, trim line ends, end with one newline. */
+function normaliseText(text: string): string {
+  return `${text
+    .replace(/\r\n?/g, '\n')
+    .replace(/[ \t]+$/gm, '')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim()}\n`;
+}

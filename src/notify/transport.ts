@@ -1,0 +1,129 @@
+// How a built message leaves the service: over SMTP through a nodemailer pooled transport
+// (SMTP_URL, smtp:// or smtps://), or as .eml files in a folder (local mode's var/outbox/).
+// The network and file I/O of sending live here and nowhere else; callers hand over raw bytes.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../log/logger.js';
+
+export interface OutgoingEnvelope {
+  /** Envelope sender (MAIL FROM): where bounces go. */
+  from: string;
+  /** Envelope recipients (RCPT TO): To and Cc together. */
+  to: string[];
+  /** The complete RFC 5322 message. */
+  raw: Buffer;
+  /** Names the file in the file transport; ignored by SMTP. */
+  label?: { at: Date; caseNumber: number | null; outboxId: number };
+}
+
+export interface SendResult {
+  /** The server's final reply (SMTP) or where the file went. */
+  response: string;
+  /** Recipients the server refused while it accepted the others. */
+  rejected: string[];
+}
+
+export interface MailTransport {
+  readonly name: string;
+  send(envelope: OutgoingEnvelope): Promise<SendResult>;
+  close(): Promise<void>;
+}
+
+export interface SmtpTransportOptions {
+  /** smtp://user:pass@host:port or smtps://…; credentials URL-encoded. */
+  url: string;
+  maxConnections?: number;
+  /** Bounds on one send, kept well under the dispatcher's lease so a slow send never overlaps a re-claim. */
+  connectionTimeoutMs?: number;
+  greetingTimeoutMs?: number;
+  socketTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export function createSmtpTransport(opts: SmtpTransportOptions): MailTransport {
+  const url = new URL(opts.url);
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') {
+    throw Object.assign(new Error(`SMTP_URL must start with smtp:// or smtps://, got ${url.protocol}//`), { code: 'config_invalid' });
+  }
+  const transporter = nodemailer.createTransport({
+    pool: true,
+    url: opts.url,
+    maxConnections: opts.maxConnections ?? 3,
+    connectionTimeout: opts.connectionTimeoutMs ?? 30_000,
+    greetingTimeout: opts.greetingTimeoutMs ?? 30_000,
+    socketTimeout: opts.socketTimeoutMs ?? 120_000,
+    // The raw message already carries every header; nodemailer must not add or rewrite any.
+    disableFileAccess: true,
+    disableUrlAccess: true,
+    logger: false,
+  });
+  const log = opts.logger?.child({ component: 'smtp-transport', host: url.hostname, port: url.port || null });
+  return {
+    name: `smtp ${url.hostname}${url.port ? `:${url.port}` : ''}`,
+    async send(envelope) {
+      const info = await transporter.sendMail({
+        envelope: { from: envelope.from, to: envelope.to },
+        raw: envelope.raw,
+      });
+      const rejected = (info.rejected ?? []).map((r) => (typeof r === 'string' ? r : String((r as { address?: unknown }).address ?? r)));
+      if (rejected.length > 0) log?.warn({ rejected }, 'server refused some recipients');
+      return { response: String(info.response ?? ''), rejected };
+    },
+    async close() {
+      transporter.close();
+    },
+  };
+}
+
+/** 2026-11-30T09:00:00.123Z -> 20261130T090000123Z: sorts by time, safe in every file system. */
+function fileTimestamp(at: Date): string {
+  return at.toISOString().replace(/[-:.]/g, '');
+}
+
+/**
+ * Writes each message to `<dir>/<timestamp>-<case>-<id>.eml`. The file appears complete or not
+ * at all: written to a temporary name, flushed, then renamed (rename is atomic in one folder).
+ */
+export function createFileTransport(dir: string): MailTransport {
+  let ready: Promise<unknown> | null = null;
+  return {
+    name: `file ${dir}`,
+    async send(envelope) {
+      ready ??= mkdir(dir, { recursive: true });
+      await ready;
+      const label = envelope.label;
+      const name = label
+        ? `${fileTimestamp(label.at)}-${label.caseNumber !== null ? `case${label.caseNumber}` : 'nocase'}-${label.outboxId}.eml`
+        : `${randomBytes(8).toString('hex')}.eml`;
+      const finalPath = path.join(dir, name);
+      const tmpPath = path.join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
+      const fh = await open(tmpPath, 'wx');
+      try {
+        await fh.writeFile(envelope.raw);
+        await fh.sync();
+      } catch (err) {
+        await fh.close();
+        await unlink(tmpPath).catch(() => {});
+        throw err;
+      }
+      await fh.close();
+      await rename(tmpPath, finalPath);
+      return { response: `written ${finalPath}`, rejected: [] };
+    },
+    async close() {},
+  };
+}
+
+/** The transport the configuration asks for: "auto" is SMTP when SMTP_URL is set, else files under <dataDir>/outbox. */
+export function createMailTransport(config: Config, logger?: Logger): MailTransport {
+  const mode = config.settings.outbox.transport;
+  const smtpUrl = config.secrets.smtpUrl;
+  if (mode === 'smtp' || (mode === 'auto' && smtpUrl)) {
+    if (!smtpUrl) throw Object.assign(new Error('outbox.transport is "smtp" but SMTP_URL is not set'), { code: 'config_invalid' });
+    return createSmtpTransport({ url: smtpUrl, ...(logger ? { logger } : {}) });
+  }
+  return createFileTransport(path.join(config.paths.dataDir, 'outbox'));
+}
