@@ -1,7 +1,112 @@
-// Operator commands (being built).
-type Opts = { config?: string };
-export async function runMigrate(_o: Opts): Promise<number> { return 1; }
-export async function runDirectoryImport(_o: Opts, _f: string): Promise<number> { return 1; }
-export async function runDirectoryExport(_o: Opts, _f: string): Promise<number> { return 1; }
-export async function runCaseList(_o: Opts, _s?: string): Promise<number> { return 1; }
-export async function runCaseShow(_o: Opts, _n: string): Promise<number> { return 1; }
+// Operator commands: migrate, directory import/export, case list/show. Each opens the
+// database, does one thing, prints a human-readable result and returns the exit code.
+import { readFileSync } from 'node:fs';
+import { migrateToLatest } from '../db/database.js';
+import { formatDirectory, parseDirectory } from '../directory/directory-file.js';
+import { exportDirectory, importDirectory } from '../directory/directory-store.js';
+import { listCases, showCase } from '../cases/case-queries.js';
+import { loadContext, openAppDatabase, type GlobalOptions } from './context.js';
+
+export async function runMigrate(opts: GlobalOptions): Promise<number> {
+  const ctx = loadContext(opts);
+  if (!ctx) return 1;
+  const handle = await openAppDatabase(ctx, { migrate: 'never' });
+  try {
+    const result = await migrateToLatest(handle.db, ctx.config.settings.caseNumber.start);
+    const applied = result.results?.map((r) => r.migrationName) ?? [];
+    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+    return 0;
+  } catch (err) {
+    process.stderr.write(`casemail migrate: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function runDirectoryImport(opts: GlobalOptions, file: string): Promise<number> {
+  const ctx = loadContext(opts);
+  if (!ctx) return 1;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    process.stderr.write(`casemail directory import: cannot read ${file}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const format = /\.csv$/i.test(file) ? 'csv' : 'json';
+  const parsed = parseDirectory(text, format);
+  if (!parsed.ok) {
+    process.stderr.write(`casemail directory import: ${parsed.problems.length} bad row(s) in ${file}; nothing was changed\n`);
+    for (const p of parsed.problems) process.stderr.write(`  line ${p.line} (${p.row}): ${p.reason}\n`);
+    return 1;
+  }
+  const handle = await openAppDatabase(ctx, { migrate: 'auto' });
+  try {
+    const outcome = await importDirectory(handle.db, parsed.file, parsed.lines);
+    if (!outcome.ok) {
+      process.stderr.write(`casemail directory import: ${outcome.problems.length} bad row(s) in ${file}; nothing was changed\n`);
+      for (const p of outcome.problems) process.stderr.write(`  line ${p.line} (${p.row}): ${p.reason}\n`);
+      return 1;
+    }
+    const c = outcome.counts;
+    process.stdout.write(`imported ${c.organisations} organisations, ${c.contracts} contracts, ${c.contacts} contacts, ${c.engineers} engineers\n`);
+    return 0;
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function runDirectoryExport(opts: GlobalOptions, format: string): Promise<number> {
+  if (format !== 'json' && format !== 'csv') {
+    process.stderr.write('casemail directory export: --format must be json or csv\n');
+    return 2;
+  }
+  const ctx = loadContext(opts);
+  if (!ctx) return 1;
+  const handle = await openAppDatabase(ctx, { migrate: 'auto' });
+  try {
+    process.stdout.write(formatDirectory(await exportDirectory(handle.db), format));
+    return 0;
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function runCaseList(opts: GlobalOptions, state?: string): Promise<number> {
+  const ctx = loadContext(opts);
+  if (!ctx) return 1;
+  const handle = await openAppDatabase(ctx, { migrate: 'auto' });
+  try {
+    const rows = await listCases(handle.db, { state: state ?? null });
+    if (rows.length === 0) process.stdout.write('no cases\n');
+    for (const r of rows) {
+      process.stdout.write(`${ctx.config.settings.caseNumber.prefix} #${r.number}  sev ${r.severity}  ${r.state.padEnd(19)} ${r.organisation.padEnd(20).slice(0, 20)}  ${r.subject}\n`);
+    }
+    return 0;
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function runCaseShow(opts: GlobalOptions, num: string): Promise<number> {
+  const n = Number(String(num).replace(/^#/, ''));
+  if (!Number.isInteger(n) || n <= 0) {
+    process.stderr.write(`casemail case show: "${num}" is not a case number\n`);
+    return 2;
+  }
+  const ctx = loadContext(opts);
+  if (!ctx) return 1;
+  const handle = await openAppDatabase(ctx, { migrate: 'auto' });
+  try {
+    const shown = await showCase(handle.db, n);
+    if (!shown) {
+      process.stderr.write(`casemail case show: no case #${n}\n`);
+      return 1;
+    }
+    process.stdout.write(JSON.stringify(shown, null, 2) + '\n');
+    return 0;
+  } finally {
+    await handle.close();
+  }
+}

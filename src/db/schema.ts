@@ -109,7 +109,7 @@ export interface MessagesTable {
   content_hash: string;
   message_id_header: string | null;
   in_reply_to: string | null;
-  references: JSONColumnType<string[], string, string>;
+  references: JSONColumnType<string[], string | undefined, string>;
   from_address: string | null;
   subject: string | null;
   sent_at: NullableTimestamp;

@@ -1,0 +1,105 @@
+// Cases in the database: opening one (number from the sequence, severity, first-response
+// deadline from the severity table and business calendar), participants, reopening, and the
+// audit trail. Plain functions taking `trx` first; callers own the transaction.
+import type { CasemailSettings } from '../config/config.js';
+import type { DbOrTrx } from '../db/database.js';
+import { responseDeadline, type BusinessCalendar } from '../calendar/business-calendar.js';
+
+export interface OpenCaseInput {
+  organisationId: number;
+  requesterContactId: number;
+  requesterAddress: string;
+  subject: string;
+  severity: 1 | 2 | 3;
+  severitySource: 'suggested' | 'default' | 'engineer';
+  severityReasons: string[];
+  openedAt: Date;
+  splitGroup: string | null;
+  organisationTimeZone: string;
+  /** The text of this case's part of the message (for the engineer notification). */
+  text?: string;
+}
+
+export interface OpenedCase {
+  id: number;
+  number: number;
+  subject: string;
+  severity: 1 | 2 | 3;
+  severitySource: string;
+  firstResponseDueAt: Date;
+  text: string | null;
+}
+
+export function calendarOf(settings: CasemailSettings): BusinessCalendar {
+  return {
+    timeZone: settings.calendar.timeZone,
+    workingDays: settings.calendar.workingDays,
+    workingHours: settings.calendar.workingHours,
+    holidays: new Set(settings.calendar.holidays),
+  };
+}
+
+export function caseTag(settings: CasemailSettings, number: number): string {
+  return `[${settings.caseNumber.prefix} #${number}]`;
+}
+
+export function severityMeaning(severity: number): string {
+  switch (severity) {
+    case 1: return 'production down or inoperable; critical operations halted';
+    case 2: return 'mild to medium impact on use or usability';
+    default: return 'general inquiry, cosmetic issue or minimal impact';
+  }
+}
+
+/** First-response deadline and the SLA-warning instant (a share of the target). */
+export function slaInstants(settings: CasemailSettings, severity: 1 | 2 | 3, openedAt: Date): { due: Date; warnAt: Date } {
+  const target = settings.severities[severity];
+  const cal = calendarOf(settings);
+  const due = responseDeadline(cal, openedAt, target);
+  const warnAt = responseDeadline(cal, openedAt, { ...target, targetMinutes: Math.max(1, Math.floor(target.targetMinutes * settings.timers.slaWarningShare)) });
+  return { due, warnAt };
+}
+
+export async function openCase(trx: DbOrTrx, settings: CasemailSettings, input: OpenCaseInput): Promise<OpenedCase> {
+  const { due, warnAt } = slaInstants(settings, input.severity, input.openedAt);
+  const row = await trx.insertInto('cases').values({
+    organisation_id: input.organisationId,
+    requester_contact_id: input.requesterContactId,
+    subject: input.subject.slice(0, 500),
+    severity: input.severity,
+    severity_source: input.severitySource,
+    severity_reasons: JSON.stringify(input.severityReasons),
+    state: 'new',
+    opened_at: input.openedAt,
+    first_response_due_at: due,
+    sla_warning_due_at: warnAt,
+    state_entered_at: input.openedAt,
+    split_group: input.splitGroup,
+    updated_at: input.openedAt,
+  }).returning(['id', 'number']).executeTakeFirstOrThrow();
+  await addParticipant(trx, row.id, { address: input.requesterAddress, contactId: input.requesterContactId, role: 'requester' });
+  return {
+    id: row.id, number: row.number, subject: input.subject.slice(0, 500), severity: input.severity,
+    severitySource: input.severitySource, firstResponseDueAt: due, text: input.text ?? null,
+  };
+}
+
+export async function addParticipant(trx: DbOrTrx, caseId: number, p: { address: string; contactId: number | null; role: 'requester' | 'cc' | 'organisation' }): Promise<void> {
+  await trx.insertInto('case_participants').values({ case_id: caseId, address: p.address.toLowerCase(), contact_id: p.contactId, role: p.role })
+    .onConflict((oc) => oc.columns(['case_id', 'address']).doNothing()).execute();
+}
+
+export async function recordEvent(trx: DbOrTrx, e: { caseId: number | null; messageId?: number | null; at: Date; actor: string; kind: string; data?: Record<string, unknown> }): Promise<void> {
+  await trx.insertInto('case_events').values({
+    case_id: e.caseId, message_id: e.messageId ?? null, at: e.at, actor: e.actor, kind: e.kind, data: JSON.stringify(e.data ?? {}),
+  }).execute();
+}
+
+/** A customer reply within the reopen window reopens a closed case. */
+export async function reopenCase(trx: DbOrTrx, caseId: number, now: Date, actor: string, messageRowId: number): Promise<void> {
+  await trx.updateTable('cases').set({
+    state: 'open', closed_at: null, close_reason: null, auto_close_at: null, auto_close_reason: null, next_reminder_at: null,
+    state_entered_at: now, updated_at: now,
+  }).where('id', '=', caseId).execute();
+  await recordEvent(trx, { caseId, messageId: messageRowId, at: now, actor, kind: 'reopened', data: {} });
+}

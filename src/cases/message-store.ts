@@ -1,0 +1,73 @@
+// Storing messages: raw bytes once per content, one row per distinct inbound message
+// (Message-ID + content hash, and mailbox/UIDVALIDITY/UID), attachments once per hash, and
+// the lookups threading needs (which case a Message-ID belongs to).
+import { sql } from 'kysely';
+import type { DbOrTrx } from '../db/database.js';
+import type { MessageStatus, MessagesTable } from '../db/schema.js';
+import type { Insertable } from 'kysely';
+import type { ParsedAttachment } from '../threading/parsed-message.js';
+import { sha256 } from '../ingest/content-hash.js';
+
+export async function storeRaw(trx: DbOrTrx, bytes: Buffer): Promise<string> {
+  const hash = sha256(bytes);
+  await trx.insertInto('raw_messages').values({ sha256: hash, size: bytes.length, bytes })
+    .onConflict((oc) => oc.column('sha256').doNothing()).execute();
+  return hash;
+}
+
+export interface ExistingMessage {
+  id: number;
+  status: MessageStatus;
+  caseId: number | null;
+}
+
+/** An inbound message we already hold: same Message-ID and content, or the same IMAP UID. */
+export async function findInboundDuplicate(
+  db: DbOrTrx,
+  key: { messageIdHeader: string | null; contentHash: string; mailbox: string | null; uidValidity: number | null; uid: number | null },
+): Promise<ExistingMessage | null> {
+  const byContent = await db.selectFrom('messages').select(['id', 'status', 'case_id'])
+    .where('direction', '=', 'inbound')
+    .where(sql`coalesce(message_id_header, '')`, '=', key.messageIdHeader ?? '')
+    .where('content_hash', '=', key.contentHash)
+    .executeTakeFirst();
+  if (byContent) return { id: byContent.id, status: byContent.status, caseId: byContent.case_id };
+  if (key.mailbox && key.uidValidity !== null && key.uid !== null) {
+    const byUid = await db.selectFrom('messages').select(['id', 'status', 'case_id'])
+      .where('mailbox', '=', key.mailbox).where('uid_validity', '=', key.uidValidity).where('uid', '=', key.uid)
+      .executeTakeFirst();
+    if (byUid) return { id: byUid.id, status: byUid.status, caseId: byUid.case_id };
+  }
+  return null;
+}
+
+export async function insertMessage(trx: DbOrTrx, row: Insertable<MessagesTable>): Promise<number> {
+  const r = await trx.insertInto('messages').values(row).returning('id').executeTakeFirstOrThrow();
+  return r.id;
+}
+
+export async function storeAttachments(trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[]): Promise<void> {
+  for (const [position, a] of attachments.entries()) {
+    const hash = sha256(a.content);
+    await trx.insertInto('attachments').values({ sha256: hash, size: a.content.length, bytes: a.content })
+      .onConflict((oc) => oc.column('sha256').doNothing()).execute();
+    await trx.insertInto('message_attachments').values({
+      message_id: messageRowId, position, attachment_sha256: hash, filename: a.filename, content_type: a.contentType,
+      content_id: a.contentId, inline: a.inline, from_tnef: a.fromTnef,
+    }).execute();
+  }
+}
+
+/** The case that any of these Message-IDs (ours in the outbox, or stored inbound/outbound) belongs to; the newest wins. */
+export async function caseIdForMessageIds(db: DbOrTrx, messageIds: readonly string[]): Promise<number | null> {
+  const ids = [...new Set(messageIds.filter(Boolean))].slice(0, 200);
+  if (ids.length === 0) return null;
+  const fromMessages = await db.selectFrom('messages').select(['case_id', 'id'])
+    .where('message_id_header', 'in', ids).where('case_id', 'is not', null)
+    .orderBy('id', 'desc').limit(1).executeTakeFirst();
+  if (fromMessages?.case_id) return fromMessages.case_id;
+  const fromOutbox = await db.selectFrom('outbox').select(['case_id'])
+    .where('message_id_header', 'in', ids).where('case_id', 'is not', null)
+    .orderBy('id', 'desc').limit(1).executeTakeFirst();
+  return fromOutbox?.case_id ?? null;
+}

@@ -1,0 +1,50 @@
+// What every service command needs: the validated configuration, the root logger and, when asked,
+// the database (PostgreSQL from DATABASE_URL, else PGlite under the data folder). Local mode
+// (PGlite) migrates automatically; PostgreSQL is migrated explicitly with `casemail migrate`.
+import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { openDatabase, migrateToLatest, pendingMigrations, pgliteDirFor, type DatabaseHandle } from '../db/database.js';
+import { createLogger, type Logger } from '../log/logger.js';
+
+export interface GlobalOptions {
+  config?: string;
+}
+
+export interface AppContext {
+  config: Config;
+  logger: Logger;
+}
+
+/** Loads the configuration or prints every problem and returns null. */
+export function loadContext(opts: GlobalOptions): AppContext | null {
+  try {
+    const config = loadConfig({ configFile: opts.config ?? null });
+    return { config, logger: createLogger(process.env.LOG_LEVEL ?? config.settings.logLevel) };
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`casemail: ${err.message}\n`);
+      return null;
+    }
+    throw err;
+  }
+}
+
+export async function openAppDatabase(ctx: AppContext, { migrate }: { migrate: 'auto' | 'never' }): Promise<DatabaseHandle> {
+  const { config, logger } = ctx;
+  const handle = await openDatabase({
+    databaseUrl: config.secrets.databaseUrl,
+    pgliteDir: pgliteDirFor(config.paths.dataDir),
+  });
+  logger.info({ database: handle.kind, location: handle.location }, 'database opened');
+  if (handle.kind === 'pglite' && migrate === 'auto') {
+    const result = await migrateToLatest(handle.db, config.settings.caseNumber.start);
+    const applied = result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
+    if (applied.length) logger.info({ applied }, 'embedded database migrated');
+  } else if (migrate === 'auto') {
+    const pending = await pendingMigrations(handle.db);
+    if (pending.length) {
+      await handle.close();
+      throw Object.assign(new Error(`database has pending migrations (${pending.join(', ')}): run \`casemail migrate\``), { code: 'migrations_pending' });
+    }
+  }
+  return handle;
+}
