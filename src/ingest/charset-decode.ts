@@ -62,6 +62,26 @@ export function isValidUtf8(buf: Buffer): boolean {
 }
 const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * True when text labelled UTF-8 holds at least one well-formed multibyte sequence: damaged UTF-8
+ * (corrupt bytes) rather than a legacy charset, whose text practically never forms one.
+ */
+function mostlyUtf8(buf: Buffer): boolean {
+  let good = 0;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (c < 0x80) continue;
+    const n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    let ok = n > 0 && i + n < buf.length + 0;
+    for (let k = 1; ok && k <= n; k++) ok = (buf[i + k]! & 0xc0) === 0x80;
+    if (ok) {
+      good++;
+      i += n;
+    }
+  }
+  return good > 0;
+}
+
 export interface DecodeResult {
   text: string;
   /** The charset actually used, normalised. */
@@ -79,6 +99,7 @@ export function decodeCharset(buf: Buffer, label: string | null | undefined, fal
   const high = hasHighBytes(buf);
   if (UTF8_LABELS.has(norm)) {
     if (!high || isValidUtf8(buf)) return { text: buf.toString('utf8'), used: 'utf8', warning: null };
+    if (mostlyUtf8(buf)) return { text: buf.toString('utf8'), used: 'utf8', warning: 'UTF-8 text has invalid bytes; replaced' };
     return { text: iconv.decode(buf, fallback), used: fallback, warning: `8-bit text labelled ${label || 'us-ascii'} is not UTF-8; read as ${fallback}` };
   }
   if (high && !NO_SNIFF.test(norm) && isValidUtf8(buf)) {

@@ -74,7 +74,7 @@ export function parseMimePart(raw: Buffer, defaultType = 'text/plain', depth = 0
       return part;
     }
     const childDefault = contentType.value === 'multipart/digest' ? 'message/rfc822' : 'text/plain';
-    const bodies = splitMultipart(body, boundary, warnings);
+    const bodies = splitMultipart(body, boundary, warnings, (at) => nestedCloseEnd(body, at, boundary, fallbackCharset));
     if (bodies === null) {
       warnings.push(`boundary "${boundary}" never found; body read as text`);
       part.contentType = { value: 'text/plain', params: {} };
@@ -96,11 +96,13 @@ export function parseMimePart(raw: Buffer, defaultType = 'text/plain', depth = 0
  * whitespace (or `--` for the close delimiter), so "--abc" does not match inside "--abcdef".
  * Returns null when the boundary never occurs.
  */
-function splitMultipart(body: Buffer, boundary: string, warnings: string[]): Buffer[] | null {
+function splitMultipart(body: Buffer, boundary: string, warnings: string[], skipNested: (contentStart: number) => number): Buffer[] | null {
   const delim = Buffer.from('--' + boundary, 'latin1');
   const starts: Array<{ lineStart: number; contentStart: number; close: boolean }> = [];
   let pos = 0;
   while (pos <= body.length) {
+    const last = starts.at(-1);
+    if (last && pos <= last.contentStart) pos = Math.max(pos, skipNested(last.contentStart));
     const i = body.indexOf(delim, pos);
     if (i < 0) break;
     pos = i + delim.length;
@@ -141,6 +143,25 @@ function splitMultipart(body: Buffer, boundary: string, warnings: string[]): Buf
     parts.push(piece);
   }
   return parts;
+}
+
+/**
+ * Where the search for the parent's next delimiter may resume: after the close delimiter of a
+ * nested multipart that starts at `at`. A nested boundary that begins with the parent's (outer
+ * "a--", inner "a----") would otherwise be read as the parent's close delimiter.
+ */
+function nestedCloseEnd(body: Buffer, at: number, outer: string, fallbackCharset: string | null): number {
+  const { headerEnd } = findHeaderEnd(body, at);
+  const ct = splitHeaderBlock(body.subarray(at, headerEnd).toString('latin1')).filter((h) => h.name === 'content-type').at(-1);
+  if (!ct) return at;
+  const parsed = parseValueWithParams(ct.raw, fallbackCharset);
+  const inner = parsed.params.boundary;
+  if (!parsed.value.startsWith('multipart/') || !inner || inner === outer || !inner.startsWith(outer)) return at;
+  const close = Buffer.from(`--${inner}--`, 'latin1');
+  for (let i = body.indexOf(close, headerEnd); i >= 0; i = body.indexOf(close, i + 1)) {
+    if (i === 0 || body[i - 1] === 0x0a) return i + close.length;
+  }
+  return at;
 }
 
 /** Quoted-printable, leniently: a stray "=" stays literal, soft breaks with trailing spaces work. */
