@@ -6,12 +6,8 @@
 import { EventEmitter } from 'node:events';
 import { ImapFlow } from 'imapflow';
 import type { Logger } from '../log/logger.js';
-import {
-  TemporaryIntakeError,
-  type IntakeHandler,
-  type IntakeSource,
-  type MailboxCursorStore,
-} from './intake-types.js';
+import { isTemporaryIntakeError } from './intake-errors.js';
+import type { IntakeHandler, IntakeSource, MailboxCursorStore } from './intake-types.js';
 
 export interface ImapIntakeOptions {
   /** Configured mailbox name (e.g. "support"); with the folder it names the cursor and IntakeSource.mailbox. */
@@ -65,12 +61,6 @@ const DEFAULT_IDLE_DELAY_MS = 200;
 const DEFAULT_POLL_INTERVAL_MS = 30_000;
 const IDLE_SWEEP_FACTOR = 10;
 const DEFAULT_BACKOFF = { initialMs: 1_000, maxMs: 60_000 };
-
-/** Recognises the handler's temporary failure also across duplicated module instances. */
-export function isTemporaryIntakeError(error: unknown): boolean {
-  return error instanceof TemporaryIntakeError
-    || (typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'temporary_intake_failure');
-}
 
 /** Sorted UIDs as a compact IMAP set: [1,2,3,7,9,10] → "1:3,7,9:10". */
 export function uidSet(uids: readonly number[]): string {

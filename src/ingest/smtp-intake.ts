@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../log/logger.js';
 import type { IntakeHandler, IntakeSource } from './intake-types.js';
-import { isTemporaryIntakeError } from './imap-intake.js';
+import { isTemporaryIntakeError } from './intake-errors.js';
 
 export interface SmtpIntakeOptions {
   /** Default 127.0.0.1 (local mode). */
