@@ -299,6 +299,8 @@ export class OutboxDispatcher {
       // Template output is text; nothing may make nodemailer read a file or URL.
       disableFileAccess: true,
       disableUrlAccess: true,
+      // CRLF throughout, as on the wire: the stored raw, the .eml file and what the server got are the same bytes.
+      newline: 'win',
     });
     const raw = await composer.compile().build();
     return { raw, text, envelopeTo: [...to, ...cc] };
