@@ -34,13 +34,18 @@ export function htmlToPlainText(html: string): string {
   const lines: string[] = [];
   for (const seg of s.split('\n')) {
     let line = '';
+    // A line is as deep as the blockquotes open where its text starts.
+    let lineDepth = -1;
     for (const ch of seg) {
       if (ch === '\u0001') depth++;
       else if (ch === '\u0002') depth = Math.max(0, depth - 1);
-      else line += ch;
+      else {
+        if (lineDepth < 0 && ch.trim() !== '') lineDepth = depth;
+        line += ch;
+      }
     }
     line = line.replace(/[ \t\u00a0]+/g, ' ').trim();
-    lines.push(depth > 0 && line ? '> '.repeat(depth) + line : line);
+    lines.push(lineDepth > 0 && line ? '> '.repeat(lineDepth) + line : line);
   }
   return lines.join('\n').replace(/\n{3,}/g, '\n\n').trim();
 }

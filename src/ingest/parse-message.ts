@@ -164,7 +164,9 @@ function parseStructure(parts: MimePart[], multipartType: string, inAlternative:
       return;
     }
     if (isMedia) {
-      inline.add(part);
+      // An image with no disposition is "inline" only where HTML can reference it (related);
+      // in multipart/mixed the customer attached it.
+      if (multipartType === 'related' || part.disposition.value === 'inline') inline.add(part);
       attachments.push(part);
       return;
     }
@@ -283,7 +285,8 @@ export function parseMessageSync(raw: Buffer, opts: ParseMessageOptions = {}): P
   }
 
   const html = collected.html.length > 0 ? collected.html.join('\n') : null;
-  const text = collected.text.join('\n');
+  // Line ends are normalised for the text only; downstream line logic then needs no \r cases.
+  const text = collected.text.join('\n').replace(/\r\n?/g, '\n');
 
   const from = addressesOf(headers, rawValues, 'from', fallbackCharset)[0] ?? null;
   const date = firstRaw('date');
