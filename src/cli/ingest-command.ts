@@ -1,4 +1,45 @@
-// `casemail ingest` (being built).
-export async function runIngest(_opts: { config?: string }, _file: string): Promise<number> {
-  return 75;
+// `casemail ingest [FILE|-]`: the pipe intake. An MTA delivers one message to standard input;
+// exit 0 once it is stored (in a case, held or quarantined), 75 (EX_TEMPFAIL) when it could not
+// be stored and the MTA should try again later. It queues mail; `casemail start` sends it.
+import { readFileSync } from 'node:fs';
+import { MessageHandler } from '../cases/message-handler.js';
+import { loadContext, openAppDatabase, type GlobalOptions } from './context.js';
+
+export const EX_TEMPFAIL = 75;
+
+async function readInput(file: string): Promise<Buffer> {
+  if (file !== '-') return readFileSync(file);
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export async function runIngest(opts: GlobalOptions, file: string): Promise<number> {
+  let raw: Buffer;
+  try {
+    raw = await readInput(file);
+  } catch (err) {
+    process.stderr.write(`casemail ingest: cannot read ${file}: ${(err as Error).message}\n`);
+    return EX_TEMPFAIL;
+  }
+  const ctx = loadContext(opts);
+  if (!ctx) return EX_TEMPFAIL;
+  let handle;
+  try {
+    handle = await openAppDatabase(ctx, { migrate: 'auto' });
+  } catch (err) {
+    process.stderr.write(`casemail ingest: database unavailable: ${(err as Error).message}\n`);
+    return EX_TEMPFAIL;
+  }
+  try {
+    const handler = new MessageHandler({ db: handle.db, settings: ctx.config.settings, logger: ctx.logger, clock: () => new Date() });
+    const result = await handler.handle(raw, { kind: 'pipe', mailbox: null, uidValidity: null, uid: null, envelopeRecipients: [] });
+    process.stdout.write(`${result.status}${result.caseNumbers.length ? ` ${result.caseNumbers.map((n) => `#${n}`).join(' ')}` : ''}${result.reason ? ` (${result.reason})` : ''}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`casemail ingest: not stored, try again later: ${(err as Error).message}\n`);
+    return EX_TEMPFAIL;
+  } finally {
+    await handle.close().catch(() => {});
+  }
 }

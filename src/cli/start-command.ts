@@ -1,4 +1,131 @@
-// `casemail start` (being built).
-export async function runStart(_opts: { config?: string }): Promise<void> {
-  throw new Error('start is not built yet');
+// `casemail start`: the service. Opens the database (the embedded one migrates itself), loads
+// the demo directory into an empty local database, compiles templates (a broken one fails the
+// start), then runs the outbox dispatcher, the SMTP intake and one IMAP intake per mailbox
+// until SIGINT/SIGTERM: stop intake, drain the dispatcher, close the database.
+import { demoDirectory } from '../directory/demo-directory.js';
+import { directoryIsEmpty, importDirectory } from '../directory/directory-store.js';
+import { MessageHandler } from '../cases/message-handler.js';
+import { databaseCursorStore } from '../cases/mailbox-cursors.js';
+import { ownAddresses } from '../config/config.js';
+import { createOutboxDispatcher } from '../notify/outbox-dispatcher.js';
+import { SmtpIntake } from '../ingest/smtp-intake.js';
+import { ImapIntake } from '../ingest/imap-intake.js';
+import { loadContext, openAppDatabase, type AppContext, type GlobalOptions } from './context.js';
+import type { DatabaseHandle } from '../db/database.js';
+
+export interface RunningService {
+  /** Where the SMTP intake listens, when enabled. */
+  smtp: { host: string; port: number } | null;
+  stop(): Promise<void>;
+}
+
+export async function startService(ctx: AppContext, handle: DatabaseHandle): Promise<RunningService> {
+  const { config, logger } = ctx;
+  const { settings } = config;
+
+  if (settings.demoDirectory && handle.kind === 'pglite' && (await directoryIsEmpty(handle.db))) {
+    const demo = demoDirectory(new Date().toISOString().slice(0, 10));
+    const outcome = await importDirectory(handle.db, demo);
+    if (outcome.ok) {
+      logger.warn({ contact: demo.contacts[0]?.address, engineer: demo.engineers[0]?.address },
+        'DEMO directory loaded into the empty local database (one organisation, one contact, one engineer); import your own with `casemail directory import`');
+    }
+  }
+
+  const dispatcher = createOutboxDispatcher({ config, db: handle.db, logger: logger.child({ component: 'outbox' }) });
+  dispatcher.start();
+  const handler = new MessageHandler({
+    db: handle.db, settings, logger: logger.child({ component: 'intake' }), clock: () => new Date(), onOutboxWritten: () => dispatcher.wake(),
+  });
+  logger.info({ transport: config.secrets.smtpUrl && settings.outbox.transport !== 'file' ? 'smtp' : `files in ${config.paths.dataDir}/outbox` }, 'outbox dispatcher running');
+
+  let smtp: SmtpIntake | null = null;
+  let smtpAddress: { host: string; port: number } | null = null;
+  if (settings.smtpIntake.enabled) {
+    smtp = new SmtpIntake({
+      host: settings.smtpIntake.host, port: settings.smtpIntake.port, ownAddresses: ownAddresses(settings),
+      maxMessageBytes: settings.limits.maxMessageBytes, maxRecipients: settings.limits.maxRecipients, lmtp: settings.smtpIntake.lmtp,
+      handler, logger: logger.child({ component: 'smtp-intake' }),
+    });
+    smtpAddress = await smtp.start();
+    logger.info({ ...smtpAddress, accepts: ownAddresses(settings), lmtp: settings.smtpIntake.lmtp }, 'SMTP intake listening');
+  }
+
+  const imaps: ImapIntake[] = [];
+  for (const m of settings.imap.mailboxes) {
+    const u = new URL(config.secrets.imapUrls[m.urlEnv]!);
+    const intake = new ImapIntake({
+      account: m.name, host: u.hostname, port: Number(u.port) || (u.protocol === 'imaps:' ? 993 : 143), secure: u.protocol === 'imaps:',
+      user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password), folder: m.folder,
+      processedFolder: m.processedFolder, quarantineFolder: m.quarantineFolder, logger: logger.child({ component: 'imap-intake', mailbox: m.name }),
+      handler, cursors: databaseCursorStore(handle.db), maxAttempts: 3,
+    });
+    await intake.start();
+    imaps.push(intake);
+    logger.info({ mailbox: m.name, host: u.hostname, folder: m.folder }, 'IMAP intake running');
+  }
+
+  return {
+    smtp: smtpAddress,
+    async stop() {
+      // Intake first (nothing new comes in), then let in-flight sends finish and record.
+      await Promise.allSettled([smtp?.stop(), ...imaps.map((i) => i.stop())]);
+      await dispatcher.close();
+    },
+  };
+}
+
+export async function runStart(opts: GlobalOptions): Promise<void> {
+  const ctx = loadContext(opts);
+  if (!ctx) {
+    process.exitCode = 1;
+    return;
+  }
+  const { logger, config } = ctx;
+  logger.info({ config: config.paths.configFile ?? 'built-in defaults', dataDir: config.paths.dataDir }, 'casemail starting');
+  let handle: DatabaseHandle;
+  try {
+    handle = await openAppDatabase(ctx, { migrate: 'auto' });
+  } catch (err) {
+    logger.fatal({ err }, 'cannot open the database');
+    process.exitCode = 1;
+    return;
+  }
+  let service: RunningService;
+  try {
+    service = await startService(ctx, handle);
+  } catch (err) {
+    logger.fatal({ err }, 'start failed');
+    await handle.close().catch(() => {});
+    process.exitCode = 1;
+    return;
+  }
+  logger.info('casemail running; Ctrl-C to stop');
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting at once');
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info({ signal }, 'stopping: intake first, then the outbox, then the database');
+      const force = setTimeout(() => {
+        logger.error('shutdown took too long; exiting');
+        process.exit(1);
+      }, 4_000);
+      force.unref();
+      service.stop()
+        .catch((err) => logger.error({ err }, 'error while stopping'))
+        .then(() => handle.close())
+        .catch((err) => logger.error({ err }, 'error while closing the database'))
+        .finally(() => {
+          logger.info('stopped');
+          resolve();
+        });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
 }

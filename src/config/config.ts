@@ -1,7 +1,8 @@
 // Configuration: one JSON file (path from --config or CASEMAIL_CONFIG) for behaviour, and the
 // environment for connection strings and secrets (each also as <NAME>_FILE). Read once at start,
 // validated completely (every problem listed with its path), frozen, and passed down.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -81,8 +82,8 @@ export const configSchema = z.object({
     maxMessageBytes: z.number().int().positive().default(25 * 1024 * 1024),
     maxRecipients: z.number().int().positive().default(1000),
   }).prefault({}),
-  /** Folder of handlebars templates (relative to the config file, or the working directory). */
-  templatesDir: z.string().default('templates'),
+  /** Folder of handlebars templates (relative to the config file, or the working directory); default: the ones shipped. */
+  templatesDir: z.string().nullable().default(null),
   /** Where the embedded database, file outbox and other local state live. */
   dataDir: z.string().default('var'),
   smtpIntake: z.object({
@@ -209,11 +210,18 @@ export function loadConfig(options: LoadOptions = {}): Config {
     secrets,
     paths: {
       dataDir: path.resolve(base, settings.dataDir),
-      templatesDir: path.resolve(base, settings.templatesDir),
+      templatesDir: settings.templatesDir ? path.resolve(base, settings.templatesDir) : shippedTemplatesDir(),
       configFile: configFile ? path.resolve(cwd, configFile) : null,
     },
   };
   return deepFreeze(config);
+}
+
+/** The templates folder of this package (source tree or compiled dist/ alike). */
+function shippedTemplatesDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.resolve(here, '../../templates'), path.resolve(here, '../../../templates')];
+  return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
 }
 
 function checkConsistency(s: CasemailSettings, problems: string[]): void {

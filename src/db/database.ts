@@ -1,6 +1,6 @@
 // The one database factory: PostgreSQL through pg when DATABASE_URL is set, else embedded PGlite
 // persisted under the data folder. Both run the same Kysely migrations; callers see one type.
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, Migrator, PostgresDialect, sql, type MigrationResultSet, type Transaction } from 'kysely';
 import pg from 'pg';
@@ -52,7 +52,11 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
     return { db, kind: 'postgres', location: redactUrl(opts.databaseUrl), close: () => db.destroy() };
   }
   const { PGlite } = await import('@electric-sql/pglite');
-  if (opts.pgliteDir) mkdirSync(opts.pgliteDir, { recursive: true });
+  let unlock = () => {};
+  if (opts.pgliteDir) {
+    mkdirSync(opts.pgliteDir, { recursive: true });
+    unlock = lockPgliteDir(opts.pgliteDir);
+  }
   const pglite = new PGlite({
     ...(opts.pgliteDir ? { dataDir: opts.pgliteDir } : {}),
     ...(opts.pgliteLoadDataDir ? { loadDataDir: opts.pgliteLoadDataDir } : {}),
@@ -67,8 +71,52 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
     close: async () => {
       await db.destroy();
       await pglite.close();
+      unlock();
     },
   };
+}
+
+export class DatabaseInUseError extends Error {
+  readonly code = 'database_in_use';
+}
+
+/**
+ * PGlite is one process's database: a second process opening the same folder would corrupt it.
+ * A lock file holding the owner's pid keeps a second one out; a stale lock (dead pid) is taken over.
+ */
+function lockPgliteDir(dir: string): () => void {
+  const lockFile = path.join(dir, '..', `${path.basename(dir)}.lock`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lockFile, 'wx');
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => {
+        try {
+          unlinkSync(lockFile);
+        } catch {
+          // already gone
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(readFileSync(lockFile, 'utf8').trim());
+      if (owner && owner !== process.pid && isAlive(owner)) {
+        throw new DatabaseInUseError(`the embedded database ${dir} is in use by process ${owner}; stop it, or use PostgreSQL (DATABASE_URL) to run several processes`);
+      }
+      unlinkSync(lockFile);
+    }
+  }
+  throw new DatabaseInUseError(`could not lock the embedded database ${dir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export function redactUrl(url: string): string {
