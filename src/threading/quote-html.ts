@@ -48,7 +48,8 @@ export function htmlToQuoteText(html: string): string {
 
   const flush = (): void => {
     const text = trimEndChars(line, ' \t');
-    lines.push(text === '' && lineDepth === 0 ? '' : '> '.repeat(lineDepth) + text);
+    // Depth is capped so hostile nesting cannot make prefixes quadratic; one '>' already means quoted.
+    lines.push(text === '' && lineDepth === 0 ? '' : '> '.repeat(Math.min(lineDepth, 8)) + text);
     line = '';
     lineDepth = depth;
   };
@@ -58,7 +59,7 @@ export function htmlToQuoteText(html: string): string {
   };
   const breakLine = (): void => flush();
   const addText = (raw: string): void => {
-    let t = he.decode(raw);
+    let t = raw.includes('&') ? he.decode(raw) : raw;
     if (pre === 0) t = t.replace(/\s+/g, ' ');
     if (line === '' || line.endsWith(' ')) t = t.replace(/^ +/, '');
     if (t === '') return;
@@ -116,7 +117,7 @@ export function htmlToQuoteText(html: string): string {
     if (name === 'br') { breakLine(); continue; }
     if (name === 'hr') { newline(); lines.push('________________________________'); continue; }
     if (VOID.has(name) || inner.endsWith('/')) continue;
-    const role = roleOf(name, inner.slice(nameMatch[0].length));
+    const role = inner.length > nameMatch[0].length ? roleOf(name, inner.slice(nameMatch[0].length)) : (name === 'blockquote' ? 'cite' : null);
     if (role === 'quote' && !quoteMarked && depth === 0) { quoteMarked = true; mark(QUOTE_MARK); }
     if (role === 'signature' && depth === 0) mark(SIGNATURE_MARK);
     if (BLOCK.has(name)) newline();

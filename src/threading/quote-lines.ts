@@ -1,7 +1,8 @@
 // Line recognisers for quote stripping: reply attribution headers ("On … wrote:" in many languages),
 // Outlook-style header blocks, "Original Message" separators, forward markers and "Sent from my …".
-// Every test runs on one line (or a join of at most four) capped at MAX_TEST_CHARS, with string
-// operations and regexes that have no nested or adjacent unbounded quantifiers, so cost is linear.
+// Every test takes a line already passed through norm() (capped at MAX_TEST_CHARS, trimmed) or a
+// join of at most four, uses string operations and regexes without nested or adjacent unbounded
+// quantifiers, and rejects ordinary prose on its first or last character, so cost is linear and small.
 
 /** Longest piece of a line any recogniser looks at; the rest of a longer line cannot change the answer. */
 export const MAX_TEST_CHARS = 400;
@@ -25,18 +26,13 @@ export function trimEndChars(s: string, chars: string): string {
   return end === s.length ? s : s.slice(0, end);
 }
 
-export function isBlank(line: string): boolean {
-  return norm(line) === '';
+/** `>`-quoted line (also `> >`, and a quote mark after leading spaces). Takes a normalised line. */
+export function isQuoted(s: string): boolean {
+  return s.startsWith('>');
 }
 
-/** `>`-quoted line (also `> >`, and a quote mark after leading spaces). */
-export function isQuoted(line: string): boolean {
-  for (let i = 0; i < line.length && i < 40; i++) {
-    const c = line[i];
-    if (c === '>') return true;
-    if (c !== ' ' && c !== '\t' && c !== '\u00a0') return false;
-  }
-  return false;
+function lastChar(s: string): string {
+  return s[s.length - 1] ?? '';
 }
 
 // ---- reply attribution headers ----------------------------------------------------------------
@@ -86,7 +82,9 @@ export type HeaderStrength = 'strong' | 'weak';
  * text is not `>`-prefixed. weak ("Someone wrote:"): only counts when `>` lines follow.
  */
 export function attributionStrength(text: string): HeaderStrength | null {
-  const s = stripLead(norm(text));
+  const end = lastChar(text);
+  if (end !== ':' && end !== '：' && end !== '*') return null;
+  const s = stripLead(text);
   if (s.length < 6 || !endsWithColon(s)) return null;
   const lower = s.toLowerCase();
   const hasVerb = WROTE.some((w) => lower.includes(w));
@@ -95,13 +93,15 @@ export function attributionStrength(text: string): HeaderStrength | null {
   if (!hasVerb && !(dated && addressed)) return null;
   // "writes:" etc. inside a long sentence is prose, not a header: keep the verb near the end.
   if (hasVerb && !dated && !addressed && s.length > 80) return null;
+  // Without a verb, only the Gmail/Yandex/mail.ru shape "<date> Name <a@b.example>:" counts.
+  if (!hasVerb && !(s.endsWith('>:') || s.endsWith('>：') || s.endsWith(']:'))) return null;
   const opened = OPENERS.some((o) => lower.startsWith(o));
   return dated || addressed || opened ? 'strong' : 'weak';
 }
 
 /** Whether a line may start a multi-line attribution (wrapped by the sender's client). */
 export function mayStartWrappedAttribution(line: string): boolean {
-  const s = stripLead(norm(line));
+  const s = stripLead(line);
   if (s === '' || isQuoted(line)) return false;
   const last = s[s.length - 1];
   if (last === '.' || last === '!' || last === '?') return false;
@@ -126,9 +126,11 @@ const FIELD_NAMES: Record<string, FieldKind> = Object.fromEntries(
 
 /** The field kind of a "Name: value" header line ("*From:* …", "De : …", "发件人：…"), or null. */
 export function headerField(line: string): FieldKind | null {
-  let s = norm(line);
+  let s = line;
   if (isQuoted(s)) return null;
-  s = s.replace(/^\*+/, '');
+  const head = s.slice(0, 28);
+  if (!head.includes(':') && !head.includes('：')) return null;
+  if (s.startsWith('*')) s = s.replace(/^\*+/, '');
   let colon = s.indexOf(':');
   const wide = s.indexOf('：');
   if (wide >= 0 && (colon < 0 || wide < colon)) colon = wide;
@@ -139,7 +141,7 @@ export function headerField(line: string): FieldKind | null {
 
 /** A From line that stands alone as a header: "From: foo@example.com <foo@example.com>". */
 export function isAddressedFromLine(line: string): boolean {
-  return headerField(line) === 'from' && (hasAddress(norm(line)) || norm(line).toLowerCase().includes('mailto'));
+  return headerField(line) === 'from' && (hasAddress(line) || line.toLowerCase().includes('mailto'));
 }
 
 // ---- separators, forwards, mobile signatures ---------------------------------------------------
@@ -152,8 +154,7 @@ const ORIGINAL_MESSAGE = [
 ];
 
 /** "-----Original Message-----" and its translations: the quoted history starts here. */
-export function isOriginalMessageLine(line: string): boolean {
-  const s = norm(line);
+export function isOriginalMessageLine(s: string): boolean {
   if (s.length > 80 || !(s.startsWith('--') || s.startsWith('__') || s.startsWith('=='))) return false;
   const inner = s.replace(/^[-_=\s]+|[-_=\s]+$/g, '').toLowerCase();
   return ORIGINAL_MESSAGE.includes(inner);
@@ -168,25 +169,25 @@ const FORWARD_MARKERS = [
 ];
 
 /** "---------- Forwarded message ---------", "Begin forwarded message:": a forward is new content. */
-export function isForwardMarker(line: string): boolean {
-  const s = norm(line);
-  if (s.length > 90) return false;
+export function isForwardMarker(s: string): boolean {
+  if (s.length > 90 || s.length < 8) return false;
+  const first = s[0] ?? '';
+  const end = lastChar(s);
+  if (first !== '-' && first !== '_' && first !== '=' && first !== '*' && end !== ':' && end !== '：' && end !== '-') return false;
   const inner = s.replace(/^[-_=*\s]+|[-_=*:\s]+$/g, '').toLowerCase();
   return FORWARD_MARKERS.some((m) => inner === m || (inner.startsWith(m) && inner.length < m.length + 40));
 }
 
 /** A line of only dashes/underscores/equals used to separate a footer or a quoted message. */
-export function isRuleLine(line: string): boolean {
-  const s = norm(line);
-  if (s.length < 4) return false;
+export function isRuleLine(s: string): boolean {
+  if (s.length < 3) return false;
   for (const c of s) if (c !== '-' && c !== '_' && c !== '=' && c !== '—' && c !== '*') return false;
   return true;
 }
 
 /** "-- " / "--": the conventional signature delimiter (RFC 3676 says "-- "; many omit the space). */
-export function isSignatureDelimiter(line: string): boolean {
-  const s = line.replace(INVISIBLE, ' ').trimEnd();
-  return s === '--' || s === '-- ' || s === '—' || s.trim() === '--';
+export function isSignatureDelimiter(s: string): boolean {
+  return s === '--' || s === '—';
 }
 
 const MOBILE_PREFIXES = [
@@ -200,9 +201,11 @@ const MOBILE_PREFIXES = [
  * "Sent from my iPhone", "Get Outlook for Android", "Sent with Sparrow (http://…)": a client's
  * automatic signature. A sentence that merely starts the same way ("Sent from my desk, is …") is not.
  */
-export function isMobileSignature(line: string): boolean {
-  const s = norm(line);
+const MOBILE_FIRST = new Set(MOBILE_PREFIXES.map((p) => p[0]));
+
+export function isMobileSignature(s: string): boolean {
   if (s.length < 8 || s.length > 80) return false;
+  if (!MOBILE_FIRST.has(s[0]?.toLowerCase())) return false;
   const lower = s.toLowerCase();
   if (!MOBILE_PREFIXES.some((p) => lower.startsWith(p))) return false;
   const noUrl = s.replace(/\(?(?:https?:\/\/|www\.)\S*\)?/g, '').replace(/<[^<>\s]*>/g, '');

@@ -4,7 +4,7 @@
 // the lines after it; every recogniser works on a capped line, so the whole split is linear.
 
 import {
-  attributionStrength, headerField, isAddressedFromLine, isBlank, isForwardMarker, isMobileSignature,
+  attributionStrength, headerField, isAddressedFromLine, isForwardMarker, isMobileSignature,
   isOriginalMessageLine, isQuoted, isRuleLine, isSignatureDelimiter, mayStartWrappedAttribution, norm,
   type HeaderStrength, MAX_TEST_CHARS, trimEndChars,
 } from './quote-lines.js';
@@ -22,19 +22,25 @@ export interface ReplySplit {
 interface Attribution { end: number; strength: HeaderStrength }
 
 /** An attribution header starting at line i, possibly wrapped over up to four lines. */
-function attributionAt(lines: readonly string[], i: number): Attribution | null {
-  const first = lines[i] ?? '';
-  if (isQuoted(first) || isBlank(first)) return null;
+function attributionAt(N: readonly string[], i: number): Attribution | null {
+  const first = N[i] ?? '';
+  if (first === '' || isQuoted(first)) return null;
   const single = attributionStrength(first);
   if (single) return { end: i + 1, strength: single };
-  if (!mayStartWrappedAttribution(first)) return null;
-  let joined = norm(first);
+  // A wrapped header ends with a colon within the next three lines: check that before anything costly.
+  let colonAt = -1;
   for (let k = 1; k <= 3; k++) {
-    const next = lines[i + k];
-    if (next === undefined || isBlank(next)) return null;
+    const next = N[i + k];
+    if (next === undefined || next === '') break;
+    if (next.endsWith(':') || next.endsWith('：')) { colonAt = k; break; }
+  }
+  if (colonAt < 0 || !mayStartWrappedAttribution(first)) return null;
+  let joined = first;
+  for (let k = 1; k <= colonAt; k++) {
+    const next = N[i + k] ?? '';
     // Gmail wraps "<a@b.example\n>:" so the last piece of a header can look like a quote.
-    if (isQuoted(next) && norm(next).length > 3) return null;
-    joined += ' ' + norm(next);
+    if (isQuoted(next) && next.length > 3) return null;
+    joined += ' ' + next;
     if (joined.length > MAX_TEST_CHARS) return null;
     const strength = attributionStrength(joined);
     if (strength) return { end: i + k + 1, strength };
@@ -44,14 +50,15 @@ function attributionAt(lines: readonly string[], i: number): Attribution | null 
 
 /** An Outlook-style block of header fields ("From:/Sent:/To:/Subject:", localised) starting at i. */
 function isHeaderBlockAt(lines: readonly string[], i: number): boolean {
-  if (headerField(lines[i] ?? '') === null) return false;
+  const start = lines[i] ?? '';
+  if (start === '' || headerField(start) === null) return false;
   const kinds = new Set<string>();
   let fields = 0;
   for (let j = i; j < lines.length && j < i + 12; j++) {
     const kind = headerField(lines[j] ?? '');
     if (kind) { kinds.add(kind); fields++; continue; }
     // A long To: list wrapped onto a second line still belongs to the block.
-    if (!isBlank(lines[j] ?? '') && headerField(lines[j + 1] ?? '') && headerField(lines[j - 1] ?? '')) continue;
+    if (lines[j] !== '' && headerField(lines[j + 1] ?? '') && headerField(lines[j - 1] ?? '')) continue;
     break;
   }
   if (fields >= 2 && kinds.has('from')) return true;
@@ -59,15 +66,16 @@ function isHeaderBlockAt(lines: readonly string[], i: number): boolean {
   return isAddressedFromLine(lines[i] ?? '');
 }
 
-function nextNonBlank(lines: readonly string[], i: number): number {
+function nextNonBlank(N: readonly string[], i: number): number {
   let j = i;
-  while (j < lines.length && isBlank(lines[j] ?? '')) j++;
+  while (j < N.length && N[j] === '') j++;
   return j;
 }
 
 /** A boundary that ends new content outright: everything from here on is history. */
 function isCutAt(lines: readonly string[], i: number): boolean {
   const line = lines[i] ?? '';
+  if (line === '') return false;
   if (line === QUOTE_MARK || isOriginalMessageLine(line)) return true;
   if (isRuleLine(line)) {
     const j = nextNonBlank(lines, i + 1);
@@ -83,23 +91,24 @@ function unquote(line: string): string {
 }
 
 /** A segment that is only a signature or footer: it starts with a signature marker. */
-function isSignatureOnly(lines: readonly string[], from: number, to: number): boolean {
-  const j = nextNonBlank(lines, from);
+function isSignatureOnly(N: readonly string[], from: number, to: number): boolean {
+  const j = nextNonBlank(N, from);
   if (j >= to) return true;
-  const line = lines[j] ?? '';
+  const line = N[j] ?? '';
   let count = 0;
-  for (let k = j; k < to; k++) if (!isBlank(lines[k] ?? '')) count++;
+  for (let k = j; k < to; k++) if (N[k] !== '') count++;
   if (count > 30) return false;
   return line === SIGNATURE_MARK || isSignatureDelimiter(line) || isRuleLine(line) || isMobileSignature(line);
 }
 
 function render(lines: readonly string[]): string {
-  const kept = lines.filter((l) => l !== QUOTE_MARK && l !== SIGNATURE_MARK).map((l) => trimEndChars(l, ' \t\u00a0\r'));
+  const kept: string[] = [];
+  for (const l of lines) if (l !== QUOTE_MARK && l !== SIGNATURE_MARK) kept.push(trimEndChars(l, ' \t\u00a0\r'));
   let a = 0;
   let b = kept.length;
-  while (a < b && isBlank(kept[a] ?? '')) a++;
-  while (b > a && isBlank(kept[b - 1] ?? '')) b--;
-  return kept.slice(a, b).join('\n');
+  while (a < b && norm(kept[a] ?? '') === '') a++;
+  while (b > a && norm(kept[b - 1] ?? '') === '') b--;
+  return (a === 0 && b === kept.length ? kept : kept.slice(a, b)).join('\n');
 }
 
 function joinParts(parts: string[]): string {
@@ -107,46 +116,47 @@ function joinParts(parts: string[]): string {
 }
 
 /** Visible lines [from, to) with the signature cut off. */
-function withoutSignature(lines: readonly string[], from: number, to: number, opts: SignatureOptions) {
-  const s = findSignatureStart(lines, from, to, opts);
+function withoutSignature(lines: readonly string[], N: readonly string[], from: number, to: number, opts: SignatureOptions) {
+  const s = findSignatureStart(N, from, to, opts);
   if (s < 0) return { visible: render(lines.slice(from, to)), signature: null as string | null };
   const sig = render(lines.slice(s, to));
   return { visible: render(lines.slice(from, s)), signature: sig === '' ? null : sig };
 }
 
 export function splitReply(lines: readonly string[], opts: SignatureOptions): ReplySplit {
+  const N = lines.map(norm);
   const n = lines.length;
   // 1. The first boundary, top-down.
   let quoteStart = -1;
   for (let i = 0; i < n; i++) {
-    const line = lines[i] ?? '';
-    if (isBlank(line)) continue;
+    const line = N[i] ?? '';
+    if (line === '') continue;
     if (isForwardMarker(line) || (isQuoted(line) && isForwardMarker(unquote(line)))) break; // a forward is new content
     if (isQuoted(line)) { quoteStart = i; break; }
-    const attr = attributionAt(lines, i);
+    const attr = attributionAt(N, i);
     if (attr) {
-      const j = nextNonBlank(lines, attr.end);
-      if (j < n && isQuoted(lines[j] ?? '')) { quoteStart = i; break; }
-      if (attr.strength === 'strong') return cut(lines, i, opts);
+      const j = nextNonBlank(N, attr.end);
+      if (j < n && isQuoted(N[j] ?? '')) { quoteStart = i; break; }
+      if (attr.strength === 'strong') return cut(lines, N, i, opts);
     }
-    if (isCutAt(lines, i)) return cut(lines, i, opts);
-    if (isMobileSignature(line) && i > nextNonBlank(lines, 0)) {
-      const top = withoutSignature(lines, 0, i, opts);
-      const mobile = render([line]);
+    if (isCutAt(N, i)) return cut(lines, N, i, opts);
+    if (isMobileSignature(line) && i > nextNonBlank(N, 0)) {
+      const top = withoutSignature(lines, N, 0, i, opts);
+      const mobile = render([lines[i] ?? '']);
       const signature = top.signature ? top.signature + '\n' + mobile : mobile;
       return { quoteFound: true, visible: top.visible, signature, removed: joinParts([top.signature ?? '', render(lines.slice(i))]) };
     }
   }
   if (quoteStart < 0) {
-    const all = withoutSignature(lines, 0, n, opts);
+    const all = withoutSignature(lines, N, 0, n, opts);
     return { quoteFound: false, visible: all.visible, signature: all.signature, removed: all.signature ?? '' };
   }
-  return structured(lines, quoteStart, opts);
+  return structured(lines, N, quoteStart, opts);
 }
 
 /** Everything from line c on is history. */
-function cut(lines: readonly string[], c: number, opts: SignatureOptions): ReplySplit {
-  const top = withoutSignature(lines, 0, c, opts);
+function cut(lines: readonly string[], N: readonly string[], c: number, opts: SignatureOptions): ReplySplit {
+  const top = withoutSignature(lines, N, 0, c, opts);
   return {
     quoteFound: true, visible: top.visible, signature: top.signature,
     removed: joinParts([top.signature ?? '', render(lines.slice(c))]),
@@ -156,26 +166,26 @@ function cut(lines: readonly string[], c: number, opts: SignatureOptions): Reply
 type Kind = 'text' | 'quote' | 'header' | 'blank';
 
 /** The lines from the first quote on hold `>` quotes, attribution headers and maybe new text. */
-function structured(lines: readonly string[], q: number, opts: SignatureOptions): ReplySplit {
+function structured(lines: readonly string[], N: readonly string[], q: number, opts: SignatureOptions): ReplySplit {
   let n = lines.length;
   const kinds: Kind[] = new Array<Kind>(n).fill('text');
-  for (let i = 0; i < q; i++) kinds[i] = isBlank(lines[i] ?? '') ? 'blank' : 'text';
+  for (let i = 0; i < q; i++) kinds[i] = N[i] === '' ? 'blank' : 'text';
   let cutAt = -1;
   for (let i = q; i < n; i++) {
-    const line = lines[i] ?? '';
-    if (isBlank(line)) { kinds[i] = 'blank'; continue; }
+    const line = N[i] ?? '';
+    if (line === '') { kinds[i] = 'blank'; continue; }
     if (isQuoted(line)) { kinds[i] = 'quote'; continue; }
-    const attr = attributionAt(lines, i);
+    const attr = attributionAt(N, i);
     if (attr) {
-      const j = nextNonBlank(lines, attr.end);
-      if (j < n && isQuoted(lines[j] ?? '')) {
+      const j = nextNonBlank(N, attr.end);
+      if (j < n && isQuoted(N[j] ?? '')) {
         for (let k = i; k < attr.end; k++) kinds[k] = 'header';
         i = attr.end - 1;
         continue;
       }
       if (attr.strength === 'strong') { cutAt = i; break; }
     }
-    if (isCutAt(lines, i)) { cutAt = i; break; }
+    if (isCutAt(N, i)) { cutAt = i; break; }
     kinds[i] = 'text';
   }
   if (cutAt >= 0) n = cutAt;
@@ -202,7 +212,7 @@ function structured(lines: readonly string[], q: number, opts: SignatureOptions)
   }
   let trailingSignature: [number, number] | null = null;
   const lastSeg = segments.at(-1);
-  if (lastSeg && isSignatureOnly(lines, lastSeg[0], lastSeg[1])) {
+  if (lastSeg && isSignatureOnly(N, lastSeg[0], lastSeg[1])) {
     trailingSignature = lastSeg;
     segments.pop();
   }
@@ -212,7 +222,7 @@ function structured(lines: readonly string[], q: number, opts: SignatureOptions)
   const tail = render(lines.slice(n));
   if (segments.length === 0) {
     // Top-posted: new text above the quote.
-    const top = withoutSignature(lines, 0, q, opts);
+    const top = withoutSignature(lines, N, 0, q, opts);
     const signature = top.signature ?? (trailingSignature ? render(lines.slice(trailingSignature[0], trailingSignature[1])) : null);
     return {
       quoteFound: true, visible: top.visible, signature,
@@ -222,7 +232,7 @@ function structured(lines: readonly string[], q: number, opts: SignatureOptions)
   const only = segments[0];
   if (!hasBefore && segments.length === 1 && only) {
     // Bottom-posted: the quote (with its attribution) above, the answer below.
-    const answer = withoutSignature(lines, only[0], only[1], opts);
+    const answer = withoutSignature(lines, N, only[0], only[1], opts);
     return {
       quoteFound: true, visible: answer.visible, signature: answer.signature,
       removed: joinParts([render(lines.slice(0, only[0])), answer.signature ?? '', render(lines.slice(only[1], n)), tail]),
@@ -230,7 +240,7 @@ function structured(lines: readonly string[], q: number, opts: SignatureOptions)
   }
   // Inline: answers interleaved with the quotes they answer; the quotes stay as their context.
   const last = segments.at(-1) ?? [q, q];
-  const sigStart = findSignatureStart(lines, last[0], last[1], opts);
+  const sigStart = findSignatureStart(N, last[0], last[1], opts);
   const end = sigStart > last[0] ? sigStart : last[1];
   const signature = sigStart > last[0] ? render(lines.slice(sigStart, last[1])) : null;
   return {

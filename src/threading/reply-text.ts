@@ -1,10 +1,10 @@
 // Quote and signature stripping: what the sender newly wrote in a reply, from its text or HTML body.
-// The plain text is split first; when it shows no quoted history and there is HTML, the HTML's
-// structure (blockquote, Outlook/Yahoo quote containers, <hr>) is converted and split instead.
+// The plain text is split; when there is HTML, its structure (blockquote, Outlook/Yahoo quote
+// containers, <hr>) is converted and split too, and the better-founded split wins.
 // Pure and linear-time: no input may take more than 100 ms.
 
 import { htmlToQuoteText } from './quote-html.js';
-import { splitReply } from './reply-split.js';
+import { splitReply, type ReplySplit } from './reply-split.js';
 
 export interface ReplyText {
   /** What the sender newly wrote: quoted history and signature removed. */
@@ -24,10 +24,23 @@ export function extractReply(input: { text: string; html: string | null }): Repl
   // signatures (gmail_signature, moz-signature, …), and a hand-typed sign-off there is content.
   const opts = { guess: input.html === null };
   const fromText = splitReply(toLines(input.text), opts);
-  let best = fromText;
-  if (input.html !== null && (!fromText.quoteFound || input.text.trim() === '')) {
-    const fromHtml = splitReply(toLines(htmlToQuoteText(input.html)), opts);
-    if (fromHtml.quoteFound || input.text.trim() === '') best = fromHtml;
-  }
+  if (input.html === null) return toReplyText(fromText);
+  // The HTML's structure says exactly what is quoted; text derived from HTML often does not
+  // (blockquotes flattened, converter debris), so the HTML is split too.
+  const fromHtml = splitReply(toLines(htmlToQuoteText(input.html)), opts);
+  if (!fromHtml.quoteFound && input.text.trim() !== '') return toReplyText(fromText);
+  if (!fromText.quoteFound) return toReplyText(fromHtml);
+  // Both show quoted history: they should agree. When they do not, the one that kept less is the
+  // one that recognised more of the history as such (a flattened quote reads as new text).
+  return toReplyText(compact(fromText.visible) < compact(fromHtml.visible) ? fromText : fromHtml);
+}
+
+function compact(s: string): number {
+  let n = 0;
+  for (const c of s) if (c !== ' ' && c !== '\n' && c !== '\t') n++;
+  return n;
+}
+
+function toReplyText(best: ReplySplit): ReplyText {
   return { visibleText: best.visible, removedText: best.removed, signature: best.signature };
 }

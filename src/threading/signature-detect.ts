@@ -3,7 +3,7 @@
 // and (plain-text mail only) a sign-off such as "Thanks,\nName" or a trailing contact block.
 // Pure and linear: each line is looked at a bounded number of times.
 
-import { isBlank, isMobileSignature, isRuleLine, isSignatureDelimiter, norm, trimEndChars } from './quote-lines.js';
+import { isMobileSignature, isRuleLine, isSignatureDelimiter, trimEndChars } from './quote-lines.js';
 
 /** The HTML converter's mark for an element the client itself labelled as the signature. */
 export const SIGNATURE_MARK = '\u0001signature\u0001';
@@ -23,13 +23,12 @@ const SIGN_OFFS = new Set([
 ]);
 
 function isSignOff(line: string): boolean {
-  const s = trimEndChars(norm(line), ',.!:;  \t').toLowerCase();
+  const s = trimEndChars(line, ',.!:; \t').toLowerCase();
   return s.length > 0 && s.length <= 40 && SIGN_OFFS.has(s);
 }
 
 /** "-Abhishek Kona", "- John": a dash and a capitalised name of at most four words. */
-function isDashName(line: string): boolean {
-  const s = norm(line);
+function isDashName(s: string): boolean {
   if (!s.startsWith('-') || s.startsWith('--') || s.length > 40) return false;
   const words = s.slice(1).trim().split(/\s+/);
   if (words.length === 0 || words.length > 4) return false;
@@ -46,8 +45,12 @@ function wordCount(s: string): number {
 /** Indices of the non-blank lines in [from, to). */
 function nonBlank(lines: readonly string[], from: number, to: number): number[] {
   const out: number[] = [];
-  for (let i = from; i < to; i++) if (!isBlank(lines[i] ?? '')) out.push(i);
+  for (let i = from; i < to; i++) if (lines[i] !== '') out.push(i);
   return out;
+}
+
+function isBlank(s: string): boolean {
+  return s === '';
 }
 
 export interface SignatureOptions {
@@ -56,7 +59,7 @@ export interface SignatureOptions {
 }
 
 /**
- * Index in lines[from, to) where the signature starts, or -1. Only the tail is searched: a
+ * Index in lines[from, to) where the signature starts, or -1. `lines` are normalised (norm()). Only the tail is searched: a
  * signature is at most a few short lines at the end of what the sender wrote, and never the
  * whole of it.
  */
@@ -82,7 +85,7 @@ export function findSignatureStart(lines: readonly string[], from: number, to: n
     const after = tail.length - k - 1;
     if (isMobileSignature(line) && after <= 3) return i;
     if (isDashName(line) && after <= 8 && isBlank(lines[i - 1] ?? '')) return i;
-    if (isRuleLine(line) && after >= 1 && after <= 15 && tail.slice(k + 1).every((j) => norm(lines[j] ?? '').length <= 100)) return i;
+    if (isRuleLine(line) && after >= 1 && after <= 15 && tail.slice(k + 1).every((j) => (lines[j] ?? '').length <= 100)) return i;
   }
   if (!opts.guess) return -1;
   // Sign-off: "Thanks,\nName" with at most five short lines under it.
@@ -91,7 +94,7 @@ export function findSignatureStart(lines: readonly string[], from: number, to: n
     if (i === first) continue;
     const rest = tail.slice(k + 1);
     if (rest.length >= 1 && rest.length <= 5 && isSignOff(lines[i] ?? '') &&
-      rest.every((j) => norm(lines[j] ?? '').length <= 60 && wordCount(norm(lines[j] ?? '')) <= 8)) return i;
+      rest.every((j) => (lines[j] ?? '').length <= 60 && wordCount((lines[j] ?? '')) <= 8)) return i;
   }
   // Contact block: the last paragraph, a few short lines holding an address, phone, URL or "via mobile".
   let start = to;
@@ -99,7 +102,7 @@ export function findSignatureStart(lines: readonly string[], from: number, to: n
   const end = start;
   while (start > from && !isBlank(lines[start - 1] ?? '')) start--;
   if (start <= first) return -1;
-  const block = lines.slice(start, end).map(norm);
+  const block = lines.slice(start, end);
   if (block.length < 2 || block.length > 8) return -1;
   if (!block.every((l) => l.length <= 60 && !/[?:]$/.test(l))) return -1;
   if (block.filter((l) => wordCount(l) > 6).length > 1) return -1;
