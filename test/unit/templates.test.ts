@@ -1,0 +1,147 @@
+// Mail templates: golden output for every kind (text and HTML), strict mode, escaping, and the
+// start-up check that lists every broken template. Regenerate the golden files after a deliberate
+// wording change with UPDATE_GOLDEN=1 and review the diff.
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { MailKind, MailKindData } from '../../src/notify/mail-kinds.js';
+import { MAIL_KINDS } from '../../src/notify/mail-kinds.js';
+import { formatBytes, loadMailTemplates, SAMPLE_MAIL_DATA, TemplateError } from '../../src/notify/templates.js';
+
+const TEMPLATES = path.resolve('templates');
+const GOLDEN = path.resolve('test/fixtures/golden');
+const update = process.env.UPDATE_GOLDEN === '1';
+const templates = loadMailTemplates(TEMPLATES);
+
+function golden(file: string, actual: string): void {
+  const p = path.join(GOLDEN, file);
+  if (update) {
+    mkdirSync(GOLDEN, { recursive: true });
+    writeFileSync(p, actual);
+  }
+  expect(existsSync(p), `golden file ${file} is missing; run with UPDATE_GOLDEN=1 and review it`).toBe(true);
+  expect(actual).toBe(readFileSync(p, 'utf8'));
+}
+
+interface Case<K extends MailKind = MailKind> {
+  name: string;
+  kind: K;
+  data: MailKindData[K];
+}
+
+const cases: Case[] = [
+  ...MAIL_KINDS.map((kind) => ({ name: kind, kind, data: SAMPLE_MAIL_DATA[kind] })),
+  {
+    name: 'acknowledgement-single-no-name', kind: 'acknowledgement',
+    data: { ...SAMPLE_MAIL_DATA.acknowledgement, requesterName: '', siblings: [], severity: 1, severityMeaning: 'production down or inoperable' },
+  },
+  { name: 'not-entitled-unknown-sender', kind: 'not-entitled', data: { ...SAMPLE_MAIL_DATA['not-entitled'], reason: 'unknown_sender' } },
+  { name: 'not-entitled-inactive-contact', kind: 'not-entitled', data: { ...SAMPLE_MAIL_DATA['not-entitled'], reason: 'inactive_contact' } },
+  {
+    name: 'new-case-notification-hostile-text', kind: 'new-case-notification',
+    data: {
+      ...SAMPLE_MAIL_DATA['new-case-notification'],
+      case: { number: 100050, tag: '[Case #100050]', subject: '<img src=x onerror=alert(1)> & "quotes"' },
+      requester: { name: '', address: 'eve@customer.example' },
+      text: '<script>alert("hi")</script>\nPlease run: rm -rf / && echo \'done\'',
+      attachments: [],
+      siblings: [],
+    },
+  },
+];
+
+describe('mail templates', () => {
+  it.each(cases)('renders $name as the golden text and HTML', ({ name, kind, data }) => {
+    const { text, html } = templates.render(kind, data as never);
+    golden(`${name}.txt`, text);
+    golden(`${name}.html`, html);
+  });
+
+  it('escapes customer text and subjects in HTML and keeps them verbatim in text', () => {
+    const hostile = cases.find((c) => c.name === 'new-case-notification-hostile-text')!;
+    const { text, html } = templates.render('new-case-notification', hostile.data as MailKindData['new-case-notification']);
+    expect(html).not.toContain('<script>');
+    expect(html).not.toContain('<img src=x');
+    expect(html).toContain('&lt;script&gt;alert(&quot;hi&quot;)&lt;/script&gt;');
+    expect(html).toContain('<title>[Case #100050] &lt;img src&#x3D;x onerror&#x3D;alert(1)&gt; &amp; &quot;quotes&quot;</title>');
+    expect(text).toContain('<script>alert("hi")</script>');
+    expect(text).toContain('rm -rf / && echo \'done\'');
+  });
+
+  it('states what the spec asks of an acknowledgement', () => {
+    const { text } = templates.render('acknowledgement', SAMPLE_MAIL_DATA.acknowledgement);
+    for (const needle of ['[Case #100042]', 'will be validated by an engineer', 'Mon 30 Nov 2026, 09:00 (Europe/Berlin)', 'version',
+      'error messages', 'steps', 'log files', 'screenshots', 'keep [Case #100042] in the subject', 'escalation@example.com', '[Case #100043]']) {
+      expect(text).toContain(needle);
+    }
+  });
+
+  it('never quotes the original message in a not-entitled notice (it has no field for it)', () => {
+    const { text } = templates.render('not-entitled', SAMPLE_MAIL_DATA['not-entitled']);
+    expect(text).not.toMatch(/^>/m);
+    expect(Object.keys(SAMPLE_MAIL_DATA['not-entitled']).sort()).toEqual(['reason', 'senderAddress', 'supportAddress']);
+  });
+
+  it('fails a render whose data lacks a variable (strict mode), instead of printing nothing', () => {
+    const data = { ...SAMPLE_MAIL_DATA.acknowledgement } as Partial<MailKindData['acknowledgement']>;
+    delete data.targetResponseLocal;
+    expect(() => templates.render('acknowledgement', data as MailKindData['acknowledgement'])).toThrow(/targetResponseLocal/);
+  });
+
+  it('refuses a stored row of an unknown kind', () => {
+    expect(() => templates.renderStored('no-such-kind', {})).toThrow(TemplateError);
+    expect(templates.renderStored('oversize-notice', SAMPLE_MAIL_DATA['oversize-notice']).text).toContain('59 MB');
+  });
+});
+
+describe('loadMailTemplates start-up check', () => {
+  let dir: string | null = null;
+  afterEach(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = null;
+  });
+
+  function brokenCopy(): string {
+    dir = mkdtempSync(path.join(tmpdir(), 'casemail-templates-'));
+    cpSync(TEMPLATES, dir, { recursive: true });
+    return dir;
+  }
+
+  it('lists every problem at once: unknown variable, syntax error, unknown helper, missing file, stray file', () => {
+    const d = brokenCopy();
+    writeFileSync(path.join(d, 'acknowledgement.text.hbs'), 'Hello {{requesterNam}}\n');
+    writeFileSync(path.join(d, 'acknowledgement.html.hbs'), '<p>{{#if severity}}unclosed</p>\n');
+    writeFileSync(path.join(d, 'oversize-notice.text.hbs'), '{{shout subject}}\n');
+    unlinkSync(path.join(d, 'held-message-notice.html.hbs'));
+    writeFileSync(path.join(d, 'acknowledgment.text.hbs'), 'typo in the kind\n');
+    let error: unknown;
+    try {
+      loadMailTemplates(d);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(TemplateError);
+    const problems = (error as TemplateError).problems.join('\n');
+    expect(problems).toMatch(/acknowledgement\.html\.hbs: .*/);
+    expect(problems).toMatch(/oversize-notice\.text\.hbs: .*shout/);
+    expect(problems).toMatch(/held-message-notice\.html\.hbs: missing/);
+    expect(problems).toMatch(/acknowledgment\.text\.hbs: matches no mail kind/);
+    expect((error as TemplateError).code).toBe('template_invalid');
+  });
+
+  it('fails the start when a template uses a variable the sample data does not have', () => {
+    const d = brokenCopy();
+    writeFileSync(path.join(d, 'not-entitled.text.hbs'), 'Dear {{senderName}}\n');
+    expect(() => loadMailTemplates(d)).toThrow(/not-entitled: rendering sample data failed: .*senderName/);
+  });
+
+  it('fails the start when the folder is missing', () => {
+    expect(() => loadMailTemplates(path.join(tmpdir(), 'casemail-no-such-templates'))).toThrow(TemplateError);
+  });
+});
+
+describe('formatBytes', () => {
+  it.each([[0, '0 bytes'], [1023, '1023 bytes'], [1024, '1 KB'], [18_432, '18 KB'], [1536, '1.5 KB'], [26_214_400, '25 MB'], [3 * 1024 ** 3, '3 GB']])(
+    '%d -> %s', (n, s) => expect(formatBytes(n)).toBe(s));
+});
