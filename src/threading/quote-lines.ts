@@ -12,7 +12,9 @@ const INVISIBLE = /[\u00a0\u2000-\u200f\u202a-\u202f\u2060\ufeff]/g;
 
 /** A line as the recognisers see it: capped, invisible characters folded to spaces, trimmed. */
 export function norm(line: string): string {
-  const capped = line.length > MAX_TEST_CHARS ? line.slice(0, MAX_TEST_CHARS) : line;
+  // Leading space first: a long indent must not make a line with text at its end look blank.
+  const start = line.length > MAX_TEST_CHARS ? line.trimStart() : line;
+  const capped = start.length > MAX_TEST_CHARS ? start.slice(0, MAX_TEST_CHARS) : start;
   return capped.replace(INVISIBLE, ' ').trim();
 }
 

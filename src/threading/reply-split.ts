@@ -242,9 +242,10 @@ function structured(lines: readonly string[], N: readonly string[], q: number, o
   const last = segments.at(-1) ?? [q, q];
   const sigStart = findSignatureStart(N, last[0], last[1], opts);
   const end = sigStart > last[0] ? sigStart : last[1];
-  const signature = sigStart > last[0] ? render(lines.slice(sigStart, last[1])) : null;
+  const signature = sigStart > last[0] ? render(lines.slice(sigStart, last[1]))
+    : trailingSignature ? render(lines.slice(trailingSignature[0], trailingSignature[1])) : null;
   return {
     quoteFound: true, visible: render(lines.slice(0, end)), signature: signature === '' ? null : signature,
-    removed: joinParts([signature ?? '', render(lines.slice(last[1], n)), tail]),
+    removed: joinParts([sigStart > last[0] ? signature ?? '' : '', render(lines.slice(last[1], n)), tail]),
   };
 }

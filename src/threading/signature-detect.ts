@@ -104,7 +104,7 @@ export function findSignatureStart(lines: readonly string[], from: number, to: n
   if (start <= first) return -1;
   const block = lines.slice(start, end);
   if (block.length < 2 || block.length > 8) return -1;
-  if (!block.every((l) => l.length <= 60 && !/[?:]$/.test(l))) return -1;
+  if (!block.every((l) => l.length <= 60 && !/[?:]$/.test(l) && !l.startsWith('>'))) return -1;
   if (block.filter((l) => wordCount(l) > 6).length > 1) return -1;
   if (!block.some((l) => CONTACT.test(l) || VIA_MOBILE.test(l))) return -1;
   // A sign-off line just above the block belongs to it ("Regards,\n\nJohn\njohn@x").
