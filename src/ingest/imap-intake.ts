@@ -359,8 +359,9 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
     let lastError: unknown = null;
     for (let attempt = 1; attempt <= this.options.maxAttempts; attempt += 1) {
       try {
-        await this.options.handler.handle(raw, source);
-        return { kind: 'processed' };
+        const result = await this.options.handler.handle(raw, source);
+        // The handler may itself quarantine (oversize, unparseable): file it with the quarantined ones.
+        return { kind: result.status === 'quarantined' ? 'quarantined' : 'processed' };
       } catch (error) {
         if (isTemporaryIntakeError(error)) {
           log.warn({ err: error }, 'temporary failure, will retry the batch later');
