@@ -329,6 +329,37 @@ describe(`outbox dispatcher on ${databaseKind()}`, () => {
     expect((await outboxSummary(tdb.db)).pending).toBe(1);
   });
 
+  it('stop() lets the send in flight finish and be recorded, and gives the other claimed rows back', async () => {
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await enqueue(ack())).messageIdHeader);
+    let started!: () => void;
+    const sendStarted = new Promise<void>((resolve) => (started = resolve));
+    let proceed!: () => void;
+    const mayProceed = new Promise<void>((resolve) => (proceed = resolve));
+    const slow: MailTransport = {
+      name: 'slow',
+      async send(envelope) {
+        started();
+        await mayProceed;
+        return smtp.send(envelope);
+      },
+      async close() {},
+    };
+    const d = dispatcher({ transport: slow, concurrency: 1, pollIntervalMs: 600_000, clock: () => at(1) });
+    d.start();
+    await sendStarted;
+    const stopped = d.stop();
+    proceed();
+    await stopped;
+
+    await sink.waitFor(1);
+    const rows = await Promise.all(ids.map(row));
+    expect(rows.map((r) => r.status)).toEqual(['sent', 'pending', 'pending']);
+    expect(rows.map((r) => r.attempts)).toEqual([1, 0, 0]);
+    expect(rows.map((r) => r.locked_by)).toEqual([null, null, null]);
+    expect(sink.messages).toHaveLength(1);
+  });
+
   it('writes .eml files with the file transport, atomically and named by time, case and row', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'casemail-outbox-'));
     try {
