@@ -41,6 +41,8 @@ const DAEMON_NAME = /mail delivery (?:sub)?system|mailer[- ]daemon|mail administ
 const FORWARD_OR_REPLY = /^\s*(?:fwd?|fw|re|aw|wg|tr|sv|vs|rv|enc|i|r)\s*(?:\[\d+\])?\s*:/i;
 /** Non-standard read and delivery receipts (Exchange, Notes, Groupwise to the internet). */
 const RECEIPT_SUBJECT = /^\s*(?:read|delivered|gelesen|zugestellt|lu|remis|le[ií]do|entregado|letto|consegnato|gelezen|bezorgd|läst|levererat)\s*:/i;
+/** "Delivery Status Notification (Success)" / "(Relay)" and similar positive notices. */
+const SUCCESS_SUBJECT = /\((?:success|relay|delivered)\)|^\s*(?:delivered|successful(?:ly)? delivered|delivery (?:receipt|confirmation))\s*:/i;
 const RECEIPT_BODY = /(?:your message .{0,300}was (?:read|delivered|displayed)|has been delivered to the following recipients|wurde am .{0,60} gelesen|a été lu|was read on|delivery to these recipients or groups is complete)/i;
 
 function localPart(address: string | undefined): string {
@@ -148,18 +150,18 @@ export function classifyAutomatic(msg: ParsedMessage, opts: AutomaticOptions): A
   if (subjectSaysBounce) bounceReasons.push('bounce subject');
   if (bodyPhrase) bounceReasons.push(`bounce text: ${bodyPhrase.slice(0, 60)}`);
   const machineSender = failedHeader || daemon || postmaster || nullSender || signals.autoReasons.some((r) => r.startsWith('auto-submitted'));
-  const isReceipt = RECEIPT_SUBJECT.test(msg.subject) && RECEIPT_BODY.test(section);
+  const isReceipt = (RECEIPT_SUBJECT.test(msg.subject) && RECEIPT_BODY.test(section)) || (machineSender && SUCCESS_SUBJECT.test(msg.subject));
   const isBounce =
     !isReceipt &&
     (failedHeader ||
-      (daemon && !/\((?:success|relay)\)/i.test(msg.subject)) ||
+      daemon ||
       (machineSender && (subjectSaysBounce || bodyPhrase !== null)) ||
       (!forwarded && subjectSaysBounce && bodyPhrase !== null));
   if (isBounce) {
     if (nullSender) bounceReasons.push('empty return-path');
     return result('bounce', [...bounceReasons, ...signals.autoReasons], bounceFromText(msg, section));
   }
-  if (isReceipt) return result('delivery-report', ['receipt subject and text', ...signals.autoReasons]);
+  if (isReceipt) return result('delivery-report', ['delivery receipt', ...signals.autoReasons]);
 
   // 4. Auto-replies and other machine-sent mail.
   const autoReasons = [...signals.autoReasons];

@@ -114,7 +114,7 @@ const SMTP_CODE_GLOBAL = /(?:^|[\s:#(<"'])([45][0-5]\d)(?=[\s-][^\d]|[\s-]?$|\s[
 
 /** Known wording -> the enhanced status it stands for, used when the report gives none. */
 const PHRASE_STATUS: ReadonlyArray<[RegExp, string]> = [
-  [/mailbox (?:is )?full|over ?quota|quota (?:exceeded|full)|exceeded (?:the |his |her |their |its )?(?:storage|quota|mailbox)|insufficient (?:disk )?(?:space|storage)|mailbox size limit|full mailbox|postfach voll/i, '4.2.2'],
+  [/mailbox (?:is )?full|over ?quota|quota (?:exceeded|full)|exceeded (?:the |his |her |their |its )?(?:storage|quota|mailbox)|insufficient (?:disk |system )?(?:space|storage)|mailbox size limit|full mailbox|postfach voll/i, '4.2.2'],
   [/message (?:is )?too (?:large|big)|message size exceeds|size limit exceeded|exceeds (?:the )?(?:maximum )?(?:message )?size/i, '5.3.4'],
   [/host (?:or domain name )?not found|domain (?:name )?not found|unrouteable (?:mail )?domain|no mx (?:record|host)|host unknown|unknown host|name or service not known|domain does not exist|nxdomain|no such domain|bad destination (?:mailbox|system)/i, '5.1.2'],
   [/account (?:has been |is )?(?:disabled|inactive|suspended|locked|deactivated)|mailbox (?:is )?(?:disabled|inactive|deactivated)|inactive (?:user|account)/i, '5.2.1'],
