@@ -48,6 +48,7 @@ const WROTE = [
   'ha scritto', 'skrev', 'napisał', 'napisala', 'napisała', 'pisze', 'написал', 'написала', 'написав', 'пишет',
   'napsal', 'írta', 'irta', 'kirjoitti', 'yazdı', 'έγραψε', '写道', '寫道', '작성', 'のメッセージ', '書きました', 'כתב', 'كتب',
   'scrisse', 'scris', 'rašė', 'rakstīja', 'kirjutas', 'napísal', 'je napisal', 'написа',
+  'quoting', 'zitat von', 'citando', 'cytuję', 'citat',
 ];
 
 const TIME = /\d{1,2}[:.]\d{2}/;
@@ -195,7 +196,7 @@ export function isSignatureDelimiter(s: string): boolean {
 const MOBILE_PREFIXES = [
   'sent from ', 'sent via ', 'sent with ', 'sent using ', 'sent on the go', 'get outlook for ', 'envoyé de mon ', 'envoyé depuis ',
   'von meinem ', 'gesendet von ', 'gesendet mit ', 'enviado desde ', 'enviado do meu ', 'enviado de mi ', 'inviato da ',
-  'verzonden vanaf ', 'verzonden met ', 'skickat från ', 'sendt fra ', 'wysłane z ', 'отправлено с ', 'надіслано з ',
+  'verzonden vanaf ', 'verzonden met ', 'verstuurd vanaf ', 'verstuurd met ', 'skickat från ', 'sendt fra ', 'wysłane z ', 'отправлено с ', 'надіслано з ',
   'lähetetty ', 'iphone\'dan gönderildi', 'from my iphone', 'from my android',
 ];
 

@@ -81,7 +81,12 @@ function isCutAt(lines: readonly string[], i: number): boolean {
     const j = nextNonBlank(lines, i + 1);
     return j <= i + 3 && j < lines.length && isHeaderBlockAt(lines, j);
   }
-  return isHeaderBlockAt(lines, i);
+  if (!isHeaderBlockAt(lines, i)) return false;
+  // "We got this bounce:" followed by pasted headers is the customer showing us something.
+  let p = i - 1;
+  while (p >= 0 && lines[p] === '') p--;
+  const intro = lines[p] ?? '';
+  return !(intro.endsWith(':') && headerField(intro) === null && attributionStrength(intro) === null);
 }
 
 function unquote(line: string): string {

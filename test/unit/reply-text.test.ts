@@ -40,6 +40,7 @@ const cases: Case[] = [
   { file: 'attribution-ja-no-verb-word.txt', visible: 'Thank you very much.' },
   { file: 'attribution-date-address-only.txt', visible: 'Fixed now.' },
   { file: 'lone-from-line.txt', visible: '' },
+  { file: 'attribution-quoting-horde.txt', visible: "Agreed, let's ship it." },
   { file: 'html-gmail-quote.html', visible: 'It works now.\n\nThanks,\nMia', signature: null },
   { file: 'html-outlook-divrplyfwdmsg.html', visible: 'Restart done, the queue drains again.', removedHas: 'Please restart the worker.' },
   { file: 'html-thunderbird-bottom-post.html', visible: 'Yes, it is online.' },
@@ -87,6 +88,11 @@ describe('interleaved and prose cases', () => {
   it('does not take "On Thursday:" or an unquoted "Someone wrote:" for a reply header', () => {
     const r = extractReply(load('prose-colon-not-header.txt'));
     expect(r.visibleText).toBe(readFileSync(new URL('prose-colon-not-header.txt', dir), 'utf8').trim());
+    expect(r.removedText).toBe('');
+  });
+  it('keeps pasted headers that the text introduces with a colon', () => {
+    const r = extractReply(load('pasted-headers-after-colon.txt'));
+    expect(r.visibleText).toContain('Subject: Undelivered Mail Returned to Sender');
     expect(r.removedText).toBe('');
   });
   it('guesses sign-offs in plain text only: in HTML a typed "Thanks,\\nName" is content', () => {
