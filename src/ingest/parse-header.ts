@@ -58,6 +58,10 @@ function decodeQ(s: string): Buffer {
 
 /** Tolerant base64: ignores junk and decodes chunks that carry their own padding mid-stream. */
 export function decodeBase64Loose(s: string): Buffer {
+  // Node's decoder already skips line breaks and junk and reads both alphabets; only padding in
+  // the middle (encoders that pad every line) needs the slow path.
+  const eq = s.indexOf('=');
+  if (eq < 0 || /^[=\s]*$/.test(s.slice(eq, eq + 8)) && !/[A-Za-z0-9+/]/.test(s.slice(eq))) return Buffer.from(s, 'base64');
   const clean = s.replace(/[^A-Za-z0-9+/=_-]/g, '').replace(/-/g, '+').replace(/_/g, '/');
   if (!/=[A-Za-z0-9+/]/.test(clean)) return Buffer.from(clean, 'base64');
   const pieces = clean.split(/(?<==)(?=[A-Za-z0-9+/])/);

@@ -14,7 +14,7 @@ export function htmlToPlainText(html: string): string {
   const pres: string[] = [];
   s = s.replace(/<pre\b[^>]*>([\s\S]*?)<\/pre\s*>/gi, (_m, inner: string) => {
     pres.push(inner);
-    return `\u0000${pres.length - 1}\u0000`;
+    return `\u0003${pres.length - 1}\u0003`;
   });
   s = s.replace(/\s+/g, ' ');
   s = s
@@ -27,7 +27,8 @@ export function htmlToPlainText(html: string): string {
     .replace(/<blockquote\b[^>]*>/gi, '\n\u0001')
     .replace(/<\/blockquote\s*>/gi, '\u0002\n')
     .replace(/<\/?[a-zA-Z][^>]*>/g, '')
-    .replace(/\u0000(\d+)\u0000/g, (_m, i: string) => '\n' + (pres[Number(i)] ?? '').replace(/<[^>]*>/g, '') + '\n');
+    // eslint-disable-next-line no-control-regex -- \u0003 marks where a <pre> block goes back
+    .replace(/\u0003(\d+)\u0003/g, (_m, i: string) => '\n' + (pres[Number(i)] ?? '').replace(/<[^>]*>/g, '') + '\n');
   s = he.decode(s);
   // Blockquote markers become "> " prefixes, nested per depth.
   let depth = 0;

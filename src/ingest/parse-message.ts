@@ -26,6 +26,8 @@ const ADDRESS_HEADERS = new Set(['from', 'to', 'cc', 'bcc', 'reply-to', 'sender'
 
 interface Collected {
   text: string[];
+  /** True when some text came from a text/plain part (not derived from HTML). */
+  fromPlain: boolean;
   html: string[];
   attachments: ParsedAttachment[];
 }
@@ -209,7 +211,10 @@ function collect(root: MimePart, out: Collected, warnings: string[], fallbackCha
     return t;
   };
   for (const p of textParts) {
-    if (p.contentType.value === 'text/plain') out.text.push(textOf(p));
+    if (p.contentType.value === 'text/plain') {
+      out.text.push(textOf(p));
+      out.fromPlain = true;
+    }
     else if (p.contentType.value === 'text/html') out.text.push(htmlToPlainText(textOf(p)));
   }
   if (htmlParts.some((p) => p.contentType.value === 'text/html')) {
@@ -261,7 +266,7 @@ export function parseMessageSync(raw: Buffer, opts: ParseMessageOptions = {}): P
   }
   const firstRaw = (name: string): string | null => rawValues.get(name)?.[0] ?? null;
 
-  const collected: Collected = { text: [], html: [], attachments: [] };
+  const collected: Collected = { text: [], fromPlain: false, html: [], attachments: [] };
   try {
     collect(root, collected, warnings, fallbackCharset);
   } catch (err) {
@@ -279,7 +284,10 @@ export function parseMessageSync(raw: Buffer, opts: ParseMessageOptions = {}): P
       for (const a of result.attachments) {
         collected.attachments.push({ filename: a.filename, contentType: a.contentType ?? guessType(a.filename ?? ''), size: a.content.length, md5: md5(a.content), contentId: a.contentId, inline: false, fromTnef: true, content: a.content });
       }
-      if (collected.text.join('').trim() === '' && result.text) collected.text = [result.text];
+      if (collected.text.join('').trim() === '' && result.text) {
+        collected.text = [result.text];
+        collected.fromPlain = true;
+      }
       if (collected.html.length === 0 && result.html) collected.html = [result.html];
     }
   }
@@ -311,6 +319,7 @@ export function parseMessageSync(raw: Buffer, opts: ParseMessageOptions = {}): P
     contentType: ct.value,
     contentTypeParams: ct.params,
     headers,
+    textSource: collected.text.length === 0 ? 'none' : collected.fromPlain ? 'plain' : 'html',
     warnings: [...new Set(warnings)],
   };
 }

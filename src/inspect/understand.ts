@@ -41,7 +41,11 @@ function guard<T>(code: string, errors: Understood['errors'], fn: () => T, fallb
 export function understandMessage(raw: Buffer): Understood {
   const errors: Understood['errors'] = [];
   const parsed = parseMessageSync(raw);
-  const reply = guard('reply_failed', errors, () => extractReply({ text: parsed.text, html: parsed.html }), { visibleText: parsed.text, removedText: '', signature: null });
+  // With a real text/plain part the reply is found in it; HTML is handed over only when the text
+  // was derived from it, which keeps HTML work off the common path (and the quote structure of
+  // HTML-only mail available).
+  const replyHtml = parsed.textSource === 'plain' ? null : parsed.html;
+  const reply = guard('reply_failed', errors, () => extractReply({ text: parsed.text, html: replyHtml }), { visibleText: parsed.text, removedText: '', signature: null });
   const classify = guard('classify_failed', errors, () => classifyAutomatic(parsed, AUTOMATIC_OPTS), { kind: 'human' as const, automated: false, mailingList: false, reasons: [], bounce: null });
   const caseRef = guard('case_ref_failed', errors, () => findCaseRef(parsed.subject, reply.visibleText, CASE_PREFIXES), null);
   const severity = guard('severity_failed', errors, () => suggestSeverity(parsed.subject, reply.visibleText), { suggested: 3 as const, reasons: ['default'] });

@@ -48,6 +48,8 @@ export interface ParsedMessage {
   contentTypeParams: Record<string, string>;
   /** Every top-level header, name lower-cased, values unfolded and RFC 2047-decoded, in order. */
   headers: Record<string, string[]>;
+  /** Where `text` came from: a text/plain part, derived from the HTML body, or nothing. Optional for hand-built messages. */
+  textSource?: 'plain' | 'html' | 'none';
   /** Problems met while parsing that did not stop it (bad charset, broken MIME, ...). */
   warnings: string[];
 }
