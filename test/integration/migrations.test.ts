@@ -51,7 +51,7 @@ describe(`migrations on ${databaseKind()}`, () => {
     const org = await handle.db.insertInto('organisations').values({ key: 'm', name: 'M' }).returning('id').executeTakeFirstOrThrow();
     const now = new Date('2026-11-28T12:00:00Z');
     const insert = () => handle.db.insertInto('cases').values({
-      organisation_id: org.id, subject: 's', severity: 3, severity_source: 'default',
+      organisation_id: org.id, subject: 's', severity: 3, severity_source: 'default', severity_reasons: '[]',
       opened_at: now, first_response_due_at: now, state_entered_at: now,
     }).returning('number').executeTakeFirstOrThrow();
     const a = await insert();
