@@ -19,7 +19,7 @@ import { findSender, entitledContactsOf, type Sender } from '../directory/direct
 import { enqueueMail } from '../notify/outbox-store.js';
 import type { CaseSummary } from '../notify/mail-kinds.js';
 import { caseIdForMessageIds, findInboundDuplicate, insertMessage, storeAttachments, storeRaw } from './message-store.js';
-import { openCase, recordEvent, caseTag, calendarOf, severityMeaning, addParticipant, reopenCase, type OpenedCase } from './case-store.js';
+import { openCase, recordEvent, caseTag, severityMeaning, addParticipant, reopenCase, type OpenedCase } from './case-store.js';
 import { formatLocal } from '../calendar/business-calendar.js';
 
 export interface MessageHandlerDeps {
