@@ -27,6 +27,8 @@ export interface ImapIntakeOptions {
   maxAttempts: number;
   /** Messages per FETCH (one UID set per FETCH). Default 50. */
   batchSize?: number;
+  /** Messages handled at once within a batch (each its own transaction). Default 8. */
+  concurrency?: number;
   /**
    * Quiet time before imapflow enters IDLE after our last command. imapflow's default is 15 s,
    * which would leave new mail unnoticed that long after every batch. Default 200 ms.
@@ -85,6 +87,7 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
   private readonly options: ImapIntakeOptions;
   private readonly log: Logger;
   private readonly batchSize: number;
+  private readonly concurrency: number;
   private readonly backoff: { initialMs: number; maxMs: number };
   private client: ImapFlow | null = null;
   private stopping = true;
@@ -105,6 +108,7 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
     this.mailbox = `${options.account}/${options.folder}`;
     this.log = options.logger.child({ intake: 'imap', mailbox: this.mailbox });
     this.batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
+    this.concurrency = Math.max(1, options.concurrency ?? 8);
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
   }
 
@@ -309,8 +313,15 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
     let lastUid = cursorUid;
     const range = uidSet(uids);
     this.emit('fetch', { range, count: uids.length });
-    // The handler runs inside the FETCH loop: it talks to the database, not to this
-    // connection, and imapflow holds the next FETCH response until we ask for it.
+    // Up to `concurrency` messages are handled at once (each in its own transaction); the
+    // handler talks to the database, not to this connection, and imapflow holds the next FETCH
+    // response until we ask for it. Outcomes are then taken in UID order.
+    const inFlight: { uid: number; outcome: Promise<MessageOutcome> }[] = [];
+    const settled: { uid: number; outcome: MessageOutcome }[] = [];
+    const settleOldest = async () => {
+      const first = inFlight.shift();
+      if (first) settled.push({ uid: first.uid, outcome: await first.outcome });
+    };
     for await (const message of client.fetch(range, { uid: true, source: true }, { uid: true })) {
       if (this.stopping) {
         stoppedEarly = true;
@@ -318,19 +329,31 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
       }
       if (!message.source) {
         // Should not happen; retrying later is safer than skipping past the message.
-        temporary = new Error(`FETCH returned no source for UID ${message.uid}`);
+        settled.push(...(await Promise.all(inFlight.splice(0).map(async (f) => ({ uid: f.uid, outcome: await f.outcome })))));
+        settled.push({ uid: message.uid, outcome: { kind: 'temporary', error: new Error(`FETCH returned no source for UID ${message.uid}`) } });
         stoppedEarly = true;
         break;
       }
       const source: IntakeSource = { kind: 'imap', mailbox: this.mailbox, uidValidity, uid: message.uid, envelopeRecipients: [] };
-      const outcome = await this.handleMessage(message.source, source);
-      if (outcome.kind === 'temporary') {
-        temporary = outcome.error;
+      inFlight.push({ uid: message.uid, outcome: this.handleMessage(message.source, source) });
+      if (inFlight.length >= this.concurrency) await settleOldest();
+      if (settled.some((x) => x.outcome.kind === 'temporary')) {
         stoppedEarly = true;
         break;
       }
-      (outcome.kind === 'processed' ? processed : quarantined).push(message.uid);
-      lastUid = message.uid;
+    }
+    while (inFlight.length) await settleOldest();
+    let contiguous = true;
+    for (const { uid, outcome } of settled) {
+      if (outcome.kind === 'temporary') {
+        temporary ??= outcome.error;
+        contiguous = false;
+        stoppedEarly = true;
+        continue;
+      }
+      // Committed: acknowledge it even after a temporary failure; the cursor only moves over the unbroken prefix.
+      (outcome.kind === 'processed' ? processed : quarantined).push(uid);
+      if (contiguous) lastUid = uid;
     }
     // UIDs the FETCH did not return were expunged meanwhile; a complete batch covers them.
     const last = uids[uids.length - 1];

@@ -299,7 +299,8 @@ describeWithDovecot('IMAP intake (real Dovecot)', () => {
     handler.failWhen({ kind: 'temporary', times: 2, match: (raw) => headerOf(raw, 'Subject') === 'second' });
     for (const subject of ['first', 'second', 'third']) await append(f.folder, message(subject));
     const cursors = new MemoryCursorStore();
-    const intake = intakeFor(f, handler, cursors);
+    // One at a time, so "third" is not yet handled when "second" fails (see the concurrent case below).
+    const intake = intakeFor(f, handler, cursors, { concurrency: 1 });
     const failures: number[] = [];
     intake.on('temporary-failure', ({ retryInMs }) => failures.push(retryInMs));
     const firstAck = nextEvent(intake, 'acknowledged');
@@ -317,6 +318,27 @@ describeWithDovecot('IMAP intake (real Dovecot)', () => {
     expect(handler.subjects()).toEqual(['first', 'second', 'third']);
     expect(handler.quarantined).toEqual([]);
     expect((await contents(f.processedFolder)).map((m) => m.subject)).toEqual(['first', 'second', 'third']);
+  });
+
+  it('handles a batch concurrently, acknowledges what committed, and moves the cursor only over the unbroken prefix', async () => {
+    const f = await folders();
+    const handler = new RecordingHandler();
+    handler.failWhen({ kind: 'temporary', times: 1, match: (raw) => headerOf(raw, 'Subject') === 'b' });
+    for (const subject of ['a', 'b', 'c', 'd']) await append(f.folder, message(subject));
+    const cursors = new MemoryCursorStore();
+    const intake = intakeFor(f, handler, cursors, { concurrency: 4 });
+    const firstAck = nextEvent(intake, 'acknowledged');
+    // After the retry only b is left in the folder (c and d were filed): the cursor passes it.
+    const caughtUp = nextEvent(intake, 'caught-up', ({ lastUid }) => lastUid >= 2);
+    await intake.start();
+    const [ack] = await firstAck;
+    // a, c and d committed alongside the failing b: all three are filed; the cursor stays at a.
+    expect(ack.processed).toEqual([1, 3, 4]);
+    expect(ack.lastUid).toBe(1);
+    await caughtUp;
+    expect([...handler.subjects()].sort()).toEqual(['a', 'b', 'c', 'd']);
+    expect((await contents(f.processedFolder)).map((m) => m.subject).sort()).toEqual(['a', 'b', 'c', 'd']);
+    await intake.stop();
   });
 
   it('falls back to polling on a server without IDLE', async () => {
