@@ -1,6 +1,7 @@
 // Configuration: one JSON file (path from --config or CASEMAIL_CONFIG) for behaviour, and the
 // environment for connection strings and secrets (each also as <NAME>_FILE). Read once at start,
-// validated completely (every problem listed with its path), frozen, and passed down.
+// validated completely (every problem listed with its path; unknown keys, likely typos, are problems
+// at every level), frozen, and passed down.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -19,14 +20,14 @@ function isTimeZone(tz: string): boolean {
 
 const emailAddress = z.string().email().transform((s) => s.toLowerCase());
 
-const severityTarget = z.object({
+const severityTarget = z.strictObject({
   /** Target for the initial response, in minutes. */
   targetMinutes: z.number().int().positive(),
   /** "continuous" counts every minute; "business" counts only business time. */
   clock: z.enum(['continuous', 'business']),
 });
 
-const mailboxSchema = z.object({
+const mailboxSchema = z.strictObject({
   /** Name used in logs and in the cursor table, e.g. "support". */
   name: z.string().min(1),
   /** Environment variable holding the IMAP URL of this account (default IMAP_URL). */
@@ -37,7 +38,7 @@ const mailboxSchema = z.object({
 });
 
 export const configSchema = z.object({
-  addresses: z.object({
+  addresses: z.strictObject({
     support: emailAddress.default('support@casemail.localhost'),
     escalation: emailAddress.default('escalation@casemail.localhost'),
     /** Extra addresses we own (per-product or per-team aliases); mail to them is intake too. */
@@ -49,25 +50,25 @@ export const configSchema = z.object({
   messageIdDomain: z.string().min(1).default('casemail.localhost'),
   /** Header we put on everything we send, to recognise loops. */
   loopHeader: z.string().default('X-Casemail-Loop'),
-  caseNumber: z.object({
+  caseNumber: z.strictObject({
     prefix: z.string().min(1).default('Case'),
     start: z.number().int().positive().default(100000),
   }).prefault({}),
-  calendar: z.object({
+  calendar: z.strictObject({
     timeZone: z.string().refine(isTimeZone, 'unknown IANA time zone').default('UTC'),
     /** ISO weekday numbers, 1 = Monday ... 7 = Sunday. */
     workingDays: z.array(z.number().int().min(1).max(7)).min(1).default([1, 2, 3, 4, 5]),
-    workingHours: z.object({ start: timeOfDay.default('00:00'), end: timeOfDay.default('24:00') }).prefault({}),
+    workingHours: z.strictObject({ start: timeOfDay.default('00:00'), end: timeOfDay.default('24:00') }).prefault({}),
     holidays: z.array(isoDate).default([]),
     /** Optional country/region rule set, e.g. "DE" or "US-CA" (date-holidays). */
     holidayRegion: z.string().nullable().default(null),
   }).prefault({}),
-  severities: z.object({
+  severities: z.strictObject({
     1: severityTarget.default({ targetMinutes: 30, clock: 'continuous' }),
     2: severityTarget.default({ targetMinutes: 8 * 60, clock: 'business' }),
     3: severityTarget.default({ targetMinutes: 24 * 60, clock: 'business' }),
   }).prefault({}),
-  timers: z.object({
+  timers: z.strictObject({
     slaWarningShare: z.number().gt(0).lt(1).default(0.75),
     infoReminderDays: z.array(z.number().int().positive()).default([5, 10]),
     confirmationReminderDays: z.array(z.number().int().positive()).default([7]),
@@ -78,7 +79,7 @@ export const configSchema = z.object({
   closePhrases: z.array(z.string().min(1)).default([
     'close', 'close it', 'please close', 'resolved', 'yes resolved', 'confirmed', 'you can close this case',
   ]),
-  limits: z.object({
+  limits: z.strictObject({
     maxMessageBytes: z.number().int().positive().default(25 * 1024 * 1024),
     maxRecipients: z.number().int().positive().default(1000),
   }).prefault({}),
@@ -86,16 +87,16 @@ export const configSchema = z.object({
   templatesDir: z.string().nullable().default(null),
   /** Where the embedded database, file outbox and other local state live. */
   dataDir: z.string().default('var'),
-  smtpIntake: z.object({
+  smtpIntake: z.strictObject({
     enabled: z.boolean().default(true),
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(2525),
     lmtp: z.boolean().default(false),
   }).prefault({}),
-  imap: z.object({
+  imap: z.strictObject({
     mailboxes: z.array(mailboxSchema).default([]),
   }).prefault({}),
-  outbox: z.object({
+  outbox: z.strictObject({
     /** "auto": SMTP when SMTP_URL is set, else .eml files under <dataDir>/outbox. */
     transport: z.enum(['auto', 'smtp', 'file']).default('auto'),
     maxAttempts: z.number().int().positive().default(12),
