@@ -8,6 +8,8 @@ const BLOCK_END = /<\/(p|div|li|tr|h[1-6]|table|ul|ol|pre|address|section|articl
 export function htmlToPlainText(html: string): string {
   let s = html
     .replace(/<!--[\s\S]*?-->/g, '')
+    // <?xml …?> declarations (Office HTML), <!DOCTYPE …> and <![CDATA[ markers carry no text.
+    .replace(/<[!?][^>]*>/g, '')
     .replace(/<(script|style|head|title)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, '')
     .replace(/\r\n?/g, '\n');
   // Whitespace inside markup is not significant except within <pre>.

@@ -74,18 +74,31 @@ function decodeText(bytes: Buffer, part: MimePart, warnings: string[], fallbackC
   return text;
 }
 
-/** RFC 3676 format=flowed: joins soft-broken lines. */
+/**
+ * RFC 3676 format=flowed: joins soft-broken lines. Lines of different quote depth are never joined
+ * (section 4.5): a soft break followed by a line of another depth counts as a hard break.
+ */
 function unflow(text: string, delSp: boolean): string {
   const lines = text.split(/\r?\n/);
   const out: string[] = [];
   let cur: string | null = null;
+  let curDepth = 0;
   for (const raw of lines) {
-    const quote = /^>*/.exec(raw)![0];
-    let line = raw.slice(quote.length);
+    let depth = 0;
+    while (raw.charCodeAt(depth) === 0x3e) depth++; // '>'
+    const quote = raw.slice(0, depth);
+    let line = raw.slice(depth);
     if (line.startsWith(' ')) line = line.slice(1); // space-stuffing
     const soft = line.endsWith(' ') && line !== '-- ';
     if (soft && delSp) line = line.slice(0, -1);
-    cur = cur === null ? quote + (quote ? ' ' : '') + line : cur + line;
+    if (cur !== null && depth !== curDepth) {
+      out.push(cur);
+      cur = null;
+    }
+    if (cur === null) {
+      cur = quote + (quote ? ' ' : '') + line;
+      curDepth = depth;
+    } else cur += line;
     if (!soft) {
       out.push(cur);
       cur = null;

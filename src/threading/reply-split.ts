@@ -106,6 +106,22 @@ function isSignatureOnly(N: readonly string[], from: number, to: number): boolea
   return line === SIGNATURE_MARK || isSignatureDelimiter(line) || isRuleLine(line) || isMobileSignature(line);
 }
 
+/**
+ * The text above the first quote is only a salutation: one short line ("Hi,", "Hello Anna!").
+ * Anything longer is an answer in its own right, and the quote below it is context for more answers.
+ */
+function isGreeting(N: readonly string[], q: number): boolean {
+  let seen = '';
+  for (let i = 0; i < q; i++) {
+    const line = N[i] ?? '';
+    if (line === '') continue;
+    if (seen !== '') return false;
+    seen = line;
+  }
+  const end = seen[seen.length - 1];
+  return seen.length <= 40 && (end === ',' || end === '!') && seen.split(' ').length <= 4;
+}
+
 function render(lines: readonly string[]): string {
   const kept: string[] = [];
   for (const l of lines) if (l !== QUOTE_MARK && l !== SIGNATURE_MARK) kept.push(trimEndChars(l, ' \t\u00a0\r'));
@@ -235,12 +251,14 @@ function structured(lines: readonly string[], N: readonly string[], q: number, o
     };
   }
   const only = segments[0];
-  if (!hasBefore && segments.length === 1 && only) {
-    // Bottom-posted: the quote (with its attribution) above, the answer below.
+  if (segments.length === 1 && only && (!hasBefore || isGreeting(N, q))) {
+    // Bottom-posted: the quote (with its attribution) above, the answer below; a greeting typed
+    // above the quote ("Hi,") stays in front of the answer.
     const answer = withoutSignature(lines, N, only[0], only[1], opts);
+    const greeting = hasBefore ? render(lines.slice(0, q)) : '';
     return {
-      quoteFound: true, visible: answer.visible, signature: answer.signature,
-      removed: joinParts([render(lines.slice(0, only[0])), answer.signature ?? '', render(lines.slice(only[1], n)), tail]),
+      quoteFound: true, visible: greeting ? greeting + '\n' + answer.visible : answer.visible, signature: answer.signature,
+      removed: joinParts([render(lines.slice(hasBefore ? q : 0, only[0])), answer.signature ?? '', render(lines.slice(only[1], n)), tail]),
     };
   }
   // Inline: answers interleaved with the quotes they answer; the quotes stay as their context.

@@ -106,6 +106,26 @@ describe('parseMessage: structure', () => {
   });
 });
 
+describe('parseMessage: text bodies', () => {
+  it('joins format=flowed soft breaks only within one quote depth', async () => {
+    const m = await parse('flowed-quote-depth');
+    expect(m.text.split('\n')).toEqual([
+      'Thanks, that worked.',
+      '',
+      'On 01.03.26 09:00, Support wrote:',
+      '> Please clear the cache and retry.',
+      '>> Original question ',
+      'Still one issue left.',
+      '',
+    ]);
+  });
+
+  it('drops the XML declaration and DOCTYPE from text derived from HTML', async () => {
+    const m = await parse('html-xml-declaration');
+    expect(m.text).toBe('Printer offline');
+  });
+});
+
 describe('parseMessage: bad input', () => {
   it('never throws on garbage and records what it guessed', async () => {
     const m = await parse('truncated-garbage');

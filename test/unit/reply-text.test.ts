@@ -35,6 +35,7 @@ const cases: Case[] = [
   { file: 'signature-sign-off.txt', visible: 'Lena,\n\nThe report is attached. Please let me know if you need more.', signature: 'Kind regards,\nTomas' },
   { file: 'signature-contact-block.txt', visible: 'The gateway times out every night at 02:00 since the upgrade.', signature: 'Tomas Berg\ntomas.berg@example.org\n+46 8 555 0199\nwww.example.org' },
   { file: 'bottom-post.txt', visible: 'Yes, it still fails at step 3.', removedHas: 'Does the job still fail?' },
+  { file: 'greeting-above-bottom-post.txt', visible: 'Hi,\nAttached is the log from this morning. The error starts\nat 08:14 when the sync job runs.', signature: 'Best,\nLena', removedHas: '> Could you send us the log file?' },
   { file: 'quote-continuation-lines.txt', visible: 'The fix works on all three nodes.', removedHas: 'condari.' },
   { file: 'quoted-apple-header.txt', visible: 'Thanks, that solved it.' },
   { file: 'attribution-ja-no-verb-word.txt', visible: 'Thank you very much.' },
@@ -84,6 +85,11 @@ describe('interleaved and prose cases', () => {
     expect(r.visibleText.endsWith('Only on the nightly run.')).toBe(true);
     expect(r.removedText).toContain('The nightly export fails.');
     expect(r.signature).toBe('--\nOmar');
+  });
+  it('keeps the quote between an answer above it and one below it: only a salutation above makes a bottom post', () => {
+    const text = 'The export works again since the update.\n> Does the import work too?\nNo, the import still fails.';
+    const r = extractReply({ text, html: null });
+    expect(r.visibleText).toBe(text);
   });
   it('does not take "On Thursday:" or an unquoted "Someone wrote:" for a reply header', () => {
     const r = extractReply(load('prose-colon-not-header.txt'));
