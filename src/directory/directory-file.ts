@@ -11,7 +11,9 @@ const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date YYYY-MM
 );
 const address = z.string().trim().email('not an email address').transform((s) => s.toLowerCase());
 const key = z.string().trim().min(1, 'organisation key is empty');
-const booleanish = z.union([z.boolean(), z.enum(['true', 'false', 'yes', 'no', '1', '0', ''])])
+// Case-insensitive: spreadsheets write TRUE/FALSE.
+const booleanish = z.preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
+  z.union([z.boolean(), z.enum(['true', 'false', 'yes', 'no', '1', '0', ''])]))
   .transform((v) => (typeof v === 'boolean' ? v : v === '' ? true : ['true', 'yes', '1'].includes(v)));
 
 function isTimeZone(tz: string): boolean {
@@ -110,7 +112,8 @@ interface RawRow {
   value: unknown;
 }
 
-/** Duplicates within the file and references to organisations the file does not define are found here; the store checks the database. */
+/** Duplicates within the file are found here. References to organisations the file does not define may be to ones already in
+ * the database, so the store checks those (reporting the row's line from `lines`). */
 function crossCheck(rows: (RawRow & { parsed?: unknown })[]): RowProblem[] {
   const problems: RowProblem[] = [];
   const seen = new Map<string, number>();
@@ -130,19 +133,35 @@ function crossCheck(rows: (RawRow & { parsed?: unknown })[]): RowProblem[] {
 }
 
 function rawRowsFromCsv(text: string): { rows: RawRow[]; problems: RowProblem[] } | { fatal: RowProblem } {
-  let records: { record: Record<string, string>; info: { lines: number } }[];
+  // Line numbers come from each record's end offset (info.bytes), not info.lines: that is the
+  // line where a record ends (not starts) and counts a CRLF inside a quoted field twice.
+  const buf = Buffer.from(text, 'utf8');
+  let parsed: { record: string[]; info: { bytes: number } }[];
   try {
-    records = parseCsv(text, { columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), skip_empty_lines: true, trim: true, info: true, relax_column_count: true, bom: true });
+    parsed = parseCsv(buf, { skip_empty_lines: true, trim: true, info: true, relax_column_count: true, bom: true }) as unknown as typeof parsed;
   } catch (err) {
     const e = err as Error & { lines?: number };
     return { fatal: { line: e.lines ?? 1, row: 'file', reason: `not valid CSV: ${e.message}` } };
   }
+  let scanned = 0;
+  let lineNo = 1;
+  /** 1-based line of the first non-blank byte at or after `from`: where the record there starts. */
+  const startLine = (from: number): number => {
+    let i = from;
+    while (i < buf.length && (buf[i] === 0x20 || buf[i] === 0x09 || buf[i] === 0x0d || buf[i] === 0x0a)) i++;
+    for (; scanned < i; scanned++) if (buf[scanned] === 0x0a) lineNo++;
+    return lineNo;
+  };
+  const header = (parsed[0]?.record ?? []).map((c) => c.trim().toLowerCase());
+  const records = parsed.slice(1).map(({ record }, i) => ({
+    record: Object.fromEntries(header.map((h, j) => [h, record[j]])) as Record<string, string | undefined>,
+    line: startLine(parsed[i]!.info.bytes),
+  }));
   const rows: RawRow[] = [];
   const problems: RowProblem[] = [];
-  for (const { record, info } of records) {
+  for (const { record, line } of records) {
     const type = (record.type ?? '').toLowerCase();
     const section = CSV_TYPES[type];
-    const line = info.lines;
     if (!section) {
       problems.push({ line, row: type || '(no type)', reason: `type must be one of ${Object.keys(CSV_TYPES).join(', ')}` });
       continue;
