@@ -1,4 +1,7 @@
-// `npm run bench`: prints the message-understanding throughput figures.
+// `npm run bench`: prints the message-understanding and end-to-end intake throughput figures.
 import { runUnderstandingBench } from './understand-bench.js';
+import { runIntakeBench } from './intake-bench.js';
 
-await runUnderstandingBench((line) => process.stdout.write(line + '\n'));
+const log = (line: string) => process.stdout.write(line + '\n');
+await runUnderstandingBench(log);
+await runIntakeBench(log);

@@ -30,31 +30,70 @@ export function isBusinessDay(cal: BusinessCalendar, day: DateTime): boolean {
   return cal.workingDays.includes(day.weekday) && !isHoliday(cal, day.toISODate() ?? '');
 }
 
-/** The working window of one local day, as instants. */
-function windowOf(cal: BusinessCalendar, day: DateTime): { start: number; end: number } {
-  const midnight = day.startOf('day');
-  const s = minutesOf(cal.workingHours.start);
-  const e = minutesOf(cal.workingHours.end);
-  // Built from local wall-clock time so 08:00 stays 08:00 across DST changes.
-  const start = midnight.set({ hour: Math.floor(s / 60), minute: s % 60 });
-  const end = e >= 24 * 60 ? midnight.plus({ days: 1 }).startOf('day') : midnight.set({ hour: Math.floor(e / 60), minute: e % 60 });
-  return { start: start.toMillis(), end: end.toMillis() };
+/** What the arithmetic needs to know about one local day; computed once per calendar and day. */
+interface DayInfo {
+  business: boolean;
+  /** Working window as instants (meaningless when not a business day). */
+  start: number;
+  end: number;
+  /** The instant the next local day starts. */
+  nextDayStart: number;
 }
 
-function localDay(cal: BusinessCalendar, at: number): DateTime {
-  const dt = DateTime.fromMillis(at, { zone: cal.timeZone });
-  if (!dt.isValid) throw new Error(`invalid time zone ${cal.timeZone}`);
-  return dt.startOf('day');
+const MEMO_LIMIT = 20_000;
+const dayMemo = new WeakMap<BusinessCalendar, Map<number, DayInfo>>();
+const bucketMemo = new WeakMap<BusinessCalendar, Map<number, number>>();
+/** Zone offsets change only at quarter-hour boundaries, so the local day of an instant is fixed within one. */
+const BUCKET_MS = 15 * 60_000;
+
+function memoOf<K, V>(store: WeakMap<BusinessCalendar, Map<K, V>>, cal: BusinessCalendar): Map<K, V> {
+  let m = store.get(cal);
+  if (!m || m.size > MEMO_LIMIT) {
+    m = new Map();
+    store.set(cal, m);
+  }
+  return m;
+}
+
+/** Start (as an instant) of the local day holding `at`. */
+function localDayStart(cal: BusinessCalendar, at: number): number {
+  const memo = memoOf(bucketMemo, cal);
+  const bucket = Math.floor(at / BUCKET_MS);
+  let start = memo.get(bucket);
+  if (start === undefined) {
+    const dt = DateTime.fromMillis(bucket * BUCKET_MS, { zone: cal.timeZone });
+    if (!dt.isValid) throw new Error(`invalid time zone ${cal.timeZone}`);
+    start = dt.startOf('day').toMillis();
+    memo.set(bucket, start);
+  }
+  return start;
+}
+
+function dayInfo(cal: BusinessCalendar, dayStart: number): DayInfo {
+  const memo = memoOf(dayMemo, cal);
+  let info = memo.get(dayStart);
+  if (!info) {
+    const day = DateTime.fromMillis(dayStart, { zone: cal.timeZone });
+    const s = minutesOf(cal.workingHours.start);
+    const e = minutesOf(cal.workingHours.end);
+    const next = day.plus({ days: 1 }).startOf('day');
+    // Built from local wall-clock time so 08:00 stays 08:00 across DST changes.
+    const start = day.set({ hour: Math.floor(s / 60), minute: s % 60 }).toMillis();
+    const end = e >= 24 * 60 ? next.toMillis() : day.set({ hour: Math.floor(e / 60), minute: e % 60 }).toMillis();
+    info = { business: isBusinessDay(cal, day), start, end, nextDayStart: next.toMillis() };
+    memo.set(dayStart, info);
+  }
+  return info;
 }
 
 /** The instant `minutes` of business time after `from`. Zero minutes gives the next business instant. */
 export function addBusinessMinutes(cal: BusinessCalendar, from: Date, minutes: number): Date {
   let remaining = Math.max(0, minutes) * 60_000;
   let cursor = from.getTime();
-  let day = localDay(cal, cursor);
+  let day = localDayStart(cal, cursor);
   for (let i = 0; i < MAX_DAYS_SCANNED; i++) {
-    if (isBusinessDay(cal, day)) {
-      const w = windowOf(cal, day);
+    const w = dayInfo(cal, day);
+    if (w.business) {
       if (cursor < w.start) cursor = w.start;
       if (cursor < w.end) {
         const available = w.end - cursor;
@@ -63,8 +102,8 @@ export function addBusinessMinutes(cal: BusinessCalendar, from: Date, minutes: n
         cursor = w.end;
       }
     }
-    day = day.plus({ days: 1 }).startOf('day');
-    cursor = Math.max(cursor, day.toMillis());
+    day = w.nextDayStart;
+    cursor = Math.max(cursor, day);
   }
   throw new Error(`no business time within ${MAX_DAYS_SCANNED} days of ${from.toISOString()}: check the calendar`);
 }
@@ -89,7 +128,7 @@ export function addBusinessDays(cal: BusinessCalendar, from: Date, days: number)
     if (isBusinessDay(cal, day)) counted++;
   }
   const target = day.set({ hour: start.hour, minute: start.minute, second: start.second, millisecond: start.millisecond });
-  const w = windowOf(cal, day);
+  const w = dayInfo(cal, day.startOf('day').toMillis());
   const t = Math.min(Math.max(target.toMillis(), w.start), w.end);
   return new Date(t);
 }
@@ -100,7 +139,15 @@ export function responseDeadline(cal: BusinessCalendar, openedAt: Date, target: 
   return addBusinessMinutes(cal, openedAt, target.targetMinutes);
 }
 
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
 /** "Mon 30 Nov 2026, 09:00 (Europe/Berlin)" */
 export function formatLocal(at: Date, timeZone: string): string {
-  return `${DateTime.fromJSDate(at, { zone: timeZone }).toFormat('ccc d LLL yyyy, HH:mm')} (${timeZone})`;
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-GB', { timeZone, weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    formatters.set(timeZone, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
+  return `${p.weekday} ${p.day} ${p.month} ${p.year}, ${p.hour}:${p.minute} (${timeZone})`;
 }

@@ -30,13 +30,20 @@ export interface OpenedCase {
   text: string | null;
 }
 
+const calendars = new WeakMap<CasemailSettings, BusinessCalendar>();
+
+/** The business calendar of these settings; one object per settings, so its memo of days is reused. */
 export function calendarOf(settings: CasemailSettings): BusinessCalendar {
-  return {
+  const known = calendars.get(settings);
+  if (known) return known;
+  const cal: BusinessCalendar = {
     timeZone: settings.calendar.timeZone,
     workingDays: settings.calendar.workingDays,
     workingHours: settings.calendar.workingHours,
     holidays: new Set(settings.calendar.holidays),
   };
+  calendars.set(settings, cal);
+  return cal;
 }
 
 export function caseTag(settings: CasemailSettings, number: number): string {
@@ -60,33 +67,67 @@ export function slaInstants(settings: CasemailSettings, severity: 1 | 2 | 3, ope
   return { due, warnAt };
 }
 
-export async function openCase(trx: DbOrTrx, settings: CasemailSettings, input: OpenCaseInput): Promise<OpenedCase> {
-  const { due, warnAt } = slaInstants(settings, input.severity, input.openedAt);
-  const row = await trx.insertInto('cases').values({
+export interface NewParticipant {
+  address: string;
+  contactId: number | null;
+  role: 'requester' | 'cc' | 'organisation';
+}
+
+/**
+ * Opens several cases at once (one statement for the cases, one for their participants): a
+ * message listing several issues becomes several cases. Returned in input order.
+ */
+export async function openCases(trx: DbOrTrx, settings: CasemailSettings, inputs: readonly OpenCaseInput[], participants: readonly NewParticipant[]): Promise<OpenedCase[]> {
+  if (inputs.length === 0) return [];
+  const prepared = inputs.map((input) => ({ input, sla: slaInstants(settings, input.severity, input.openedAt) }));
+  const rows = await trx.insertInto('cases').values(prepared.map(({ input, sla }) => ({
     organisation_id: input.organisationId,
     requester_contact_id: input.requesterContactId,
     subject: input.subject.slice(0, 500),
     severity: input.severity,
     severity_source: input.severitySource,
     severity_reasons: JSON.stringify(input.severityReasons),
-    state: 'new',
+    state: 'new' as const,
     opened_at: input.openedAt,
-    first_response_due_at: due,
-    sla_warning_due_at: warnAt,
+    first_response_due_at: sla.due,
+    sla_warning_due_at: sla.warnAt,
     state_entered_at: input.openedAt,
     split_group: input.splitGroup,
     updated_at: input.openedAt,
-  }).returning(['id', 'number']).executeTakeFirstOrThrow();
-  await addParticipant(trx, row.id, { address: input.requesterAddress, contactId: input.requesterContactId, role: 'requester' });
-  return {
-    id: row.id, number: row.number, subject: input.subject.slice(0, 500), severity: input.severity,
-    severitySource: input.severitySource, firstResponseDueAt: due, text: input.text ?? null,
-  };
+  }))).returning(['id', 'number']).execute();
+  // Ids come from one sequence in VALUES order within the statement: sorting restores input order.
+  rows.sort((a, b) => a.id - b.id);
+  const opened = prepared.map(({ input, sla }, i) => ({
+    id: rows[i]!.id, number: rows[i]!.number, subject: input.subject.slice(0, 500), severity: input.severity,
+    severitySource: input.severitySource, firstResponseDueAt: sla.due, text: input.text ?? null,
+  }));
+  const participantRows = opened.flatMap((c) => participants.map((p) => ({ case_id: c.id, address: p.address.toLowerCase(), contact_id: p.contactId, role: p.role })));
+  if (participantRows.length) {
+    await trx.insertInto('case_participants').values(participantRows).onConflict((oc) => oc.columns(['case_id', 'address']).doNothing()).execute();
+  }
+  return opened;
 }
 
 export async function addParticipant(trx: DbOrTrx, caseId: number, p: { address: string; contactId: number | null; role: 'requester' | 'cc' | 'organisation' }): Promise<void> {
   await trx.insertInto('case_participants').values({ case_id: caseId, address: p.address.toLowerCase(), contact_id: p.contactId, role: p.role })
     .onConflict((oc) => oc.columns(['case_id', 'address']).doNothing()).execute();
+}
+
+export interface NewEvent {
+  caseId: number | null;
+  messageId?: number | null;
+  at: Date;
+  actor: string;
+  kind: string;
+  data?: Record<string, unknown>;
+}
+
+/** Several audit events in one statement. */
+export async function recordEvents(trx: DbOrTrx, events: readonly NewEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await trx.insertInto('case_events').values(events.map((e) => ({
+    case_id: e.caseId, message_id: e.messageId ?? null, at: e.at, actor: e.actor, kind: e.kind, data: JSON.stringify(e.data ?? {}),
+  }))).execute();
 }
 
 export async function recordEvent(trx: DbOrTrx, e: { caseId: number | null; messageId?: number | null; at: Date; actor: string; kind: string; data?: Record<string, unknown> }): Promise<void> {

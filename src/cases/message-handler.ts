@@ -16,10 +16,10 @@ import { suggestSeverity } from '../threading/severity.js';
 import { splitIssues } from '../threading/split-issues.js';
 import type { ParsedMessage } from '../threading/parsed-message.js';
 import { findSender, entitledContactsOf, type Sender } from '../directory/directory-store.js';
-import { enqueueMail } from '../notify/outbox-store.js';
-import type { CaseSummary } from '../notify/mail-kinds.js';
+import { enqueueMail, enqueueMails } from '../notify/outbox-store.js';
+import type { CaseSummary, OutgoingMail } from '../notify/mail-kinds.js';
 import { caseIdForMessageIds, findInboundDuplicate, insertMessage, storeAttachments, storeRaw } from './message-store.js';
-import { openCase, recordEvent, caseTag, severityMeaning, addParticipant, reopenCase, type OpenedCase } from './case-store.js';
+import { openCases, recordEvent, recordEvents, caseTag, severityMeaning, addParticipant, reopenCase, type NewEvent, type NewParticipant, type OpenedCase } from './case-store.js';
 import { formatLocal } from '../calendar/business-calendar.js';
 
 export interface MessageHandlerDeps {
@@ -174,8 +174,8 @@ export class MessageHandler implements IntakeHandler {
       case 'new-request':
       case 'reopen-as-new': {
         if (sender.kind !== 'contact') throw new Error('new request from a non-contact');
-        const { id, cases } = await this.openCases(trx, parsed, reply.visibleText, sender, now, done, route.kind === 'reopen-as-new' ? route.previousCaseId : null);
-        queuedMail = await this.queueNewCaseMail(trx, parsed, sender, cases, id, now) || queuedMail;
+        const { id, cases, recipients } = await this.openCases(trx, parsed, reply.visibleText, sender, now, done, route.kind === 'reopen-as-new' ? route.previousCaseId : null);
+        queuedMail = await this.queueNewCaseMail(trx, parsed, sender, cases, recipients, id, now) || queuedMail;
         return { result: { status: 'processed' as const, messageId: String(id), caseNumbers: cases.map((c) => c.number), reason: null }, queuedMail };
       }
       case 'hold': {
@@ -226,42 +226,56 @@ export class MessageHandler implements IntakeHandler {
     trx: Trx, parsed: ParsedMessage, visibleText: string, sender: Extract<Sender, { kind: 'contact' }>, now: Date,
     done: (status: 'processed', caseId: number | null, reason: string | null, numbers: number[]) => Promise<{ id: number }>,
     previousCaseId: number | null,
-  ): Promise<{ id: number; cases: OpenedCase[] }> {
+  ): Promise<{ id: number; cases: OpenedCase[]; recipients: { address: string; bouncing: boolean }[] }> {
     const { settings } = this.deps;
     const subject = parsed.subject.trim() || '(no subject)';
     const parts = previousCaseId === null ? splitIssues(subject, visibleText) : [{ title: subject, text: visibleText }];
-    const cases: OpenedCase[] = [];
     const group = parts.length > 1 ? `split:${parsed.messageId ?? contentHashShort(parsed)}` : null;
-    for (const part of parts) {
+    const cc = await entitledContactsOf(trx, sender.organisationId, this.ccAddresses(parsed, sender.address));
+    const participants: NewParticipant[] = [
+      { address: sender.address, contactId: sender.id, role: 'requester' },
+      ...cc.map((c) => ({ address: c.address, contactId: c.id, role: 'cc' as const })),
+    ];
+    const cases = await openCases(trx, settings, parts.map((part) => {
       const sev = suggestSeverity(part.title, part.text);
-      cases.push(await openCase(trx, settings, {
+      return {
         organisationId: sender.organisationId, requesterContactId: sender.id, requesterAddress: sender.address,
         subject: parts.length > 1 ? part.title : subject, severity: sev.suggested,
-        severitySource: sev.reasons.includes('default') ? 'default' : 'suggested', severityReasons: sev.reasons,
-        openedAt: now, splitGroup: group, organisationTimeZone: sender.organisationTimeZone,
-      }));
-    }
+        severitySource: sev.reasons.includes('default') ? 'default' as const : 'suggested' as const, severityReasons: sev.reasons,
+        openedAt: now, splitGroup: group, organisationTimeZone: sender.organisationTimeZone, text: part.text,
+      };
+    }), participants);
     const msg = await done('processed', cases[0]?.id ?? null, null, cases.map((c) => c.number));
-    for (const c of cases) {
-      await recordEvent(trx, { caseId: c.id, messageId: msg.id, at: now, actor: sender.address, kind: 'case_opened', data: { severity: c.severity, severitySource: c.severitySource, split: cases.length > 1 } });
-      await this.addCcParticipants(trx, c.id, parsed, sender);
-      for (const other of cases) {
-        if (other.id !== c.id) await trx.insertInto('case_links').values({ case_id: c.id, linked_case_id: other.id, kind: 'split_sibling' }).onConflict((oc) => oc.doNothing()).execute();
-      }
-      if (previousCaseId !== null) {
-        await trx.insertInto('case_links').values({ case_id: c.id, linked_case_id: previousCaseId, kind: 'reopened_from' }).onConflict((oc) => oc.doNothing()).execute();
-        await recordEvent(trx, { caseId: previousCaseId, messageId: msg.id, at: now, actor: sender.address, kind: 'follow_up_opened_new_case', data: { newCase: c.number } });
+    const events: NewEvent[] = cases.map((c) => ({
+      caseId: c.id, messageId: msg.id, at: now, actor: sender.address, kind: 'case_opened',
+      data: { severity: c.severity, severitySource: c.severitySource, split: cases.length > 1 },
+    }));
+    const links: { case_id: number; linked_case_id: number; kind: 'split_sibling' | 'reopened_from' }[] =
+      cases.flatMap((c) => cases.filter((o) => o.id !== c.id).map((o) => ({ case_id: c.id, linked_case_id: o.id, kind: 'split_sibling' as const })));
+    if (previousCaseId !== null) {
+      for (const c of cases) {
+        links.push({ case_id: c.id, linked_case_id: previousCaseId, kind: 'reopened_from' });
+        events.push({ caseId: previousCaseId, messageId: msg.id, at: now, actor: sender.address, kind: 'follow_up_opened_new_case', data: { newCase: c.number } });
       }
     }
-    return { id: msg.id, cases };
+    if (links.length) await trx.insertInto('case_links').values(links).onConflict((oc) => oc.doNothing()).execute();
+    await recordEvents(trx, events);
+    const recipients = [{ address: sender.address, bouncing: sender.bouncing }, ...cc.map((c) => ({ address: c.address, bouncing: c.bouncing }))];
+    return { id: msg.id, cases, recipients };
+  }
+
+  /** To/Cc addresses other than ours and the sender's: candidates for participants. */
+  private ccAddresses(parsed: ParsedMessage, senderAddress: string): string[] {
+    const own = new Set(ownAddresses(this.deps.settings));
+    const all = [...parsed.to, ...parsed.cc].map((a) => a.address.toLowerCase()).filter((a) => a && !own.has(a) && a !== senderAddress);
+    return [...new Set(all)].slice(0, this.deps.settings.limits.maxRecipients);
   }
 
   private async addCcParticipants(trx: Trx, caseId: number, parsed: ParsedMessage, sender: Sender): Promise<void> {
     const orgId = sender.kind === 'contact' ? sender.organisationId
       : (await trx.selectFrom('cases').select('organisation_id').where('id', '=', caseId).executeTakeFirstOrThrow()).organisation_id;
-    const own = new Set(ownAddresses(this.deps.settings));
-    const cc = [...parsed.to, ...parsed.cc].map((a) => a.address.toLowerCase()).filter((a) => a && !own.has(a) && a !== sender.address);
-    for (const c of await entitledContactsOf(trx, orgId, cc.slice(0, this.deps.settings.limits.maxRecipients))) {
+    const senderAddress = sender.kind === 'unknown' ? '' : sender.address;
+    for (const c of await entitledContactsOf(trx, orgId, this.ccAddresses(parsed, senderAddress))) {
       await addParticipant(trx, caseId, { address: c.address, contactId: c.id, role: 'cc' });
     }
   }
@@ -288,46 +302,49 @@ export class MessageHandler implements IntakeHandler {
     await recordEvent(trx, { caseId, messageId: messageRowId, at: now, actor, kind: 'customer_replied', data: { state: c.state } });
   }
 
-  private async queueNewCaseMail(trx: Trx, parsed: ParsedMessage, sender: Extract<Sender, { kind: 'contact' }>, cases: OpenedCase[], messageRowId: number, now: Date): Promise<boolean> {
+  private async queueNewCaseMail(
+    trx: Trx, parsed: ParsedMessage, sender: Extract<Sender, { kind: 'contact' }>, cases: OpenedCase[],
+    recipients: { address: string; bouncing: boolean }[], messageRowId: number, now: Date,
+  ): Promise<boolean> {
     const { settings } = this.deps;
     const summaries: CaseSummary[] = cases.map((c) => ({ number: c.number, tag: caseTag(settings, c.number), subject: c.subject }));
     const engineers = settings.addresses.queue
       ? [settings.addresses.queue]
       : (await trx.selectFrom('engineers').select('address').where('active', '=', true).orderBy('address').execute()).map((e) => e.address);
     const references = [...parsed.references, ...(parsed.messageId ? [parsed.messageId] : [])].slice(-20);
+    // A recipient whose mail bounces permanently is not written to again.
+    const to = recipients.filter((r) => !r.bouncing).map((r) => r.address);
+    const attachments = parsed.attachments.filter((a) => !a.inline).map((a) => ({ filename: a.filename ?? '(unnamed)', size: a.size }));
+    const mails: OutgoingMail[] = [];
     for (const [i, c] of cases.entries()) {
       const summary = summaries[i]!;
       const siblings = summaries.filter((_, j) => j !== i);
-      const participants = await trx.selectFrom('case_participants').select('address').where('case_id', '=', c.id).orderBy('added_at').execute();
-      const target = formatLocal(c.firstResponseDueAt, sender.organisationTimeZone);
-      const bouncing = await trx.selectFrom('contacts').select('address').where('address', 'in', participants.map((p) => p.address)).where('bouncing_since', 'is not', null).execute();
-      const bouncingSet = new Set(bouncing.map((b) => b.address));
-      const to = participants.map((p) => p.address).filter((a) => !bouncingSet.has(a));
       if (to.length > 0) {
-        await enqueueMail(trx, {
+        mails.push({
           causeKey: `ack:${messageRowId}:${c.number}`, kind: 'acknowledgement', caseId: c.id,
           to: [to[0]!], cc: to.slice(1), subject: `${summary.tag} ${c.subject}`,
           inReplyTo: parsed.messageId, references, autoSubmitted: 'auto-replied',
           data: {
             case: summary, requesterName: sender.name || sender.address, severity: c.severity, severityMeaning: severityMeaning(c.severity),
-            targetResponseLocal: target, siblings, supportAddress: settings.addresses.support, escalationAddress: settings.addresses.escalation,
+            targetResponseLocal: formatLocal(c.firstResponseDueAt, sender.organisationTimeZone), siblings,
+            supportAddress: settings.addresses.support, escalationAddress: settings.addresses.escalation,
           },
-        }, { messageIdDomain: settings.messageIdDomain, now });
+        } satisfies OutgoingMail<'acknowledgement'>);
       }
       if (engineers.length > 0) {
-        await enqueueMail(trx, {
+        mails.push({
           causeKey: `new-case:${c.number}`, kind: 'new-case-notification', caseId: c.id,
           to: engineers, subject: `${summary.tag} New case (severity ${c.severity}): ${c.subject}`,
           replyTo: settings.addresses.support, autoSubmitted: 'auto-generated',
           data: {
             case: summary, severity: c.severity, requester: { name: sender.name, address: sender.address }, organisation: sender.organisationName,
-            targetResponseLocal: formatLocal(c.firstResponseDueAt, settings.calendar.timeZone), text: c.text ?? '',
-            attachments: parsed.attachments.filter((a) => !a.inline).map((a) => ({ filename: a.filename ?? '(unnamed)', size: a.size })), siblings,
+            targetResponseLocal: formatLocal(c.firstResponseDueAt, settings.calendar.timeZone), text: c.text ?? '', attachments, siblings,
           },
-        }, { messageIdDomain: settings.messageIdDomain, now });
+        } satisfies OutgoingMail<'new-case-notification'>);
       }
     }
-    return true;
+    const inserted = await enqueueMails(trx, mails, { messageIdDomain: settings.messageIdDomain, now });
+    return inserted.size > 0;
   }
 
   private async queueNotEntitled(trx: Trx, route: Extract<Route, { kind: 'hold' }>, address: string, parsed: ParsedMessage, now: Date): Promise<boolean> {

@@ -137,44 +137,52 @@ export type Sender =
       active: boolean;
       /** Active and the organisation has a contract covering today in its own time zone. */
       entitled: boolean;
+      /** Our mail to this address bounced permanently. */
+      bouncing: boolean;
     }
   | { kind: 'unknown'; address: string };
 
+/** Who sent a message: engineer, contact (with entitlement as of `now`) or unknown — in one query. */
 export async function findSender(db: DbOrTrx, address: string, now: Date): Promise<Sender> {
   const a = address.toLowerCase();
-  const eng = await db.selectFrom('engineers').selectAll().where('address', '=', a).executeTakeFirst();
-  if (eng) {
-    return { kind: 'engineer', id: eng.id, address: a, name: eng.name, team: eng.team, supervisor: eng.role === 'supervisor', active: eng.active };
+  const result = await sql<{
+    kind: 'engineer' | 'contact'; id: number; name: string; team: string | null; role: string; active: boolean;
+    organisation_id: number | null; org_name: string | null; time_zone: string | null; covered: boolean; bouncing: boolean;
+  }>`
+    select 'engineer' as kind, e.id, e.name, e.team, e.role, e.active,
+           null::bigint as organisation_id, null::text as org_name, null::text as time_zone, false as covered, false as bouncing
+      from engineers e where e.address = ${a}
+    union all
+    select 'contact', c.id, c.name, null, c.role, c.active, c.organisation_id, o.name, o.time_zone,
+           exists (select 1 from contracts k where k.organisation_id = c.organisation_id
+                   and (${now}::timestamptz at time zone o.time_zone)::date between k.starts_on and k.ends_on),
+           c.bouncing_since is not null
+      from contacts c join organisations o on o.id = c.organisation_id where c.address = ${a}`.execute(db);
+  // An address is either an engineer or a contact (the import refuses both); engineer first if ever both.
+  const row = result.rows.find((r) => r.kind === 'engineer') ?? result.rows[0];
+  if (!row) return { kind: 'unknown', address: a };
+  if (row.kind === 'engineer') {
+    return { kind: 'engineer', id: row.id, address: a, name: row.name, team: row.team ?? 'support', supervisor: row.role === 'supervisor', active: row.active };
   }
-  const contact = await db.selectFrom('contacts')
-    .innerJoin('organisations', 'organisations.id', 'contacts.organisation_id')
-    .select([
-      'contacts.id', 'contacts.name', 'contacts.role', 'contacts.active', 'contacts.organisation_id',
-      'organisations.name as org_name', 'organisations.time_zone',
-      sql<boolean>`exists (select 1 from contracts k where k.organisation_id = contacts.organisation_id
-        and (${now}::timestamptz at time zone organisations.time_zone)::date between k.starts_on and k.ends_on)`.as('covered'),
-    ])
-    .where('contacts.address', '=', a)
-    .executeTakeFirst();
-  if (!contact) return { kind: 'unknown', address: a };
   return {
     kind: 'contact',
-    id: contact.id,
+    id: row.id,
     address: a,
-    name: contact.name,
-    organisationId: contact.organisation_id,
-    organisationName: contact.org_name,
-    organisationTimeZone: contact.time_zone,
-    admin: contact.role === 'org_admin',
-    active: contact.active,
-    entitled: contact.active && contact.covered,
+    name: row.name,
+    organisationId: row.organisation_id!,
+    organisationName: row.org_name!,
+    organisationTimeZone: row.time_zone!,
+    admin: row.role === 'org_admin',
+    active: row.active,
+    entitled: row.active && row.covered,
+    bouncing: row.bouncing,
   };
 }
 
 /** Entitled contacts of one organisation among the given addresses (CC'd colleagues become participants). */
-export async function entitledContactsOf(db: DbOrTrx, organisationId: number, addresses: string[]): Promise<{ id: number; address: string }[]> {
+export async function entitledContactsOf(db: DbOrTrx, organisationId: number, addresses: string[]): Promise<{ id: number; address: string; bouncing: boolean }[]> {
   if (addresses.length === 0) return [];
-  return db.selectFrom('contacts').select(['id', 'address'])
+  return db.selectFrom('contacts').select(['id', 'address', sql<boolean>`bouncing_since is not null`.as('bouncing')])
     .where('organisation_id', '=', organisationId)
     .where('active', '=', true)
     .where('address', 'in', addresses.map((x) => x.toLowerCase()))

@@ -62,6 +62,45 @@ export async function enqueueMail<K extends MailKind>(
   return { inserted: false, messageIdHeader: existing.message_id_header };
 }
 
+/**
+ * enqueueMail for several mails in one statement (one round trip): rows whose cause already has
+ * one are skipped. Returns the causes that were inserted.
+ */
+export async function enqueueMails(
+  trx: DbOrTrx,
+  mails: readonly OutgoingMail[],
+  ctx: { messageIdDomain: string; now: Date },
+): Promise<Set<string>> {
+  if (mails.length === 0) return new Set();
+  for (const mail of mails) {
+    if (mail.to.length === 0) {
+      throw Object.assign(new Error(`outbox: mail for cause ${mail.causeKey} has no recipient`), { code: 'outbox_no_recipient' });
+    }
+  }
+  const rows = await trx
+    .insertInto('outbox')
+    .values(mails.map((mail) => ({
+      cause_key: mail.causeKey,
+      kind: mail.kind,
+      template: mail.kind,
+      case_id: mail.caseId,
+      to_addresses: JSON.stringify(mail.to),
+      cc_addresses: JSON.stringify(mail.cc ?? []),
+      reply_to: mail.replyTo ?? null,
+      message_id_header: generateMessageId(ctx.messageIdDomain),
+      in_reply_to: mail.inReplyTo ?? null,
+      references: JSON.stringify(mail.references ?? []),
+      auto_submitted: mail.autoSubmitted,
+      subject: stripHeaderBreaks(mail.subject),
+      data: JSON.stringify(mail.data),
+      next_attempt_at: ctx.now,
+    })))
+    .onConflict((oc) => oc.column('cause_key').doNothing())
+    .returning('cause_key')
+    .execute();
+  return new Set(rows.map((r) => r.cause_key));
+}
+
 /** A claimed row, as the dispatcher needs it. */
 export interface ClaimedMail {
   id: number;
