@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { MessageHandler } from '../../src/cases/message-handler.js';
-import type { IntakeSource } from '../../src/ingest/intake-types.js';
+import { TemporaryIntakeError, type IntakeSource } from '../../src/ingest/intake-types.js';
+import { openDatabase } from '../../src/db/database.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
@@ -154,6 +155,16 @@ describe(`message handler on ${databaseKind()}`, () => {
     const link = await tdb.db.selectFrom('case_links').innerJoin('cases as c', 'c.id', 'case_links.case_id').innerJoin('cases as old', 'old.id', 'case_links.linked_case_id')
       .select(['case_links.kind', 'old.number as old']).where('c.number', '=', after.caseNumbers[0]!).execute();
     expect(link).toEqual([{ kind: 'reopened_from', old: num }]);
+  });
+
+  it('reports an unreachable database as a temporary failure, so intakes answer 451 / exit 75 and retry', async () => {
+    const down = await openDatabase({ databaseUrl: 'postgres://postgres@127.0.0.1:1/nowhere', pgliteDir: null, poolSize: 1 });
+    try {
+      const h = new MessageHandler({ db: down.db, settings, logger: silentLogger, clock: () => NOW });
+      await expect(h.handle(buildMail({ subject: 'While the database is down' }), smtp)).rejects.toBeInstanceOf(TemporaryIntakeError);
+    } finally {
+      await down.close();
+    }
   });
 
   it('closes a case whose customer answers with a close phrase', async () => {
