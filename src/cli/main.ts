@@ -1,9 +1,26 @@
 // The one `casemail` command. Subcommands mirror the services; each loads its module lazily so
 // `casemail inspect` starts fast and never loads the database or mail transports.
-import { Command, CommanderError } from 'commander';
+import type { Command as CommandType } from 'commander';
+
+/**
+ * `casemail inspect [--json] FILE...` in its plain form skips commander: the corpus scorer and
+ * operators start it often, and loading the option parser is a noticeable part of its start-up.
+ * Anything else (help, other options, no files) goes through commander as before.
+ */
+async function inspectFastPath(argv: string[]): Promise<boolean> {
+  if (argv[2] !== 'inspect') return false;
+  const rest = argv.slice(3);
+  const files = rest.filter((a) => a !== '--json');
+  if (files.length === 0 || files.some((f) => f.startsWith('-'))) return false;
+  const { runInspect } = await import('../inspect/run-inspect.js');
+  process.exitCode = await runInspect(files, { json: rest.includes('--json'), out: process.stdout });
+  return true;
+}
 
 export async function main(argv: string[]): Promise<void> {
-  const program = new Command('casemail')
+  if (await inspectFastPath(argv)) return;
+  const { Command, CommanderError } = await import('commander');
+  const program: CommandType = new Command('casemail')
     .description('Email-driven support cases')
     .option('-c, --config <file>', 'configuration file (default: $CASEMAIL_CONFIG, else built-in defaults)')
     .exitOverride();

@@ -1,9 +1,60 @@
 // Turning bytes in a declared (often wrong) charset into a string. Owns the mislabelled-charset
 // rule: non-ASCII bytes that form valid UTF-8 are UTF-8 whatever the label says, because real
 // legacy-charset text almost never happens to be valid UTF-8, while mislabelled UTF-8 is common.
-// Pure: no I/O. iconv-lite does the legacy charsets; libmime's decoder covers the Japanese ones.
-import iconv from 'iconv-lite';
-import { decode as libmimeDecode } from 'libmime/lib/charset.js';
+// Pure: no I/O. The built-in WHATWG TextDecoder does the charsets mail actually uses; iconv-lite
+// (rarer charsets, and a second opinion when TextDecoder meets bytes it cannot map) and libmime
+// (lenient ISO-2022-JP) are loaded only on first need, so `casemail inspect` starts without them.
+import { createRequire } from 'node:module';
+
+type Iconv = { decode(buf: Buffer, encoding: string): string; encodingExists(encoding: string): boolean };
+type LibmimeCharset = { decode(buf: Buffer, charset: string): string };
+const requireLazy = createRequire(import.meta.url);
+let iconvModule: Iconv | null = null;
+let libmimeModule: LibmimeCharset | null = null;
+function iconv(): Iconv {
+  return (iconvModule ??= requireLazy('iconv-lite') as Iconv);
+}
+function libmime(): LibmimeCharset {
+  return (libmimeModule ??= requireLazy('libmime/lib/charset.js') as LibmimeCharset);
+}
+
+/** Normalised charset names (see normalizeCharset) the built-in TextDecoder reads, with its label. */
+const WHATWG: Record<string, string> = {
+  ibm866: 'ibm866', cp866: 'ibm866', koi8r: 'koi8-r', koi8u: 'koi8-u', macintosh: 'macintosh', maccyrillic: 'x-mac-cyrillic',
+  windows874: 'windows-874', cp874: 'windows-874', gbk: 'gbk', cp936: 'gbk', gb18030: 'gb18030', big5: 'big5', cp950: 'big5',
+  eucjp: 'euc-jp', shiftjis: 'shift_jis', cp932: 'shift_jis', cp949: 'euc-kr', iso2022jp: 'iso-2022-jp',
+};
+for (const n of [2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16]) WHATWG[`iso8859${n}`] = `iso-8859-${n}`;
+for (let n = 1250; n <= 1258; n++) {
+  WHATWG[`windows${n}`] = `windows-${n}`;
+  WHATWG[`cp${n}`] = `windows-${n}`;
+}
+const C1_CONTROL = /[\u0080-\u009f]/;
+const C1_CONTROL_ALL = /[\u0080-\u009f]/g;
+const decoders = new Map<string, InstanceType<typeof TextDecoder>>();
+
+/**
+ * Bytes in charset `name` (normalised) as text. TextDecoder when it knows the charset and every
+ * byte maps; otherwise iconv-lite, whose tables are more forgiving for some legacy charsets.
+ */
+export function decodeNamed(buf: Buffer, name: string): string {
+  const label = WHATWG[name];
+  if (label) {
+    let d = decoders.get(label);
+    if (!d) decoders.set(label, (d = new TextDecoder(label)));
+    let text = d.decode(buf);
+    // The few bytes a windows-125x code page leaves undefined come out as C1 controls here;
+    // they are not text, and show as U+FFFD like any other byte that does not map.
+    if (label.startsWith('windows-') && C1_CONTROL.test(text)) text = text.replace(C1_CONTROL_ALL, '\ufffd');
+    if (!text.includes('\ufffd') || !iconv().encodingExists(name)) return text;
+  }
+  return iconv().decode(buf, name);
+}
+
+/** Whether `name` (normalised) is a charset decodeNamed can read. */
+export function charsetKnown(name: string): boolean {
+  return name in WHATWG || iconv().encodingExists(name);
+}
 
 const UTF8_LABELS = new Set(['', 'utf8', 'usascii', 'ascii', '7bit', '8bit', 'utf8mb4', 'ansix341968', 'us', 'default', 'unicode11utf8']);
 // Labels whose bytes legitimately never are, or must not be guessed as, UTF-8.
@@ -100,18 +151,17 @@ export function decodeCharset(buf: Buffer, label: string | null | undefined, fal
   if (UTF8_LABELS.has(norm)) {
     if (!high || isValidUtf8(buf)) return { text: buf.toString('utf8'), used: 'utf8', warning: null };
     if (mostlyUtf8(buf)) return { text: buf.toString('utf8'), used: 'utf8', warning: 'UTF-8 text has invalid bytes; replaced' };
-    return { text: iconv.decode(buf, fallback), used: fallback, warning: `8-bit text labelled ${label || 'us-ascii'} is not UTF-8; read as ${fallback}` };
+    return { text: decodeNamed(buf, fallback), used: fallback, warning: `8-bit text labelled ${label || 'us-ascii'} is not UTF-8; read as ${fallback}` };
   }
   if (high && !NO_SNIFF.test(norm) && isValidUtf8(buf)) {
     return { text: buf.toString('utf8'), used: 'utf8', warning: `text labelled ${label} is valid UTF-8; read as UTF-8` };
   }
   if (JAPANESE.test(norm)) {
-    return { text: libmimeDecode(buf, 'ISO-2022-JP'), used: norm, warning: null };
+    const text = decodeNamed(buf, 'iso2022jp');
+    return { text: text.includes('\ufffd') ? libmime().decode(buf, 'ISO-2022-JP') : text, used: norm, warning: null };
   }
   const name = ALIASES[norm] ?? norm;
-  if (iconv.encodingExists(name)) {
-    return { text: iconv.decode(buf, name), used: name, warning: null };
-  }
+  if (charsetKnown(name)) return { text: decodeNamed(buf, name), used: name, warning: null };
   if (!high) return { text: buf.toString('latin1'), used: 'ascii', warning: null };
-  return { text: iconv.decode(buf, fallback), used: fallback, warning: `unknown charset ${label}; read as ${fallback}` };
+  return { text: decodeNamed(buf, fallback), used: fallback, warning: `unknown charset ${label}; read as ${fallback}` };
 }

@@ -1,7 +1,7 @@
 // Plain text derived from an HTML body, for messages that carry no text/plain part. A single
 // linear pass of regular expressions rather than a DOM: fast on 50 KB newsletters, and quote
 // stripping only needs line structure (blocks, <br>, list items, blockquote depth as "> ").
-import he from 'he';
+import { decodeEntities } from '../threading/quote-entities.js';
 
 const BLOCK_END = /<\/(p|div|li|tr|h[1-6]|table|ul|ol|pre|address|section|article|header|footer|dd|dt)\s*>/gi;
 
@@ -31,7 +31,7 @@ export function htmlToPlainText(html: string): string {
     .replace(/<\/?[a-zA-Z][^>]*>/g, '')
     // eslint-disable-next-line no-control-regex -- \u0003 marks where a <pre> block goes back
     .replace(/\u0003(\d+)\u0003/g, (_m, i: string) => '\n' + (pres[Number(i)] ?? '').replace(/<[^>]*>/g, '') + '\n');
-  s = he.decode(s);
+  s = decodeEntities(s);
   // Blockquote markers become "> " prefixes, nested per depth.
   let depth = 0;
   const lines: string[] = [];

@@ -1,7 +1,7 @@
 // TNEF (winmail.dat, application/ms-tnef) decoding, written from MS-OXTNEF: the attribute stream,
 // the MAPI property lists inside it, attachments and the message body (plain, HTML, or compressed
 // RTF, decompressed per MS-OXRTFCP). Pure: bytes in, plain data out; never throws on bad input.
-import iconv from 'iconv-lite';
+import { charsetKnown, decodeNamed, normalizeCharset } from './charset-decode.js';
 
 export interface TnefAttachment {
   filename: string | null;
@@ -132,10 +132,18 @@ function fixedSize(type: number): number {
   }
 }
 
+/** 8-bit TNEF strings in the stream's OEM codepage (windows-1252 when it is unknown). */
+function decodeCodepage(buf: Buffer, codepage: string): string {
+  const name = normalizeCharset(codepage);
+  if (name === 'utf8') return buf.toString('utf8');
+  if (name === 'latin1' || name === 'ascii') return buf.toString('latin1');
+  return decodeNamed(buf, charsetKnown(name) ? name : 'windows1252');
+}
+
 function stringOf(buf: Buffer, type: number, codepage: string): string {
   if (type === PT_UNICODE) return buf.toString('utf16le').replace(/\0+$/, '');
   const end = buf.indexOf(0);
-  return iconv.decode(end >= 0 ? buf.subarray(0, end) : buf, codepage);
+  return decodeCodepage(end >= 0 ? buf.subarray(0, end) : buf, codepage);
 }
 
 /** Reads a MAPI property list (attMsgProps / attAttachment payload). */
@@ -328,7 +336,7 @@ export function decodeTnef(buf: Buffer, depth = 0): TnefResult {
       if (level === LVL_MESSAGE) {
         if (id === ATT_OEM_CODEPAGE && data.length >= 4) codepage = CODEPAGES[data.readUInt32LE(0)] ?? `cp${data.readUInt32LE(0)}`;
         else if (id === ATT_MSG_PROPS) applyMessageProps(readProps(data));
-        else if (id === ATT_BODY && result.text === null) result.text = iconv.decode(data, iconv.encodingExists(codepage) ? codepage : 'windows1252').replace(/\0+$/, '');
+        else if (id === ATT_BODY && result.text === null) result.text = decodeCodepage(data, codepage).replace(/\0+$/, '');
         else if (id === ATT_MESSAGE_ID && result.messageId === null) result.messageId = data.toString('latin1').replace(/\0+$/, '');
         continue;
       }
@@ -341,7 +349,7 @@ export function decodeTnef(buf: Buffer, depth = 0): TnefResult {
         current = newDraft();
         drafts.push(current);
       }
-      if (id === ATT_ATTACH_TITLE) current.title = iconv.decode(data, iconv.encodingExists(codepage) ? codepage : 'windows1252').replace(/\0+$/, '');
+      if (id === ATT_ATTACH_TITLE) current.title = decodeCodepage(data, codepage).replace(/\0+$/, '');
       else if (id === ATT_ATTACH_DATA) current.legacyData = data;
       else if (id === ATT_ATTACHMENT) applyAttachmentProps(current, readProps(data));
     } catch (err) {

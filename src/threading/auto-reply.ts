@@ -49,6 +49,8 @@ const VACATION_WORDS = [
 const WORDS = `(?:${VACATION_WORDS.join('|')})`;
 /** "Automatic reply: original", "Out of Office AutoReply: ...", "Réponse automatique : ...". */
 const VACATION_PREFIX = new RegExp(`^[^:]{0,60}?${WORDS}[\\s!.]*:`, 'iu');
+/** The keyword right before the prefix's colon. */
+const VACATION_END = new RegExp(`${WORDS}[\\s!.]*:$`, 'iu');
 /** "Out of office", "Out of office until 3 May", "Urlaub - bis 12.8.", "Atvaļinājums Re: ...". */
 const VACATION_START = new RegExp(
   `^\\s*${WORDS}(?:\\s*$|\\s*[-–(|,!.]|\\s+(?:re|aw|sv|fw|fwd):|\\s+(?:until|till|through|from|bis|vom|jusqu|du|hasta|desde|fino|dal|tot|van|till|fram))`,
@@ -61,7 +63,7 @@ export function isVacationSubject(subject: string): boolean {
   const prefix = VACATION_PREFIX.exec(s);
   // The keyword must end the prefix ("... automatic reply:"), not merely appear in it
   // ("Out of office replies are not suppressed: ..." is a person asking about them).
-  if (prefix && new RegExp(`${WORDS}[\\s!.]*:$`, 'iu').test(prefix[0])) return true;
+  if (prefix && VACATION_END.test(prefix[0])) return true;
   return VACATION_START.test(s);
 }
 

@@ -3,7 +3,7 @@
 // divRplyFwdMsg, Yahoo's yahoo_quoted, OLK_SRC_BODY_SECTION, …) become a QUOTE_MARK line, client
 // signature containers a SIGNATURE_MARK line, and <hr> a rule line. One forward scan, no regex on tags.
 
-import he from 'he';
+import { decodeEntities } from './quote-entities.js';
 import { trimEndChars } from './quote-lines.js';
 import { SIGNATURE_MARK } from './signature-detect.js';
 
@@ -59,7 +59,7 @@ export function htmlToQuoteText(html: string): string {
   };
   const breakLine = (): void => flush();
   const addText = (raw: string): void => {
-    let t = raw.includes('&') ? he.decode(raw) : raw;
+    let t = raw.includes('&') ? decodeEntities(raw) : raw;
     if (pre === 0) t = t.replace(/\s+/g, ' ');
     if (line === '' || line.endsWith(' ')) t = t.replace(/^ +/, '');
     if (t === '') return;

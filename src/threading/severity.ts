@@ -38,7 +38,7 @@ const EXPLICIT: ReadonlyArray<{ re: RegExp; level: (m: RegExpExecArray) => Sever
   { re: /(?<![\p{L}\p{N}])(critical|urgent|highest|high|medium|low)[ \t]{1,3}(?:prio(?:rity)?|severity)\b/iu, level: (m) => LEVEL_WORDS[m[1]!.toLowerCase()] ?? null },
 ];
 
-const PHRASES: ReadonlyArray<{ re: RegExp; level: Severity; label: string }> = [
+const PHRASE_LIST: ReadonlyArray<{ re: RegExp; level: Severity; label: string }> = [
   { re: /\b(?:production|prod|live)(?:[ \t]{1,3}(?:system|server|environment|site|instance))?[ \t]{1,3}(?:is[ \t]{1,3}|went[ \t]{1,3}|has[ \t]{1,3}gone[ \t]{1,3})?(?:down|offline|unavailable|halted|stopped|not working|inoperable)\b/i, level: 1, label: 'production down' },
   { re: /\b(?:system|service|server|site|website|application|platform|database|cluster)[ \t]{1,3}(?:is[ \t]{1,3}|went[ \t]{1,3}|has[ \t]{1,3}gone[ \t]{1,3})?(?:completely[ \t]{1,3})?(?:down|offline|inoperable)\b/i, level: 1, label: 'system down' },
   { re: /\boutage\b/i, level: 1, label: 'outage' },
@@ -54,6 +54,9 @@ const PHRASES: ReadonlyArray<{ re: RegExp; level: Severity; label: string }> = [
   { re: /\b(?:major|significant|high|severe)[ \t]{1,3}impact\b/i, level: 2, label: 'major impact' },
   { re: /\bseveral[ \t]{1,3}users[ \t]{1,3}(?:cannot|can't|are unable)\b/i, level: 2, label: 'users blocked' },
 ];
+
+/** The phrases as global regexes, compiled once (matchAll needs the g flag). */
+const PHRASES = PHRASE_LIST.map((p) => ({ ...p, re: new RegExp(p.re.source, `${p.re.flags}g`) }));
 
 /** A word at most one word before a match that turns it around: "not critical", "no outage",
  * "non-critical", "planned outage", "not really urgent"; "no idea why production is down" stays. */
@@ -97,8 +100,7 @@ export function suggestSeverity(subject: string, text: string): SeveritySuggesti
   const reasons: string[] = [];
   for (const { re, level, label } of PHRASES) {
     for (const [where, t] of [['subject', subject], ['text', body]] as const) {
-      const global = new RegExp(re.source, `${re.flags}g`);
-      for (const m of t.matchAll(global)) {
+      for (const m of t.matchAll(re)) {
         if (negated(t, m.index ?? 0)) continue;
         if (level < suggested) suggested = level;
         if (level <= suggested) reasons.push(`"${label}" in ${where}`);
