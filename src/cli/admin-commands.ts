@@ -5,12 +5,24 @@ import { migrateToLatest } from '../db/database.js';
 import { formatDirectory, parseDirectory } from '../directory/directory-file.js';
 import { exportDirectory, importDirectory } from '../directory/directory-store.js';
 import { listCases, showCase } from '../cases/case-queries.js';
-import { loadContext, openAppDatabase, type GlobalOptions } from './context.js';
+import { loadContext, openAppDatabase, type AppContext, type GlobalOptions } from './context.js';
+import type { DatabaseHandle } from '../db/database.js';
+
+/** Opens the database, or says why not in one line (e.g. the embedded one is in use by `casemail start`). */
+async function openOrSay(ctx: AppContext, command: string, migrate: 'auto' | 'never'): Promise<DatabaseHandle | null> {
+  try {
+    return await openAppDatabase(ctx, { migrate });
+  } catch (err) {
+    process.stderr.write(`casemail ${command}: cannot open the database: ${(err as Error).message}\n`);
+    return null;
+  }
+}
 
 export async function runMigrate(opts: GlobalOptions): Promise<number> {
   const ctx = loadContext(opts);
   if (!ctx) return 1;
-  const handle = await openAppDatabase(ctx, { migrate: 'never' });
+  const handle = await openOrSay(ctx, 'migrate', 'never');
+  if (!handle) return 1;
   try {
     const result = await migrateToLatest(handle.db, ctx.config.settings.caseNumber.start);
     const applied = result.results?.map((r) => r.migrationName) ?? [];
@@ -41,7 +53,8 @@ export async function runDirectoryImport(opts: GlobalOptions, file: string): Pro
     for (const p of parsed.problems) process.stderr.write(`  line ${p.line} (${p.row}): ${p.reason}\n`);
     return 1;
   }
-  const handle = await openAppDatabase(ctx, { migrate: 'auto' });
+  const handle = await openOrSay(ctx, 'directory import', 'auto');
+  if (!handle) return 1;
   try {
     const outcome = await importDirectory(handle.db, parsed.file, parsed.lines);
     if (!outcome.ok) {
@@ -64,7 +77,8 @@ export async function runDirectoryExport(opts: GlobalOptions, format: string): P
   }
   const ctx = loadContext(opts);
   if (!ctx) return 1;
-  const handle = await openAppDatabase(ctx, { migrate: 'auto' });
+  const handle = await openOrSay(ctx, 'directory export', 'auto');
+  if (!handle) return 1;
   try {
     process.stdout.write(formatDirectory(await exportDirectory(handle.db), format));
     return 0;
@@ -76,7 +90,8 @@ export async function runDirectoryExport(opts: GlobalOptions, format: string): P
 export async function runCaseList(opts: GlobalOptions, state?: string): Promise<number> {
   const ctx = loadContext(opts);
   if (!ctx) return 1;
-  const handle = await openAppDatabase(ctx, { migrate: 'auto' });
+  const handle = await openOrSay(ctx, 'case list', 'auto');
+  if (!handle) return 1;
   try {
     const rows = await listCases(handle.db, { state: state ?? null });
     if (rows.length === 0) process.stdout.write('no cases\n');
@@ -97,7 +112,8 @@ export async function runCaseShow(opts: GlobalOptions, num: string): Promise<num
   }
   const ctx = loadContext(opts);
   if (!ctx) return 1;
-  const handle = await openAppDatabase(ctx, { migrate: 'auto' });
+  const handle = await openOrSay(ctx, 'case show', 'auto');
+  if (!handle) return 1;
   try {
     const shown = await showCase(handle.db, n);
     if (!shown) {

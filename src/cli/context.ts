@@ -14,11 +14,14 @@ export interface AppContext {
   logger: Logger;
 }
 
-/** Loads the configuration or prints every problem and returns null. */
-export function loadContext(opts: GlobalOptions): AppContext | null {
+/**
+ * Loads the configuration or prints every problem and returns null. The log goes to stderr, as
+ * standard output is the command's result (`directory export > file`); `start` logs to stdout.
+ */
+export function loadContext(opts: GlobalOptions, logTo: 'stdout' | 'stderr' = 'stderr'): AppContext | null {
   try {
     const config = loadConfig({ configFile: opts.config ?? null });
-    return { config, logger: createLogger(process.env.LOG_LEVEL ?? config.settings.logLevel) };
+    return { config, logger: createLogger(process.env.LOG_LEVEL ?? config.settings.logLevel, logTo === 'stdout' ? 1 : 2) };
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`casemail: ${err.message}\n`);

@@ -76,7 +76,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle): Pro
 }
 
 export async function runStart(opts: GlobalOptions): Promise<void> {
-  const ctx = loadContext(opts);
+  const ctx = loadContext(opts, 'stdout');
   if (!ctx) {
     process.exitCode = 1;
     return;

@@ -1,0 +1,345 @@
+// The built `casemail` command (issue 2, "Done when"), spawned as `node bin/casemail.js …`: directory
+// import/export round trips and the three-bad-rows file that changes nothing; doctor naming the
+// failed check; ingest exit codes (0 stored, 75 when the database is unreachable or in use); and
+// local mode — `casemail start` with no config takes a message over SMTP, writes the
+// acknowledgement to var/outbox and exits 0 within 5 s of Ctrl-C.
+//
+// Each test has its own data folder. The embedded database (PGlite) takes seconds per process
+// start, so a migrated PGlite folder is made once and copied; on PostgreSQL (DATABASE_URL set)
+// each test gets its own database cloned from the migrated template and the CLI is pointed at it.
+// Needs the build: `npx tsc -p tsconfig.build.json`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseDirectory, type DirectoryFile } from '../../src/directory/directory-file.js';
+import { buildMail } from '../support/mail-builder.js';
+import { REPO, headerOf, runCli } from '../support/service-harness.js';
+import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
+
+const CLI_TIMEOUT = 120_000;
+const START_TIMEOUT_MS = 60_000;
+const CLOSED_PORT_URL = 'postgres://postgres@127.0.0.1:1/nope';
+const example = (name: string) => path.join(REPO, 'examples', name);
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!().catch(() => {});
+});
+
+let pgliteTemplate: string | null = null;
+
+/** A temp folder removed after the test (after any service using it has been stopped). */
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+beforeAll(async () => {
+  if (!existsSync(path.join(REPO, 'dist/src/cli/main.js'))) {
+    throw new Error('dist/ is missing: run `npx tsc -p tsconfig.build.json` before the CLI tests');
+  }
+  // One migrated embedded database to copy into each test's data folder (PGlite's first start
+  // creates and migrates it, which costs several seconds more than opening one).
+  pgliteTemplate = mkdtempSync(path.join(tmpdir(), 'casemail-cli-template-'));
+  const env = { CASEMAIL_CONFIG: writeConfig(pgliteTemplate, {}) };
+  const r = await runCli(['migrate'], env);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+}, CLI_TIMEOUT);
+
+afterAll(() => {
+  if (pgliteTemplate) rmSync(pgliteTemplate, { recursive: true, force: true });
+});
+
+function writeConfig(dir: string, extra: Record<string, unknown>): string {
+  const file = path.join(dir, 'casemail.json');
+  writeFileSync(file, JSON.stringify({ dataDir: dir, imap: { mailboxes: [] }, ...extra }));
+  return file;
+}
+
+interface Setup {
+  dir: string;
+  /** Environment for runCli: CASEMAIL_CONFIG, and DATABASE_URL on PostgreSQL. */
+  env: Record<string, string>;
+}
+
+/**
+ * A temp data folder with its config file. `database: 'test'` uses the test tier's database
+ * (PostgreSQL when DATABASE_URL is set, else a copy of the migrated PGlite); 'embedded' always PGlite.
+ */
+async function setup(database: 'test' | 'embedded' = 'test', extra: Record<string, unknown> = {}): Promise<Setup> {
+  const dir = tempDir('casemail-cli-');
+  const env: Record<string, string> = { CASEMAIL_CONFIG: writeConfig(dir, extra) };
+  if (database === 'test' && databaseKind() === 'postgres') {
+    const db: TestDatabase = await createTestDatabase();
+    cleanups.push(() => db.close());
+    env.DATABASE_URL = db.url!;
+  } else {
+    cpSync(path.join(pgliteTemplate!, 'pglite'), path.join(dir, 'pglite'), { recursive: true });
+  }
+  return { dir, env };
+}
+
+async function cli(args: string[], env: Record<string, string>, input?: Buffer) {
+  const r = await runCli(args, env, input);
+  return { ...r, output: `${r.stdout}${r.stderr}` };
+}
+
+function parsedDirectory(text: string, format: 'json' | 'csv'): DirectoryFile {
+  const parsed = parseDirectory(text, format);
+  if (!parsed.ok) throw new Error(`not a valid ${format} directory:\n${text}\n${JSON.stringify(parsed.problems)}`);
+  return parsed.file;
+}
+
+/** A `casemail start` child process whose log lines can be awaited. */
+interface Service {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<[number | null, NodeJS.Signals | null]>;
+  waitForLog(text: string, timeoutMs: number): Promise<void>;
+}
+
+function spawnStart(cwd: string, env: Record<string, string>): Service {
+  const child = spawn(process.execPath, [path.join(REPO, 'bin/casemail.js'), 'start'], {
+    cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const listeners = new Set<() => void>();
+  const onData = (b: Buffer) => {
+    out += b.toString();
+    for (const l of listeners) l();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  return {
+    child,
+    output: () => out,
+    exited,
+    waitForLog(text, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const done = (err?: Error) => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          child.off('exit', onExit);
+          if (err) reject(err);
+          else resolve();
+        };
+        const check = () => {
+          if (out.includes(text)) done();
+        };
+        const onExit = () => done(new Error(`casemail start exited before logging "${text}":\n${out}`));
+        const timer = setTimeout(() => done(new Error(`no "${text}" within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+        listeners.add(check);
+        child.once('exit', onExit);
+        check();
+      });
+    },
+  };
+}
+
+/** Resolves with the exit code, or rejects when the process has not exited by the deadline. */
+async function exitWithin(service: Service, ms: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`casemail start did not exit within ${ms} ms of SIGINT:\n${service.output()}`)), ms);
+  });
+  try {
+    const [code] = await Promise.race([service.exited, deadline]);
+    return code;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls a folder (observable state, short interval, bounded) until `pick` finds a file. */
+async function waitForFile(dir: string, pick: (file: string) => boolean, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = existsSync(dir) ? readdirSync(dir).map((f) => path.join(dir, f)).find(pick) : undefined;
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`no matching file in ${dir} within ${timeoutMs} ms (has: ${existsSync(dir) ? readdirSync(dir).join(', ') : 'no folder'})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe(`casemail directory on ${databaseKind()}`, () => {
+  it('imports examples/directory.json, exports it back, and a file with three bad rows changes nothing', async () => {
+    const { env } = await setup();
+    const imported = await cli(['directory', 'import', example('directory.json')], env);
+    expect(imported.output).toContain('imported 2 organisations, 2 contracts, 3 contacts, 2 engineers');
+    expect(imported.code).toBe(0);
+
+    // Logging at info must not end up in the exported data (stdout is the file).
+    const exported = await cli(['directory', 'export'], { ...env, LOG_LEVEL: 'info' });
+    expect(exported.code).toBe(0);
+    expect(parsedDirectory(exported.stdout, 'json')).toEqual(parsedDirectory(readFileSync(example('directory.json'), 'utf8'), 'json'));
+
+    const bad = await cli(['directory', 'import', example('directory-bad-rows.csv')], env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('3 bad row(s)');
+    expect(bad.stderr).toContain('nothing was changed');
+    expect(bad.stderr).toMatch(/line 3 \(contract\): startsOn: .*date/);
+    expect(bad.stderr).toMatch(/line 4 \(contact\): address: not an email address/);
+    expect(bad.stderr).toMatch(/line 6 \(engineer\): role: /);
+    expect(bad.stdout).toBe('');
+
+    // The bad file's good rows (Carol, a new contact) were not applied either.
+    const after = await cli(['directory', 'export'], env);
+    expect(after.code).toBe(0);
+    expect(after.stdout).toBe(exported.stdout);
+    expect(after.stdout).not.toContain('carol@acme.example');
+  }, CLI_TIMEOUT);
+
+  it('imports examples/directory.csv and exports the same CSV directory with --format csv', async () => {
+    const { env } = await setup();
+    const imported = await cli(['directory', 'import', example('directory.csv')], env);
+    expect(imported.code).toBe(0);
+    const exported = await cli(['directory', 'export', '--format', 'csv'], env);
+    expect(exported.code).toBe(0);
+    const original = readFileSync(example('directory.csv'), 'utf8');
+    expect(parsedDirectory(exported.stdout, 'csv')).toEqual(parsedDirectory(original, 'csv'));
+    expect(exported.stdout.split('\n')[0]).toBe(original.split('\n')[0]);
+  }, CLI_TIMEOUT);
+});
+
+describe(`casemail doctor on ${databaseKind()}`, () => {
+  it('with DATABASE_URL at a closed port exits non-zero and names the database check and why', async () => {
+    const dir = tempDir('casemail-cli-');
+    const r = await cli(['doctor'], { CASEMAIL_CONFIG: writeConfig(dir, {}), DATABASE_URL: CLOSED_PORT_URL });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toMatch(/^ok\s+config\s/m);
+    expect(r.stdout).toMatch(/^fail\s+database\s+DATABASE_URL: .*ECONNREFUSED/m);
+    // the other checks still run and report
+    expect(r.stdout).toMatch(/^skip\s+imap\s/m);
+    expect(r.stdout).toMatch(/^skip\s+smtp\s/m);
+  }, CLI_TIMEOUT);
+
+  it('with a good setup exits 0 with every check ok or skipped', async () => {
+    const { env } = await setup();
+    const r = await cli(['doctor'], env);
+    expect(r.stdout).toMatch(new RegExp(`^ok\\s+database\\s+${databaseKind()} at `, 'm'));
+    expect(r.stdout).toMatch(/^ok\s+migrations\s+up to date/m);
+    expect(r.stdout).toMatch(/^ok\s+clock\s/m);
+    expect(r.stdout).not.toMatch(/^fail/m);
+    expect(r.code).toBe(0);
+  }, CLI_TIMEOUT);
+});
+
+describe(`casemail ingest on ${databaseKind()}`, () => {
+  it('stores a message from an entitled contact (exit 0) and `case list` shows the case', async () => {
+    const { env } = await setup();
+    expect((await cli(['directory', 'import', path.join(REPO, 'test/fixtures/directory/entitled.json')], env)).code).toBe(0);
+    const subject = `Nightly export stops with E42 ${Date.now()}`;
+    const r = await cli(['ingest'], env, buildMail({ from: 'Bob Builder <bob@acme.example>', subject }));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const number = /^processed #(\d+)/.exec(r.stdout)?.[1];
+    expect(number, r.stdout).toBeDefined();
+
+    const list = await cli(['case', 'list'], env);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`^Case #${number} .*Acme Industries\\s+${subject}$`, 'm'));
+  }, CLI_TIMEOUT);
+
+  it('exits 75 (EX_TEMPFAIL) when DATABASE_URL points at a closed port', async () => {
+    const dir = tempDir('casemail-cli-');
+    const r = await cli(['ingest'], { CASEMAIL_CONFIG: writeConfig(dir, {}), DATABASE_URL: CLOSED_PORT_URL }, buildMail());
+    expect(r.stderr).toMatch(/database unavailable: .*ECONNREFUSED/);
+    expect(r.code).toBe(75);
+  }, CLI_TIMEOUT);
+
+  it('exits 75 while `casemail start` holds the embedded database, and other commands say why', async () => {
+    const { dir, env } = await setup('embedded', { smtpIntake: { port: 0 }, demoDirectory: false });
+    const service = spawnStart(dir, { ...env, LOG_LEVEL: 'info' });
+    await service.waitForLog('casemail running', START_TIMEOUT_MS);
+
+    const r = await cli(['ingest'], env, buildMail());
+    expect(r.stderr).toContain(`in use by process ${service.child.pid}`);
+    expect(r.code).toBe(75);
+
+    const exported = await cli(['directory', 'export'], env);
+    expect(exported.code).toBe(1);
+    expect(exported.stderr).toMatch(/^casemail directory export: cannot open the database: .*in use by process/m);
+    expect(exported.stderr).not.toMatch(/^\s+at /m); // one line, not a stack trace
+
+    service.child.kill('SIGINT');
+    expect(await exitWithin(service, 10_000)).toBe(0);
+  }, CLI_TIMEOUT);
+});
+
+describe('local mode: `casemail start` with no configuration (npm start)', () => {
+  it('starts, creates the embedded database under ./var, answers a mail over SMTP into var/outbox, and exits 0 within 5 s of SIGINT', async () => {
+    const cwd = tempDir('casemail-local-');
+    const env: Record<string, string> = {};
+    let port = 2525;
+    if (!(await portIsFree(2525))) {
+      // Something else holds the default port: the same defaults, except the port.
+      port = await freePort();
+      env.CASEMAIL_CONFIG = path.join(cwd, 'casemail.json');
+      writeFileSync(env.CASEMAIL_CONFIG, JSON.stringify({ smtpIntake: { port } }));
+      console.warn(`port 2525 is taken; local-mode test uses smtpIntake.port ${port}`);
+    }
+    const service = spawnStart(cwd, env);
+    await service.waitForLog('casemail running', START_TIMEOUT_MS);
+    const log = service.output();
+    expect(log).toContain(`"dataDir":"${path.join(cwd, 'var')}"`);
+    expect(log).toContain(`"location":"${path.join(cwd, 'var', 'pglite')}"`);
+    expect(log).toContain('embedded database migrated');
+    expect(log).toContain('DEMO directory loaded');
+    expect(log).toMatch(new RegExp(`"port":${port}.*SMTP intake listening`));
+    expect(existsSync(path.join(cwd, 'var', 'pglite'))).toBe(true);
+
+    const messageId = `<local-${Date.now()}@demo.example>`;
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+    try {
+      await transport.sendMail({
+        from: 'Demo Customer <customer@demo.example>', to: 'support@casemail.localhost',
+        subject: 'Cannot log in', text: 'Since this morning the login page says error 500.', messageId,
+      });
+    } finally {
+      transport.close();
+    }
+
+    const outbox = path.join(cwd, 'var', 'outbox');
+    const ack = await waitForFile(outbox, (f) => f.endsWith('.eml') && headerOf(readFileSync(f), 'In-Reply-To') === messageId, 30_000);
+    const raw = readFileSync(ack);
+    expect(headerOf(raw, 'Subject')).toMatch(/^\[Case #\d+\] Cannot log in$/);
+    expect(headerOf(raw, 'To')).toBe('customer@demo.example');
+
+    service.child.kill('SIGINT');
+    expect(await exitWithin(service, 5_000)).toBe(0);
+    expect(service.output()).toContain('"msg":"stopped"');
+  }, CLI_TIMEOUT);
+});
