@@ -50,7 +50,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
 
-  await sql`create sequence case_number_seq start with 100001 minvalue 1`.execute(db);
+  await sql`create sequence case_number_seq start with 100000 minvalue 1`.execute(db);
 
   await db.schema
     .createTable('cases')

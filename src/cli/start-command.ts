@@ -32,7 +32,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle): Pro
     }
   }
 
-  const dispatcher = createOutboxDispatcher({ config, db: handle.db, logger: logger.child({ component: 'outbox' }) });
+  const dispatcher = createOutboxDispatcher({ config, db: handle.db, logger });
   dispatcher.start();
   const handler = new MessageHandler({
     db: handle.db, settings, logger: logger.child({ component: 'intake' }), clock: () => new Date(), onOutboxWritten: () => dispatcher.wake(),
@@ -48,7 +48,6 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle): Pro
       handler, logger: logger.child({ component: 'smtp-intake' }),
     });
     smtpAddress = await smtp.start();
-    logger.info({ ...smtpAddress, accepts: ownAddresses(settings), lmtp: settings.smtpIntake.lmtp }, 'SMTP intake listening');
   }
 
   const imaps: ImapIntake[] = [];

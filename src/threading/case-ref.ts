@@ -5,7 +5,7 @@
 // the first mention wins, except that a bracketed tag beats a bare mention in the same text.
 // A number needs at least 5 digits after a bare keyword ("case 10042") and 4 after an explicit
 // marker ("#", "-", ":", "No.") so that "in case 2 of them fail" or "in case 300 users log in" is
-// no reference; our sequence starts at 100001. At most 10 digits.
+// no reference; our sequence starts at 100000. At most 10 digits.
 
 export interface CaseRef {
   number: number;
