@@ -1,54 +1,131 @@
-// Plain text derived from an HTML body, for messages that carry no text/plain part. A single
-// linear pass of regular expressions rather than a DOM: fast on 50 KB newsletters, and quote
-// stripping only needs line structure (blocks, <br>, list items, blockquote depth as "> ").
+// Plain text derived from an HTML body, for messages that carry no text/plain part. One forward
+// scan over the markup rather than a DOM: quote stripping only needs line structure (blocks, <br>,
+// list items, blockquote depth as "> "). Every search moves forward from where the last one ended
+// (and a search that finds nothing is not repeated), so the cost is linear even on hostile input
+// such as thousands of unclosed comments, <style> tags or nested blockquotes.
 import { decodeEntities } from '../threading/quote-entities.js';
 
-const BLOCK_END = /<\/(p|div|li|tr|h[1-6]|table|ul|ol|pre|address|section|article|header|footer|dd|dt)\s*>/gi;
+/** Tags that end or start a line. */
+const BLOCK = new Set(['p', 'div', 'li', 'tr', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'table', 'ul', 'ol', 'pre', 'address', 'section', 'article', 'header', 'footer', 'dd', 'dt']);
+/** Elements whose content is not text. */
+const RAW = new Set(['script', 'style', 'head', 'title']);
+const CLOSING: Record<string, RegExp> = Object.fromEntries(['script', 'style', 'head', 'title', 'pre'].map((n) => [n, new RegExp(`</${n}`, 'gi')]));
+/** Deeper blockquotes are shown at this depth: the prefix must not grow with hostile nesting. */
+const MAX_QUOTE_DEPTH = 10;
+const OPEN_QUOTE = '\u0001';
+const CLOSE_QUOTE = '\u0002';
+
+function isNameChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
+}
+
+function isLetter(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
+}
+
+/** Tags removed, whitespace kept (the inside of <pre>). */
+function stripTags(s: string): string {
+  return s.replace(/<[^<>]*>/g, '');
+}
 
 export function htmlToPlainText(html: string): string {
-  let s = html
-    .replace(/<!--[\s\S]*?-->/g, '')
-    // <?xml …?> declarations (Office HTML), <!DOCTYPE …> and <![CDATA[ markers carry no text.
-    .replace(/<[!?][^>]*>/g, '')
-    .replace(/<(script|style|head|title)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, '')
-    .replace(/\r\n?/g, '\n');
-  // Whitespace inside markup is not significant except within <pre>.
-  const pres: string[] = [];
-  s = s.replace(/<pre\b[^>]*>([\s\S]*?)<\/pre\s*>/gi, (_m, inner: string) => {
-    pres.push(inner);
-    return `\u0003${pres.length - 1}\u0003`;
-  });
-  s = s.replace(/\s+/g, ' ');
-  s = s
-    .replace(/<br\s*\/?>/gi, '\n')
-    .replace(/<li\b[^>]*>/gi, '\n* ')
-    .replace(/<(td|th)\b[^>]*>/gi, ' ')
-    .replace(/<hr\b[^>]*>/gi, '\n---\n')
-    .replace(BLOCK_END, '\n')
-    .replace(/<(p|div|tr|h[1-6]|table|ul|ol|address|section|article|header|footer)\b[^>]*>/gi, '\n')
-    .replace(/<blockquote\b[^>]*>/gi, '\n\u0001')
-    .replace(/<\/blockquote\s*>/gi, '\u0002\n')
-    .replace(/<\/?[a-zA-Z][^>]*>/g, '')
-    // eslint-disable-next-line no-control-regex -- \u0003 marks where a <pre> block goes back
-    .replace(/\u0003(\d+)\u0003/g, (_m, i: string) => '\n' + (pres[Number(i)] ?? '').replace(/<[^>]*>/g, '') + '\n');
-  s = decodeEntities(s);
-  // Blockquote markers become "> " prefixes, nested per depth.
+  const src = html.replace(/\r\n?/g, '\n');
+  const missing = new Set<string>(); // closing tags known to be absent after some point
+  const out: string[] = [];
+  const text = (s: string): void => {
+    if (s !== '') out.push(decodeEntities(s.replace(/\s+/g, ' ')));
+  };
+  /** Where `</name` next occurs at or after `from` (case-insensitive), or -1. */
+  const closing = (name: string, from: number): number => {
+    if (missing.has(name)) return -1;
+    const re = CLOSING[name] ?? /$^/g;
+    re.lastIndex = from;
+    const at = re.exec(src)?.index ?? -1;
+    if (at < 0) missing.add(name);
+    return at;
+  };
+  let noMoreGt = false;
+  let i = 0;
+  while (i < src.length) {
+    const lt = src.indexOf('<', i);
+    if (lt < 0) break;
+    const c1 = src.charCodeAt(lt + 1);
+    if (c1 === 0x21 || c1 === 0x3f) {
+      // <!-- comment -->, <!DOCTYPE …>, <?xml …?>, <![CDATA[: no text. Unterminated, they run to the end.
+      text(src.slice(i, lt));
+      const isComment = src.startsWith('<!--', lt);
+      const end = isComment ? src.indexOf('-->', lt + 4) : noMoreGt ? -1 : src.indexOf('>', lt + 2);
+      if (end < 0) {
+        if (!isComment) noMoreGt = true;
+        i = src.length;
+        break;
+      }
+      i = end + (isComment ? 3 : 1);
+      continue;
+    }
+    const closingTag = c1 === 0x2f;
+    const nameStart = closingTag ? lt + 2 : lt + 1;
+    if (!isLetter(src.charCodeAt(nameStart)) || noMoreGt) {
+      // A "<" that starts no tag is text.
+      text(src.slice(i, lt + 1));
+      i = lt + 1;
+      continue;
+    }
+    const gt = src.indexOf('>', nameStart);
+    if (gt < 0) {
+      noMoreGt = true;
+      text(src.slice(i, lt + 1));
+      i = lt + 1;
+      continue;
+    }
+    text(src.slice(i, lt));
+    let nameEnd = nameStart;
+    while (nameEnd < gt && isNameChar(src.charCodeAt(nameEnd))) nameEnd++;
+    const name = src.slice(nameStart, nameEnd).toLowerCase();
+    i = gt + 1;
+    if (!closingTag && (RAW.has(name) || name === 'pre')) {
+      const close = closing(name, i);
+      if (close >= 0) {
+        if (name === 'pre') out.push('\n', decodeEntities(stripTags(src.slice(i, close))), '\n');
+        const closeGt = src.indexOf('>', close);
+        i = closeGt < 0 ? src.length : closeGt + 1;
+        continue;
+      }
+      // Never closed: only the tag itself goes, as for any unknown tag.
+    }
+    if (name === 'br') out.push('\n');
+    else if (name === 'hr' && !closingTag) out.push('\n---\n');
+    else if (name === 'blockquote') out.push(closingTag ? CLOSE_QUOTE + '\n' : '\n' + OPEN_QUOTE);
+    else if (name === 'li' && !closingTag) out.push('\n* ');
+    else if ((name === 'td' || name === 'th') && !closingTag) out.push(' ');
+    else if (BLOCK.has(name) && (closingTag || (name !== 'li' && name !== 'pre' && name !== 'dd' && name !== 'dt'))) out.push('\n');
+  }
+  text(src.slice(i));
+  return toLines(out.join(''));
+}
+
+/** Blockquote markers become "> " prefixes, nested per depth; spaces collapsed, lines trimmed. */
+function toLines(s: string): string {
   let depth = 0;
   const lines: string[] = [];
   for (const seg of s.split('\n')) {
-    let line = '';
+    let line = seg;
     // A line is as deep as the blockquotes open where its text starts.
     let lineDepth = -1;
-    for (const ch of seg) {
-      if (ch === '\u0001') depth++;
-      else if (ch === '\u0002') depth = Math.max(0, depth - 1);
-      else {
-        if (lineDepth < 0 && ch.trim() !== '') lineDepth = depth;
-        line += ch;
+    if (seg.includes(OPEN_QUOTE) || seg.includes(CLOSE_QUOTE)) {
+      line = '';
+      for (const ch of seg) {
+        if (ch === OPEN_QUOTE) depth++;
+        else if (ch === CLOSE_QUOTE) depth = Math.max(0, depth - 1);
+        else {
+          if (lineDepth < 0 && ch.trim() !== '') lineDepth = depth;
+          line += ch;
+        }
       }
-    }
+    } else lineDepth = depth;
     line = line.replace(/[ \t\u00a0]+/g, ' ').trim();
-    lines.push(lineDepth > 0 && line ? '> '.repeat(lineDepth) + line : line);
+    const d = Math.min(lineDepth, MAX_QUOTE_DEPTH);
+    lines.push(d > 0 && line ? '> '.repeat(d) + line : line);
   }
   return lines.join('\n').replace(/\n{3,}/g, '\n\n').trim();
 }

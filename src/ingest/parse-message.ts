@@ -113,14 +113,20 @@ function extractUuencoded(text: string, into: ParsedAttachment[]): string {
   if (!/^begin [0-7]{3,4} /m.test(text)) return text;
   const lines = text.split(/\r?\n/);
   const kept: string[] = [];
+  // Where the next "end" line is: searched forward once, so many "begin" lines stay linear.
+  let nextEnd = -1;
   for (let i = 0; i < lines.length; i++) {
     const m = /^begin [0-7]{3,4} (.+)$/.exec(lines[i]!);
-    const end = m ? lines.findIndex((l, k) => k > i && l.trim() === 'end') : -1;
+    if (m && nextEnd !== lines.length && nextEnd <= i) {
+      nextEnd = i + 1;
+      while (nextEnd < lines.length && lines[nextEnd]!.trim() !== 'end') nextEnd++;
+    }
+    const end = m && nextEnd < lines.length ? nextEnd : -1;
     if (!m || end < 0) {
       kept.push(lines[i]!);
       continue;
     }
-    const content = decodeUuLines(lines.slice(i + 1, end).map((l) => l.replace(/\s+$/, '')));
+    const content = decodeUuLines(lines.slice(i + 1, end).map((l) => l.trimEnd()));
     into.push({ filename: m[1]!.trim(), contentType: guessType(m[1]!.trim()), size: content.length, md5: md5(content), contentId: null, inline: false, fromTnef: false, content });
     i = end;
   }

@@ -19,7 +19,55 @@ function toLines(text: string): string[] {
   return text.replace(/\r\n?/g, '\n').split('\n');
 }
 
+/**
+ * Quote and signature detection read at most this much text (and, for HTML-only mail, HTML) from
+ * the top, where replies put what is new; the rest is judged as a whole (see withinWindow). This
+ * keeps the step bounded on pasted logs and giant newsletters.
+ */
+export const MAX_ANALYSED_TEXT = 64 * 1024;
+export const MAX_ANALYSED_HTML = 192 * 1024;
+
 export function extractReply(input: { text: string; html: string | null }): ReplyText {
+  if (input.text.length <= MAX_ANALYSED_TEXT && (input.html === null || input.html.length <= MAX_ANALYSED_HTML)) return extractWhole(input);
+  return withinWindow(input);
+}
+
+/**
+ * A long message: the first MAX_ANALYSED_TEXT characters (to the end of the line they end in) are split as usual.
+ * What follows continues whatever the window ended in: when the new text runs up to the cut (a
+ * long message with no history, or an answer below a quote), it is new text too; when the window
+ * ended in quoted history or a signature, it is more of that.
+ */
+function withinWindow(input: { text: string; html: string | null }): ReplyText {
+  const text = input.text.replace(/\r\n?/g, '\n');
+  // The line the window ends in is read whole: recognisers look at a capped start of each line anyway.
+  let cut = text.length > MAX_ANALYSED_TEXT ? text.indexOf('\n', MAX_ANALYSED_TEXT) : text.length;
+  if (cut < 0) cut = text.length;
+  const head = text.slice(0, cut);
+  const rest = text.slice(cut);
+  const html = input.html === null ? null : input.html.slice(0, MAX_ANALYSED_HTML);
+  const r = extractWhole({ text: head, html });
+  if (rest.trim() === '') return r;
+  const lastHeadLine = lastNonBlankLine(head);
+  const visibleToCut = lastHeadLine !== '' && r.visibleText.trimEnd().endsWith(lastHeadLine);
+  if (visibleToCut) {
+    return { visibleText: (r.visibleText + '\n' + rest).trim(), removedText: r.removedText, signature: r.signature };
+  }
+  return { visibleText: r.visibleText, removedText: (r.removedText + '\n' + rest).trim(), signature: r.signature };
+}
+
+function lastNonBlankLine(s: string): string {
+  let end = s.length;
+  while (end > 0) {
+    const start = s.lastIndexOf('\n', end - 1) + 1;
+    const line = s.slice(start, end).trim();
+    if (line !== '') return line;
+    end = start - 1;
+  }
+  return '';
+}
+
+function extractWhole(input: { text: string; html: string | null }): ReplyText {
   // Sign-offs ("Thanks,\nAlex") are only guessed in plain-text mail: HTML clients mark their
   // signatures (gmail_signature, moz-signature, …), and a hand-typed sign-off there is content.
   const opts = { guess: input.html === null };

@@ -126,6 +126,28 @@ describe('parseMessage: text bodies', () => {
   });
 });
 
+describe('parseMessage: hostile bodies', () => {
+  const mail = (type: string, body: string): Buffer => Buffer.from(
+    `From: x@example.org\r\nSubject: t\r\nMIME-Version: 1.0\r\nContent-Type: ${type}; charset=utf-8\r\n\r\n${body}`,
+  );
+  it('reads HTML with thousands of unclosed comments, <style> tags and stray "<" as the HTML parser would', async () => {
+    expect((await parseMessage(mail('text/html', '<p>before</p>' + '<!--'.repeat(50_000) + 'gone'))).text).toBe('before');
+    expect((await parseMessage(mail('text/html', '<p>kept</p>' + '<style>'.repeat(50_000) + 'x'))).text).toBe('kept\nx');
+    expect((await parseMessage(mail('text/html', 'a < b and ' + '<a'.repeat(50_000)))).text.startsWith('a < b and <a<a')).toBe(true);
+  });
+  it('caps the "> " prefix of deeply nested blockquotes', async () => {
+    const m = await parseMessage(mail('text/html', '<p>new</p>' + '<blockquote>'.repeat(5_000) + 'old'));
+    expect(m.text).toBe('new\n\n' + '> '.repeat(10) + 'old');
+  });
+  it('finds uuencoded blocks among many "begin" lines without an "end"', async () => {
+    const body = 'begin 644 a.txt\n#86)C\n`\nend\n' + 'begin 644 none.bin\n'.repeat(20_000) + 'tail';
+    const m = await parseMessage(mail('text/plain', body));
+    expect(m.attachments.map((a) => [a.filename, a.content.toString()])).toEqual([['a.txt', 'abc']]);
+    expect(m.text.split('\n').filter((l) => l === 'begin 644 none.bin')).toHaveLength(20_000);
+    expect(m.text.endsWith('tail')).toBe(true);
+  });
+});
+
 describe('parseMessage: bad input', () => {
   it('never throws on garbage and records what it guessed', async () => {
     const m = await parse('truncated-garbage');

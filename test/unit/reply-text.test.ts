@@ -2,7 +2,7 @@
 // test/fixtures/mail/reply/: one fixture per client quirk, plain-text bodies (.txt) and HTML bodies (.html).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { extractReply } from '../../src/threading/reply-text.js';
+import { extractReply, MAX_ANALYSED_TEXT } from '../../src/threading/reply-text.js';
 
 const dir = new URL('../fixtures/mail/reply/', import.meta.url);
 function load(name: string): { text: string; html: string | null } {
@@ -114,6 +114,33 @@ describe('interleaved and prose cases', () => {
   it('handles CRLF line endings', () => {
     const r = extractReply({ text: 'Yes.\r\n\r\nOn Mon, Mar 2, 2026 at 9:00 AM, A <a@example.test> wrote:\r\n> Works?\r\n', html: null });
     expect(r.visibleText).toBe('Yes.');
+  });
+});
+
+describe('long messages: only a window at the top is analysed', () => {
+  const logLines = (n: number): string => Array.from({ length: n }, (_, i) => `2026-03-02 10:00:${String(i % 60).padStart(2, '0')} worker ${i} WARN queue depth high`).join('\n');
+  const long = logLines(Math.ceil((MAX_ANALYSED_TEXT * 2) / 50));
+
+  it('keeps a long pasted log without history as new text, to its end', () => {
+    const text = 'The worker log from last night:\n\n' + long + '\n\nRegards,\nIvo';
+    const r = extractReply({ text, html: null });
+    expect(text.length).toBeGreaterThan(MAX_ANALYSED_TEXT);
+    expect(r.visibleText.startsWith('The worker log from last night:')).toBe(true);
+    expect(r.visibleText.endsWith('Regards,\nIvo')).toBe(true);
+    expect(r.removedText).toBe('');
+  });
+  it('puts everything after a quote found in the window into the removed history', () => {
+    const text = 'Restarted, works now.\n\nOn Mon, 2 Mar 2026 at 09:00, Support <s@example.test> wrote:\n' + long.replace(/^/gm, '> ');
+    const r = extractReply({ text, html: null });
+    expect(r.visibleText).toBe('Restarted, works now.');
+    expect(r.removedText.endsWith('WARN queue depth high')).toBe(true);
+  });
+  it('keeps an answer below a quote that runs past the window', () => {
+    const text = 'On Mon, 2 Mar 2026 at 09:00, Support <s@example.test> wrote:\n> Can you send the log?\n\nHere it is:\n' + long;
+    const r = extractReply({ text, html: null });
+    expect(r.visibleText.startsWith('Here it is:')).toBe(true);
+    expect(r.visibleText.endsWith(long.slice(-200))).toBe(true);
+    expect(r.removedText).toContain('> Can you send the log?');
   });
 });
 
