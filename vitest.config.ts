@@ -10,6 +10,7 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -22,6 +23,8 @@ export default defineConfig({
           globalSetup: ['test/support/global-setup.ts'],
           // PGlite needs ~0.7 GiB per instance; two workers fit the 2-core machine.
           maxWorkers: 2,
+          // Runs after the unit tier.
+          sequence: { groupOrder: 1 },
         },
       },
     ],

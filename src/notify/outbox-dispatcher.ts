@@ -9,7 +9,7 @@ import type { Config } from '../config/config.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
 import {
-  claimDueMail, markMailFailed, markMailSent, releaseMail, scheduleMailRetry, stripHeaderBreaks, type ClaimedMail,
+  claimDueMail, markMailFailed, markMailSent, releaseAbandonedLeases, releaseMail, scheduleMailRetry, stripHeaderBreaks, type ClaimedMail,
 } from './outbox-store.js';
 import { nextAttemptAt, type BackoffPolicy } from './retry-backoff.js';
 import { classifySendError, describeSendFailure } from './smtp-error.js';
@@ -159,7 +159,19 @@ export class OutboxDispatcher {
   start(): void {
     if (this.loop) return;
     this.stopping = false;
-    this.loop = this.runLoop();
+    this.loop = this.releaseAbandoned().then(() => this.runLoop());
+  }
+
+  /** Mail a killed dispatcher on this host had claimed goes out now rather than when its lease ends. */
+  async releaseAbandoned(): Promise<number> {
+    try {
+      const freed = await releaseAbandonedLeases(this.db, hostname(), isProcessAlive);
+      if (freed > 0) this.log.warn({ freed }, 'released mail claimed by a dispatcher that died on this host');
+      return freed;
+    } catch (err) {
+      this.log.error({ err }, 'could not release abandoned leases; they expire by themselves');
+      return 0;
+    }
   }
 
   /** Call after committing a transaction that enqueued mail: the loop runs now instead of at the next poll. */
@@ -304,6 +316,15 @@ export class OutboxDispatcher {
     });
     const raw = await composer.compile().build();
     return { raw, text, envelopeTo: [...to, ...cc] };
+  }
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -263,6 +263,25 @@ export async function releaseMail(db: DbOrTrx, id: number, owner: string): Promi
     .execute();
 }
 
+/**
+ * Frees rows leased by a dispatcher on this host whose process is gone (it was killed mid-send):
+ * their mail goes out again at once, with the same Message-ID, instead of after the lease. Leases
+ * of other hosts, and of live processes here, are left to expire. Returns the rows freed.
+ */
+export async function releaseAbandonedLeases(db: DbOrTrx, host: string, isAlive: (pid: number) => boolean): Promise<number> {
+  const owners = await db.selectFrom('outbox').select('locked_by').distinct()
+    .where('status', '=', 'pending').where('locked_until', 'is not', null).where('locked_by', 'like', `${host}:%`)
+    .execute();
+  const dead = owners.map((o) => o.locked_by ?? '').filter((owner) => {
+    const pid = Number(owner.slice(host.length + 1).split(':')[0]);
+    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid);
+  });
+  if (dead.length === 0) return 0;
+  const r = await db.updateTable('outbox').set({ locked_until: null, locked_by: null })
+    .where('status', '=', 'pending').where('locked_by', 'in', dead).executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}
+
 /** Operators: puts failed rows back in the queue (after fixing an address or the relay). */
 export async function requeueFailedMail(db: DbOrTrx, opts: { ids?: number[]; now: Date }): Promise<number> {
   let q = db

@@ -5,6 +5,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { simpleParser, type ParsedMail } from 'mailparser';
+import { hostname } from 'node:os';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
 import type { OutgoingMail } from '../../src/notify/mail-kinds.js';
@@ -224,6 +225,25 @@ describe(`outbox dispatcher on ${databaseKind()}`, () => {
     const [received] = await sink.waitFor(1);
     expect((await parse(received!)).messageId).toBe(messageIdHeader);
     expect(await row(messageIdHeader)).toMatchObject({ status: 'sent', attempts: 2, locked_by: null });
+  });
+
+  it('frees at start the rows a dead dispatcher on this host had claimed, and leaves live or foreign leases alone', async () => {
+    const dead = await enqueue(ack({ causeKey: 'lease:dead' }));
+    const live = await enqueue(ack({ causeKey: 'lease:live' }));
+    const foreign = await enqueue(ack({ causeKey: 'lease:foreign' }));
+    // A pid that cannot be alive (above pid_max), this process's parent (alive), another host.
+    const owners = { [dead.messageIdHeader]: `${hostname()}:4194399:aaaaaa`, [live.messageIdHeader]: `${hostname()}:${process.ppid}:bbbbbb`, [foreign.messageIdHeader]: 'elsewhere.example:12:cccccc' };
+    for (const [id, owner] of Object.entries(owners)) {
+      await tdb.db.updateTable('outbox').set({ locked_by: owner, locked_until: at(600) }).where('message_id_header', '=', id).execute();
+    }
+    const d = dispatcher({ leaseSeconds: 600 });
+    expect(await d.releaseAbandoned()).toBe(1);
+    expect(await d.runOnce(at(1))).toEqual({ sent: 1, retried: 0, failed: 0 });
+    const [received] = await sink.waitFor(1);
+    expect((await parse(received!)).messageId).toBe(dead.messageIdHeader);
+    expect(await row(live.messageIdHeader)).toMatchObject({ status: 'pending', locked_by: owners[live.messageIdHeader] });
+    expect(await row(foreign.messageIdHeader)).toMatchObject({ status: 'pending', locked_by: 'elsewhere.example:12:cccccc' });
+    await tdb.db.deleteFrom('outbox').where('cause_key', 'in', ['lease:live', 'lease:foreign']).execute();
   });
 
   it('after a death between the server accepting and the commit, the second delivery carries the same Message-ID', async () => {
