@@ -18,7 +18,7 @@ import type { ParsedMessage } from '../threading/parsed-message.js';
 import { findSender, entitledContactsOf, type Sender } from '../directory/directory-store.js';
 import { enqueueMail, enqueueMails } from '../notify/outbox-store.js';
 import type { CaseSummary, OutgoingMail } from '../notify/mail-kinds.js';
-import { caseIdForMessageIds, findInboundDuplicate, insertMessage, storeAttachments, storeRaw } from './message-store.js';
+import { caseIdForMessageIds, findInboundDuplicate, insertMessage, insertMessageWithRaw, storeAttachments, storeRaw } from './message-store.js';
 import { openCases, recordEvent, recordEvents, caseTag, severityMeaning, addParticipant, reopenCase, type NewEvent, type NewParticipant, type OpenedCase } from './case-store.js';
 import { formatLocal } from '../calendar/business-calendar.js';
 
@@ -44,7 +44,11 @@ function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === '23505' || /duplicate key value violates unique constraint/i.test((err as Error)?.message ?? '');
 }
 
+const ENGINEER_LIST_TTL_MS = 5_000;
+
 export class MessageHandler implements IntakeHandler {
+  private engineerList: { at: number; addresses: string[] } | null = null;
+
   constructor(private readonly deps: MessageHandlerDeps) {}
 
   async handle(raw: Buffer, source: IntakeSource): Promise<IntakeResult> {
@@ -124,9 +128,8 @@ export class MessageHandler implements IntakeHandler {
       reopenWindowDays: settings.timers.reopenWindowDays, now,
     });
     const reply = extractReply({ text: parsed.text, html: parsed.html });
-    const rawSha = await storeRaw(trx, raw);
     const base = {
-      direction: 'inbound' as const, raw_sha256: rawSha, content_hash: hash, message_id_header: parsed.messageId,
+      direction: 'inbound' as const, content_hash: hash, message_id_header: parsed.messageId,
       in_reply_to: parsed.inReplyTo, references: JSON.stringify(parsed.references), from_address: fromAddress,
       subject: parsed.subject, sent_at: parsed.date, received_at: now, source: source.kind, mailbox: source.mailbox,
       uid_validity: source.uidValidity, uid: source.uid, kind: auto.kind, classification: JSON.stringify(auto),
@@ -134,7 +137,7 @@ export class MessageHandler implements IntakeHandler {
     };
     let queuedMail = false;
     const done = async (status: 'processed' | 'held' | 'ignored', caseId: number | null, reason: string | null, numbers: number[]) => {
-      const id = await insertMessage(trx, { ...base, case_id: caseId, status, status_reason: reason });
+      const id = await insertMessageWithRaw(trx, raw, { ...base, case_id: caseId, status, status_reason: reason });
       await storeAttachments(trx, id, parsed.attachments);
       return { id, result: { status, messageId: String(id), caseNumbers: numbers, reason } satisfies IntakeResult };
     };
@@ -308,9 +311,7 @@ export class MessageHandler implements IntakeHandler {
   ): Promise<boolean> {
     const { settings } = this.deps;
     const summaries: CaseSummary[] = cases.map((c) => ({ number: c.number, tag: caseTag(settings, c.number), subject: c.subject }));
-    const engineers = settings.addresses.queue
-      ? [settings.addresses.queue]
-      : (await trx.selectFrom('engineers').select('address').where('active', '=', true).orderBy('address').execute()).map((e) => e.address);
+    const engineers = settings.addresses.queue ? [settings.addresses.queue] : await this.activeEngineers(trx, now);
     const references = [...parsed.references, ...(parsed.messageId ? [parsed.messageId] : [])].slice(-20);
     // A recipient whose mail bounces permanently is not written to again.
     const to = recipients.filter((r) => !r.bouncing).map((r) => r.address);
@@ -345,6 +346,19 @@ export class MessageHandler implements IntakeHandler {
     }
     const inserted = await enqueueMails(trx, mails, { messageIdDomain: settings.messageIdDomain, now });
     return inserted.size > 0;
+  }
+
+  /**
+   * Addresses of the active engineers, who get new-case notifications when no queue address is
+   * configured. Read at most every ENGINEER_LIST_TTL_MS: a burst of new cases costs one query, and
+   * a directory import shows within seconds.
+   */
+  private async activeEngineers(trx: Trx, now: Date): Promise<string[]> {
+    const cached = this.engineerList;
+    if (cached && Math.abs(now.getTime() - cached.at) < ENGINEER_LIST_TTL_MS) return cached.addresses;
+    const addresses = (await trx.selectFrom('engineers').select('address').where('active', '=', true).orderBy('address').execute()).map((e) => e.address);
+    this.engineerList = { at: now.getTime(), addresses };
+    return addresses;
   }
 
   private async queueNotEntitled(trx: Trx, route: Extract<Route, { kind: 'hold' }>, address: string, parsed: ParsedMessage, now: Date): Promise<boolean> {

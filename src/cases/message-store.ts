@@ -41,6 +41,16 @@ export async function findInboundDuplicate(
   return null;
 }
 
+/** Stores the raw bytes (once per content) and inserts the message row, in one statement. */
+export async function insertMessageWithRaw(trx: DbOrTrx, bytes: Buffer, row: Omit<Insertable<MessagesTable>, 'raw_sha256'>): Promise<number> {
+  const hash = sha256(bytes);
+  const r = await trx
+    .with('raw', (db) => db.insertInto('raw_messages').values({ sha256: hash, size: bytes.length, bytes })
+      .onConflict((oc) => oc.column('sha256').doNothing()))
+    .insertInto('messages').values({ ...row, raw_sha256: hash }).returning('id').executeTakeFirstOrThrow();
+  return r.id;
+}
+
 export async function insertMessage(trx: DbOrTrx, row: Insertable<MessagesTable>): Promise<number> {
   const r = await trx.insertInto('messages').values(row).returning('id').executeTakeFirstOrThrow();
   return r.id;
