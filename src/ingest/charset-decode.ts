@@ -4,6 +4,7 @@
 // Pure: no I/O. The built-in WHATWG TextDecoder does the charsets mail actually uses; iconv-lite
 // (rarer charsets, and a second opinion when TextDecoder meets bytes it cannot map) and libmime
 // (lenient ISO-2022-JP) are loaded only on first need, so `casemail inspect` starts without them.
+import { isAscii, isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 
 type Iconv = { decode(buf: Buffer, encoding: string): string; encodingExists(encoding: string): boolean };
@@ -98,20 +99,13 @@ export function normalizeCharset(label: string | null | undefined): string {
 
 /** True when the buffer has a byte >= 0x80. */
 export function hasHighBytes(buf: Buffer): boolean {
-  for (let i = 0; i < buf.length; i++) if (buf[i]! >= 0x80) return true;
-  return false;
+  return !isAscii(buf);
 }
 
 /** Strict UTF-8 validity (no overlongs, no surrogates), as the WHATWG decoder in fatal mode judges. */
 export function isValidUtf8(buf: Buffer): boolean {
-  try {
-    utf8Fatal.decode(buf);
-    return true;
-  } catch {
-    return false;
-  }
+  return isUtf8(buf);
 }
-const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * True when text labelled UTF-8 holds at least one well-formed multibyte sequence: damaged UTF-8

@@ -10,10 +10,10 @@ const BLOCK = new Set(['p', 'div', 'li', 'tr', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6
 /** Elements whose content is not text. */
 const RAW = new Set(['script', 'style', 'head', 'title']);
 const CLOSING: Record<string, RegExp> = Object.fromEntries(['script', 'style', 'head', 'title', 'pre'].map((n) => [n, new RegExp(`</${n}`, 'gi')]));
+/** Whitespace other than single spaces: only then is collapsing needed. */
+const ODD_SPACE = /[^\S ]| {2}/;
 /** Deeper blockquotes are shown at this depth: the prefix must not grow with hostile nesting. */
 const MAX_QUOTE_DEPTH = 10;
-const OPEN_QUOTE = '\u0001';
-const CLOSE_QUOTE = '\u0002';
 
 function isNameChar(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
@@ -31,9 +31,9 @@ function stripTags(s: string): string {
 export function htmlToPlainText(html: string): string {
   const src = html.replace(/\r\n?/g, '\n');
   const missing = new Set<string>(); // closing tags known to be absent after some point
-  const out: string[] = [];
+  const out = new LineBuilder();
   const text = (s: string): void => {
-    if (s !== '') out.push(decodeEntities(s.replace(/\s+/g, ' ')));
+    if (s !== '') out.text(decodeEntities(ODD_SPACE.test(s) ? s.replace(/\s+/g, ' ') : s));
   };
   /** Where `</name` next occurs at or after `from` (case-insensitive), or -1. */
   const closing = (name: string, from: number): number => {
@@ -86,46 +86,83 @@ export function htmlToPlainText(html: string): string {
     if (!closingTag && (RAW.has(name) || name === 'pre')) {
       const close = closing(name, i);
       if (close >= 0) {
-        if (name === 'pre') out.push('\n', decodeEntities(stripTags(src.slice(i, close))), '\n');
+        if (name === 'pre') {
+          out.newline();
+          out.text(decodeEntities(stripTags(src.slice(i, close))));
+          out.newline();
+        }
         const closeGt = src.indexOf('>', close);
         i = closeGt < 0 ? src.length : closeGt + 1;
         continue;
       }
       // Never closed: only the tag itself goes, as for any unknown tag.
     }
-    if (name === 'br') out.push('\n');
-    else if (name === 'hr' && !closingTag) out.push('\n---\n');
-    else if (name === 'blockquote') out.push(closingTag ? CLOSE_QUOTE + '\n' : '\n' + OPEN_QUOTE);
-    else if (name === 'li' && !closingTag) out.push('\n* ');
-    else if ((name === 'td' || name === 'th') && !closingTag) out.push(' ');
-    else if (BLOCK.has(name) && (closingTag || (name !== 'li' && name !== 'pre' && name !== 'dd' && name !== 'dt'))) out.push('\n');
+    if (name === 'br') out.newline();
+    else if (name === 'hr' && !closingTag) {
+      out.newline();
+      out.text('---');
+      out.newline();
+    } else if (name === 'blockquote') out.quote(closingTag ? -1 : 1);
+    else if (name === 'li' && !closingTag) {
+      out.newline();
+      out.text('* ');
+    } else if ((name === 'td' || name === 'th') && !closingTag) out.text(' ');
+    else if (BLOCK.has(name) && (closingTag || (name !== 'li' && name !== 'pre' && name !== 'dd' && name !== 'dt'))) out.newline();
   }
   text(src.slice(i));
-  return toLines(out.join(''));
+  return out.finish();
 }
 
-/** Blockquote markers become "> " prefixes, nested per depth; spaces collapsed, lines trimmed. */
-function toLines(s: string): string {
-  let depth = 0;
-  const lines: string[] = [];
-  for (const seg of s.split('\n')) {
-    let line = seg;
-    // A line is as deep as the blockquotes open where its text starts.
-    let lineDepth = -1;
-    if (seg.includes(OPEN_QUOTE) || seg.includes(CLOSE_QUOTE)) {
-      line = '';
-      for (const ch of seg) {
-        if (ch === OPEN_QUOTE) depth++;
-        else if (ch === CLOSE_QUOTE) depth = Math.max(0, depth - 1);
-        else {
-          if (lineDepth < 0 && ch.trim() !== '') lineDepth = depth;
-          line += ch;
-        }
-      }
-    } else lineDepth = depth;
-    line = line.replace(/[ \t\u00a0]+/g, ' ').trim();
-    const d = Math.min(lineDepth, MAX_QUOTE_DEPTH);
-    lines.push(d > 0 && line ? '> '.repeat(d) + line : line);
+/**
+ * Collects the text into lines: blockquote depth becomes a "> " prefix per level (capped), taken
+ * where a line's text starts; spaces collapsed, lines trimmed, at most one blank line in a row.
+ */
+class LineBuilder {
+  private readonly lines: string[] = [];
+  private cur = '';
+  private curDepth = -1;
+  private depth = 0;
+
+  text(t: string): void {
+    if (t.includes('\n')) {
+      const parts = t.split('\n');
+      parts.forEach((part, k) => {
+        if (k > 0) this.newline();
+        this.text(part);
+      });
+      return;
+    }
+    if (this.curDepth < 0 && t.trim() !== '') this.curDepth = this.depth;
+    this.cur += t;
   }
-  return lines.join('\n').replace(/\n{3,}/g, '\n\n').trim();
+
+  newline(): void {
+    let line = this.cur;
+    if (/[\t\u00a0]| {2}/.test(line)) line = line.replace(/[ \t\u00a0]+/g, ' ');
+    line = line.trim();
+    const d = Math.min(Math.max(this.curDepth, 0), MAX_QUOTE_DEPTH);
+    const n = this.lines.length;
+    if (line !== '') this.lines.push(d > 0 ? '> '.repeat(d) + line : line);
+    else if (n > 0 && this.lines[n - 1] !== '') this.lines.push('');
+    this.cur = '';
+    this.curDepth = -1;
+  }
+
+  /** A blockquote opens (+1) or closes (-1): it starts or ends a line. */
+  quote(delta: 1 | -1): void {
+    if (delta > 0) {
+      this.newline();
+      this.depth++;
+    } else {
+      this.depth = Math.max(0, this.depth - 1);
+      this.newline();
+    }
+  }
+
+  finish(): string {
+    this.newline();
+    const lines = this.lines;
+    while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+    return lines.join('\n');
+  }
 }

@@ -12,17 +12,19 @@ const LATIN1_NAMES = (
   'THORN szlig agrave aacute acirc atilde auml aring aelig ccedil egrave eacute ecirc euml igrave iacute icirc iuml eth ntilde ' +
   'ograve oacute ocirc otilde ouml divide oslash ugrave uacute ucirc uuml yacute thorn yuml'
 ).split(' ');
-const LEGACY: Record<string, string> = { amp: '&', AMP: '&', lt: '<', LT: '<', gt: '>', GT: '>', quot: '"', QUOT: '"', COPY: '\u00a9', REG: '\u00ae' };
-LATIN1_NAMES.forEach((name, i) => (LEGACY[name] = String.fromCharCode(0xa0 + i)));
+const LEGACY = new Map<string, string>([
+  ['amp', '&'], ['AMP', '&'], ['lt', '<'], ['LT', '<'], ['gt', '>'], ['GT', '>'], ['quot', '"'], ['QUOT', '"'], ['COPY', '\u00a9'], ['REG', '\u00ae'],
+  ...LATIN1_NAMES.map((name, i): [string, string] => [name, String.fromCharCode(0xa0 + i)]),
+]);
 /** Entities that need their ';': the typographic ones mail HTML uses every day. */
-const NAMED: Record<string, string> = {
-  ...LEGACY, apos: "'", ndash: '\u2013', mdash: '\u2014', lsquo: '\u2018', rsquo: '\u2019', sbquo: '\u201a', ldquo: '\u201c',
+const NAMED = new Map<string, string>([...LEGACY, ...Object.entries({
+  apos: "'", ndash: '\u2013', mdash: '\u2014', lsquo: '\u2018', rsquo: '\u2019', sbquo: '\u201a', ldquo: '\u201c',
   rdquo: '\u201d', bdquo: '\u201e', dagger: '\u2020', Dagger: '\u2021', bull: '\u2022', hellip: '\u2026', permil: '\u2030',
   lsaquo: '\u2039', rsaquo: '\u203a', euro: '\u20ac', trade: '\u2122', ensp: '\u2002', emsp: '\u2003', thinsp: '\u2009',
   zwnj: '\u200c', zwj: '\u200d', lrm: '\u200e', rlm: '\u200f', OElig: '\u0152', oelig: '\u0153', Scaron: '\u0160',
   scaron: '\u0161', Yuml: '\u0178', fnof: '\u0192', circ: '\u02c6', tilde: '\u02dc', larr: '\u2190', rarr: '\u2192',
   uarr: '\u2191', darr: '\u2193', minus: '\u2212', prime: '\u2032', Prime: '\u2033', laquo: '\u00ab', raquo: '\u00bb',
-};
+})]);
 /** Numeric references to C1 controls mean the windows-1252 character (HTML's table). */
 const C1 = '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
   '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
@@ -33,7 +35,7 @@ function fromCodePoint(cp: number): string {
   return String.fromCodePoint(cp);
 }
 
-const REFERENCE = /&(?:#(\d+);?|#[xX]([0-9a-fA-F]+);?|([a-zA-Z][a-zA-Z0-9]*)(;?))/g;
+const REFERENCE = /&(?:#(\d+);?|#[xX]([0-9a-fA-F]+);?|([a-zA-Z][a-zA-Z0-9]*)(;?))/y;
 const requireLazy = createRequire(import.meta.url);
 let heDecode: ((html: string) => string) | null = null;
 
@@ -43,26 +45,43 @@ let heDecode: ((html: string) => string) | null = null;
  * entity (&alpha;, &rarr; …) goes to the full table of the `he` package, loaded on first need.
  */
 export function decodeEntities(s: string): string {
-  if (!s.includes('&')) return s;
-  let rare = false;
-  const out = s.replace(REFERENCE, (m, dec: string | undefined, hex: string | undefined, name: string | undefined, semi: string) => {
-    if (dec !== undefined) return fromCodePoint(parseInt(dec, 10));
-    if (hex !== undefined) return fromCodePoint(parseInt(hex, 16));
-    const n = name ?? '';
-    if (semi) {
-      const c = NAMED[n];
-      if (c !== undefined) return c;
-      rare = true;
-      return m;
+  let amp = s.indexOf('&');
+  if (amp < 0) return s;
+  const parts: string[] = [];
+  let last = 0;
+  while (amp >= 0) {
+    REFERENCE.lastIndex = amp;
+    const m = REFERENCE.exec(s);
+    if (m === null) break;
+    const [whole, dec, hex, name, semi] = m;
+    let rep: string | null;
+    if (dec !== undefined) rep = fromCodePoint(parseInt(dec, 10));
+    else if (hex !== undefined) rep = fromCodePoint(parseInt(hex, 16));
+    else if (semi) {
+      rep = NAMED.get(name ?? '') ?? null;
+      if (rep === null) return decodeRare(s);
+    } else rep = legacyPrefix(name ?? '');
+    if (rep !== null) {
+      parts.push(s.slice(last, m.index), rep);
+      last = m.index + whole.length;
     }
-    // Without ';' only the legacy names count, as the longest one that starts the word ("&copy2026").
-    for (let len = Math.min(n.length, 6); len >= 2; len--) {
-      const c = LEGACY[n.slice(0, len)];
-      if (c !== undefined) return c + n.slice(len);
-    }
-    return m;
-  });
-  if (!rare) return out;
+    amp = s.indexOf('&', m.index + whole.length);
+  }
+  if (last === 0) return s;
+  parts.push(s.slice(last));
+  return parts.join('');
+}
+
+/** Without ';' only the legacy names count, as the longest one that starts the word ("&copy2026"). */
+function legacyPrefix(n: string): string | null {
+  for (let len = Math.min(n.length, 6); len >= 2; len--) {
+    const c = LEGACY.get(n.slice(0, len));
+    if (c !== undefined) return c + n.slice(len);
+  }
+  return null;
+}
+
+function decodeRare(s: string): string {
   heDecode ??= (requireLazy('he') as { decode: (html: string) => string }).decode;
   return heDecode(s);
 }

@@ -2,7 +2,7 @@
 // iconv-lite reads, for the charsets mail uses, and keep the mislabelling rules.
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
-import { decodeCharset } from '../../src/ingest/charset-decode.js';
+import { decodeCharset, isValidUtf8 } from '../../src/ingest/charset-decode.js';
 
 const samples: Array<[string, string]> = [
   ['iso-8859-1', 'Grüße aus Köln, ça va?'],
@@ -43,5 +43,10 @@ describe('decodeCharset', () => {
     const r = decodeCharset(Buffer.from([0x47, 0x72, 0xfc, 0xdf, 0x65]), 'x-no-such-charset');
     expect(r.text).toBe('Grüße');
     expect(r.warning).toMatch(/unknown charset/);
+  });
+
+  it('judges UTF-8 validity strictly: overlongs, surrogates, out-of-range and truncated sequences are invalid', () => {
+    for (const bad of [[0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]]) expect(isValidUtf8(Buffer.from(bad))).toBe(false);
+    for (const good of [[0xe2, 0x82, 0xac], [0xf0, 0x9f, 0x98, 0x80], [0x41]]) expect(isValidUtf8(Buffer.from(good))).toBe(true);
   });
 });
