@@ -116,7 +116,7 @@ function extractUuencoded(text: string, into: ParsedAttachment[]): string {
   // Where the next "end" line is: searched forward once, so many "begin" lines stay linear.
   let nextEnd = -1;
   for (let i = 0; i < lines.length; i++) {
-    const m = /^begin [0-7]{3,4} (.+)$/.exec(lines[i]!);
+    const m = lines[i]!.startsWith('begin ') ? /^begin [0-7]{3,4} (.+)$/.exec(lines[i]!) : null;
     if (m && nextEnd !== lines.length && nextEnd <= i) {
       nextEnd = i + 1;
       while (nextEnd < lines.length && lines[nextEnd]!.trim() !== 'end') nextEnd++;
@@ -234,7 +234,7 @@ function collect(root: MimePart, out: Collected, warnings: string[], fallbackCha
       out.text.push(textOf(p));
       out.fromPlain = true;
     }
-    else if (p.contentType.value === 'text/html') out.text.push(htmlToPlainText(textOf(p)));
+    else if (p.contentType.value === 'text/html') out.text.push(textFromHtml(textOf(p), warnings));
   }
   if (htmlParts.some((p) => p.contentType.value === 'text/html')) {
     for (const p of htmlParts) {
@@ -246,6 +246,22 @@ function collect(root: MimePart, out: Collected, warnings: string[], fallbackCha
     const content = p.message && !['base64', 'quoted-printable'].includes(p.transferEncoding) ? p.body : decodeTransfer(p.body, p.transferEncoding);
     out.attachments.push(attachmentFrom(p, content, fallbackCharset, inline.has(p) || p.disposition.value === 'inline'));
   }
+}
+
+/**
+ * Text is derived from at most this much of an HTML body. Bodies beyond it are generated pages
+ * (newsletters, reports) whose markup dwarfs their text; the whole HTML stays in `html`, and a
+ * warning says the text is partial. Keeps parsing bounded on multi-megabyte HTML.
+ */
+export const MAX_HTML_FOR_TEXT = 512 * 1024;
+
+function textFromHtml(html: string, warnings: string[]): string {
+  if (html.length <= MAX_HTML_FOR_TEXT) return htmlToPlainText(html);
+  // Cut before a tag, not inside one, when there is a tag near the limit.
+  const lt = html.lastIndexOf('<', MAX_HTML_FOR_TEXT);
+  const cut = lt > MAX_HTML_FOR_TEXT / 2 ? lt : MAX_HTML_FOR_TEXT;
+  warnings.push(`text derived from the first ${cut} of ${html.length} characters of HTML`);
+  return htmlToPlainText(html.slice(0, cut));
 }
 
 function escapeHtml(s: string): string {

@@ -14,7 +14,8 @@ export interface CaseRef {
 
 /** Keywords every deployment understands, on top of the configured prefixes. */
 const BUILT_IN = ['case', 'incident'];
-const MAX_BODY_CHARS = 256 * 1024;
+/** A reference in the body is looked for in its first 64 KB: beyond that lies pasted output, not a reference. */
+const MAX_BODY_CHARS = 64 * 1024;
 
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

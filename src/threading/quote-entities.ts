@@ -35,7 +35,6 @@ function fromCodePoint(cp: number): string {
   return String.fromCodePoint(cp);
 }
 
-const REFERENCE = /&(?:#(\d+);?|#[xX]([0-9a-fA-F]+);?|([a-zA-Z][a-zA-Z0-9]*)(;?))/y;
 const requireLazy = createRequire(import.meta.url);
 let heDecode: ((html: string) => string) | null = null;
 
@@ -47,29 +46,55 @@ let heDecode: ((html: string) => string) | null = null;
 export function decodeEntities(s: string): string {
   let amp = s.indexOf('&');
   if (amp < 0) return s;
-  const parts: string[] = [];
+  let out = '';
   let last = 0;
+  const n = s.length;
   while (amp >= 0) {
-    REFERENCE.lastIndex = amp;
-    const m = REFERENCE.exec(s);
-    if (m === null) break;
-    const [whole, dec, hex, name, semi] = m;
-    let rep: string | null;
-    if (dec !== undefined) rep = fromCodePoint(parseInt(dec, 10));
-    else if (hex !== undefined) rep = fromCodePoint(parseInt(hex, 16));
-    else if (semi) {
-      rep = NAMED.get(name ?? '') ?? null;
-      if (rep === null) return decodeRare(s);
-    } else rep = legacyPrefix(name ?? '');
-    if (rep !== null) {
-      parts.push(s.slice(last, m.index), rep);
-      last = m.index + whole.length;
+    let end = amp + 1; // one past the reference
+    let rep: string | null = null;
+    const c = s.charCodeAt(end);
+    if (c === 0x23) {
+      // &#123; or &#x7B; (the ';' is optional)
+      const hex = (s.charCodeAt(end + 1) | 0x20) === 0x78;
+      const start = end + (hex ? 2 : 1);
+      let k = start;
+      while (k < n && (hex ? isHexDigit(s.charCodeAt(k)) : isDigit(s.charCodeAt(k)))) k++;
+      if (k > start) {
+        rep = fromCodePoint(parseInt(s.slice(start, k), hex ? 16 : 10));
+        end = s.charCodeAt(k) === 0x3b ? k + 1 : k;
+      }
+    } else if (isAlpha(c)) {
+      let k = end + 1;
+      while (k < n && (isAlpha(s.charCodeAt(k)) || isDigit(s.charCodeAt(k)))) k++;
+      const name = s.slice(end, k);
+      if (s.charCodeAt(k) === 0x3b) {
+        rep = NAMED.get(name) ?? null;
+        if (rep === null) return decodeRare(s);
+        end = k + 1;
+      } else {
+        rep = legacyPrefix(name);
+        end = k;
+      }
     }
-    amp = s.indexOf('&', m.index + whole.length);
+    if (rep !== null) {
+      out += s.slice(last, amp) + rep;
+      last = end;
+    }
+    amp = s.indexOf('&', end);
   }
-  if (last === 0) return s;
-  parts.push(s.slice(last));
-  return parts.join('');
+  return last === 0 ? s : out + s.slice(last);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function isHexDigit(c: number): boolean {
+  return isDigit(c) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66);
+}
+
+function isAlpha(c: number): boolean {
+  return (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a;
 }
 
 /** Without ';' only the legacy names count, as the longest one that starts the word ("&copy2026"). */

@@ -13,6 +13,7 @@ const samples = [
   'numeric: &#233; &#xE9; &#X1F600; &#128; &#x9d; &#0; &#xD800; &#99999999; &#65',
   'rarer named ones: &alpha; &rarr; &hearts; &NotNestedGreaterGreater;',
   '&notin; &notfoo; &ampamp;',
+  'malformed: &#x; &#xg; &#12a &#x41g &Amp; &amp &#65&#66; & &; &1; &a',
   'names of object properties: &constructor; &toString; &__proto__; &hasOwnProperty',
 ];
 

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseMessage } from '../../src/ingest/parse-message.js';
+import { MAX_HTML_FOR_TEXT, parseMessage } from '../../src/ingest/parse-message.js';
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../fixtures/mail/parse/${name}.eml`, import.meta.url));
 const parse = (name: string) => parseMessage(fixture(name));
@@ -134,6 +134,15 @@ describe('parseMessage: hostile bodies', () => {
     expect((await parseMessage(mail('text/html', '<p>before</p>' + '<!--'.repeat(50_000) + 'gone'))).text).toBe('before');
     expect((await parseMessage(mail('text/html', '<p>kept</p>' + '<style>'.repeat(50_000) + 'x'))).text).toBe('kept\nx');
     expect((await parseMessage(mail('text/html', 'a < b and ' + '<a'.repeat(50_000)))).text.startsWith('a < b and <a<a')).toBe(true);
+  });
+  it('derives text from the start of a multi-megabyte HTML body only, keeps all the HTML and says so', async () => {
+    const rows = Array.from({ length: Math.ceil((MAX_HTML_FOR_TEXT * 2) / 40) }, (_, i) => `<tr><td>row ${i}</td></tr>`).join('');
+    const html = `<p>Monthly report</p><table>${rows}</table>`;
+    const m = await parseMessage(mail('text/html', html));
+    expect(m.html).toBe(html);
+    expect(m.text.startsWith('Monthly report\n\nrow 0\n\nrow 1\n')).toBe(true);
+    expect(m.text).not.toContain(`row ${Math.ceil((MAX_HTML_FOR_TEXT * 2) / 40) - 1}`);
+    expect(m.warnings.join(' ')).toMatch(/text derived from the first \d+ of \d+ characters of HTML/);
   });
   it('caps the "> " prefix of deeply nested blockquotes', async () => {
     const m = await parseMessage(mail('text/html', '<p>new</p>' + '<blockquote>'.repeat(5_000) + 'old'));
