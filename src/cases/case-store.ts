@@ -1,6 +1,7 @@
 // Cases in the database: opening one (number from the sequence, severity, first-response
 // deadline from the severity table and business calendar), participants, reopening, and the
 // audit trail. Plain functions taking `trx` first; callers own the transaction.
+import { sql } from 'kysely';
 import type { CasemailSettings } from '../config/config.js';
 import type { DbOrTrx } from '../db/database.js';
 import { responseDeadline, type BusinessCalendar } from '../calendar/business-calendar.js';
@@ -74,13 +75,13 @@ export interface NewParticipant {
 }
 
 /**
- * Opens several cases at once (one statement for the cases, one for their participants): a
+ * Opens several cases at once — the cases and their participants in one statement — since a
  * message listing several issues becomes several cases. Returned in input order.
  */
 export async function openCases(trx: DbOrTrx, settings: CasemailSettings, inputs: readonly OpenCaseInput[], participants: readonly NewParticipant[]): Promise<OpenedCase[]> {
   if (inputs.length === 0) return [];
   const prepared = inputs.map((input) => ({ input, sla: slaInstants(settings, input.severity, input.openedAt) }));
-  const rows = await trx.insertInto('cases').values(prepared.map(({ input, sla }) => ({
+  const insertCases = trx.insertInto('cases').values(prepared.map(({ input, sla }) => ({
     organisation_id: input.organisationId,
     requester_contact_id: input.requesterContactId,
     subject: input.subject.slice(0, 500),
@@ -94,18 +95,23 @@ export async function openCases(trx: DbOrTrx, settings: CasemailSettings, inputs
     state_entered_at: input.openedAt,
     split_group: input.splitGroup,
     updated_at: input.openedAt,
-  }))).returning(['id', 'number']).execute();
-  // Ids come from one sequence in VALUES order within the statement: sorting restores input order.
-  rows.sort((a, b) => a.id - b.id);
-  const opened = prepared.map(({ input, sla }, i) => ({
+  }))).returning(['id', 'number']);
+  const people = participants.length
+    ? sql.join(participants.map((p) => sql`(${p.address.toLowerCase()}::text, ${p.contactId}::bigint, ${p.role}::text)`))
+    : sql`(null::text, null::bigint, null::text)`;
+  const result = await sql<{ id: number; number: number }>`
+    with c as (${insertCases}),
+         p as (insert into case_participants (case_id, address, contact_id, role)
+               select c.id, v.address, v.contact_id, v.role from c cross join (values ${people}) as v(address, contact_id, role)
+               where v.address is not null
+               on conflict (case_id, address) do nothing)
+    select id, number from c order by id`.execute(trx);
+  // Ids come from one sequence in VALUES order within the statement: ordering by id restores input order.
+  const rows = result.rows.map((r) => ({ id: Number(r.id), number: Number(r.number) }));
+  return prepared.map(({ input, sla }, i) => ({
     id: rows[i]!.id, number: rows[i]!.number, subject: input.subject.slice(0, 500), severity: input.severity,
     severitySource: input.severitySource, firstResponseDueAt: sla.due, text: input.text ?? null,
   }));
-  const participantRows = opened.flatMap((c) => participants.map((p) => ({ case_id: c.id, address: p.address.toLowerCase(), contact_id: p.contactId, role: p.role })));
-  if (participantRows.length) {
-    await trx.insertInto('case_participants').values(participantRows).onConflict((oc) => oc.columns(['case_id', 'address']).doNothing()).execute();
-  }
-  return opened;
 }
 
 export async function addParticipant(trx: DbOrTrx, caseId: number, p: { address: string; contactId: number | null; role: 'requester' | 'cc' | 'organisation' }): Promise<void> {

@@ -18,7 +18,7 @@ import type { ParsedMessage } from '../threading/parsed-message.js';
 import { findSender, entitledContactsOf, type Sender } from '../directory/directory-store.js';
 import { enqueueMail, enqueueMails } from '../notify/outbox-store.js';
 import type { CaseSummary, OutgoingMail } from '../notify/mail-kinds.js';
-import { caseIdForMessageIds, findInboundDuplicate, insertMessage, insertMessageWithRaw, storeAttachments, storeRaw } from './message-store.js';
+import { caseIdForMessageIds, findInboundDuplicate, insertMessage, insertMessageWithRaw, storeAttachments, storeRaw, type MessageEvent } from './message-store.js';
 import { openCases, recordEvent, recordEvents, caseTag, severityMeaning, addParticipant, reopenCase, type NewEvent, type NewParticipant, type OpenedCase } from './case-store.js';
 import { formatLocal } from '../calendar/business-calendar.js';
 
@@ -136,8 +136,8 @@ export class MessageHandler implements IntakeHandler {
       sender_role: senderRole(sender), visible_text: reply.visibleText,
     };
     let queuedMail = false;
-    const done = async (status: 'processed' | 'held' | 'ignored', caseId: number | null, reason: string | null, numbers: number[]) => {
-      const id = await insertMessageWithRaw(trx, raw, { ...base, case_id: caseId, status, status_reason: reason });
+    const done = async (status: 'processed' | 'held' | 'ignored', caseId: number | null, reason: string | null, numbers: number[], events: MessageEvent[] = []) => {
+      const id = await insertMessageWithRaw(trx, raw, { ...base, case_id: caseId, status, status_reason: reason }, events);
       await storeAttachments(trx, id, parsed.attachments);
       return { id, result: { status, messageId: String(id), caseNumbers: numbers, reason } satisfies IntakeResult };
     };
@@ -227,7 +227,7 @@ export class MessageHandler implements IntakeHandler {
 
   private async openCases(
     trx: Trx, parsed: ParsedMessage, visibleText: string, sender: Extract<Sender, { kind: 'contact' }>, now: Date,
-    done: (status: 'processed', caseId: number | null, reason: string | null, numbers: number[]) => Promise<{ id: number }>,
+    done: (status: 'processed', caseId: number | null, reason: string | null, numbers: number[], events: MessageEvent[]) => Promise<{ id: number }>,
     previousCaseId: number | null,
   ): Promise<{ id: number; cases: OpenedCase[]; recipients: { address: string; bouncing: boolean }[] }> {
     const { settings } = this.deps;
@@ -248,11 +248,12 @@ export class MessageHandler implements IntakeHandler {
         openedAt: now, splitGroup: group, organisationTimeZone: sender.organisationTimeZone, text: part.text,
       };
     }), participants);
-    const msg = await done('processed', cases[0]?.id ?? null, null, cases.map((c) => c.number));
-    const events: NewEvent[] = cases.map((c) => ({
-      caseId: c.id, messageId: msg.id, at: now, actor: sender.address, kind: 'case_opened',
+    const opened: MessageEvent[] = cases.map((c) => ({
+      caseId: c.id, at: now, actor: sender.address, kind: 'case_opened',
       data: { severity: c.severity, severitySource: c.severitySource, split: cases.length > 1 },
     }));
+    const msg = await done('processed', cases[0]?.id ?? null, null, cases.map((c) => c.number), opened);
+    const events: NewEvent[] = [];
     const links: { case_id: number; linked_case_id: number; kind: 'split_sibling' | 'reopened_from' }[] =
       cases.flatMap((c) => cases.filter((o) => o.id !== c.id).map((o) => ({ case_id: c.id, linked_case_id: o.id, kind: 'split_sibling' as const })));
     if (previousCaseId !== null) {

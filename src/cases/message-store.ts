@@ -41,14 +41,35 @@ export async function findInboundDuplicate(
   return null;
 }
 
-/** Stores the raw bytes (once per content) and inserts the message row, in one statement. */
-export async function insertMessageWithRaw(trx: DbOrTrx, bytes: Buffer, row: Omit<Insertable<MessagesTable>, 'raw_sha256'>): Promise<number> {
+/** An audit event written together with the message it is about (the message id is filled in). */
+export interface MessageEvent {
+  caseId: number;
+  at: Date;
+  actor: string;
+  kind: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Stores the raw bytes (once per content), inserts the message row and the audit events about
+ * it, in one statement. Returns the message row's id.
+ */
+export async function insertMessageWithRaw(trx: DbOrTrx, bytes: Buffer, row: Omit<Insertable<MessagesTable>, 'raw_sha256'>, events: readonly MessageEvent[] = []): Promise<number> {
   const hash = sha256(bytes);
-  const r = await trx
-    .with('raw', (db) => db.insertInto('raw_messages').values({ sha256: hash, size: bytes.length, bytes })
-      .onConflict((oc) => oc.column('sha256').doNothing()))
-    .insertInto('messages').values({ ...row, raw_sha256: hash }).returning('id').executeTakeFirstOrThrow();
-  return r.id;
+  const rawInsert = trx.insertInto('raw_messages').values({ sha256: hash, size: bytes.length, bytes })
+    .onConflict((oc) => oc.column('sha256').doNothing());
+  const messageInsert = trx.insertInto('messages').values({ ...row, raw_sha256: hash }).returning('id');
+  const eventValues = events.length
+    ? sql.join(events.map((e) => sql`(${e.caseId}::bigint, ${e.at}::timestamptz, ${e.actor}::text, ${e.kind}::text, ${JSON.stringify(e.data)}::jsonb)`))
+    : sql`(null::bigint, null::timestamptz, null::text, null::text, null::jsonb)`;
+  const r = await sql<{ id: number }>`
+    with raw as (${rawInsert}),
+         m as (${messageInsert}),
+         e as (insert into case_events (case_id, message_id, at, actor, kind, data)
+               select v.case_id, m.id, v.at, v.actor, v.kind, v.data from m cross join (values ${eventValues}) as v(case_id, at, actor, kind, data)
+               where v.kind is not null)
+    select id from m`.execute(trx);
+  return Number(r.rows[0]!.id);
 }
 
 export async function insertMessage(trx: DbOrTrx, row: Insertable<MessagesTable>): Promise<number> {

@@ -53,6 +53,33 @@ describe(`message handler on ${databaseKind()}`, () => {
     expect(events.map((e) => e.kind)).toContain('case_opened');
   });
 
+  it('opens one case per issue for a request listing two issues, linked as siblings, each acknowledged naming the other', async () => {
+    const body = [
+      'Hello support,', '', 'we have two issues since the upgrade to 4.2 last week:', '',
+      '1. The nightly export job fails with error E42 after about ten minutes and the report stays empty.', '',
+      '2. The login page is very slow; every user waits about thirty seconds before the form appears.', '',
+      'Thanks, Bob',
+    ].join('\n');
+    const r = await handler.handleAt(buildMail({ subject: 'Two problems after upgrade', body }), smtp, NOW);
+    expect(r.status).toBe('processed');
+    expect(r.caseNumbers).toHaveLength(2);
+    const [a, b] = r.caseNumbers as [number, number];
+    const cases = await tdb.db.selectFrom('cases').select(['id', 'number', 'subject', 'split_group']).where('number', 'in', [a, b]).orderBy('number').execute();
+    expect(cases[0]!.subject).toMatch(/export/i);
+    expect(cases[1]!.subject).toMatch(/login/i);
+    expect(cases[0]!.split_group).toBe(cases[1]!.split_group);
+    const links = await tdb.db.selectFrom('case_links').select(['case_id', 'linked_case_id', 'kind']).where('case_id', 'in', cases.map((c) => c.id)).execute();
+    expect(links).toHaveLength(2);
+    expect(links.every((l) => l.kind === 'split_sibling')).toBe(true);
+    for (const [mine, other] of [[a, b], [b, a]] as const) {
+      const ack = (await outboxFor(mine)).find((o) => o.kind === 'acknowledgement')!;
+      expect((ack.data as { siblings: { number: number }[] }).siblings.map((x) => x.number)).toEqual([other]);
+    }
+    const opened = await tdb.db.selectFrom('case_events').select(['case_id', 'message_id']).where('kind', '=', 'case_opened').where('case_id', 'in', cases.map((c) => c.id)).execute();
+    expect(opened).toHaveLength(2);
+    expect(new Set(opened.map((e) => e.message_id))).toEqual(new Set([Number(r.messageId)]));
+  });
+
   it('recognises the same message delivered twice (IMAP and SMTP copies differ in trace headers): one case', async () => {
     const body = buildMail({ messageId: '<twice@acme.example>', subject: 'Twice delivered' });
     const viaImap = Buffer.concat([Buffer.from('Delivered-To: support@casemail.localhost\r\nReturn-Path: <bob@acme.example>\r\n'), body]);
