@@ -79,6 +79,8 @@ export async function runIntakeBench(log: (line: string) => void, n = Number(pro
       account: 'bench', host: dovecot.host, port: dovecot.port, secure: false, user: dovecot.user, pass: dovecot.password,
       folder: 'INBOX', processedFolder: 'Processed', quarantineFolder: 'Quarantine', logger: silentLogger,
       handler, cursors: databaseCursorStore(handle.db), maxAttempts: 3,
+      ...(process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {}),
+      ...(process.env.BENCH_BATCH ? { batchSize: Number(process.env.BENCH_BATCH) } : {}),
     });
     let processed = 0;
     const done = new Promise<void>((resolve) => {
