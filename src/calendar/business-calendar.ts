@@ -15,6 +15,16 @@ export interface BusinessCalendar {
 
 const MAX_DAYS_SCANNED = 3660;
 
+/** Is this an IANA time zone the runtime knows? */
+export function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function minutesOf(hhmm: string): number {
   const [h, m] = hhmm.split(':').map(Number);
   return (h ?? 0) * 60 + (m ?? 0);

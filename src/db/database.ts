@@ -8,6 +8,7 @@ import pg from 'pg';
 import { migrations } from '../../migrations/index.js';
 import type { Database } from './schema.js';
 import { PGliteDialect } from './pglite-dialect.js';
+import { isProcessAlive } from './process-alive.js';
 
 export type Db = Kysely<Database>;
 export type Trx = Transaction<Database>;
@@ -102,7 +103,7 @@ function lockPgliteDir(dir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(readFileSync(lockFile, 'utf8').trim());
-      if (owner && owner !== process.pid && isAlive(owner)) {
+      if (owner && owner !== process.pid && isProcessAlive(owner)) {
         throw new DatabaseInUseError(`the embedded database ${dir} is in use by process ${owner}; stop it, or use PostgreSQL (DATABASE_URL) to run several processes`);
       }
       unlinkSync(lockFile);
@@ -111,14 +112,7 @@ function lockPgliteDir(dir: string): () => void {
   throw new DatabaseInUseError(`could not lock the embedded database ${dir}`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+
 
 const MAX_PREPARED_PER_CONNECTION = 500;
 const MAX_PREPARED_SQL_LENGTH = 8_000;

@@ -4,6 +4,7 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { z } from 'zod';
+import { isTimeZone } from '../calendar/business-calendar.js';
 
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date YYYY-MM-DD').refine(
   (s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s),
@@ -15,15 +16,6 @@ const key = z.string().trim().min(1, 'organisation key is empty');
 const booleanish = z.preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
   z.union([z.boolean(), z.enum(['true', 'false', 'yes', 'no', '1', '0', ''])]))
   .transform((v) => (typeof v === 'boolean' ? v : v === '' ? true : ['true', 'yes', '1'].includes(v)));
-
-function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export const organisationRow = z.object({
   key,

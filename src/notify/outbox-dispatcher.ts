@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Config } from '../config/config.js';
 import type { Db } from '../db/database.js';
+import { isProcessAlive } from '../db/process-alive.js';
 import type { Logger } from '../log/logger.js';
 import {
   claimDueMail, markMailFailed, markMailSent, releaseAbandonedLeases, releaseMail, scheduleMailRetry, stripHeaderBreaks, type ClaimedMail,
@@ -316,15 +317,6 @@ export class OutboxDispatcher {
     });
     const raw = await composer.compile().build();
     return { raw, text, envelopeTo: [...to, ...cc] };
-  }
-}
-
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -2,7 +2,7 @@
 // the dispatcher's claim / finish / retry / fail / release steps, each one short statement or
 // transaction. All I/O is the database handle passed first; time always comes in as `now`.
 import { randomBytes } from 'node:crypto';
-import { sql, type Selectable } from 'kysely';
+import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db, DbOrTrx } from '../db/database.js';
 import type { OutboxTable } from '../db/schema.js';
 import type { MailKind, OutgoingMail } from './mail-kinds.js';
@@ -18,6 +18,29 @@ export function stripHeaderBreaks(value: string): string {
   return value.replace(/[\r\n]+[\t ]*/g, ' ').replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, '').trim();
 }
 
+/** The outbox row for one mail, with its own Message-ID fixed now (every delivery carries it). */
+function outboxRow(mail: OutgoingMail, ctx: { messageIdDomain: string; now: Date }): Insertable<OutboxTable> {
+  if (mail.to.length === 0) {
+    throw Object.assign(new Error(`outbox: mail for cause ${mail.causeKey} has no recipient`), { code: 'outbox_no_recipient' });
+  }
+  return {
+    cause_key: mail.causeKey,
+    kind: mail.kind,
+    template: mail.kind,
+    case_id: mail.caseId,
+    to_addresses: JSON.stringify(mail.to),
+    cc_addresses: JSON.stringify(mail.cc ?? []),
+    reply_to: mail.replyTo ?? null,
+    message_id_header: generateMessageId(ctx.messageIdDomain),
+    in_reply_to: mail.inReplyTo ?? null,
+    references: JSON.stringify(mail.references ?? []),
+    auto_submitted: mail.autoSubmitted,
+    subject: stripHeaderBreaks(mail.subject),
+    data: JSON.stringify(mail.data),
+    next_attempt_at: ctx.now,
+  };
+}
+
 /**
  * Writes one outbox row for `mail` unless its cause already has one. Call it inside the
  * transaction that makes the change causing the mail, so both commit or neither does. The
@@ -28,28 +51,9 @@ export async function enqueueMail<K extends MailKind>(
   mail: OutgoingMail<K>,
   ctx: { messageIdDomain: string; now: Date },
 ): Promise<{ inserted: boolean; messageIdHeader: string }> {
-  if (mail.to.length === 0) {
-    throw Object.assign(new Error(`outbox: mail for cause ${mail.causeKey} has no recipient`), { code: 'outbox_no_recipient' });
-  }
-  const messageIdHeader = generateMessageId(ctx.messageIdDomain);
   const inserted = await trx
     .insertInto('outbox')
-    .values({
-      cause_key: mail.causeKey,
-      kind: mail.kind,
-      template: mail.kind,
-      case_id: mail.caseId,
-      to_addresses: JSON.stringify(mail.to),
-      cc_addresses: JSON.stringify(mail.cc ?? []),
-      reply_to: mail.replyTo ?? null,
-      message_id_header: messageIdHeader,
-      in_reply_to: mail.inReplyTo ?? null,
-      references: JSON.stringify(mail.references ?? []),
-      auto_submitted: mail.autoSubmitted,
-      subject: stripHeaderBreaks(mail.subject),
-      data: JSON.stringify(mail.data),
-      next_attempt_at: ctx.now,
-    })
+    .values(outboxRow(mail as OutgoingMail, ctx))
     .onConflict((oc) => oc.column('cause_key').doNothing())
     .returning('message_id_header')
     .executeTakeFirst();
@@ -72,29 +76,9 @@ export async function enqueueMails(
   ctx: { messageIdDomain: string; now: Date },
 ): Promise<Set<string>> {
   if (mails.length === 0) return new Set();
-  for (const mail of mails) {
-    if (mail.to.length === 0) {
-      throw Object.assign(new Error(`outbox: mail for cause ${mail.causeKey} has no recipient`), { code: 'outbox_no_recipient' });
-    }
-  }
   const rows = await trx
     .insertInto('outbox')
-    .values(mails.map((mail) => ({
-      cause_key: mail.causeKey,
-      kind: mail.kind,
-      template: mail.kind,
-      case_id: mail.caseId,
-      to_addresses: JSON.stringify(mail.to),
-      cc_addresses: JSON.stringify(mail.cc ?? []),
-      reply_to: mail.replyTo ?? null,
-      message_id_header: generateMessageId(ctx.messageIdDomain),
-      in_reply_to: mail.inReplyTo ?? null,
-      references: JSON.stringify(mail.references ?? []),
-      auto_submitted: mail.autoSubmitted,
-      subject: stripHeaderBreaks(mail.subject),
-      data: JSON.stringify(mail.data),
-      next_attempt_at: ctx.now,
-    })))
+    .values(mails.map((mail) => outboxRow(mail, ctx)))
     .onConflict((oc) => oc.column('cause_key').doNothing())
     .returning('cause_key')
     .execute();
