@@ -15,6 +15,7 @@ import { routeMessage, type ReferencedCase, type Route, type SenderFacts } from 
 import { suggestSeverity } from '../threading/severity.js';
 import { splitIssues } from '../threading/split-issues.js';
 import type { ParsedMessage } from '../threading/parsed-message.js';
+import { isClosePhrase, originalMessageIds, recipientsOf } from '../threading/message-facts.js';
 import { findSender, entitledContactsOf, type Sender } from '../directory/directory-store.js';
 import { enqueueMail, enqueueMails } from '../notify/outbox-store.js';
 import type { CaseSummary, OutgoingMail } from '../notify/mail-kinds.js';
@@ -122,7 +123,7 @@ export class MessageHandler implements IntakeHandler {
     const fromAddress = parsed.from?.address?.toLowerCase() || null;
     const sender: Sender = fromAddress ? await findSender(trx, fromAddress, now) : { kind: 'unknown', address: '' };
     const referenced = await this.findReferencedCase(trx, parsed, auto, fromAddress);
-    const recipients = recipientsOf(parsed, source);
+    const recipients = recipientsOf(parsed, source.envelopeRecipients);
     const route = routeMessage({
       auto, recipients, escalationAddress: settings.addresses.escalation, sender: senderFacts(sender), referenced,
       reopenWindowDays: settings.timers.reopenWindowDays, now,
@@ -473,33 +474,4 @@ function senderRole(s: Sender): string {
   if (s.kind === 'engineer') return s.supervisor ? 'supervisor' : 'engineer';
   if (s.kind === 'contact') return s.admin ? 'org_admin' : 'customer';
   return 'unknown';
-}
-
-/** Every address the message was addressed to: headers, trace headers and the SMTP envelope. */
-export function recipientsOf(parsed: ParsedMessage, source: IntakeSource): string[] {
-  const all = [...parsed.to, ...parsed.cc].map((a) => a.address).concat(parsed.deliveredTo, source.envelopeRecipients);
-  return [...new Set(all.map((a) => a.toLowerCase()).filter(Boolean))];
-}
-
-/** Message-IDs of the original message inside a bounce or report (its returned headers). */
-function originalMessageIds(parsed: ParsedMessage): string[] {
-  const ids: string[] = [];
-  for (const a of parsed.attachments) {
-    if (!/^(message\/rfc822|text\/rfc822-headers|message\/rfc822-headers|message\/global|message\/global-headers)$/i.test(a.contentType)) continue;
-    const text = a.content.subarray(0, 64 * 1024).toString('latin1');
-    const m = /^message-id:\s*(<[^>\r\n]{1,500}>)/im.exec(text);
-    if (m?.[1]) ids.push(m[1]);
-  }
-  const inBody = /^message-id:\s*(<[^>\r\n]{1,500}>)/gim;
-  for (const m of parsed.text.slice(0, 64 * 1024).matchAll(inBody)) if (m[1] && m[1] !== parsed.messageId) ids.push(m[1]);
-  return ids;
-}
-
-/** The first non-empty line of the new text is one of the close phrases (case- and punctuation-insensitive). */
-export function isClosePhrase(text: string, phrases: readonly string[]): boolean {
-  const first = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l.length > 0);
-  if (!first) return false;
-  const norm = (s: string) => s.toLowerCase().replace(/[^\p{L}\p{N}\s]/gu, ' ').replace(/\s+/g, ' ').trim();
-  const line = norm(first);
-  return phrases.some((p) => norm(p) === line);
 }
