@@ -83,11 +83,9 @@ export class MessageHandler implements IntakeHandler {
       return this.quarantineAt(raw, source, `unparseable: ${errorText(err)}`, now);
     }
     const hash = contentHash(raw);
-    const duplicate = await findInboundDuplicate(this.deps.db, {
-      messageIdHeader: parsed.messageId, contentHash: hash, mailbox: source.mailbox, uidValidity: source.uidValidity, uid: source.uid,
-    });
-    if (duplicate) return this.duplicateResult(duplicate.id, duplicate.caseId);
-
+    // No look-up first: the unique keys on messages (Message-ID + content hash; mailbox, UIDVALIDITY,
+    // UID) refuse a second copy inside the transaction, which then rolls back. Duplicates are rare
+    // and this saves a round trip on every other message.
     try {
       const result = await this.deps.db.transaction().execute((trx) => this.decideAndWrite(trx, raw, hash, parsed, source, now));
       if (result.queuedMail) this.deps.onOutboxWritten?.();
@@ -95,7 +93,7 @@ export class MessageHandler implements IntakeHandler {
       return result.result;
     } catch (err) {
       if (isUniqueViolation(err)) {
-        // Another intake committed the same message a moment ago (IMAP and SMTP racing).
+        // Already stored: delivered twice, replayed after a crash, or IMAP and SMTP racing.
         const again = await findInboundDuplicate(this.deps.db, {
           messageIdHeader: parsed.messageId, contentHash: hash, mailbox: source.mailbox, uidValidity: source.uidValidity, uid: source.uid,
         });
