@@ -19,7 +19,7 @@ import { isClosePhrase, originalMessageIds, recipientsOf } from '../threading/me
 import { findSender, entitledContactsOf, type Sender } from '../directory/directory-store.js';
 import { enqueueMail, enqueueMails } from '../notify/outbox-store.js';
 import type { CaseSummary, OutgoingMail } from '../notify/mail-kinds.js';
-import { caseIdForMessageIds, findInboundDuplicate, insertMessage, insertMessageWithRaw, storeAttachments, storeRaw, type MessageEvent } from './message-store.js';
+import { caseIdForMessageIds, findInboundDuplicate, insertMessageWithRaw, storeAttachments, type MessageEvent } from './message-store.js';
 import { openCases, recordEvent, recordEvents, caseTag, severityMeaning, addParticipant, reopenCase, type NewEvent, type NewParticipant, type OpenedCase } from './case-store.js';
 import { formatLocal } from '../calendar/business-calendar.js';
 
@@ -413,9 +413,8 @@ export class MessageHandler implements IntakeHandler {
     const reason = `oversize: ${raw.length} bytes exceeds the limit of ${settings.limits.maxMessageBytes}`;
     let queued = false;
     const id = await this.deps.db.transaction().execute(async (trx) => {
-      const rawSha = await storeRaw(trx, headers);
-      const id = await insertMessage(trx, {
-        direction: 'inbound', raw_sha256: rawSha, content_hash: hash, message_id_header: parsed?.messageId ?? null,
+      const id = await insertMessageWithRaw(trx, headers, {
+        direction: 'inbound', content_hash: hash, message_id_header: parsed?.messageId ?? null,
         in_reply_to: parsed?.inReplyTo ?? null, references: JSON.stringify(parsed?.references ?? []),
         from_address: parsed?.from?.address ?? null, subject: parsed?.subject ?? null, received_at: now, source: source.kind,
         mailbox: source.mailbox, uid_validity: source.uidValidity, uid: source.uid, status: 'quarantined', status_reason: 'oversize', error: reason,
@@ -438,16 +437,15 @@ export class MessageHandler implements IntakeHandler {
   }
 
   private async quarantineAt(raw: Buffer, source: IntakeSource, reason: string, now: Date): Promise<IntakeResult> {
-    const hash = contentHash(raw);
-    const dup = await findInboundDuplicate(this.deps.db, { messageIdHeader: null, contentHash: hash, mailbox: source.mailbox, uidValidity: source.uidValidity, uid: source.uid });
-    if (dup && dup.status === 'quarantined') return { status: 'quarantined', messageId: String(dup.id), caseNumbers: [], reason: 'already quarantined' };
-    const id = await this.deps.db.transaction().execute(async (trx) => {
-      const rawSha = await storeRaw(trx, raw);
-      // Message-ID left null on purpose: a quarantined copy must not block a later good copy's dedup.
-      return insertMessage(trx, {
-        direction: 'inbound', raw_sha256: rawSha, content_hash: `quarantine:${hash}`, received_at: now, source: source.kind,
-        mailbox: source.mailbox, uid_validity: source.uidValidity, uid: source.uid, status: 'quarantined', status_reason: 'error', error: reason.slice(0, 4000),
-      });
+    // Message-ID left null and the hash marked on purpose: a quarantined copy must not block a
+    // later good copy's dedup, while a second bad copy is recognised as the same one.
+    const quarantineHash = `quarantine:${contentHash(raw)}`;
+    const dup = await findInboundDuplicate(this.deps.db, { messageIdHeader: null, contentHash: quarantineHash, mailbox: source.mailbox, uidValidity: source.uidValidity, uid: source.uid });
+    if (dup?.status === 'quarantined') return { status: 'quarantined', messageId: String(dup.id), caseNumbers: [], reason: 'already quarantined' };
+    if (dup) return this.duplicateResult(dup.id, dup.caseId);
+    const id = await insertMessageWithRaw(this.deps.db, raw, {
+      direction: 'inbound', content_hash: quarantineHash, received_at: now, source: source.kind,
+      mailbox: source.mailbox, uid_validity: source.uidValidity, uid: source.uid, status: 'quarantined', status_reason: 'error', error: reason.slice(0, 4000),
     });
     this.deps.logger.warn({ messageRowId: id, reason }, 'message quarantined');
     return { status: 'quarantined', messageId: String(id), caseNumbers: [], reason };

@@ -8,13 +8,6 @@ import type { Insertable } from 'kysely';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
 import { sha256 } from '../ingest/content-hash.js';
 
-export async function storeRaw(trx: DbOrTrx, bytes: Buffer): Promise<string> {
-  const hash = sha256(bytes);
-  await trx.insertInto('raw_messages').values({ sha256: hash, size: bytes.length, bytes })
-    .onConflict((oc) => oc.column('sha256').doNothing()).execute();
-  return hash;
-}
-
 export interface ExistingMessage {
   id: number;
   status: MessageStatus;
@@ -70,11 +63,6 @@ export async function insertMessageWithRaw(trx: DbOrTrx, bytes: Buffer, row: Omi
                where v.kind is not null)
     select id from m`.execute(trx);
   return Number(r.rows[0]!.id);
-}
-
-export async function insertMessage(trx: DbOrTrx, row: Insertable<MessagesTable>): Promise<number> {
-  const r = await trx.insertInto('messages').values(row).returning('id').executeTakeFirstOrThrow();
-  return r.id;
 }
 
 export async function storeAttachments(trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[]): Promise<void> {

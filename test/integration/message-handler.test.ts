@@ -168,6 +168,18 @@ describe(`message handler on ${databaseKind()}`, () => {
     expect(stored.raw_sha256).toBeTruthy();
   });
 
+  it('keeps one quarantined copy of a message that keeps failing, however often it arrives', async () => {
+    const raw = buildMail({ messageId: '<poison@acme.example>', subject: 'Poison' });
+    const first = await handler.quarantine(raw, smtp, new Error('simulated bug'));
+    const second = await handler.quarantine(raw, smtp, new Error('simulated bug'));
+    expect(first.status).toBe('quarantined');
+    expect(second).toMatchObject({ status: 'quarantined', messageId: first.messageId, reason: 'already quarantined' });
+    const row = await tdb.db.selectFrom('messages').select(['status', 'error', 'raw_sha256']).where('id', '=', Number(first.messageId)).executeTakeFirstOrThrow();
+    expect(row.status).toBe('quarantined');
+    expect(row.error).toContain('simulated bug');
+    expect(row.raw_sha256).toBeTruthy();
+  });
+
   it('reopens a closed case on a reply within the window and opens a linked case after it', async () => {
     const r = await handler.handleAt(buildMail({ subject: 'Reopen me' }), smtp, NOW);
     const [num] = r.caseNumbers as [number];
