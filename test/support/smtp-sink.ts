@@ -49,6 +49,17 @@ function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
 }
 
+/**
+ * A client that dies mid-session (the crash test SIGKILLs the service) resets its connection;
+ * smtp-server reports that as an 'error' event, which would otherwise crash the test process.
+ */
+function listenForErrors(server: SMTPServer): SMTPServer {
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') console.warn(`SMTP sink: ${err.message}`);
+  });
+  return server;
+}
+
 export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
   const events = new EventEmitter();
   const messages: SinkMessage[] = [];
@@ -69,7 +80,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     return err;
   };
 
-  const createServer = (): SMTPServer => new SMTPServer({
+  const createServer = (): SMTPServer => listenForErrors(new SMTPServer({
     // The built-in STARTTLS certificate has expired; tests talk plain SMTP on loopback.
     disabledCommands: ['STARTTLS'],
     authOptional: true,
@@ -100,7 +111,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
         events.emit('message', message);
       });
     },
-  });
+  }));
 
   let server = createServer();
   const listen = async (): Promise<void> => {
