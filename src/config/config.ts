@@ -74,6 +74,22 @@ export const configSchema = z.object({
   limits: z.strictObject({
     maxMessageBytes: z.number().int().positive().default(25 * 1024 * 1024),
     maxRecipients: z.number().int().positive().default(1000),
+    /** Cases opened from one message at most; further issues stay in the last case. */
+    maxCasesPerMessage: z.number().int().positive().default(10),
+    /** New cases opened per sender address per rolling hour; past it, one case per message. */
+    maxNewCasesPerSenderPerHour: z.number().int().positive().default(20),
+    /** Acknowledgements sent per sender address per rolling hour; past it, none until the hour passes. */
+    maxAcknowledgementsPerSenderPerHour: z.number().int().positive().default(20),
+    /** MIME parts read per message; the rest becomes one opaque part and a warning. */
+    maxMimeParts: z.number().int().positive().default(1000),
+    /** MIME nesting depth read; deeper parts stay raw data and a warning. */
+    maxMimeDepth: z.number().int().positive().default(50),
+    /** Time budget of the understanding step (parse, classify) in a worker thread; over it the message is quarantined. */
+    understandTimeoutMs: z.number().int().positive().default(2000),
+  }).prefault({}),
+  /** Reply tokens: a VERP return path `bounces+<outbox id>.<hmac>@` on what we send (secret: REPLY_TOKEN_SECRET). */
+  replyTokens: z.strictObject({
+    enabled: z.boolean().default(true),
   }).prefault({}),
   /** Folder of handlebars templates (relative to the config file, or the working directory); default: the ones shipped. */
   templatesDir: z.string().nullable().default(null),
@@ -84,6 +100,12 @@ export const configSchema = z.object({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(2525),
     lmtp: z.boolean().default(false),
+    /** Simultaneous SMTP connections; further clients get 421 and retry. */
+    maxConnections: z.number().int().positive().default(20),
+    /** Message bytes held in memory across all SMTP sessions; past it new DATA gets 451. */
+    maxBytesInFlight: z.number().int().positive().default(64 * 1024 * 1024),
+    /** Client networks (CIDR) allowed to send without AUTH, e.g. ["10.0.0.0/8"]; loopback always is. */
+    allowedNetworks: z.array(z.string()).default([]),
   }).prefault({}),
   imap: z.strictObject({
     mailboxes: z.array(mailboxSchema).default([]),
@@ -108,6 +130,10 @@ export type CasemailSettings = z.infer<typeof configSchema>;
 export interface Secrets {
   databaseUrl: string | null;
   smtpUrl: string | null;
+  /** SMTP intake credentials "user:password" (SMTP_INTAKE_AUTH); when set, the intake offers AUTH PLAIN/LOGIN. */
+  smtpIntakeAuth: string | null;
+  /** Key of the reply-token HMAC (REPLY_TOKEN_SECRET); without it no VERP return path is used. */
+  replyTokenSecret: string | null;
   /** IMAP URLs by environment variable name (IMAP_URL and any mailbox's urlEnv). */
   imapUrls: Record<string, string | null>;
 }
@@ -185,6 +211,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const secrets: Secrets = {
     databaseUrl: readSecret(env, 'DATABASE_URL', problems),
     smtpUrl: readSecret(env, 'SMTP_URL', problems),
+    smtpIntakeAuth: readSecret(env, 'SMTP_INTAKE_AUTH', problems),
+    replyTokenSecret: readSecret(env, 'REPLY_TOKEN_SECRET', problems),
     imapUrls,
   };
   for (const m of settings?.imap.mailboxes ?? []) {

@@ -331,12 +331,18 @@ export function parseMessageSync(raw: Buffer, opts: ParseMessageOptions = {}): P
   // Line ends are normalised for the text only; downstream line logic then needs no \r cases.
   const text = collected.text.join('\n').replace(/\r\n?/g, '\n');
 
-  const from = addressesOf(headers, rawValues, 'from', fallbackCharset)[0] ?? null;
+  const fromMailboxes = addressesOf(headers, rawValues, 'from', fallbackCharset);
+  const from = fromMailboxes[0] ?? null;
   const date = firstRaw('date');
   const rp = firstRaw('return-path');
   const ct = root.contentType;
   return {
     from,
+    originator: {
+      fromMailboxes,
+      fromFields: rawValues.get('from')?.length ?? 0,
+      sender: addressesOf(headers, rawValues, 'sender', fallbackCharset)[0] ?? null,
+    },
     to: addressesOf(headers, rawValues, 'to', fallbackCharset),
     cc: addressesOf(headers, rawValues, 'cc', fallbackCharset),
     replyTo: addressesOf(headers, rawValues, 'reply-to', fallbackCharset),

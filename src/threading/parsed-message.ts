@@ -25,7 +25,15 @@ export interface ParsedAttachment {
 }
 
 export interface ParsedMessage {
+  /** The first mailbox of the first From header. */
   from: MailAddress | null;
+  /**
+   * How the originator was stated: every mailbox of every From header, the number of From header
+   * fields, and the Sender mailbox. RFC 5322 allows one From field, with several mailboxes only
+   * when Sender names the one who sent it; anything else makes `from` doubtful. Optional for
+   * hand-built messages (read as one From field holding `from`).
+   */
+  originator?: { fromMailboxes: MailAddress[]; fromFields: number; sender: MailAddress | null };
   to: MailAddress[];
   cc: MailAddress[];
   replyTo: MailAddress[];

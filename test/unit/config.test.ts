@@ -47,7 +47,7 @@ describe('loadConfig: defaults', () => {
     expect(s.timers.reopenWindowDays).toBe(7);
     expect(s.outbox.transport).toBe('auto');
     expect(s.demoDirectory).toBe(true);
-    expect(config.secrets).toEqual({ databaseUrl: null, smtpUrl: null, imapUrls: { IMAP_URL: null } });
+    expect(config.secrets).toEqual({ databaseUrl: null, smtpUrl: null, smtpIntakeAuth: null, replyTokenSecret: null, imapUrls: { IMAP_URL: null } });
     expect(config.paths.configFile).toBeNull();
     expect(config.paths.dataDir).toBe(path.join(dir, 'var'));
     expect(existsSync(path.join(config.paths.templatesDir))).toBe(true);
