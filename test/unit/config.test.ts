@@ -39,7 +39,7 @@ describe('loadConfig: defaults', () => {
     const s = config.settings;
     expect(s.addresses.support).toBe('support@casemail.localhost');
     expect(ownAddresses(s)).toEqual(['support@casemail.localhost', 'escalation@casemail.localhost']);
-    expect(s.smtpIntake).toEqual({ enabled: true, host: '127.0.0.1', port: 2525, lmtp: false });
+    expect(s.smtpIntake).toMatchObject({ enabled: true, host: '127.0.0.1', port: 2525, lmtp: false, maxConnections: 20, allowedNetworks: [] });
     expect(s.imap.mailboxes).toEqual([]);
     expect(s.caseNumber.prefix).toBe('Case');
     expect(s.calendar).toMatchObject({ timeZone: 'UTC', workingDays: [1, 2, 3, 4, 5], workingHours: { start: '00:00', end: '24:00' } });
@@ -74,7 +74,7 @@ describe('loadConfig: defaults', () => {
   it('merges overrides over the file', () => {
     const file = writeConfig({ limits: { maxMessageBytes: 1000, maxRecipients: 5 } });
     const config = loadConfig({ configFile: file, env: {}, overrides: { limits: { maxMessageBytes: 2000 } } });
-    expect(config.settings.limits).toEqual({ maxMessageBytes: 2000, maxRecipients: 5 });
+    expect(config.settings.limits).toMatchObject({ maxMessageBytes: 2000, maxRecipients: 5, maxCasesPerMessage: 10 });
   });
 
   it('lower-cases configured addresses', () => {
