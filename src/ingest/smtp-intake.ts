@@ -7,6 +7,9 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import type { Logger } from '../log/logger.js';
 import type { IntakeHandler, IntakeSource } from './intake-types.js';
 import { isTemporaryIntakeError } from './intake-errors.js';
+import { baseAddress } from '../threading/addresses.js';
+
+export { baseAddress };
 
 export interface SmtpIntakeOptions {
   /** Default 127.0.0.1 (local mode). */
@@ -32,16 +35,6 @@ type SmtpError = Error & { responseCode: number };
 
 function smtpError(responseCode: number, message: string): SmtpError {
   return Object.assign(new Error(message), { responseCode });
-}
-
-/** Lower-cased, with any "+tag" in the local part removed (reply tokens, per-case aliases). */
-export function baseAddress(address: string): string {
-  const lower = address.trim().toLowerCase();
-  const at = lower.lastIndexOf('@');
-  if (at < 0) return lower;
-  const local = lower.slice(0, at);
-  const plus = local.indexOf('+');
-  return `${plus > 0 ? local.slice(0, plus) : local}${lower.slice(at)}`;
 }
 
 export class SmtpIntake {
