@@ -1,20 +1,25 @@
 // Delivers the outbox: claims due rows under a lease (one short statement), renders and builds
 // each message with nodemailer's MailComposer, sends it through a MailTransport outside any
 // transaction, then records the result (sent + outbound message, retry with backoff, or failed).
+// Every mail passes build(): our own addresses are dropped from To/Cc there, headers are bounded,
+// and a composed message with a header line over 998 characters is refused.
 // I/O: the database handle, the transport; the clock is read only by the start() loop.
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import type { Config } from '../config/config.js';
+import { ownAddresses, type Config } from '../config/config.js';
 import type { Db } from '../db/database.js';
 import { isProcessAlive } from '../db/process-alive.js';
 import type { Logger } from '../log/logger.js';
 import {
   claimDueMail, markMailFailed, markMailSent, releaseAbandonedLeases, releaseMail, scheduleMailRetry, stripHeaderBreaks, type ClaimedMail,
 } from './outbox-store.js';
+import {
+  boundMailData, boundName, boundReferences, boundSubject, longestHeaderLine, MAX_LINE_CHARS, messageIds, sendableRecipients,
+} from './mail-bounds.js';
 import { nextAttemptAt, type BackoffPolicy } from './retry-backoff.js';
 import { classifySendError, describeSendFailure } from './smtp-error.js';
-import { loadMailTemplates, type MailTemplates } from './templates.js';
+import { isMailKind, loadMailTemplates, type MailTemplates } from './templates.js';
 import { createMailTransport, type MailTransport } from './transport.js';
 
 export interface OutboxDispatcherOptions {
@@ -26,6 +31,11 @@ export interface OutboxDispatcherOptions {
   supportAddress: string;
   /** Display name in From. */
   fromName?: string;
+  /**
+   * Addresses we receive at (support, escalation, aliases): never written to, +tag variants
+   * included, so a notice cannot loop back into intake. Default: the support address.
+   */
+  ownAddresses?: readonly string[];
   /** Header name put on every mail we send, valued with the support address, to recognise loops. */
   loopHeader: string;
   maxAttempts: number;
@@ -63,27 +73,9 @@ interface BuiltMail {
   envelopeTo: string[];
 }
 
-const MSG_ID = /<[^<>\s]+>/g;
-
-/** Keeps only well-formed `<id>` tokens: customer-supplied ids never reach our headers as free text. */
-function messageIds(values: readonly (string | null | undefined)[]): string[] {
-  const out: string[] = [];
-  for (const v of values) {
-    if (!v) continue;
-    const trimmed = stripHeaderBreaks(v);
-    const found = trimmed.match(MSG_ID) ?? (/^[^<>\s]+@[^<>\s]+$/.test(trimmed) ? [`<${trimmed}>`] : []);
-    for (const id of found) if (!out.includes(id)) out.push(id);
-  }
-  return out;
-}
-
-function uniqueLower(addresses: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const a of addresses) {
-    const clean = stripHeaderBreaks(a).toLowerCase();
-    if (clean && !out.includes(clean)) out.push(clean);
-  }
-  return out;
+/** build() found nobody to send to: recorded on the row as the reason it was not sent. */
+class NoRecipientError extends Error {
+  readonly code = 'outbox_no_recipient';
 }
 
 function errorText(err: unknown): string {
@@ -97,6 +89,7 @@ export class OutboxDispatcher {
   private readonly log: Logger;
   private readonly supportAddress: string;
   private readonly fromName: string;
+  private readonly ownAddresses: readonly string[];
   private readonly loopHeader: string;
   private readonly maxAttempts: number;
   private readonly backoff: BackoffPolicy;
@@ -118,7 +111,8 @@ export class OutboxDispatcher {
     this.transport = opts.transport;
     this.templates = opts.templates;
     this.supportAddress = opts.supportAddress;
-    this.fromName = opts.fromName ?? 'Support';
+    this.fromName = boundName(opts.fromName ?? 'Support');
+    this.ownAddresses = opts.ownAddresses ?? [opts.supportAddress];
     this.loopHeader = opts.loopHeader;
     this.maxAttempts = opts.maxAttempts;
     this.backoff = { baseSeconds: opts.retryBaseSeconds, maxSeconds: opts.maxRetryDelaySeconds ?? 3600, jitter: 0.1 };
@@ -229,6 +223,10 @@ export class OutboxDispatcher {
     try {
       built = await this.build(row, now);
     } catch (err) {
+      if (err instanceof NoRecipientError) {
+        log.warn({ reason: err.message }, 'mail has no recipient we may write to; not sent');
+        return this.record(log, 'failed', () => markMailFailed(this.db, row.id, `not sent: ${errorText(err)}`));
+      }
       log.error({ err }, 'cannot build the mail; marking it failed');
       return this.record(log, 'failed', () => markMailFailed(this.db, row.id, `cannot build the mail: ${errorText(err)}`));
     }
@@ -280,13 +278,17 @@ export class OutboxDispatcher {
   }
 
   private async build(row: ClaimedMail, now: Date): Promise<BuiltMail> {
-    const { text, html } = this.templates.renderStored(row.template, row.data);
-    const to = uniqueLower(row.to);
-    const cc = uniqueLower(row.cc).filter((a) => !to.includes(a));
-    if (to.length === 0) throw new Error('the mail has no recipient');
+    const { to, cc, dropped } = sendableRecipients(row.to, row.cc, this.ownAddresses);
+    if (to.length === 0) {
+      const why = dropped.map((d) => `${d.address} (${d.reason})`).join(', ');
+      throw new NoRecipientError(`no recipient left${why ? `: ${why}` : ''}`);
+    }
+    // Rows written before bounding existed are bounded here too (idempotent for newer rows).
+    const data = isMailKind(row.template) ? boundMailData(row.template, row.data as never) : row.data;
+    const { text, html } = this.templates.renderStored(row.template, data);
     const inReplyTo = messageIds([row.inReplyTo])[0];
     // RFC 5322 §3.6.4: References is the parent's References followed by the parent's Message-ID.
-    const references = messageIds([...row.references, inReplyTo]);
+    const references = boundReferences([...row.references, inReplyTo]);
     const [messageId] = messageIds([row.messageIdHeader]);
     if (!messageId) throw new Error(`stored Message-ID ${JSON.stringify(row.messageIdHeader)} is not a msg-id`);
 
@@ -301,7 +303,7 @@ export class OutboxDispatcher {
       to,
       ...(cc.length > 0 ? { cc } : {}),
       ...(row.replyTo ? { replyTo: stripHeaderBreaks(row.replyTo) } : {}),
-      subject: stripHeaderBreaks(row.subject),
+      subject: boundSubject(row.subject),
       messageId,
       ...(inReplyTo ? { inReplyTo } : {}),
       ...(references.length > 0 ? { references } : {}),
@@ -316,6 +318,8 @@ export class OutboxDispatcher {
       newline: 'win',
     });
     const raw = await composer.compile().build();
+    const longest = longestHeaderLine(raw);
+    if (longest > MAX_LINE_CHARS) throw new Error(`a header line has ${longest} characters (RFC 5322 allows ${MAX_LINE_CHARS})`);
     return { raw, text, envelopeTo: [...to, ...cc] };
   }
 }
@@ -329,6 +333,7 @@ export function createOutboxDispatcher(opts: { config: Config; db: Db; logger: L
     templates: opts.templates ?? loadMailTemplates(paths.templatesDir),
     transport: opts.transport ?? createMailTransport(opts.config, opts.logger),
     supportAddress: settings.addresses.support,
+    ownAddresses: ownAddresses(settings),
     loopHeader: settings.loopHeader,
     maxAttempts: settings.outbox.maxAttempts,
     retryBaseSeconds: settings.outbox.retryBaseSeconds,

@@ -1,42 +1,51 @@
 // The outbox table: enqueueing a mail inside the caller's transaction (one row per cause), and
 // the dispatcher's claim / finish / retry / fail / release steps, each one short statement or
 // transaction. All I/O is the database handle passed first; time always comes in as `now`.
-import { randomBytes } from 'node:crypto';
+// Every row is bounded on the way in (mail-bounds.ts): no 200 KB subject or 14 MB text is stored.
+import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db, DbOrTrx } from '../db/database.js';
 import type { OutboxTable } from '../db/schema.js';
 import type { MailKind, OutgoingMail } from './mail-kinds.js';
+import { boundMailData, boundMessageId, boundName, boundReferences, boundSubject } from './mail-bounds.js';
+
+export { stripHeaderBreaks } from './mail-bounds.js';
 
 /** Generates one of our own Message-IDs: `<random@messageIdDomain>`, angle brackets included. */
 export function generateMessageId(messageIdDomain: string): string {
   return `<${randomBytes(16).toString('base64url')}@${messageIdDomain}>`;
 }
 
-/** Removes CR, LF and other control characters that could end a header early or forge another. */
-export function stripHeaderBreaks(value: string): string {
-  // eslint-disable-next-line no-control-regex
-  return value.replace(/[\r\n]+[\t ]*/g, ' ').replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, '').trim();
+const MAX_CAUSE_KEY_CHARS = 200;
+
+/**
+ * Cause keys carry input (e.g. the sender's address) and sit in a unique btree index, whose
+ * entries PostgreSQL limits to about 2.7 KB: a long key keeps its start and gets a hash of the whole.
+ */
+export function boundCauseKey(key: string): string {
+  if (key.length <= MAX_CAUSE_KEY_CHARS) return key;
+  return `${key.slice(0, 120)}…sha256:${createHash('sha256').update(key).digest('hex')}`;
 }
 
 /** The outbox row for one mail, with its own Message-ID fixed now (every delivery carries it). */
 function outboxRow(mail: OutgoingMail, ctx: { messageIdDomain: string; now: Date }): Insertable<OutboxTable> {
   if (mail.to.length === 0) {
-    throw Object.assign(new Error(`outbox: mail for cause ${mail.causeKey} has no recipient`), { code: 'outbox_no_recipient' });
+    throw Object.assign(new Error(`outbox: mail for cause ${boundCauseKey(mail.causeKey)} has no recipient`), { code: 'outbox_no_recipient' });
   }
   return {
-    cause_key: mail.causeKey,
+    cause_key: boundCauseKey(mail.causeKey),
     kind: mail.kind,
     template: mail.kind,
     case_id: mail.caseId,
     to_addresses: JSON.stringify(mail.to),
     cc_addresses: JSON.stringify(mail.cc ?? []),
-    reply_to: mail.replyTo ?? null,
+    reply_to: mail.replyTo ? boundName(mail.replyTo) : null,
     message_id_header: generateMessageId(ctx.messageIdDomain),
-    in_reply_to: mail.inReplyTo ?? null,
-    references: JSON.stringify(mail.references ?? []),
+    in_reply_to: boundMessageId(mail.inReplyTo),
+    references: JSON.stringify(boundReferences(mail.references ?? [])),
     auto_submitted: mail.autoSubmitted,
-    subject: stripHeaderBreaks(mail.subject),
-    data: JSON.stringify(mail.data),
+    subject: boundSubject(mail.subject),
+    data: JSON.stringify(boundMailData(mail.kind, mail.data)),
     next_attempt_at: ctx.now,
   };
 }
@@ -61,7 +70,7 @@ export async function enqueueMail<K extends MailKind>(
   const existing = await trx
     .selectFrom('outbox')
     .select('message_id_header')
-    .where('cause_key', '=', mail.causeKey)
+    .where('cause_key', '=', boundCauseKey(mail.causeKey))
     .executeTakeFirstOrThrow();
   return { inserted: false, messageIdHeader: existing.message_id_header };
 }
