@@ -1,11 +1,13 @@
 // Operator commands: migrate, directory import/export, case list/show. Each opens the
-// database, does one thing, prints a human-readable result and returns the exit code.
+// database, does one thing, prints a human-readable result and returns the exit code. Text
+// that came from mail or files goes through terminal-text.ts, so it cannot drive the terminal.
 import { readFileSync } from 'node:fs';
 import { migrateToLatest } from '../db/database.js';
 import { formatDirectory, parseDirectory } from '../directory/directory-file.js';
 import { exportDirectory, importDirectory } from '../directory/directory-store.js';
 import { listCases, showCase } from '../cases/case-queries.js';
 import { loadContext, openAppDatabase, type AppContext, type GlobalOptions } from './context.js';
+import { directoryForOutput, stringifyForTerminal, terminalLine } from './terminal-text.js';
 import type { DatabaseHandle } from '../db/database.js';
 
 /** Opens the database, or says why not in one line (e.g. the embedded one is in use by `casemail start`). */
@@ -13,7 +15,7 @@ async function openOrSay(ctx: AppContext, command: string, migrate: 'auto' | 'ne
   try {
     return await openAppDatabase(ctx, { migrate });
   } catch (err) {
-    process.stderr.write(`casemail ${command}: cannot open the database: ${(err as Error).message}\n`);
+    process.stderr.write(`casemail ${command}: cannot open the database: ${terminalLine((err as Error).message)}\n`);
     return null;
   }
 }
@@ -29,7 +31,7 @@ export async function runMigrate(opts: GlobalOptions): Promise<number> {
     process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
     return 0;
   } catch (err) {
-    process.stderr.write(`casemail migrate: ${(err as Error).message}\n`);
+    process.stderr.write(`casemail migrate: ${terminalLine((err as Error).message)}\n`);
     return 1;
   } finally {
     await handle.close();
@@ -43,14 +45,14 @@ export async function runDirectoryImport(opts: GlobalOptions, file: string): Pro
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    process.stderr.write(`casemail directory import: cannot read ${file}: ${(err as Error).message}\n`);
+    process.stderr.write(`casemail directory import: cannot read ${terminalLine(file)}: ${terminalLine((err as Error).message)}\n`);
     return 1;
   }
   const format = /\.csv$/i.test(file) ? 'csv' : 'json';
   const parsed = parseDirectory(text, format);
   if (!parsed.ok) {
-    process.stderr.write(`casemail directory import: ${parsed.problems.length} bad row(s) in ${file}; nothing was changed\n`);
-    for (const p of parsed.problems) process.stderr.write(`  line ${p.line} (${p.row}): ${p.reason}\n`);
+    process.stderr.write(`casemail directory import: ${parsed.problems.length} bad row(s) in ${terminalLine(file)}; nothing was changed\n`);
+    for (const p of parsed.problems) process.stderr.write(`  line ${p.line} (${terminalLine(p.row)}): ${terminalLine(p.reason)}\n`);
     return 1;
   }
   const handle = await openOrSay(ctx, 'directory import', 'auto');
@@ -58,8 +60,8 @@ export async function runDirectoryImport(opts: GlobalOptions, file: string): Pro
   try {
     const outcome = await importDirectory(handle.db, parsed.file, parsed.lines);
     if (!outcome.ok) {
-      process.stderr.write(`casemail directory import: ${outcome.problems.length} bad row(s) in ${file}; nothing was changed\n`);
-      for (const p of outcome.problems) process.stderr.write(`  line ${p.line} (${p.row}): ${p.reason}\n`);
+      process.stderr.write(`casemail directory import: ${outcome.problems.length} bad row(s) in ${terminalLine(file)}; nothing was changed\n`);
+      for (const p of outcome.problems) process.stderr.write(`  line ${p.line} (${terminalLine(p.row)}): ${terminalLine(p.reason)}\n`);
       return 1;
     }
     const c = outcome.counts;
@@ -80,7 +82,8 @@ export async function runDirectoryExport(opts: GlobalOptions, format: string): P
   const handle = await openOrSay(ctx, 'directory export', 'auto');
   if (!handle) return 1;
   try {
-    process.stdout.write(formatDirectory(await exportDirectory(handle.db), format));
+    const text = formatDirectory(await exportDirectory(handle.db), format);
+    process.stdout.write(directoryForOutput(text, format, process.stdout.isTTY === true));
     return 0;
   } finally {
     await handle.close();
@@ -96,7 +99,7 @@ export async function runCaseList(opts: GlobalOptions, state?: string): Promise<
     const rows = await listCases(handle.db, { state: state ?? null });
     if (rows.length === 0) process.stdout.write('no cases\n');
     for (const r of rows) {
-      process.stdout.write(`${ctx.config.settings.caseNumber.prefix} #${r.number}  sev ${r.severity}  ${r.state.padEnd(19)} ${r.organisation.padEnd(20).slice(0, 20)}  ${r.subject}\n`);
+      process.stdout.write(`${ctx.config.settings.caseNumber.prefix} #${r.number}  sev ${r.severity}  ${r.state.padEnd(19)} ${terminalLine(r.organisation).padEnd(20).slice(0, 20)}  ${terminalLine(r.subject)}\n`);
     }
     return 0;
   } finally {
@@ -107,7 +110,7 @@ export async function runCaseList(opts: GlobalOptions, state?: string): Promise<
 export async function runCaseShow(opts: GlobalOptions, num: string): Promise<number> {
   const n = Number(String(num).replace(/^#/, ''));
   if (!Number.isInteger(n) || n <= 0) {
-    process.stderr.write(`casemail case show: "${num}" is not a case number\n`);
+    process.stderr.write(`casemail case show: "${terminalLine(String(num))}" is not a case number\n`);
     return 2;
   }
   const ctx = loadContext(opts);
@@ -120,7 +123,7 @@ export async function runCaseShow(opts: GlobalOptions, num: string): Promise<num
       process.stderr.write(`casemail case show: no case #${n}\n`);
       return 1;
     }
-    process.stdout.write(JSON.stringify(shown, null, 2) + '\n');
+    process.stdout.write(stringifyForTerminal(shown) + '\n');
     return 0;
   } finally {
     await handle.close();

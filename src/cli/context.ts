@@ -4,6 +4,7 @@
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { openDatabase, migrateToLatest, pendingMigrations, pgliteDirFor, type DatabaseHandle } from '../db/database.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { terminalText } from './terminal-text.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -24,7 +25,7 @@ export function loadContext(opts: GlobalOptions, logTo: 'stdout' | 'stderr' = 's
     return { config, logger: createLogger(process.env.LOG_LEVEL ?? config.settings.logLevel, logTo === 'stdout' ? 1 : 2) };
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`casemail: ${err.message}\n`);
+      process.stderr.write(`casemail: ${terminalText(err.message)}\n`);
       return null;
     }
     throw err;

@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { openDatabase, pendingMigrations, pgliteDirFor, type DatabaseHandle } from '../db/database.js';
 import type { GlobalOptions } from './context.js';
+import { terminalLine } from './terminal-text.js';
 
 export interface CheckResult {
   name: string;
@@ -98,6 +99,7 @@ export async function runChecks(opts: GlobalOptions, env: NodeJS.ProcessEnv = pr
 
 export async function runDoctor(opts: GlobalOptions): Promise<number> {
   const results = await runChecks(opts);
-  for (const r of results) process.stdout.write(`${r.status.padEnd(4)}  ${r.name.padEnd(12)} ${r.detail}\n`);
+  // Details quote servers, files and settings: shown, never obeyed by the terminal.
+  for (const r of results) process.stdout.write(`${r.status.padEnd(4)}  ${terminalLine(r.name).padEnd(12)} ${terminalLine(r.detail)}\n`);
   return results.some((r) => r.status === 'fail') ? 1 : 0;
 }
