@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { MessageHandler } from '../cases/message-handler.js';
 import { loadContext, openAppDatabase, type GlobalOptions } from './context.js';
+import { terminalLine } from './terminal-text.js';
 
 export const EX_TEMPFAIL = 75;
 
@@ -19,7 +20,7 @@ export async function runIngest(opts: GlobalOptions, file: string): Promise<numb
   try {
     raw = await readInput(file);
   } catch (err) {
-    process.stderr.write(`casemail ingest: cannot read ${file}: ${(err as Error).message}\n`);
+    process.stderr.write(`casemail ingest: cannot read ${terminalLine(file)}: ${terminalLine((err as Error).message)}\n`);
     return EX_TEMPFAIL;
   }
   const ctx = loadContext(opts);
@@ -34,7 +35,7 @@ export async function runIngest(opts: GlobalOptions, file: string): Promise<numb
   try {
     const handler = new MessageHandler({ db: handle.db, settings: ctx.config.settings, logger: ctx.logger, clock: () => new Date() });
     const result = await handler.handle(raw, { kind: 'pipe', mailbox: null, uidValidity: null, uid: null, envelopeRecipients: [] });
-    process.stdout.write(`${result.status}${result.caseNumbers.length ? ` ${result.caseNumbers.map((n) => `#${n}`).join(' ')}` : ''}${result.reason ? ` (${result.reason})` : ''}\n`);
+    process.stdout.write(`${result.status}${result.caseNumbers.length ? ` ${result.caseNumbers.map((n) => `#${n}`).join(' ')}` : ''}${result.reason ? ` (${terminalLine(result.reason)})` : ''}\n`);
     return 0;
   } catch (err) {
     process.stderr.write(`casemail ingest: not stored, try again later: ${(err as Error).message}\n`);

@@ -106,6 +106,10 @@ describe(`casemail CLI output of hostile mail on ${databaseKind()}`, () => {
     const r = await runCli(['case', 'show', '\x1b]0;x\x07'], env);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('casemail case show: "\\x1b]0;x\\x07" is not a case number\n');
+    const missing = await runCli(['ingest', path.join(dir, 'missing-\x1b]0;x\x07.eml')], env);
+    expect(missing.code).toBe(75);
+    expect(missing.stderr).not.toMatch(RAW_UNSAFE);
+    expect(missing.stderr).toContain('missing-\\x1b]0;x\\x07.eml');
   }, TIMEOUT);
 
   it('doctor escapes what it quotes (here the configuration file name)', async () => {
