@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MailKind, MailKindData } from '../../src/notify/mail-kinds.js';
 import { MAIL_KINDS } from '../../src/notify/mail-kinds.js';
 import { formatBytes, loadMailTemplates, SAMPLE_MAIL_DATA, TemplateError } from '../../src/notify/templates.js';
+import { boundMailData } from '../../src/notify/mail-bounds.js';
 
 const TEMPLATES = path.resolve('templates');
 const GOLDEN = path.resolve('test/fixtures/golden');
@@ -48,6 +49,15 @@ const cases: Case[] = [
       attachments: [],
       siblings: [],
     },
+  },
+  {
+    // As the outbox row stores it: the text clipped with where the rest is, 60 attachments listed as 50 lines.
+    name: 'new-case-notification-bounded', kind: 'new-case-notification',
+    data: boundMailData('new-case-notification', {
+      ...SAMPLE_MAIL_DATA['new-case-notification'],
+      text: Array.from({ length: 400 }, (_, i) => `Line ${i}: the export stops with E42.`).join('\n'),
+      attachments: Array.from({ length: 60 }, (_, i) => ({ filename: `part-${i}.log`, size: 1024 * (i + 1) })),
+    }),
   },
 ];
 
