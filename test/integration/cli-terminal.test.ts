@@ -102,6 +102,21 @@ describe(`casemail CLI output of hostile mail on ${databaseKind()}`, () => {
     expect(JSON.parse(r.stdout).organisations[0].name).toBe('Ac\u202eme\u009b');
   }, TIMEOUT);
 
+  it('directory export --format csv escapes on a terminal and keeps exact bytes when redirected', async () => {
+    const redirected = await runCli(['directory', 'export', '--format', 'csv'], env);
+    expect(redirected.code).toBe(0);
+    expect(redirected.stdout).toContain('Ac\u202eme\u009b');
+    // A terminal: util-linux `script` runs the command on a pseudo-terminal.
+    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(REPO, 'bin/casemail.js'))} directory export --format csv`;
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'error', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let onTerminal = '';
+    child.stdout.on('data', (b: Buffer) => (onTerminal += b.toString()));
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    expect(onTerminal).toContain('Ac\\u202eme\\x9b');
+    expect(onTerminal).not.toMatch(RAW_UNSAFE);
+  }, TIMEOUT);
+
   it('error messages that echo input escape it', async () => {
     const r = await runCli(['case', 'show', '\x1b]0;x\x07'], env);
     expect(r.code).toBe(2);
