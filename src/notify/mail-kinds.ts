@@ -1,5 +1,6 @@
 // Every kind of mail the service sends, with the data its template receives. The outbox row
 // stores `kind` and `data`; the dispatcher renders templates/<kind>.text.hbs and .html.hbs.
+// Input-derived fields are bounded per kind (mail-bounds.ts) before the row is written.
 
 export interface CaseSummary {
   number: number;
@@ -74,7 +75,7 @@ export interface OutgoingMail<K extends MailKind = MailKind> {
   to: string[];
   cc?: string[];
   replyTo?: string | null;
-  /** Subject including the case tag where there is a case. CR/LF are removed before sending. */
+  /** Subject including the case tag where there is a case. Line breaks removed and cut to 200 characters when the row is written (mail-bounds.ts). */
   subject: string;
   inReplyTo?: string | null;
   references?: string[];
