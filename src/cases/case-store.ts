@@ -150,3 +150,21 @@ export async function reopenCase(trx: DbOrTrx, caseId: number, now: Date, actor:
   }).where('id', '=', caseId).execute();
   await recordEvent(trx, { caseId, messageId: messageRowId, at: now, actor, kind: 'reopened', data: {} });
 }
+
+/**
+ * What a sender caused in the rolling hour before `now`, from the audit trail (durable, so the
+ * caps hold across restarts and between processes): cases opened for them, and how many of
+ * those were acknowledged.
+ */
+export async function senderActivity(trx: DbOrTrx, address: string, now: Date): Promise<{ newCases: number; acknowledgements: number }> {
+  const from = new Date(now.getTime() - 60 * 60 * 1000);
+  const r = await trx.selectFrom('case_events')
+    .select([
+      sql<string>`count(*)`.as('cases'),
+      sql<string>`count(*) filter (where data->>'acknowledged' = 'true')`.as('acks'),
+    ])
+    .where('kind', '=', 'case_opened').where('actor', '=', address.toLowerCase())
+    .where('at', '>', from).where('at', '<=', now)
+    .executeTakeFirst();
+  return { newCases: Number(r?.cases ?? 0), acknowledgements: Number(r?.acks ?? 0) };
+}
