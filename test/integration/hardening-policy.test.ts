@@ -12,19 +12,13 @@ import { silentLogger } from '../../src/log/logger.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
+import { manyIssues } from '../support/issue-list.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const smtp: IntakeSource = { kind: 'smtp', mailbox: null, uidValidity: null, uid: null, envelopeRecipients: [SUPPORT] };
 const NOW = new Date('2026-11-30T09:00:00Z');
 const SECRET = 'test-reply-token-secret';
 const HOUR = 60 * 60 * 1000;
-
-/** A request listing `n` distinct issues, each with a real description. */
-export function manyIssues(n: number): string {
-  const items = Array.from({ length: n }, (_, i) =>
-    `${i + 1}. The ${['export', 'login', 'report', 'backup', 'search'][i % 5]} module number ${i + 1} fails with error E${100 + i} every time a user opens it after the upgrade, and restarting the service does not help at all.`);
-  return ['Hello support,', '', `we have ${n} separate issues since the upgrade:`, '', ...items.flatMap((l) => [l, '']), 'Thanks, Bob'].join('\n');
-}
 
 /** A permanent bounce (text, as Exim writes it) claiming `failed` could not be reached. */
 function bounce(opts: { failed: string; from?: string; to?: string; originalId?: string; envelopeTo?: string }): { raw: Buffer; source: IntakeSource } {
