@@ -74,8 +74,14 @@ export class MessageHandler implements IntakeHandler {
   }
 
   async quarantine(raw: Buffer, source: IntakeSource, error: unknown): Promise<IntakeResult> {
-    // Nothing to keep: an intake that quarantines whatever handle() refused must not store it either.
-    if (isEmptyInput(raw)) throw new EmptyMessageError();
+    if (isEmptyInput(raw)) {
+      // Nothing to keep. SMTP and the pipe refuse it (the error); a mailbox cannot refuse what it
+      // already holds, so IMAP files it in its quarantine folder (nothing stored here) rather
+      // than retrying it forever in front of the messages behind it.
+      if (source.kind !== 'imap') throw new EmptyMessageError();
+      this.deps.logger.warn({ mailbox: source.mailbox, uid: source.uid }, 'empty message left to the quarantine folder, not stored');
+      return { status: 'quarantined', messageId: '', caseNumbers: [], reason: new EmptyMessageError().message };
+    }
     try {
       return await this.quarantineAt(raw, source, `handling failed repeatedly: ${errorText(error)}`, this.deps.clock());
     } catch (err) {

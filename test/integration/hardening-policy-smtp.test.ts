@@ -1,6 +1,6 @@
 // Intake policy hardening (issue 11) as a sender sees it: mail goes in through the real SMTP
 // intake of the running service (in-process, test database) and whatever we answer arrives at
-// the real smtp-server sink. No IMAP here: these scenarios are about policy, not the mailbox.
+// the real smtp-server sink. IMAP (a throwaway Dovecot) only for the empty message a mailbox holds.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,8 @@ import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
-import { headerOf, smtpUrl } from '../support/service-harness.js';
+import { appendAll, folderCount, headerOf, serviceConfig, smtpUrl } from '../support/service-harness.js';
+import { describeWithDovecot, startDovecot, type DovecotServer } from '../support/dovecot.js';
 import { manyIssues } from '../support/issue-list.js';
 
 const SUPPORT = 'support@casemail.localhost';
@@ -167,5 +168,35 @@ describe(`intake policy through SMTP into the sink on ${databaseKind()}`, () => 
     // knows the code, 451 until then): either way the sender is refused and nothing is stored.
     expect(error?.responseCode).toBeGreaterThanOrEqual(400);
     expect(await count()).toBe(before);
+  });
+});
+
+describeWithDovecot(`an empty message in the IMAP mailbox on ${databaseKind()}`, () => {
+  let tdb: TestDatabase;
+  let dovecot: DovecotServer;
+  let sink: SmtpSink;
+  let service: RunningService;
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    await loadTestDirectory(tdb.db);
+    dovecot = await startDovecot();
+    sink = await startSmtpSink();
+    service = await startService(serviceConfig(dovecot, sink), tdb);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await sink?.stop();
+    await dovecot?.stop();
+    await tdb?.close();
+  });
+
+  it('goes to the quarantine folder unstored and does not hold up the request behind it', async () => {
+    const request = buildMail({ subject: 'Behind an empty one' });
+    await appendAll(dovecot, [Buffer.from('Return-Path: <bob@acme.example>\r\n\r\n'), request]);
+    await sink.waitFor((m) => m.some((x) => headerOf(x.raw, 'In-Reply-To') === headerOf(request, 'Message-ID')), 30_000);
+    await expect.poll(() => folderCount(dovecot, 'Quarantine'), { timeout: 20_000, interval: 200 }).toBe(1);
+    const inbound = await tdb.db.selectFrom('messages').select('subject').where('direction', '=', 'inbound').execute();
+    expect(inbound.map((m) => m.subject)).toEqual(['Behind an empty one']);
   });
 });

@@ -236,6 +236,11 @@ describe(`intake policy hardening on ${databaseKind()}`, () => {
       const before = await tdb.db.selectFrom('messages').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
       await expect(handler.handle(raw, smtp)).rejects.toMatchObject({ code: 'empty_message' });
       await expect(handler.quarantine(raw, smtp, new Error('x'))).rejects.toMatchObject({ code: 'empty_message' });
+      // IMAP cannot refuse what the mailbox holds: quarantine() answers "quarantined" (the intake
+      // moves it to its quarantine folder, so it does not block the messages behind it), storing nothing.
+      const imap: IntakeSource = { kind: 'imap', mailbox: 'support/INBOX', uidValidity: 1, uid: 99, envelopeRecipients: [] };
+      await expect(handler.handle(raw, imap)).rejects.toMatchObject({ code: 'empty_message' });
+      await expect(handler.quarantine(raw, imap, new Error('x'))).resolves.toMatchObject({ status: 'quarantined', reason: expect.stringMatching(/^empty message/) });
       const after = await tdb.db.selectFrom('messages').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
       expect(Number(after.n)).toBe(Number(before.n));
     });
