@@ -157,6 +157,9 @@ export async function reopenCase(trx: DbOrTrx, caseId: number, now: Date, actor:
  * those were acknowledged.
  */
 export async function senderActivity(trx: DbOrTrx, address: string, now: Date): Promise<{ newCases: number; acknowledgements: number }> {
+  // One sender's new requests queue here until the holder commits, so parallel deliveries (IMAP
+  // batch, several SMTP sessions) cannot all read the same count and overshoot the caps.
+  await sql`select pg_advisory_xact_lock(hashtext(${`casemail-sender:${address.toLowerCase()}`}))`.execute(trx);
   const from = new Date(now.getTime() - 60 * 60 * 1000);
   const r = await trx.selectFrom('case_events')
     .select([

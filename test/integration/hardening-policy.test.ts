@@ -100,6 +100,16 @@ describe(`intake policy hardening on ${databaseKind()}`, () => {
       expect((await outboxOf(later.caseNumbers[0]!)).some((o) => o.kind === 'acknowledgement')).toBe(true);
     });
 
+    it('holds the acknowledgement cap when one sender\'s messages arrive in parallel', async () => {
+      const at = new Date(NOW.getTime() + 3 * 24 * HOUR);
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) =>
+        handler.handleAt(buildMail({ from: 'carol@acme.example', subject: `Parallel ${i}` }), smtp, at)));
+      expect(results.every((r) => r.status === 'processed')).toBe(true);
+      const acks = await tdb.db.selectFrom('outbox').select('id').where('kind', '=', 'acknowledgement')
+        .where('cause_key', 'in', results.map((r) => `ack:${r.messageId}:${r.caseNumbers[0]}`)).execute();
+      expect(acks).toHaveLength(3);
+    });
+
     it('past the hourly new-case cap, a message listing several issues becomes one case', async () => {
       const at = new Date(NOW.getTime() + 5 * HOUR);
       for (let i = 0; i < 4; i++) await handler.handleAt(buildMail({ from: 'ada@acme.example', subject: `Ada filler ${i}` }), smtp, at);
