@@ -275,7 +275,10 @@ export class MessageHandler implements IntakeHandler {
     const subject = parsed.subject.trim() || '(no subject)';
     const whole = { title: subject, text: visibleText };
     const found = previousCaseId === null ? splitIssues(subject, visibleText) : [whole];
-    const plan = planNewCases(found, whole, await senderActivity(trx, sender.address, now), settings.limits);
+    const activity = await senderActivity(trx, sender.address, now, {
+      newCases: settings.limits.maxNewCasesPerSenderPerHour, acknowledgements: settings.limits.maxAcknowledgementsPerSenderPerHour,
+    });
+    const plan = planNewCases(found, whole, activity, settings.limits);
     const parts = plan.parts;
     const group = parts.length > 1 ? `split:${parsed.messageId ?? contentHashShort(parsed)}` : null;
     const cc = await entitledContactsOf(trx, sender.organisationId, this.ccAddresses(parsed, sender.address));

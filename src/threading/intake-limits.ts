@@ -9,7 +9,7 @@ export interface IntakeLimits {
   maxAcknowledgementsPerSenderPerHour: number;
 }
 
-/** What this sender caused in the hour before now. */
+/** What this sender caused in the hour before now; each count may stop at its cap. */
 export interface SenderActivity {
   newCases: number;
   acknowledgements: number;
@@ -52,10 +52,10 @@ export function planNewCases(found: readonly IssuePart[], whole: IssuePart, acti
   const casesLeft = limits.maxNewCasesPerSenderPerHour - activity.newCases;
   if (count > 1 && count > casesLeft) {
     const allowed = Math.max(1, casesLeft);
-    hits.push({ limit: 'maxNewCasesPerSenderPerHour', value: limits.maxNewCasesPerSenderPerHour, detail: `${activity.newCases} new cases in the last hour; ${allowed} opened instead of ${count}` });
+    hits.push({ limit: 'maxNewCasesPerSenderPerHour', value: limits.maxNewCasesPerSenderPerHour, detail: `${Math.min(activity.newCases, limits.maxNewCasesPerSenderPerHour)} new cases in the last hour; ${allowed} opened instead of ${count}` });
     count = allowed;
   } else if (casesLeft <= 0) {
-    hits.push({ limit: 'maxNewCasesPerSenderPerHour', value: limits.maxNewCasesPerSenderPerHour, detail: `${activity.newCases} new cases in the last hour; one case opened` });
+    hits.push({ limit: 'maxNewCasesPerSenderPerHour', value: limits.maxNewCasesPerSenderPerHour, detail: `cap of new cases in the last hour reached; one case opened` });
   }
   const parts = count === 1 ? [whole] : [...issues.slice(0, count - 1), mergeParts(issues.slice(count - 1))];
   const acksLeft = Math.max(0, limits.maxAcknowledgementsPerSenderPerHour - activity.acknowledgements);
@@ -63,7 +63,7 @@ export function planNewCases(found: readonly IssuePart[], whole: IssuePart, acti
   if (acksLeft < parts.length) {
     hits.push({
       limit: 'maxAcknowledgementsPerSenderPerHour', value: limits.maxAcknowledgementsPerSenderPerHour,
-      detail: `${activity.acknowledgements} acknowledgements in the last hour; ${parts.length - acksLeft} not sent`,
+      detail: `${Math.min(activity.acknowledgements, limits.maxAcknowledgementsPerSenderPerHour)} acknowledgements in the last hour; ${parts.length - acksLeft} not sent`,
     });
   }
   return { parts, acknowledge, hits };
