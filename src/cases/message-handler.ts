@@ -1,7 +1,8 @@
 // The one handler behind every intake (IMAP, SMTP, pipe): store the raw message once, parse,
 // classify, and write the outcome in ONE transaction — message row, new cases or follow-up,
 // participants, audit events and outbox rows. Nothing is dropped: every message ends up in a
-// case, held with a reason, ignored as automatic/loop mail, or quarantined with its error.
+// case, held with a reason, ignored as automatic/loop mail, or quarantined with its error; an
+// empty message has nothing to keep and is refused (EmptyMessageError, code empty_message).
 import { ownAddresses, type CasemailSettings } from '../config/config.js';
 import type { Db, Trx } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
