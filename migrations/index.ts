@@ -1,7 +1,9 @@
 // The ordered list of migrations. Each file is frozen in time; add new ones, never edit old ones.
 import type { Migration } from 'kysely';
 import * as m20261128140000 from './20261128140000_initial.js';
+import * as m20261130190000 from './20261130190000_sender_activity_index.js';
 
 export const migrations: Record<string, Migration> = {
   '20261128140000_initial': m20261128140000,
+  '20261130190000_sender_activity_index': m20261130190000,
 };

@@ -33,7 +33,8 @@ export async function showCase(db: DbOrTrx, number: number) {
   const links = await db.selectFrom('case_links').innerJoin('cases as other', 'other.id', 'case_links.linked_case_id')
     .select(['case_links.kind', 'other.number']).where('case_links.case_id', '=', c.id).execute();
   const events = await db.selectFrom('case_events').select(['at', 'actor', 'kind', 'data']).where('case_id', '=', c.id).orderBy('id').execute();
-  const messages = await db.selectFrom('messages').select(['id', 'direction', 'from_address', 'subject', 'received_at', 'status', 'kind'])
+  // status_reason shows why a message was held and which intake caps it ran into.
+  const messages = await db.selectFrom('messages').select(['id', 'direction', 'from_address', 'subject', 'received_at', 'status', 'status_reason', 'kind'])
     .where('case_id', '=', c.id).orderBy('id').execute();
   const outbox = await db.selectFrom('outbox').select(['kind', 'to_addresses', 'subject', 'status', 'attempts', 'last_error', 'sent_at'])
     .where('case_id', '=', c.id).orderBy('id').execute();

@@ -150,3 +150,30 @@ export async function reopenCase(trx: DbOrTrx, caseId: number, now: Date, actor:
   }).where('id', '=', caseId).execute();
   await recordEvent(trx, { caseId, messageId: messageRowId, at: now, actor, kind: 'reopened', data: {} });
 }
+
+/**
+ * What a sender caused in the rolling hour before `now`, from the audit trail (durable, so the
+ * caps hold across restarts and between processes): cases opened for them, and how many of
+ * those were acknowledged. Each count stops at its cap (`upTo`): reaching it is all the caps
+ * need, and a flood from one address then costs a bounded index read per message, not a
+ * count of everything it sent.
+ */
+export async function senderActivity(
+  trx: DbOrTrx, address: string, now: Date, upTo: { newCases: number; acknowledgements: number },
+): Promise<{ newCases: number; acknowledgements: number }> {
+  const actor = address.toLowerCase();
+  // One sender's new requests queue here until the holder commits, so parallel deliveries (IMAP
+  // batch, several SMTP sessions) cannot all read the same count and overshoot the caps.
+  await sql`select pg_advisory_xact_lock(hashtext(${`casemail-sender:${actor}`}))`.execute(trx);
+  const from = new Date(now.getTime() - 60 * 60 * 1000);
+  const recent = (acknowledged: boolean, limit: number) => {
+    let q = trx.selectFrom('case_events').select('id')
+      .where('kind', '=', 'case_opened').where('actor', '=', actor).where('at', '>', from).where('at', '<=', now);
+    if (acknowledged) q = q.where(sql<boolean>`(data->>'acknowledged') = 'true'`);
+    return q.limit(Math.max(0, limit));
+  };
+  const r = await sql<{ cases: string; acks: string }>`
+    select (select count(*) from (${recent(false, upTo.newCases)}) c) as cases,
+           (select count(*) from (${recent(true, upTo.acknowledgements)}) a) as acks`.execute(trx);
+  return { newCases: Number(r.rows[0]?.cases ?? 0), acknowledgements: Number(r.rows[0]?.acks ?? 0) };
+}

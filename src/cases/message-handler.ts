@@ -1,7 +1,8 @@
 // The one handler behind every intake (IMAP, SMTP, pipe): store the raw message once, parse,
 // classify, and write the outcome in ONE transaction — message row, new cases or follow-up,
 // participants, audit events and outbox rows. Nothing is dropped: every message ends up in a
-// case, held with a reason, ignored as automatic/loop mail, or quarantined with its error.
+// case, held with a reason, ignored as automatic/loop mail, or quarantined with its error; an
+// empty message has nothing to keep and is refused (EmptyMessageError, code empty_message).
 import { ownAddresses, type CasemailSettings } from '../config/config.js';
 import type { Db, Trx } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
@@ -11,7 +12,14 @@ import { TemporaryIntakeError, type IntakeHandler, type IntakeResult, type Intak
 import { classifyAutomatic, type AutomaticClassification } from '../threading/automatic.js';
 import { findCaseRef } from '../threading/case-ref.js';
 import { extractReply } from '../threading/reply-text.js';
-import { routeMessage, type ReferencedCase, type Route, type SenderFacts } from '../threading/route-message.js';
+import { routeMessage, type ReferencedCase, type SenderFacts, type NoticeReason } from '../threading/route-message.js';
+import { doubtfulOriginator } from '../threading/originator.js';
+import { addressesToMarkBouncing, refersToOurMailOnCase, type OurMail } from '../threading/bounce-trust.js';
+import { outboxIdFromReturnPath } from '../threading/return-path-token.js';
+import { describeHits, planNewCases, type LimitHit } from '../threading/intake-limits.js';
+import { pgSafeDeep, pgSafeText } from '../threading/pg-text.js';
+import { isEmptyInput } from '../threading/empty-input.js';
+import { EmptyMessageError } from './intake-refusal.js';
 import { suggestSeverity } from '../threading/severity.js';
 import { splitIssues } from '../threading/split-issues.js';
 import type { ParsedMessage } from '../threading/parsed-message.js';
@@ -19,8 +27,10 @@ import { isClosePhrase, originalMessageIds, recipientsOf } from '../threading/me
 import { findSender, entitledContactsOf, type Sender } from '../directory/directory-store.js';
 import { enqueueMail, enqueueMails } from '../notify/outbox-store.js';
 import type { CaseSummary, OutgoingMail } from '../notify/mail-kinds.js';
-import { caseIdForMessageIds, findInboundDuplicate, insertMessageWithRaw, storeAttachments, type MessageEvent } from './message-store.js';
-import { openCases, recordEvent, recordEvents, caseTag, severityMeaning, addParticipant, reopenCase, type NewEvent, type NewParticipant, type OpenedCase } from './case-store.js';
+import { caseIdForMessageIds, findInboundDuplicate, findOurMail, insertMessageWithRaw, storeAttachments, type MessageEvent } from './message-store.js';
+import {
+  openCases, recordEvent, recordEvents, caseTag, senderActivity, severityMeaning, addParticipant, reopenCase, type NewEvent, type NewParticipant, type OpenedCase,
+} from './case-store.js';
 import { formatLocal } from '../calendar/business-calendar.js';
 
 export interface MessageHandlerDeps {
@@ -31,6 +41,8 @@ export interface MessageHandlerDeps {
   clock: () => Date;
   /** Called after a commit that queued outgoing mail, so the dispatcher can send at once. */
   onOutboxWritten?: () => void;
+  /** REPLY_TOKEN_SECRET: bounces to a VERP return path signed with it name the outbox row they are about. */
+  replyTokenSecret?: string | null;
 }
 
 /** Database errors that mean "try again later", not "this message is bad". */
@@ -63,6 +75,14 @@ export class MessageHandler implements IntakeHandler {
   }
 
   async quarantine(raw: Buffer, source: IntakeSource, error: unknown): Promise<IntakeResult> {
+    if (isEmptyInput(raw)) {
+      // Nothing to keep. SMTP and the pipe refuse it (the error); a mailbox cannot refuse what it
+      // already holds, so IMAP files it in its quarantine folder (nothing stored here) rather
+      // than retrying it forever in front of the messages behind it.
+      if (source.kind !== 'imap') throw new EmptyMessageError();
+      this.deps.logger.warn({ mailbox: source.mailbox, uid: source.uid }, 'empty message left to the quarantine folder, not stored');
+      return { status: 'quarantined', messageId: '', caseNumbers: [], reason: new EmptyMessageError().message };
+    }
     try {
       return await this.quarantineAt(raw, source, `handling failed repeatedly: ${errorText(error)}`, this.deps.clock());
     } catch (err) {
@@ -74,6 +94,7 @@ export class MessageHandler implements IntakeHandler {
   /** Handles one message as of `now`. */
   async handleAt(raw: Buffer, source: IntakeSource, now: Date): Promise<IntakeResult> {
     const { settings } = this.deps;
+    if (isEmptyInput(raw)) throw new EmptyMessageError();
     if (raw.length > settings.limits.maxMessageBytes) return this.quarantineOversize(raw, source, now);
 
     let parsed: ParsedMessage;
@@ -82,6 +103,8 @@ export class MessageHandler implements IntakeHandler {
     } catch (err) {
       return this.quarantineAt(raw, source, `unparseable: ${errorText(err)}`, now);
     }
+    // Everything written from here on derives from `parsed`: made acceptable to PostgreSQL once.
+    parsed = pgSafeDeep(parsed);
     const hash = contentHash(raw);
     // No look-up first: the unique keys on messages (Message-ID + content hash; mailbox, UIDVALIDITY,
     // UID) refuse a second copy inside the transaction, which then rolls back. Duplicates are rare
@@ -120,11 +143,13 @@ export class MessageHandler implements IntakeHandler {
     const auto = classifyAutomatic(parsed, { ourMessageIdDomains: [settings.messageIdDomain], loopHeader: settings.loopHeader });
     const fromAddress = parsed.from?.address?.toLowerCase() || null;
     const sender: Sender = fromAddress ? await findSender(trx, fromAddress, now) : { kind: 'unknown', address: '' };
-    const referenced = await this.findReferencedCase(trx, parsed, auto, fromAddress);
     const recipients = recipientsOf(parsed, source.envelopeRecipients);
+    const ourMail = auto.automated ? await this.findOurMail(trx, parsed, recipients) : [];
+    const referenced = await this.findReferencedCase(trx, parsed, auto, fromAddress, ourMail);
     const route = routeMessage({
       auto, recipients, escalationAddress: settings.addresses.escalation, sender: senderFacts(sender), referenced,
       reopenWindowDays: settings.timers.reopenWindowDays, now,
+      doubtfulSender: doubtfulOriginator(parsed), refersToOurMail: referenced !== null && refersToOurMailOnCase(referenced.caseId, ourMail),
     });
     const reply = extractReply({ text: parsed.text, html: parsed.html });
     const base = {
@@ -135,7 +160,7 @@ export class MessageHandler implements IntakeHandler {
       sender_role: senderRole(sender), visible_text: reply.visibleText,
     };
     let queuedMail = false;
-    const done = async (status: 'processed' | 'held' | 'ignored', caseId: number | null, reason: string | null, numbers: number[], events: MessageEvent[] = []) => {
+    const done = async (status: 'processed' | 'held' | 'ignored', caseId: number | null, reason: string | null, numbers: number[], events: readonly MessageEvent[] = []) => {
       const id = await insertMessageWithRaw(trx, raw, { ...base, case_id: caseId, status, status_reason: reason }, events);
       await storeAttachments(trx, id, parsed.attachments);
       return { id, result: { status, messageId: String(id), caseNumbers: numbers, reason } satisfies IntakeResult };
@@ -147,9 +172,14 @@ export class MessageHandler implements IntakeHandler {
         return { result: r.result, queuedMail };
       }
       case 'automatic': {
-        const r = await done(route.caseId ? 'processed' : 'ignored', route.caseId, `automatic: ${auto.kind}`, await this.numbersOf(trx, route.caseId));
+        // Refused: stored without a case (not on the thread); the case's audit trail says so, for the operator only.
+        const reason = route.refusedCaseId ? `automatic: ${auto.kind}; sender not allowed on the case it refers to` : `automatic: ${auto.kind}`;
+        const r = await done(route.caseId ? 'processed' : 'ignored', route.caseId, reason, await this.numbersOf(trx, route.caseId));
         if (route.caseId) await recordEvent(trx, { caseId: route.caseId, messageId: r.id, at: now, actor: fromAddress ?? 'unknown', kind: 'automatic_mail_attached', data: { kind: auto.kind, reasons: auto.reasons } });
-        if (auto.bounce?.permanent) await this.markBouncing(trx, auto, now);
+        if (route.refusedCaseId) {
+          await recordEvent(trx, { caseId: route.refusedCaseId, messageId: r.id, at: now, actor: fromAddress ?? 'unknown', kind: 'automatic_mail_not_attached', data: { kind: auto.kind, reason: 'not_allowed_on_case' } });
+        }
+        await this.markBouncing(trx, addressesToMarkBouncing(auto.bounce, ourMail), auto, now);
         return { result: r.result, queuedMail };
       }
       case 'escalation': {
@@ -176,16 +206,16 @@ export class MessageHandler implements IntakeHandler {
       case 'new-request':
       case 'reopen-as-new': {
         if (sender.kind !== 'contact') throw new Error('new request from a non-contact');
-        const { id, cases, recipients } = await this.openCases(trx, parsed, reply.visibleText, sender, now, done, route.kind === 'reopen-as-new' ? route.previousCaseId : null);
-        queuedMail = await this.queueNewCaseMail(trx, parsed, sender, cases, recipients, id, now) || queuedMail;
-        return { result: { status: 'processed' as const, messageId: String(id), caseNumbers: cases.map((c) => c.number), reason: null }, queuedMail };
+        const { id, cases, acknowledge, recipients, limitNote } = await this.openCases(trx, parsed, reply.visibleText, sender, now, done, route.kind === 'reopen-as-new' ? route.previousCaseId : null);
+        queuedMail = await this.queueNewCaseMail(trx, parsed, sender, cases, acknowledge, recipients, id, now) || queuedMail;
+        return { result: { status: 'processed' as const, messageId: String(id), caseNumbers: cases.map((c) => c.number), reason: limitNote }, queuedMail };
       }
       case 'hold': {
         const r = await done('held', route.caseId, route.reason, await this.numbersOf(trx, route.caseId));
         if (route.caseId) {
           await recordEvent(trx, { caseId: route.caseId, messageId: r.id, at: now, actor: fromAddress ?? 'unknown', kind: 'message_held', data: { reason: route.reason } });
         }
-        if (route.notifySender && fromAddress && !auto.automated) queuedMail = await this.queueNotEntitled(trx, route, fromAddress, parsed, now) || queuedMail;
+        if (route.notifySender && fromAddress && !auto.automated) queuedMail = await this.queueNotEntitled(trx, route.notifySender, fromAddress, parsed, now) || queuedMail;
         if (route.notifyAssignee && route.caseId) queuedMail = await this.queueHeldNotice(trx, route.caseId, r.id, fromAddress ?? '(no sender)', parsed, route.reason, now) || queuedMail;
         return { result: r.result, queuedMail };
       }
@@ -198,10 +228,23 @@ export class MessageHandler implements IntakeHandler {
     return c ? [c.number] : [];
   }
 
-  private async findReferencedCase(trx: Trx, parsed: ParsedMessage, auto: AutomaticClassification, fromAddress: string | null): Promise<ReferencedCase | null> {
+  /**
+   * Our outgoing mails an automatic message reports on: by a valid VERP return path among its
+   * recipients, or by the Message-IDs it quotes.
+   */
+  private async findOurMail(trx: Trx, parsed: ParsedMessage, recipients: readonly string[]): Promise<OurMail[]> {
+    const { settings, replyTokenSecret } = this.deps;
+    const outboxId = replyTokenSecret && settings.replyTokens.enabled
+      ? outboxIdFromReturnPath(recipients, settings.addresses.support, replyTokenSecret) : null;
+    const messageIds = [...originalMessageIds(parsed), ...(parsed.inReplyTo ? [parsed.inReplyTo] : []), ...parsed.references];
+    return findOurMail(trx, { outboxId, messageIds });
+  }
+
+  private async findReferencedCase(trx: Trx, parsed: ParsedMessage, auto: AutomaticClassification, fromAddress: string | null, ourMail: readonly OurMail[]): Promise<ReferencedCase | null> {
     const headerIds = [...(parsed.inReplyTo ? [parsed.inReplyTo] : []), ...parsed.references];
     if (auto.automated) headerIds.push(...originalMessageIds(parsed));
-    let caseId = await caseIdForMessageIds(trx, headerIds);
+    let caseId = ourMail.find((m) => m.caseId !== null)?.caseId ?? null;
+    caseId ??= await caseIdForMessageIds(trx, headerIds);
     let via: ReferencedCase['via'] = 'headers';
     if (caseId === null) {
       const ref = findCaseRef(parsed.subject, '', [this.deps.settings.caseNumber.prefix]);
@@ -226,12 +269,18 @@ export class MessageHandler implements IntakeHandler {
 
   private async openCases(
     trx: Trx, parsed: ParsedMessage, visibleText: string, sender: Extract<Sender, { kind: 'contact' }>, now: Date,
-    done: (status: 'processed', caseId: number | null, reason: string | null, numbers: number[], events: MessageEvent[]) => Promise<{ id: number }>,
+    done: (status: 'processed', caseId: number | null, reason: string | null, numbers: number[], events: readonly MessageEvent[]) => Promise<{ id: number }>,
     previousCaseId: number | null,
-  ): Promise<{ id: number; cases: OpenedCase[]; recipients: { address: string; bouncing: boolean }[] }> {
+  ): Promise<{ id: number; cases: OpenedCase[]; acknowledge: boolean[]; recipients: { address: string; bouncing: boolean }[]; limitNote: string | null }> {
     const { settings } = this.deps;
     const subject = parsed.subject.trim() || '(no subject)';
-    const parts = previousCaseId === null ? splitIssues(subject, visibleText) : [{ title: subject, text: visibleText }];
+    const whole = { title: subject, text: visibleText };
+    const found = previousCaseId === null ? splitIssues(subject, visibleText) : [whole];
+    const activity = await senderActivity(trx, sender.address, now, {
+      newCases: settings.limits.maxNewCasesPerSenderPerHour, acknowledgements: settings.limits.maxAcknowledgementsPerSenderPerHour,
+    });
+    const plan = planNewCases(found, whole, activity, settings.limits);
+    const parts = plan.parts;
     const group = parts.length > 1 ? `split:${parsed.messageId ?? contentHashShort(parsed)}` : null;
     const cc = await entitledContactsOf(trx, sender.organisationId, this.ccAddresses(parsed, sender.address));
     const participants: NewParticipant[] = [
@@ -247,11 +296,13 @@ export class MessageHandler implements IntakeHandler {
         openedAt: now, splitGroup: group, organisationTimeZone: sender.organisationTimeZone, text: part.text,
       };
     }), participants);
-    const opened: MessageEvent[] = cases.map((c) => ({
+    // `acknowledged` on case_opened is what the per-sender acknowledgement cap counts.
+    const opened: MessageEvent[] = cases.map((c, i) => ({
       caseId: c.id, at: now, actor: sender.address, kind: 'case_opened',
-      data: { severity: c.severity, severitySource: c.severitySource, split: cases.length > 1 },
+      data: { severity: c.severity, severitySource: c.severitySource, split: cases.length > 1, acknowledged: plan.acknowledge[i] === true },
     }));
-    const msg = await done('processed', cases[0]?.id ?? null, null, cases.map((c) => c.number), opened);
+    const limitNote = describeHits(plan.hits);
+    const msg = await done('processed', cases[0]?.id ?? null, limitNote, cases.map((c) => c.number), [...opened, ...limitEvents(plan.hits, cases, sender.address, now)]);
     const events: NewEvent[] = [];
     const links: { case_id: number; linked_case_id: number; kind: 'split_sibling' | 'reopened_from' }[] =
       cases.flatMap((c) => cases.filter((o) => o.id !== c.id).map((o) => ({ case_id: c.id, linked_case_id: o.id, kind: 'split_sibling' as const })));
@@ -264,7 +315,7 @@ export class MessageHandler implements IntakeHandler {
     if (links.length) await trx.insertInto('case_links').values(links).onConflict((oc) => oc.doNothing()).execute();
     await recordEvents(trx, events);
     const recipients = [{ address: sender.address, bouncing: sender.bouncing }, ...cc.map((c) => ({ address: c.address, bouncing: c.bouncing }))];
-    return { id: msg.id, cases, recipients };
+    return { id: msg.id, cases, acknowledge: plan.acknowledge, recipients, limitNote };
   }
 
   /** To/Cc addresses other than ours and the sender's: candidates for participants. */
@@ -306,7 +357,7 @@ export class MessageHandler implements IntakeHandler {
   }
 
   private async queueNewCaseMail(
-    trx: Trx, parsed: ParsedMessage, sender: Extract<Sender, { kind: 'contact' }>, cases: OpenedCase[],
+    trx: Trx, parsed: ParsedMessage, sender: Extract<Sender, { kind: 'contact' }>, cases: OpenedCase[], acknowledge: readonly boolean[],
     recipients: { address: string; bouncing: boolean }[], messageRowId: number, now: Date,
   ): Promise<boolean> {
     const { settings } = this.deps;
@@ -320,7 +371,7 @@ export class MessageHandler implements IntakeHandler {
     for (const [i, c] of cases.entries()) {
       const summary = summaries[i]!;
       const siblings = summaries.filter((_, j) => j !== i);
-      if (to.length > 0) {
+      if (to.length > 0 && acknowledge[i] !== false) {
         mails.push({
           causeKey: `ack:${messageRowId}:${c.number}`, kind: 'acknowledgement', caseId: c.id,
           to: [to[0]!], cc: to.slice(1), subject: `${summary.tag} ${c.subject}`,
@@ -361,10 +412,9 @@ export class MessageHandler implements IntakeHandler {
     return addresses;
   }
 
-  private async queueNotEntitled(trx: Trx, route: Extract<Route, { kind: 'hold' }>, address: string, parsed: ParsedMessage, now: Date): Promise<boolean> {
+  private async queueNotEntitled(trx: Trx, reason: NoticeReason, address: string, parsed: ParsedMessage, now: Date): Promise<boolean> {
     const { settings } = this.deps;
     if (ownAddresses(settings).includes(address)) return false;
-    const reason = route.reason === 'unknown_sender' ? 'unknown_sender' : route.reason === 'inactive_contact' ? 'inactive_contact' : 'no_contract';
     // At most one notice per address per day: the cause key carries the day.
     const day = now.toISOString().slice(0, 10);
     const r = await enqueueMail(trx, {
@@ -390,8 +440,8 @@ export class MessageHandler implements IntakeHandler {
     return true;
   }
 
-  private async markBouncing(trx: Trx, auto: AutomaticClassification, now: Date): Promise<void> {
-    const recipients = (auto.bounce?.recipients ?? []).map((r) => r.toLowerCase());
+  /** Marks these addresses (recipients of our mail that a permanent bounce names) as bouncing. */
+  private async markBouncing(trx: Trx, recipients: readonly string[], auto: AutomaticClassification, now: Date): Promise<void> {
     if (recipients.length === 0) return;
     await trx.updateTable('contacts').set({ bouncing_since: now, bounce_reason: (auto.bounce?.statuses ?? []).join(', ') || 'permanent bounce' })
       .where('address', 'in', recipients).where('bouncing_since', 'is', null).execute();
@@ -407,6 +457,7 @@ export class MessageHandler implements IntakeHandler {
     } catch {
       parsed = null;
     }
+    parsed = parsed && pgSafeDeep(parsed);
     const hash = contentHash(raw);
     const dup = await findInboundDuplicate(this.deps.db, { messageIdHeader: parsed?.messageId ?? null, contentHash: hash, mailbox: source.mailbox, uidValidity: source.uidValidity, uid: source.uid });
     if (dup) return this.duplicateResult(dup.id, dup.caseId);
@@ -445,7 +496,7 @@ export class MessageHandler implements IntakeHandler {
     if (dup) return this.duplicateResult(dup.id, dup.caseId);
     const id = await insertMessageWithRaw(this.deps.db, raw, {
       direction: 'inbound', content_hash: quarantineHash, received_at: now, source: source.kind,
-      mailbox: source.mailbox, uid_validity: source.uidValidity, uid: source.uid, status: 'quarantined', status_reason: 'error', error: reason.slice(0, 4000),
+      mailbox: source.mailbox, uid_validity: source.uidValidity, uid: source.uid, status: 'quarantined', status_reason: 'error', error: pgSafeText(reason.slice(0, 4000)),
     });
     this.deps.logger.warn({ messageRowId: id, reason }, 'message quarantined');
     return { status: 'quarantined', messageId: String(id), caseNumbers: [], reason };
@@ -458,6 +509,12 @@ function errorText(err: unknown): string {
 
 function contentHashShort(parsed: ParsedMessage): string {
   return `${parsed.subject}:${parsed.date?.toISOString() ?? ''}`.slice(0, 100);
+}
+
+/** One audit event per opened case naming the caps this message ran into. */
+function limitEvents(hits: readonly LimitHit[], cases: readonly OpenedCase[], actor: string, at: Date): MessageEvent[] {
+  if (hits.length === 0) return [];
+  return cases.map((c) => ({ caseId: c.id, at, actor, kind: 'intake_limit_reached', data: { limits: hits } as Record<string, unknown> }));
 }
 
 function senderFacts(s: Sender): SenderFacts {

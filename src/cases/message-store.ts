@@ -1,12 +1,13 @@
 // Storing messages: raw bytes once per content, one row per distinct inbound message
 // (Message-ID + content hash, and mailbox/UIDVALIDITY/UID), attachments once per hash, and
-// the lookups threading needs (which case a Message-ID belongs to).
+// the lookups threading needs (which case a Message-ID belongs to, which of our mails a report is about).
 import { sql } from 'kysely';
 import type { DbOrTrx } from '../db/database.js';
 import type { MessageStatus, MessagesTable } from '../db/schema.js';
 import type { Insertable } from 'kysely';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
 import { sha256 } from '../ingest/content-hash.js';
+import type { OurMail } from '../threading/bounce-trust.js';
 
 export interface ExistingMessage {
   id: number;
@@ -89,4 +90,23 @@ export async function caseIdForMessageIds(db: DbOrTrx, messageIds: readonly stri
     .where('message_id_header', 'in', ids).where('case_id', 'is not', null)
     .orderBy('id', 'desc').limit(1).executeTakeFirst();
   return fromOutbox?.case_id ?? null;
+}
+
+/**
+ * Our outgoing mails a report refers to: the outbox row its VERP return path names, and rows
+ * whose Message-ID it quotes (in its returned headers, In-Reply-To or References).
+ */
+export async function findOurMail(db: DbOrTrx, ref: { outboxId: number | null; messageIds: readonly string[] }): Promise<OurMail[]> {
+  const ids = [...new Set(ref.messageIds.filter(Boolean))].slice(0, 200);
+  if (ref.outboxId === null && ids.length === 0) return [];
+  const rows = await db.selectFrom('outbox').select(['id', 'case_id', 'to_addresses', 'cc_addresses'])
+    .where((eb) => eb.or([
+      ...(ref.outboxId !== null ? [eb('id', '=', ref.outboxId)] : []),
+      ...(ids.length > 0 ? [eb('message_id_header', 'in', ids)] : []),
+    ]))
+    .limit(50).execute();
+  return rows.map((r) => ({
+    outboxId: Number(r.id), caseId: r.case_id === null ? null : Number(r.case_id),
+    recipients: [...r.to_addresses, ...r.cc_addresses].map((a) => a.toLowerCase()),
+  }));
 }

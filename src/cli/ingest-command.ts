@@ -3,10 +3,13 @@
 // be stored and the MTA should try again later. It queues mail; `casemail start` sends it.
 import { readFileSync } from 'node:fs';
 import { MessageHandler } from '../cases/message-handler.js';
+import { isEmptyMessageError } from '../cases/intake-refusal.js';
 import { loadContext, openAppDatabase, type GlobalOptions } from './context.js';
 import { terminalLine } from './terminal-text.js';
 
 export const EX_TEMPFAIL = 75;
+/** sysexits.h EX_DATAERR: the input itself is bad (an empty message); retrying cannot help. */
+export const EX_DATAERR = 65;
 
 async function readInput(file: string): Promise<Buffer> {
   if (file !== '-') return readFileSync(file);
@@ -33,11 +36,17 @@ export async function runIngest(opts: GlobalOptions, file: string): Promise<numb
     return EX_TEMPFAIL;
   }
   try {
-    const handler = new MessageHandler({ db: handle.db, settings: ctx.config.settings, logger: ctx.logger, clock: () => new Date() });
+    const handler = new MessageHandler({
+      db: handle.db, settings: ctx.config.settings, logger: ctx.logger, clock: () => new Date(), replyTokenSecret: ctx.config.secrets.replyTokenSecret,
+    });
     const result = await handler.handle(raw, { kind: 'pipe', mailbox: null, uidValidity: null, uid: null, envelopeRecipients: [] });
     process.stdout.write(`${result.status}${result.caseNumbers.length ? ` ${result.caseNumbers.map((n) => `#${n}`).join(' ')}` : ''}${result.reason ? ` (${terminalLine(result.reason)})` : ''}\n`);
     return 0;
   } catch (err) {
+    if (isEmptyMessageError(err)) {
+      process.stderr.write(`casemail ingest: refused: ${(err as Error).message}\n`);
+      return EX_DATAERR;
+    }
     process.stderr.write(`casemail ingest: not stored, try again later: ${(err as Error).message}\n`);
     return EX_TEMPFAIL;
   } finally {

@@ -36,6 +36,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle): Pro
   dispatcher.start();
   const handler = new MessageHandler({
     db: handle.db, settings, logger: logger.child({ component: 'intake' }), clock: () => new Date(), onOutboxWritten: () => dispatcher.wake(),
+    replyTokenSecret: config.secrets.replyTokenSecret,
   });
   logger.info({ transport: config.secrets.smtpUrl && settings.outbox.transport !== 'file' ? 'smtp' : `files in ${config.paths.dataDir}/outbox` }, 'outbox dispatcher running');
 

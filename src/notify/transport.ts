@@ -7,6 +7,7 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
+import { returnPathFor } from '../threading/return-path-token.js';
 
 export interface OutgoingEnvelope {
   /** Envelope sender (MAIL FROM): where bounces go. */
@@ -117,13 +118,30 @@ export function createFileTransport(dir: string): MailTransport {
   };
 }
 
+/**
+ * Sends every outbox row with its own VERP envelope sender (see return-path-token.ts), so a
+ * bounce names the row, and through it the recipients, it is about.
+ */
+export function withReturnPathTokens(inner: MailTransport, supportAddress: string, secret: string): MailTransport {
+  return {
+    name: inner.name,
+    send(envelope) {
+      const id = envelope.label?.outboxId;
+      return inner.send(id ? { ...envelope, from: returnPathFor(supportAddress, secret, id) } : envelope);
+    },
+    close: () => inner.close(),
+  };
+}
+
 /** The transport the configuration asks for: "auto" is SMTP when SMTP_URL is set, else files under <dataDir>/outbox. */
 export function createMailTransport(config: Config, logger?: Logger): MailTransport {
   const mode = config.settings.outbox.transport;
   const smtpUrl = config.secrets.smtpUrl;
+  const secret = config.settings.replyTokens.enabled ? config.secrets.replyTokenSecret : null;
+  const tokens = (t: MailTransport) => (secret ? withReturnPathTokens(t, config.settings.addresses.support, secret) : t);
   if (mode === 'smtp' || (mode === 'auto' && smtpUrl)) {
     if (!smtpUrl) throw Object.assign(new Error('outbox.transport is "smtp" but SMTP_URL is not set'), { code: 'config_invalid' });
-    return createSmtpTransport({ url: smtpUrl, ...(logger ? { logger } : {}) });
+    return tokens(createSmtpTransport({ url: smtpUrl, ...(logger ? { logger } : {}) }));
   }
-  return createFileTransport(path.join(config.paths.dataDir, 'outbox'));
+  return tokens(createFileTransport(path.join(config.paths.dataDir, 'outbox')));
 }

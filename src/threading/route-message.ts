@@ -20,6 +20,8 @@ export interface ReferencedCase {
   senderIsParticipant: boolean;
 }
 
+export type NoticeReason = 'unknown_sender' | 'inactive_contact' | 'no_contract';
+
 export interface RouteFacts {
   auto: AutomaticClassification;
   /** Every recipient address of the message (To, Cc, Delivered-To, X-Original-To, Envelope-To, RCPT TO), lower-cased. */
@@ -29,42 +31,49 @@ export interface RouteFacts {
   referenced: ReferencedCase | null;
   reopenWindowDays: number;
   now: Date;
+  /** Why the stated sender is doubtful (several From fields or mailboxes), or null; see originator.ts. */
+  doubtfulSender?: string | null;
+  /** Automatic mail that refers to a mail we sent on the referenced case (original Message-ID or VERP return path). */
+  refersToOurMail?: boolean;
 }
 
-export type HoldReason = 'no_contract' | 'inactive_contact' | 'unknown_sender' | 'not_allowed_on_case' | 'inactive_engineer' | 'engineer_without_case' | 'escalation';
+export type HoldReason =
+  | 'no_contract' | 'inactive_contact' | 'unknown_sender' | 'not_allowed_on_case' | 'inactive_engineer' | 'engineer_without_case' | 'escalation'
+  | 'ambiguous_sender';
 
 export type Route =
   | { kind: 'ignore-loop' }
-  | { kind: 'automatic'; caseId: number | null }
+  /** `refusedCaseId`: the case it refers to, which its sender may not add to (stored, not attached). */
+  | { kind: 'automatic'; caseId: number | null; refusedCaseId: number | null }
   | { kind: 'escalation'; caseId: number | null }
   | { kind: 'engineer'; caseId: number }
   | { kind: 'follow-up'; caseId: number; addParticipant: boolean; reopen: boolean }
   | { kind: 'reopen-as-new'; previousCaseId: number }
   | { kind: 'new-request' }
-  | { kind: 'hold'; reason: HoldReason; caseId: number | null; notifySender: boolean; notifyAssignee: boolean };
+  /** `notifySender`: the not-entitled notice to send the sender, if any. */
+  | { kind: 'hold'; reason: HoldReason; caseId: number | null; notifySender: NoticeReason | null; notifyAssignee: boolean };
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export function routeMessage(f: RouteFacts): Route {
   if (f.auto.kind === 'loop') return { kind: 'ignore-loop' };
-  if (f.auto.automated) return { kind: 'automatic', caseId: f.referenced?.caseId ?? null };
+  // Who sent it decides everything below; when that is unclear, nothing is decided on it.
+  if (f.doubtfulSender) {
+    return { kind: 'hold', reason: 'ambiguous_sender', caseId: f.referenced?.caseId ?? null, notifySender: null, notifyAssignee: f.referenced !== null };
+  }
+  if (f.auto.automated) return routeAutomatic(f);
 
   if (f.recipients.includes(f.escalationAddress)) return { kind: 'escalation', caseId: f.referenced?.caseId ?? null };
 
   if (f.sender.kind === 'engineer') {
-    if (!f.sender.active) return { kind: 'hold', reason: 'inactive_engineer', caseId: f.referenced?.caseId ?? null, notifySender: false, notifyAssignee: false };
+    if (!f.sender.active) return { kind: 'hold', reason: 'inactive_engineer', caseId: f.referenced?.caseId ?? null, notifySender: null, notifyAssignee: false };
     if (f.referenced) return { kind: 'engineer', caseId: f.referenced.caseId };
-    return { kind: 'hold', reason: 'engineer_without_case', caseId: null, notifySender: false, notifyAssignee: false };
+    return { kind: 'hold', reason: 'engineer_without_case', caseId: null, notifySender: null, notifyAssignee: false };
   }
 
   if (f.referenced) {
     const r = f.referenced;
-    const sameOrganisation = f.sender.kind === 'contact' && f.sender.organisationId === r.organisationId && f.sender.active;
-    const allowed = r.senderIsParticipant || sameOrganisation;
-    if (!allowed) {
-      // A copied case number is not a key: hold, tell the assignee, answer nobody.
-      return { kind: 'hold', reason: 'not_allowed_on_case', caseId: r.caseId, notifySender: false, notifyAssignee: true };
-    }
+    if (!senderAllowedOn(r, f.sender)) return routeNotAllowed(r, f.sender);
     if (r.state === 'closed') {
       const withinWindow = r.closedAt !== null && f.now.getTime() - r.closedAt.getTime() <= f.reopenWindowDays * DAY_MS;
       if (!withinWindow) {
@@ -80,7 +89,43 @@ export function routeMessage(f: RouteFacts): Route {
   return holdNotEntitled(f.sender, null);
 }
 
+/** A contact on the case, an active contact of its organisation, or an active engineer. */
+function senderAllowedOn(r: ReferencedCase, sender: SenderFacts): boolean {
+  if (r.senderIsParticipant) return true;
+  if (sender.kind === 'engineer') return sender.active;
+  return sender.kind === 'contact' && sender.active && sender.organisationId === r.organisationId;
+}
+
+/**
+ * Automatic mail is attached to the case it refers to only when its sender may write there, or
+ * when it reports on a mail we sent on that case (a bounce of our acknowledgement, say). Anything
+ * else (a stranger adding Auto-Submitted to a copied case tag) is stored but kept off the thread.
+ */
+function routeAutomatic(f: RouteFacts): Route {
+  const r = f.referenced;
+  if (!r) return { kind: 'automatic', caseId: null, refusedCaseId: null };
+  if (f.refersToOurMail || senderAllowedOn(r, f.sender)) return { kind: 'automatic', caseId: r.caseId, refusedCaseId: null };
+  return { kind: 'automatic', caseId: null, refusedCaseId: r.caseId };
+}
+
+/**
+ * A sender who may not write on the referenced case. The sender sees exactly what they would see
+ * if the case did not exist, so case numbers cannot be probed: an entitled contact (of another
+ * organisation) gets a new case of their own when the reference was only a subject tag; anyone
+ * else gets the usual not-entitled notice. Operators still see the attempt: held on the case,
+ * the assignee told.
+ */
+function routeNotAllowed(r: ReferencedCase, sender: SenderFacts): Route {
+  if (r.via === 'subject' && sender.kind === 'contact' && sender.entitled) return { kind: 'new-request' };
+  const entitled = sender.kind === 'contact' && sender.entitled;
+  return { kind: 'hold', reason: 'not_allowed_on_case', caseId: r.caseId, notifySender: entitled ? null : noticeReason(sender), notifyAssignee: true };
+}
+
+function noticeReason(sender: SenderFacts): NoticeReason {
+  return sender.kind === 'unknown' ? 'unknown_sender' : sender.kind === 'contact' && !sender.active ? 'inactive_contact' : 'no_contract';
+}
+
 function holdNotEntitled(sender: SenderFacts, caseId: number | null): Route {
-  const reason: HoldReason = sender.kind === 'unknown' ? 'unknown_sender' : sender.kind === 'contact' && !sender.active ? 'inactive_contact' : 'no_contract';
-  return { kind: 'hold', reason, caseId, notifySender: true, notifyAssignee: false };
+  const reason = noticeReason(sender);
+  return { kind: 'hold', reason, caseId, notifySender: reason, notifyAssignee: false };
 }

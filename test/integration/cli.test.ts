@@ -273,6 +273,14 @@ describe(`casemail ingest on ${databaseKind()}`, () => {
     expect(list.stdout).toMatch(new RegExp(`^Case #${number} .*Acme Industries\\s+${subject}$`, 'm'));
   }, CLI_TIMEOUT);
 
+  it('refuses an empty message with exit 65 (EX_DATAERR) and a clear error', async () => {
+    const { env } = await setup();
+    const r = await cli(['ingest'], env, Buffer.alloc(0));
+    expect(r.stderr).toMatch(/^casemail ingest: refused: empty message/m);
+    expect(r.stdout).toBe('');
+    expect(r.code).toBe(65);
+  }, CLI_TIMEOUT);
+
   it('exits 75 (EX_TEMPFAIL) when DATABASE_URL points at a closed port', async () => {
     const dir = tempDir('casemail-cli-');
     const r = await cli(['ingest'], { CASEMAIL_CONFIG: writeConfig(dir, {}), DATABASE_URL: CLOSED_PORT_URL }, buildMail());

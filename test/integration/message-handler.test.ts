@@ -104,15 +104,17 @@ describe(`message handler on ${databaseKind()}`, () => {
     expect(reply.caseNumbers).toEqual([num]);
   });
 
-  it('holds a message from a stranger who copies a case number, and answers nobody', async () => {
+  it('holds a message from a stranger who copies a case number, telling them only what any unknown sender is told', async () => {
     const r = await handler.handleAt(buildMail({ subject: 'Printer jam' }), smtp, NOW);
     const [num] = r.caseNumbers as [number];
     const before = await tdb.db.selectFrom('outbox').select('id').execute();
     const held = await handler.handleAt(buildMail({ from: 'mallory@evil.example', subject: `Re: [Case #${num}] Printer jam` }), smtp, NOW);
-    expect(held).toMatchObject({ status: 'held', reason: 'not_allowed_on_case' });
-    const after = await tdb.db.selectFrom('outbox').select(['id', 'to_addresses']).execute();
-    // No mail to the stranger (no assignee and no queue configured, so nobody else is told either).
-    expect(after.length).toBe(before.length);
+    expect(held).toMatchObject({ status: 'held', reason: 'not_allowed_on_case', caseNumbers: [num] });
+    const after = await tdb.db.selectFrom('outbox').select(['id', 'kind', 'case_id', 'to_addresses', 'data']).execute();
+    // Nothing about the case: the not-entitled notice a non-existent number also gets (issue 11,
+    // case numbers must not be probeable). No assignee or queue is configured, so nobody else is told.
+    const added = after.filter((o) => !before.some((b) => b.id === o.id));
+    expect(added).toEqual([expect.objectContaining({ kind: 'not-entitled', case_id: null, to_addresses: ['mallory@evil.example'], data: expect.objectContaining({ reason: 'unknown_sender' }) })]);
   });
 
   it('lets a colleague from the same organisation follow up and adds them to the participants', async () => {

@@ -14,6 +14,12 @@ import type { SinkMessage, SmtpSink } from './smtp-sink.js';
 
 export const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
+/**
+ * Volume tests send hundreds of requests from one contact within seconds; the per-sender hourly
+ * caps (issue 11; tested in hardening-policy*.test.ts) would acknowledge only the first 20.
+ */
+const VOLUME_LIMITS = { maxNewCasesPerSenderPerHour: 1_000_000, maxAcknowledgementsPerSenderPerHour: 1_000_000 };
+
 export function serviceSettings(dataDir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     dataDir,
@@ -23,6 +29,7 @@ export function serviceSettings(dataDir: string, extra: Record<string, unknown> 
     outbox: { retryBaseSeconds: 0.2 },
     logLevel: 'silent',
     ...extra,
+    limits: { ...VOLUME_LIMITS, ...(extra.limits as Record<string, unknown> | undefined) },
   };
 }
 
