@@ -87,7 +87,7 @@ export const configSchema = z.object({
     /** Time budget of the understanding step (parse, classify) in a worker thread; over it the message is quarantined. */
     understandTimeoutMs: z.number().int().positive().default(2000),
   }).prefault({}),
-  /** Reply tokens: a VERP return path `bounces+<outbox id>.<hmac>@` on what we send (secret: REPLY_TOKEN_SECRET). */
+  /** Reply tokens: a VERP return path `support+bounce-<outbox id>.<hmac>@<support domain>` on what we send (secret: REPLY_TOKEN_SECRET). */
   replyTokens: z.strictObject({
     enabled: z.boolean().default(true),
   }).prefault({}),
