@@ -31,6 +31,8 @@ export interface MessageHandlerDeps {
   clock: () => Date;
   /** Called after a commit that queued outgoing mail, so the dispatcher can send at once. */
   onOutboxWritten?: () => void;
+  /** Understands the raw bytes; the service passes the worker pool (understand-pool.ts). Default: in-process. */
+  parse?: (raw: Buffer) => Promise<ParsedMessage>;
 }
 
 /** Database errors that mean "try again later", not "this message is bad". */
@@ -78,8 +80,9 @@ export class MessageHandler implements IntakeHandler {
 
     let parsed: ParsedMessage;
     try {
-      parsed = await parseMessage(raw);
+      parsed = await (this.deps.parse ?? parseMessage)(raw);
     } catch (err) {
+      if (err instanceof TemporaryIntakeError) throw err;
       return this.quarantineAt(raw, source, `unparseable: ${errorText(err)}`, now);
     }
     const hash = contentHash(raw);
@@ -403,7 +406,7 @@ export class MessageHandler implements IntakeHandler {
     const headers = headerBlock(raw);
     let parsed: ParsedMessage | null = null;
     try {
-      parsed = await parseMessage(Buffer.concat([headers, Buffer.from('\r\n\r\n')]));
+      parsed = await (this.deps.parse ?? parseMessage)(Buffer.concat([headers, Buffer.from('\r\n\r\n')]));
     } catch {
       parsed = null;
     }

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { MessageHandler } from '../cases/message-handler.js';
 import { loadContext, openAppDatabase, type GlobalOptions } from './context.js';
+import { createUnderstandPool } from '../ingest/understand-pool.js';
 
 export const EX_TEMPFAIL = 75;
 
@@ -31,8 +32,12 @@ export async function runIngest(opts: GlobalOptions, file: string): Promise<numb
     process.stderr.write(`casemail ingest: database unavailable: ${(err as Error).message}\n`);
     return EX_TEMPFAIL;
   }
+  // The same time budget as the service: a message over it is quarantined, not left to the MTA's timeout.
+  const understanding = createUnderstandPool(ctx.config.settings, ctx.logger, 1);
   try {
-    const handler = new MessageHandler({ db: handle.db, settings: ctx.config.settings, logger: ctx.logger, clock: () => new Date() });
+    const handler = new MessageHandler({
+      db: handle.db, settings: ctx.config.settings, logger: ctx.logger, clock: () => new Date(), parse: (r) => understanding.parse(r),
+    });
     const result = await handler.handle(raw, { kind: 'pipe', mailbox: null, uidValidity: null, uid: null, envelopeRecipients: [] });
     process.stdout.write(`${result.status}${result.caseNumbers.length ? ` ${result.caseNumbers.map((n) => `#${n}`).join(' ')}` : ''}${result.reason ? ` (${result.reason})` : ''}\n`);
     return 0;
@@ -40,6 +45,7 @@ export async function runIngest(opts: GlobalOptions, file: string): Promise<numb
     process.stderr.write(`casemail ingest: not stored, try again later: ${(err as Error).message}\n`);
     return EX_TEMPFAIL;
   } finally {
+    await understanding.close();
     await handle.close().catch(() => {});
   }
 }

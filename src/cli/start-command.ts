@@ -10,6 +10,7 @@ import { ownAddresses } from '../config/config.js';
 import { createOutboxDispatcher } from '../notify/outbox-dispatcher.js';
 import { SmtpIntake } from '../ingest/smtp-intake.js';
 import { ImapIntake } from '../ingest/imap-intake.js';
+import { createUnderstandPool } from '../ingest/understand-pool.js';
 import { loadContext, openAppDatabase, type AppContext, type GlobalOptions } from './context.js';
 import type { DatabaseHandle } from '../db/database.js';
 
@@ -34,8 +35,10 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle): Pro
 
   const dispatcher = createOutboxDispatcher({ config, db: handle.db, logger });
   dispatcher.start();
+  const understanding = createUnderstandPool(settings, logger);
   const handler = new MessageHandler({
     db: handle.db, settings, logger: logger.child({ component: 'intake' }), clock: () => new Date(), onOutboxWritten: () => dispatcher.wake(),
+    parse: (raw) => understanding.parse(raw),
   });
   logger.info({ transport: config.secrets.smtpUrl && settings.outbox.transport !== 'file' ? 'smtp' : `files in ${config.paths.dataDir}/outbox` }, 'outbox dispatcher running');
 
@@ -69,6 +72,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle): Pro
     async stop() {
       // Intake first (nothing new comes in), then let in-flight sends finish and record.
       await Promise.allSettled([smtp?.stop(), ...imaps.map((i) => i.stop())]);
+      await understanding.close();
       await dispatcher.close();
     },
   };

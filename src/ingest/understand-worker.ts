@@ -1,0 +1,33 @@
+// The worker-thread side of the understanding pool (understand-pool.ts): parses raw bytes with
+// parseMessageSync and posts the ParsedMessage back. No I/O but the message port; a message that
+// takes too long is the pool's business (it terminates this thread).
+import { parentPort, workerData } from 'node:worker_threads';
+import { parseMessageSync, type ParseMessageOptions } from './parse-message.js';
+
+export interface UnderstandRequest {
+  id: number;
+  raw: Uint8Array;
+}
+
+export type UnderstandReply =
+  | { ready: true }
+  | { id: number; ok: true; parsed: unknown }
+  | { id: number; ok: false; error: string };
+
+const port = parentPort;
+if (!port) throw new Error('understand-worker.js runs only as a worker thread');
+const options = (workerData as { parseOptions?: ParseMessageOptions } | null)?.parseOptions ?? {};
+
+port.on('message', (request: UnderstandRequest) => {
+  let reply: UnderstandReply;
+  try {
+    // The bytes arrive as a Uint8Array (structured clone); view them as a Buffer without copying.
+    const raw = Buffer.from(request.raw.buffer, request.raw.byteOffset, request.raw.byteLength);
+    reply = { id: request.id, ok: true, parsed: parseMessageSync(raw, options) };
+  } catch (error) {
+    reply = { id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+  port.postMessage(reply);
+});
+// Tells the pool this thread has loaded its modules: the time budget starts only after that.
+port.postMessage({ ready: true } satisfies UnderstandReply);
