@@ -33,6 +33,8 @@ export class UnderstandTimeoutError extends Error {
   }
 }
 
+const MAX_START_FAILURES = 3;
+
 interface Task {
   raw: Buffer;
   resolve: (parsed: ParsedMessage) => void;
@@ -70,6 +72,9 @@ export class UnderstandPool {
   private readonly queue: Task[] = [];
   private nextId = 1;
   private closed = false;
+  /** Threads in a row that died before they were ready; past MAX_START_FAILURES the pool is broken. */
+  private startFailures = 0;
+  private broken: Error | null = null;
   /** Threads terminated for running over budget or dying; each was replaced. */
   replaced = 0;
 
@@ -84,6 +89,7 @@ export class UnderstandPool {
   /** Understands one message in a thread; rejects with UnderstandTimeoutError over budget. */
   parse(raw: Buffer): Promise<ParsedMessage> {
     if (this.closed) return Promise.reject(new TemporaryIntakeError('understanding pool is shut down'));
+    if (this.broken) return Promise.reject(this.broken);
     return new Promise<ParsedMessage>((resolve, reject) => {
       this.queue.push({ raw, resolve, reject });
       this.dispatch();
@@ -128,6 +134,7 @@ export class UnderstandPool {
   private onReply(slot: Slot, reply: UnderstandReply): void {
     if ('ready' in reply) {
       slot.ready = true;
+      this.startFailures = 0;
       this.dispatch();
       return;
     }
@@ -143,7 +150,17 @@ export class UnderstandPool {
   /** A thread that died (out of memory, a crash) fails its message alone and is replaced. */
   private onDeath(slot: Slot, error: Error): void {
     const index = this.slots.indexOf(slot);
-    if (index < 0 || this.closed) return;
+    if (index < 0 || this.closed || this.broken) return;
+    if (!slot.ready && ++this.startFailures >= MAX_START_FAILURES) {
+      // A thread that cannot even load (a broken install) is no message's fault: say so, and let
+      // every message be retried later (451, IMAP retry) rather than quarantined.
+      this.broken = new TemporaryIntakeError(`understanding threads cannot start: ${error.message}`);
+      this.options.logger?.error({ err: error }, 'understanding threads cannot start; messages are refused as temporary failures');
+      for (const task of this.queue.splice(0)) task.reject(this.broken);
+      slot.worker.removeAllListeners();
+      slot.worker.on('error', () => {});
+      return;
+    }
     this.options.logger?.warn({ err: error }, 'understanding thread died; replacing it');
     this.replace(index, new Error(`understanding failed: ${error.message}`));
   }

@@ -2,12 +2,18 @@
 // real handler on the test database, a message over budget is quarantined with the reason while
 // another client's message is answered meanwhile, and a 25 MB message of empty MIME parts (a shape
 // that is slow to walk) does not stop the intake. The pool needs the compiled worker (npm run build).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/config.js';
 import { MessageHandler } from '../../src/cases/message-handler.js';
 import { SmtpIntake } from '../../src/ingest/smtp-intake.js';
 import { UnderstandPool } from '../../src/ingest/understand-pool.js';
+import { isTemporaryIntakeError } from '../../src/ingest/intake-errors.js';
+import { parseMessage } from '../../src/ingest/parse-message.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
@@ -110,5 +116,37 @@ describe(`understanding under a time budget on ${databaseKind()}`, () => {
     // Understood within the budget, or quarantined at it: either way answered, and after the small one.
     expect(await bigReply).toMatch(/OK: (processed|quarantined)/);
     expect(order).toEqual(['small', 'big']);
+  });
+});
+
+describe('understanding pool', () => {
+  it('gives back what the in-process parser gives, attachments as Buffers', async () => {
+    const pool = new UnderstandPool({ timeoutMs: 10_000, workers: 1 });
+    try {
+      const raw = Buffer.from('From: bob@acme.example\r\nTo: support@casemail.localhost\r\nSubject: Log\r\nDate: Sat, 28 Nov 2026 12:00:00 +0000\r\n'
+        + 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee the log.\r\n'
+        + '--b\r\nContent-Type: application/octet-stream; name="log.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + `${Buffer.alloc(20_000, 3).toString('base64')}\r\n--b--\r\n`);
+      const parsed = await pool.parse(raw);
+      expect(Buffer.isBuffer(parsed.attachments[0]!.content)).toBe(true);
+      expect(parsed.date).toBeInstanceOf(Date);
+      expect(parsed).toEqual(await parseMessage(raw));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('refuses as a temporary failure (retry later, not quarantine) when its threads cannot start', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'casemail-broken-worker-'));
+    const file = path.join(dir, 'worker.mjs');
+    writeFileSync(file, "throw new Error('broken install');\n");
+    const pool = new UnderstandPool({ timeoutMs: 1000, workers: 1, workerFile: pathToFileURL(file) });
+    try {
+      const error = await pool.parse(Buffer.from('Subject: x\r\n\r\nx')).then(() => null, (e: unknown) => e);
+      expect(isTemporaryIntakeError(error)).toBe(true);
+      expect(String(error)).toMatch(/cannot start: broken install/);
+    } finally {
+      await pool.close();
+    }
   });
 });
