@@ -120,13 +120,13 @@ describe(`understanding under a time budget on ${databaseKind()}`, () => {
 });
 
 describe('understanding pool', () => {
-  it('gives back what the in-process parser gives, attachments as Buffers', async () => {
+  it('gives back what the in-process parser gives, attachments as Buffers (large ones handed over, not copied)', async () => {
     const pool = new UnderstandPool({ timeoutMs: 10_000, workers: 1 });
     try {
       const raw = Buffer.from('From: bob@acme.example\r\nTo: support@casemail.localhost\r\nSubject: Log\r\nDate: Sat, 28 Nov 2026 12:00:00 +0000\r\n'
         + 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee the log.\r\n'
         + '--b\r\nContent-Type: application/octet-stream; name="log.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
-        + `${Buffer.alloc(20_000, 3).toString('base64')}\r\n--b--\r\n`);
+        + `${Buffer.alloc(200_000, 3).toString('base64')}\r\n--b--\r\n`);
       const parsed = await pool.parse(raw);
       expect(Buffer.isBuffer(parsed.attachments[0]!.content)).toBe(true);
       expect(parsed.date).toBeInstanceOf(Date);
