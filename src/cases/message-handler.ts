@@ -43,6 +43,8 @@ export interface MessageHandlerDeps {
   onOutboxWritten?: () => void;
   /** REPLY_TOKEN_SECRET: bounces to a VERP return path signed with it name the outbox row they are about. */
   replyTokenSecret?: string | null;
+  /** Understands the raw bytes; the service passes the worker pool (understand-pool.ts). Default: in-process. */
+  parse?: (raw: Buffer) => Promise<ParsedMessage>;
 }
 
 /** Database errors that mean "try again later", not "this message is bad". */
@@ -99,8 +101,9 @@ export class MessageHandler implements IntakeHandler {
 
     let parsed: ParsedMessage;
     try {
-      parsed = await parseMessage(raw);
+      parsed = await (this.deps.parse ?? parseMessage)(raw);
     } catch (err) {
+      if (err instanceof TemporaryIntakeError) throw err;
       return this.quarantineAt(raw, source, `unparseable: ${errorText(err)}`, now);
     }
     // Everything written from here on derives from `parsed`: made acceptable to PostgreSQL once.
@@ -453,7 +456,7 @@ export class MessageHandler implements IntakeHandler {
     const headers = headerBlock(raw);
     let parsed: ParsedMessage | null = null;
     try {
-      parsed = await parseMessage(Buffer.concat([headers, Buffer.from('\r\n\r\n')]));
+      parsed = await (this.deps.parse ?? parseMessage)(Buffer.concat([headers, Buffer.from('\r\n\r\n')]));
     } catch {
       parsed = null;
     }

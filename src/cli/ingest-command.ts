@@ -6,6 +6,7 @@ import { MessageHandler } from '../cases/message-handler.js';
 import { isEmptyMessageError } from '../cases/intake-refusal.js';
 import { loadContext, openAppDatabase, type GlobalOptions } from './context.js';
 import { terminalLine } from './terminal-text.js';
+import { createUnderstandPool } from '../ingest/understand-pool.js';
 
 export const EX_TEMPFAIL = 75;
 /** sysexits.h EX_DATAERR: the input itself is bad (an empty message); retrying cannot help. */
@@ -35,9 +36,12 @@ export async function runIngest(opts: GlobalOptions, file: string): Promise<numb
     process.stderr.write(`casemail ingest: database unavailable: ${(err as Error).message}\n`);
     return EX_TEMPFAIL;
   }
+  // The same time budget as the service: a message over it is quarantined, not left to the MTA's timeout.
+  const understanding = createUnderstandPool(ctx.config.settings, ctx.logger, 1);
   try {
     const handler = new MessageHandler({
       db: handle.db, settings: ctx.config.settings, logger: ctx.logger, clock: () => new Date(), replyTokenSecret: ctx.config.secrets.replyTokenSecret,
+      parse: (r) => understanding.parse(r),
     });
     const result = await handler.handle(raw, { kind: 'pipe', mailbox: null, uidValidity: null, uid: null, envelopeRecipients: [] });
     process.stdout.write(`${result.status}${result.caseNumbers.length ? ` ${result.caseNumbers.map((n) => `#${n}`).join(' ')}` : ''}${result.reason ? ` (${terminalLine(result.reason)})` : ''}\n`);
@@ -50,6 +54,7 @@ export async function runIngest(opts: GlobalOptions, file: string): Promise<numb
     process.stderr.write(`casemail ingest: not stored, try again later: ${(err as Error).message}\n`);
     return EX_TEMPFAIL;
   } finally {
+    await understanding.close();
     await handle.close().catch(() => {});
   }
 }

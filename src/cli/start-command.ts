@@ -8,8 +8,9 @@ import { MessageHandler } from '../cases/message-handler.js';
 import { databaseCursorStore } from '../cases/mailbox-cursors.js';
 import { ownAddresses } from '../config/config.js';
 import { createOutboxDispatcher } from '../notify/outbox-dispatcher.js';
-import { SmtpIntake } from '../ingest/smtp-intake.js';
+import { SmtpIntake, openRelayProblem } from '../ingest/smtp-intake.js';
 import { ImapIntake } from '../ingest/imap-intake.js';
+import { createUnderstandPool } from '../ingest/understand-pool.js';
 import { loadContext, openAppDatabase, type AppContext, type GlobalOptions } from './context.js';
 import type { DatabaseHandle } from '../db/database.js';
 
@@ -33,46 +34,54 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle): Pro
   }
 
   const dispatcher = createOutboxDispatcher({ config, db: handle.db, logger });
-  dispatcher.start();
+  const understanding = createUnderstandPool(settings, logger);
   const handler = new MessageHandler({
     db: handle.db, settings, logger: logger.child({ component: 'intake' }), clock: () => new Date(), onOutboxWritten: () => dispatcher.wake(),
     replyTokenSecret: config.secrets.replyTokenSecret,
+    parse: (raw) => understanding.parse(raw),
   });
-  logger.info({ transport: config.secrets.smtpUrl && settings.outbox.transport !== 'file' ? 'smtp' : `files in ${config.paths.dataDir}/outbox` }, 'outbox dispatcher running');
-
-  let smtp: SmtpIntake | null = null;
-  let smtpAddress: { host: string; port: number } | null = null;
-  if (settings.smtpIntake.enabled) {
-    smtp = new SmtpIntake({
+  // Built (and so checked: credentials, networks, no open relay) before anything starts running.
+  const smtp = settings.smtpIntake.enabled
+    ? new SmtpIntake({
       host: settings.smtpIntake.host, port: settings.smtpIntake.port, ownAddresses: ownAddresses(settings),
       maxMessageBytes: settings.limits.maxMessageBytes, maxRecipients: settings.limits.maxRecipients, lmtp: settings.smtpIntake.lmtp,
+      maxConnections: settings.smtpIntake.maxConnections, maxBytesInFlight: settings.smtpIntake.maxBytesInFlight,
+      auth: config.secrets.smtpIntakeAuth, allowedNetworks: settings.smtpIntake.allowedNetworks,
       handler, logger: logger.child({ component: 'smtp-intake' }),
-    });
-    smtpAddress = await smtp.start();
-  }
-
+    })
+    : null;
   const imaps: ImapIntake[] = [];
-  for (const m of settings.imap.mailboxes) {
-    const u = new URL(config.secrets.imapUrls[m.urlEnv]!);
-    const intake = new ImapIntake({
-      account: m.name, host: u.hostname, port: Number(u.port) || (u.protocol === 'imaps:' ? 993 : 143), secure: u.protocol === 'imaps:',
-      user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password), folder: m.folder,
-      processedFolder: m.processedFolder, quarantineFolder: m.quarantineFolder, logger: logger.child({ component: 'imap-intake', mailbox: m.name }),
-      handler, cursors: databaseCursorStore(handle.db), maxAttempts: 3,
-    });
-    await intake.start();
-    imaps.push(intake);
-    logger.info({ mailbox: m.name, host: u.hostname, folder: m.folder }, 'IMAP intake running');
+  const stop = async () => {
+    // Intake first (nothing new comes in), then let in-flight sends finish and record.
+    await Promise.allSettled([smtp?.stop(), ...imaps.map((i) => i.stop())]);
+    await understanding.close();
+    await dispatcher.close();
+  };
+
+  let smtpAddress: { host: string; port: number } | null = null;
+  try {
+    dispatcher.start();
+    logger.info({ transport: config.secrets.smtpUrl && settings.outbox.transport !== 'file' ? 'smtp' : `files in ${config.paths.dataDir}/outbox` }, 'outbox dispatcher running');
+    if (smtp) smtpAddress = await smtp.start();
+    for (const m of settings.imap.mailboxes) {
+      const u = new URL(config.secrets.imapUrls[m.urlEnv]!);
+      const intake = new ImapIntake({
+        account: m.name, host: u.hostname, port: Number(u.port) || (u.protocol === 'imaps:' ? 993 : 143), secure: u.protocol === 'imaps:',
+        user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password), folder: m.folder,
+        processedFolder: m.processedFolder, quarantineFolder: m.quarantineFolder, logger: logger.child({ component: 'imap-intake', mailbox: m.name }),
+        handler, cursors: databaseCursorStore(handle.db), maxAttempts: 3,
+      });
+      await intake.start();
+      imaps.push(intake);
+      logger.info({ mailbox: m.name, host: u.hostname, folder: m.folder }, 'IMAP intake running');
+    }
+  } catch (err) {
+    // A half-started service (port in use, ...) must not keep running in the background.
+    await stop().catch(() => {});
+    throw err;
   }
 
-  return {
-    smtp: smtpAddress,
-    async stop() {
-      // Intake first (nothing new comes in), then let in-flight sends finish and record.
-      await Promise.allSettled([smtp?.stop(), ...imaps.map((i) => i.stop())]);
-      await dispatcher.close();
-    },
-  };
+  return { smtp: smtpAddress, stop };
 }
 
 export async function runStart(opts: GlobalOptions): Promise<void> {
@@ -83,6 +92,15 @@ export async function runStart(opts: GlobalOptions): Promise<void> {
   }
   const { logger, config } = ctx;
   logger.info({ config: config.paths.configFile ?? 'built-in defaults', dataDir: config.paths.dataDir }, 'casemail starting');
+  const relay = config.settings.smtpIntake.enabled
+    ? openRelayProblem(config.settings.smtpIntake.host, config.secrets.smtpIntakeAuth, config.settings.smtpIntake.allowedNetworks)
+    : null;
+  if (relay) {
+    logger.fatal(`refusing to start: ${relay}`);
+    process.stderr.write(`casemail: refusing to start: ${relay}\n`);
+    process.exitCode = 1;
+    return;
+  }
   let handle: DatabaseHandle;
   try {
     handle = await openAppDatabase(ctx, { migrate: 'auto' });

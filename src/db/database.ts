@@ -30,6 +30,8 @@ export interface OpenOptions {
   /** An already loaded PGlite data dump to start from (test templates). */
   pgliteLoadDataDir?: Blob;
   poolSize?: number;
+  /** Told about connection errors the pool survives (a terminated backend, a restart); default: ignored. */
+  onConnectionError?: (error: Error) => void;
 }
 
 const INT8_OID = 20;
@@ -50,6 +52,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
           : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
       },
     });
+    survivePoolErrors(pool, opts.onConnectionError ?? (() => {}));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
     return { db, kind: 'postgres', location: redactUrl(opts.databaseUrl), close: () => db.destroy() };
   }
@@ -113,6 +116,18 @@ function lockPgliteDir(dir: string): () => void {
 }
 
 
+
+/**
+ * A connection that dies (pg_terminate_backend, a server restart, a network cut) is reported as an
+ * 'error' event: on the pool for an idle client, on the client itself while it is checked out. An
+ * 'error' event nobody listens to ends the process, so both get a listener. The failed query
+ * rejects on its own (the caller's transaction fails and is retried), pg removes the broken client
+ * on release, and the next query opens a new connection: the pool recovers without a restart.
+ */
+function survivePoolErrors(pool: pg.Pool, report: (error: Error) => void): void {
+  pool.on('error', (error) => report(error));
+  pool.on('connect', (client) => client.on('error', (error) => report(error)));
+}
 
 const MAX_PREPARED_PER_CONNECTION = 500;
 const MAX_PREPARED_SQL_LENGTH = 8_000;

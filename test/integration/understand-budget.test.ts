@@ -1,0 +1,152 @@
+// Understanding runs in worker threads under a time budget: through the real SMTP intake and the
+// real handler on the test database, a message over budget is quarantined with the reason while
+// another client's message is answered meanwhile, and a 25 MB message of empty MIME parts (a shape
+// that is slow to walk) does not stop the intake. The pool needs the compiled worker (npm run build).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import nodemailer from 'nodemailer';
+import { loadConfig } from '../../src/config/config.js';
+import { MessageHandler } from '../../src/cases/message-handler.js';
+import { SmtpIntake } from '../../src/ingest/smtp-intake.js';
+import { UnderstandPool } from '../../src/ingest/understand-pool.js';
+import { isTemporaryIntakeError } from '../../src/ingest/intake-errors.js';
+import { parseMessage } from '../../src/ingest/parse-message.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
+import { loadTestDirectory } from '../support/directory-fixture.js';
+import { buildMail } from '../support/mail-builder.js';
+
+const HEAD = 'From: Bob Builder <bob@acme.example>\r\nTo: support@casemail.localhost\r\nSubject: Many parts\r\n'
+  + 'Date: Sat, 28 Nov 2026 12:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="a"\r\n';
+
+/** `--a` lines (empty parts) up to about `bytes`: every line opens a part with no content. */
+function emptyParts(bytes: number, messageId: string): Buffer {
+  const head = `${HEAD}Message-ID: ${messageId}\r\n\r\n`;
+  const count = Math.floor((bytes - head.length - 7) / 5);
+  return Buffer.from(`${head}${'--a\r\n'.repeat(count)}--a--\r\n`);
+}
+
+/** Empty parts, then a 16 MiB base64 attachment: more than 50 ms of work on any parser. */
+function slowToUnderstand(messageId: string): Buffer {
+  const b64 = Buffer.alloc(16 * 1024 * 1024, 7).toString('base64').replace(/.{76}/g, '$&\r\n');
+  return Buffer.from(`${HEAD}Message-ID: ${messageId}\r\n\r\n${'--a\r\n'.repeat(2000)}--a\r\nContent-Type: application/octet-stream\r\n`
+    + `Content-Transfer-Encoding: base64\r\n\r\n${b64}\r\n--a--\r\n`);
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+async function send(port: number, raw: Buffer): Promise<string> {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+  const info = await transport.sendMail({ envelope: { from: 'bob@acme.example', to: ['support@casemail.localhost'] }, raw });
+  return info.response;
+}
+
+describe(`understanding under a time budget on ${databaseKind()}`, () => {
+  let tdb: TestDatabase;
+  const running: { stop(): Promise<void> }[] = [];
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    await loadTestDirectory(tdb.db);
+  });
+  afterAll(async () => {
+    for (const r of running.reverse()) await r.stop();
+    await tdb?.close();
+  });
+
+  /** The real handler and SMTP intake, with parsing through `pool`; `onParse` sees each message handed to it. */
+  async function service(timeoutMs: number, onParse: (raw: Buffer) => void = () => {}) {
+    const settings = loadConfig({ env: {}, overrides: { limits: { understandTimeoutMs: timeoutMs } } }).settings;
+    const pool = new UnderstandPool({ timeoutMs, workers: 2 });
+    const handler = new MessageHandler({
+      db: tdb.db, settings, logger: silentLogger, clock: () => new Date(),
+      parse: (raw) => {
+        onParse(raw);
+        return pool.parse(raw);
+      },
+    });
+    const intake = new SmtpIntake({
+      port: 0, ownAddresses: [settings.addresses.support], maxMessageBytes: settings.limits.maxMessageBytes, handler, logger: silentLogger,
+    });
+    const { port } = await intake.start();
+    running.push({ stop: async () => {
+      await intake.stop();
+      await pool.close();
+    } });
+    return { pool, port };
+  }
+
+  it('quarantines a message over budget with the reason, replaces the thread, and answers the message behind it', { timeout: 120_000 }, async () => {
+    const { pool, port } = await service(50);
+    const id = `<slow-${Date.now()}@acme.example>`;
+    const reply = await send(port, slowToUnderstand(id));
+    expect(reply).toMatch(/quarantined/);
+    const row = await tdb.db.selectFrom('messages').select(['status', 'error']).where('id', '=', Number(/quarantined (\d+)/.exec(reply)![1]))
+      .executeTakeFirstOrThrow();
+    expect(row.status).toBe('quarantined');
+    expect(row.error).toMatch(/understanding exceeded 50 ms/);
+    expect(pool.replaced).toBe(1);
+
+    const next = await send(port, buildMail({ subject: 'After the slow one' }));
+    expect(next).toMatch(/OK: processed/);
+  });
+
+  it('keeps answering another client while a 25 MB message of empty parts is being understood', { timeout: 180_000 }, async () => {
+    const bigStarted = deferred();
+    const { port } = await service(2000, (raw) => {
+      if (raw.length > 1_000_000) bigStarted.resolve();
+    });
+    const big = emptyParts(25_000_000, `<empty-parts-${Date.now()}@acme.example>`);
+    const order: string[] = [];
+    const bigReply = send(port, big).then((r) => {
+      order.push('big');
+      return r;
+    });
+    await bigStarted.promise;
+    const smallReply = await send(port, buildMail({ from: 'Carol <carol@acme.example>', subject: 'Meanwhile' }));
+    order.push('small');
+    expect(smallReply).toMatch(/OK: processed/);
+    // Understood within the budget, or quarantined at it: either way answered, and after the small one.
+    expect(await bigReply).toMatch(/OK: (processed|quarantined)/);
+    expect(order).toEqual(['small', 'big']);
+  });
+});
+
+describe('understanding pool', () => {
+  it('gives back what the in-process parser gives, attachments as Buffers (large ones handed over, not copied)', async () => {
+    const pool = new UnderstandPool({ timeoutMs: 10_000, workers: 1 });
+    try {
+      const raw = Buffer.from('From: bob@acme.example\r\nTo: support@casemail.localhost\r\nSubject: Log\r\nDate: Sat, 28 Nov 2026 12:00:00 +0000\r\n'
+        + 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee the log.\r\n'
+        + '--b\r\nContent-Type: application/octet-stream; name="log.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + `${Buffer.alloc(200_000, 3).toString('base64')}\r\n--b--\r\n`);
+      const parsed = await pool.parse(raw);
+      expect(Buffer.isBuffer(parsed.attachments[0]!.content)).toBe(true);
+      expect(parsed.date).toBeInstanceOf(Date);
+      expect(parsed).toEqual(await parseMessage(raw));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('refuses as a temporary failure (retry later, not quarantine) when its threads cannot start', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'casemail-broken-worker-'));
+    const file = path.join(dir, 'worker.mjs');
+    writeFileSync(file, "throw new Error('broken install');\n");
+    const pool = new UnderstandPool({ timeoutMs: 1000, workers: 1, workerFile: pathToFileURL(file) });
+    try {
+      const error = await pool.parse(Buffer.from('Subject: x\r\n\r\nx')).then(() => null, (e: unknown) => e);
+      expect(isTemporaryIntakeError(error)).toBe(true);
+      expect(String(error)).toMatch(/cannot start: broken install/);
+    } finally {
+      await pool.close();
+    }
+  });
+});
