@@ -1,6 +1,7 @@
 // The one `casemail` command. Subcommands mirror the services; each loads its module lazily so
 // `casemail inspect` starts fast and never loads the database or mail transports.
 import type { Command as CommandType } from 'commander';
+import { terminalText } from './terminal-text.js';
 
 /**
  * `casemail inspect [--json] FILE...` in its plain form skips commander: the corpus scorer and
@@ -23,7 +24,9 @@ export async function main(argv: string[]): Promise<void> {
   const program: CommandType = new Command('casemail')
     .description('Email-driven support cases')
     .option('-c, --config <file>', 'configuration file (default: $CASEMAIL_CONFIG, else built-in defaults)')
-    .exitOverride();
+    .exitOverride()
+    // Commander repeats what it was given ("unknown command '<arg>'"): arguments can come from mail.
+    .configureOutput({ outputError: (text, write) => write(terminalText(text)) });
 
   program
     .command('inspect')

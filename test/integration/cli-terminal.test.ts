@@ -125,6 +125,11 @@ describe(`casemail CLI output of hostile mail on ${databaseKind()}`, () => {
     expect(missing.code).toBe(75);
     expect(missing.stderr).not.toMatch(RAW_UNSAFE);
     expect(missing.stderr).toContain('missing-\\x1b]0;x\\x07.eml');
+    // commander's own errors repeat the argument too
+    const unknown = await runCli(['\x1b]0;x\x07'], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).not.toMatch(RAW_UNSAFE);
+    expect(unknown.stderr).toContain("unknown command '\\x1b]0;x\\x07'");
   }, TIMEOUT);
 
   it('doctor escapes what it quotes (here the configuration file name)', async () => {
