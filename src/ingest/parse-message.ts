@@ -20,6 +20,10 @@ import type { MailAddress, ParsedAttachment, ParsedMessage } from '../threading/
 export interface ParseMessageOptions {
   /** Unpack application/ms-tnef parts (default true). */
   tnef?: boolean;
+  /** MIME parts read (default 1000, settings.limits.maxMimeParts); the rest becomes one opaque attachment and a warning. */
+  maxParts?: number;
+  /** MIME nesting depth read (default 50, settings.limits.maxMimeDepth); deeper parts stay raw data and a warning. */
+  maxDepth?: number;
 }
 
 const ADDRESS_HEADERS = new Set(['from', 'to', 'cc', 'bcc', 'reply-to', 'sender', 'resent-from', 'resent-to', 'resent-cc', 'delivered-to', 'x-original-to', 'envelope-to', 'return-path', 'disposition-notification-to']);
@@ -283,10 +287,10 @@ export function parseMessageSync(raw: Buffer, opts: ParseMessageOptions = {}): P
   const warnings: string[] = [];
   let root: MimePart;
   try {
-    root = parseMimePart(raw, 'text/plain', 0, warnings);
+    root = parseMimePart(raw, warnings, { maxParts: opts.maxParts, maxDepth: opts.maxDepth });
   } catch (err) {
     warnings.push(`MIME structure unreadable: ${(err as Error).message}`);
-    root = parseMimePart(Buffer.alloc(0), 'text/plain', 0, warnings);
+    root = parseMimePart(Buffer.alloc(0), warnings);
   }
   // Raw 8-bit headers that are not UTF-8 are most likely in the body's declared charset.
   const bodyCharset = findFirstCharset(root);
