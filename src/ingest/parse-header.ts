@@ -12,10 +12,14 @@ export interface RawHeader {
   raw: string;
 }
 
-/** Splits a header block (latin1 string) into unfolded fields. Lines without a colon are skipped. */
+/**
+ * Splits a header block (latin1 string) into unfolded fields. Lines without a colon are skipped.
+ * A line ends only at CRLF or LF: a lone CR is part of the value, never a way to start a second
+ * (smuggled) field.
+ */
 export function splitHeaderBlock(block: string): RawHeader[] {
   const out: RawHeader[] = [];
-  const lines = block.split(/\r?\n|\r(?!\n)/);
+  const lines = block.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (line === '') continue;
@@ -108,7 +112,8 @@ export function decodeWords(input: string): string {
 
 /** An unstructured header value: unfolded, 8-bit decoded, encoded words decoded, trimmed. */
 export function decodeUnstructured(raw: string, fallbackCharset: string | null): string {
-  return decodeWords(decodeRawHeader(raw, fallbackCharset)).replace(/\r?\n/g, '').trim();
+  // A lone CR inside a value is shown as a space, so it cannot act as a line break downstream.
+  return decodeWords(decodeRawHeader(raw, fallbackCharset)).replace(/\r?\n/g, '').replace(/\r/g, ' ').trim();
 }
 
 export interface HeaderValueWithParams {
@@ -321,7 +326,8 @@ export function normalizeAddress(addr: string): string {
   // Source routes (<@a,@b:user@host>) are obsolete syntax; the mailbox is what follows the colon.
   a = a.replace(/^(@[^:]*:)/, '');
   a = a.replace(/\s+/g, '');
-  const at = a.lastIndexOf('@');
+  // RFC 5322: the domain follows the last unquoted "@"; a quoted local part may hold "@" itself.
+  const at = lastUnquotedAt(a);
   if (at < 0) return a.toLowerCase();
   const local = a.slice(0, at);
   let domain = a.slice(at + 1).toLowerCase();
@@ -329,7 +335,26 @@ export function normalizeAddress(addr: string): string {
     const u = domainToUnicode(domain);
     if (u) domain = u;
   }
-  return (local.replace(/^"(.*)"$/, '$1') + '@' + domain).toLowerCase();
+  // Quotes go only where they are not needed: "ada@acme.example"@evil.example keeps them, so it can
+  // never read as ada@acme.example.
+  const quoted = /^"(.*)"$/.exec(local);
+  const bareLocal = quoted && !NEEDS_QUOTES.test(quoted[1]!) ? quoted[1]! : local;
+  return (bareLocal + '@' + domain).toLowerCase();
+}
+
+/** Characters a local part can hold only inside quotes (RFC 5322 specials, whitespace). */
+const NEEDS_QUOTES = /[\s@"\\(),:;<>[\]]/;
+
+function lastUnquotedAt(a: string): number {
+  let quoted = false;
+  let at = -1;
+  for (let i = 0; i < a.length; i++) {
+    const c = a[i];
+    if (c === '\\' && quoted) i++;
+    else if (c === '"') quoted = !quoted;
+    else if (c === '@' && !quoted) at = i;
+  }
+  return at;
 }
 
 function cleanName(s: string): string {
@@ -353,7 +378,9 @@ export function parseAddressList(value: string): MailAddress[] {
     } else if (phrase.length > 0) {
       const words = phrase.filter((t) => t.t !== 'comment');
       const comment = phrase.filter((t) => t.t === 'comment').map((t) => t.v).join(' ');
-      const atIdx = words.findIndex((t) => t.v.includes('@'));
+      // Only an unquoted "@" makes an address: in "ada@acme.example"@evil.example the quoted
+      // string is the local part, and a quoted string alone is a name.
+      const atIdx = words.findIndex((t) => t.t === 'word' && t.v.includes('@'));
       if (atIdx >= 0) {
         // "addr@host (Name)", or a name followed by a bare address with no angle brackets.
         // A quoted local part ("john doe"@host) arrives as quoted + word("@host").
@@ -363,7 +390,7 @@ export function parseAddressList(value: string): MailAddress[] {
           addrToks = [words[atIdx - 1]!, words[atIdx]!];
           nameToks = words.slice(0, atIdx - 1);
         }
-        const addr = normalizeAddress(addrToks.map((t) => (t.t === 'quoted' && /\s/.test(t.v) ? `"${t.v}"` : t.v)).join(''));
+        const addr = normalizeAddress(addrToks.map((t) => (t.t === 'quoted' && NEEDS_QUOTES.test(t.v) ? `"${t.v.replace(/["\\]/g, '\\$&')}"` : t.v)).join(''));
         const rest = words.slice(atIdx + 1).map((t) => t.v);
         const name = [...nameToks.map((t) => t.v), ...rest].join(' ') || comment;
         out.push({ address: addr, name: cleanName(name) });
@@ -379,7 +406,7 @@ export function parseAddressList(value: string): MailAddress[] {
     if (tok.t === 'sep') {
       if (tok.v === ':' && angle === null) {
         // "Group name:" — the phrase so far names the group, not a mailbox.
-        const hasAt = phrase.some((t) => t.v.includes('@'));
+        const hasAt = phrase.some((t) => t.t === 'word' && t.v.includes('@'));
         if (!hasAt) {
           phrase = [];
           continue;
