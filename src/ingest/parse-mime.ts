@@ -30,6 +30,12 @@ export interface MimeLimits {
 
 export const DEFAULT_MAX_PARTS = 1000;
 export const DEFAULT_MAX_DEPTH = 50;
+/**
+ * Header bytes read per message, all parts together. Real header sections are a few KB; past this
+ * a section is hostile (a million fields, one 25 MB line) and the rest of it is skipped with a
+ * warning. The bytes stay in the raw message.
+ */
+export const MAX_HEADER_BYTES = 1024 * 1024;
 
 /** State shared by one message's walk: the caps, what is left of them, the warnings. */
 interface Walk {
@@ -43,6 +49,8 @@ interface Walk {
    * message/rfc822 would otherwise decode (a copy of) nearly the whole message again.
    */
   decodeLeft: number;
+  /** Header bytes that may still be read (MAX_HEADER_BYTES in all). */
+  headerBytesLeft: number;
 }
 
 /** Index just after the header block's terminating empty line, and the header block end. */
@@ -50,6 +58,8 @@ function findHeaderEnd(buf: Buffer, start: number): { headerEnd: number; bodySta
   // A part that starts with an empty line has no headers at all.
   if (buf[start] === 0x0a) return { headerEnd: start, bodyStart: start + 1 };
   if (buf[start] === 0x0d && buf[start + 1] === 0x0a) return { headerEnd: start, bodyStart: start + 2 };
+  // Line by line, so the search stops at the first empty line (searching for "\n\n" would scan
+  // the whole rest of a CRLF message, once per part).
   let i = start;
   for (;;) {
     const nl = buf.indexOf(0x0a, i);
@@ -68,7 +78,7 @@ function findHeaderEnd(buf: Buffer, start: number): { headerEnd: number; bodySta
  */
 export function parseMimePart(raw: Buffer, warnings: string[] = [], limits: MimeLimits = {}, fallbackCharset: string | null = null): MimePart {
   const maxParts = Math.max(1, limits.maxParts ?? DEFAULT_MAX_PARTS);
-  const walk: Walk = { warnings, fallbackCharset, maxParts, partsLeft: maxParts, maxDepth: Math.max(0, limits.maxDepth ?? DEFAULT_MAX_DEPTH), decodeLeft: raw.length };
+  const walk: Walk = { warnings, fallbackCharset, maxParts, partsLeft: maxParts, maxDepth: Math.max(0, limits.maxDepth ?? DEFAULT_MAX_DEPTH), decodeLeft: raw.length, headerBytesLeft: MAX_HEADER_BYTES };
   return parsePart(raw, 'text/plain', 0, walk);
 }
 
@@ -96,7 +106,15 @@ function parsePart(raw: Buffer, defaultType: string, depth: number, walk: Walk):
     start = nl < 0 ? raw.length : nl + 1;
   }
   const { headerEnd, bodyStart } = findHeaderEnd(raw, start);
-  const headers = splitHeaderBlock(raw.subarray(start, headerEnd).toString('latin1'));
+  let readEnd = headerEnd;
+  if (headerEnd - start > walk.headerBytesLeft) {
+    // Cut at a line end so no field is read half; what is cut is warned about, never guessed at.
+    const nl = raw.lastIndexOf(0x0a, start + walk.headerBytesLeft);
+    readEnd = nl >= start ? nl + 1 : start;
+    warnings.push(`header section over ${MAX_HEADER_BYTES} bytes in all; the rest of it not read`);
+  }
+  walk.headerBytesLeft -= readEnd - start;
+  const headers = splitHeaderBlock(raw.subarray(start, readEnd).toString('latin1'));
   const first = (name: string): string | null => headers.find((h) => h.name === name)?.raw ?? null;
   // A duplicated Content-Type: the last one wins, as later headers override earlier ones.
   const ctRaw = headers.filter((h) => h.name === 'content-type').at(-1)?.raw ?? null;
