@@ -68,8 +68,48 @@ export function decodeBase64Loose(s: string): Buffer {
   if (eq < 0 || /^[=\s]*$/.test(s.slice(eq, eq + 8)) && !/[A-Za-z0-9+/]/.test(s.slice(eq))) return Buffer.from(s, 'base64');
   const clean = s.replace(/[^A-Za-z0-9+/=_-]/g, '').replace(/-/g, '+').replace(/_/g, '/');
   if (!/=[A-Za-z0-9+/]/.test(clean)) return Buffer.from(clean, 'base64');
-  const pieces = clean.split(/(?<==)(?=[A-Za-z0-9+/])/);
-  return Buffer.concat(pieces.map((p) => Buffer.from(p, 'base64')));
+  return decodeBase64Padded(clean);
+}
+
+const B64 = new Int8Array(128).fill(-1);
+for (let i = 0; i < 64; i++) B64['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i)] = i;
+
+/**
+ * Base64 with padding in the middle (each padded chunk decoded on its own, then joined), in one
+ * pass into one buffer: splitting into chunks costs a Buffer per 4 characters on hostile input.
+ */
+function decodeBase64Padded(clean: string): Buffer {
+  const out = Buffer.allocUnsafe(Math.ceil(clean.length / 4) * 3);
+  let o = 0;
+  let acc = 0;
+  let n = 0;
+  const flush = (): void => {
+    // A partial quantum of 2 or 3 characters holds 1 or 2 bytes; a lone character holds none.
+    if (n === 2) out[o++] = (acc >> 4) & 0xff;
+    else if (n === 3) {
+      out[o++] = (acc >> 10) & 0xff;
+      out[o++] = (acc >> 2) & 0xff;
+    }
+    acc = 0;
+    n = 0;
+  };
+  for (let i = 0; i < clean.length; i++) {
+    const v = B64[clean.charCodeAt(i)]!;
+    if (v < 0) {
+      flush(); // "=": this chunk ends
+      continue;
+    }
+    acc = (acc << 6) | v;
+    if (++n === 4) {
+      out[o++] = (acc >> 16) & 0xff;
+      out[o++] = (acc >> 8) & 0xff;
+      out[o++] = acc & 0xff;
+      acc = 0;
+      n = 0;
+    }
+  }
+  flush();
+  return out.subarray(0, o);
 }
 
 /**
@@ -257,8 +297,12 @@ export function stripComments(s: string): string {
 
 type Token = { t: 'word' | 'quoted' | 'comment' | 'angle' | 'sep'; v: string };
 
-function tokenizeAddresses(s: string): Token[] {
-  const toks: Token[] = [];
+/**
+ * The tokens of an address list, produced lazily so a caller that needs only the first mailboxes
+ * of a multi-megabyte header stops early. Values are sliced, not built a character at a time.
+ */
+function* tokenizeAddresses(s: string): Generator<Token> {
+  const word = /[^ \t\r\n"(<,;:]+/y;
   let i = 0;
   while (i < s.length) {
     const c = s[i]!;
@@ -267,57 +311,59 @@ function tokenizeAddresses(s: string): Token[] {
       continue;
     }
     if (c === '"') {
-      let v = '';
-      i++;
+      const start = ++i;
+      let escaped = false;
       while (i < s.length && s[i] !== '"') {
-        if (s[i] === '\\' && i + 1 < s.length) i++;
-        v += s[i];
+        if (s[i] === '\\' && i + 1 < s.length) {
+          escaped = true;
+          i++;
+        }
         i++;
       }
+      const v = s.slice(start, i);
       i++;
-      toks.push({ t: 'quoted', v });
+      yield { t: 'quoted', v: escaped ? v.replace(/\\(.)/gs, '$1') : v };
       continue;
     }
     if (c === '(') {
       let depth = 1;
-      let v = '';
-      i++;
-      while (i < s.length && depth > 0) {
-        if (s[i] === '\\' && i + 1 < s.length) {
-          v += s[i + 1];
+      const start = ++i;
+      let escaped = false;
+      while (i < s.length) {
+        const d = s[i];
+        if (d === '\\' && i + 1 < s.length) {
+          escaped = true;
           i += 2;
           continue;
         }
-        if (s[i] === '(') depth++;
-        else if (s[i] === ')') {
-          depth--;
-          if (depth === 0) break;
-        }
-        v += s[i];
+        if (d === '(') depth++;
+        else if (d === ')' && --depth === 0) break;
         i++;
       }
+      const v = s.slice(start, Math.min(i, s.length));
       i++;
-      toks.push({ t: 'comment', v });
+      yield { t: 'comment', v: escaped ? v.replace(/\\(.)/gs, '$1') : v };
       continue;
     }
     if (c === '<') {
       const end = s.indexOf('>', i);
       const v = end < 0 ? s.slice(i + 1) : s.slice(i + 1, end);
       i = end < 0 ? s.length : end + 1;
-      toks.push({ t: 'angle', v });
+      yield { t: 'angle', v };
       continue;
     }
     if (c === ',' || c === ';' || c === ':') {
-      toks.push({ t: 'sep', v: c });
+      yield { t: 'sep', v: c };
       i++;
       continue;
     }
-    let v = '';
-    while (i < s.length && !' \t\r\n"(<,;:'.includes(s[i]!)) v += s[i++];
+    word.lastIndex = i;
+    const m = word.exec(s);
+    const v = m ? m[0] : c;
+    i += v.length;
     if (v === '>') continue;
-    toks.push({ t: 'word', v });
+    yield { t: 'word', v };
   }
-  return toks;
 }
 
 /** Lower-cases the address and turns an IDN (punycode) domain into Unicode. */
@@ -363,9 +409,10 @@ function cleanName(s: string): string {
 
 /**
  * Parses an address-list header value (already 8-bit decoded). Groups are flattened; a
- * display name given without an address yields an entry with address "".
+ * display name given without an address yields an entry with address "". Stops after `limit`
+ * entries (a hostile header can hold a million).
  */
-export function parseAddressList(value: string): MailAddress[] {
+export function parseAddressList(value: string, limit = Infinity): MailAddress[] {
   const out: MailAddress[] = [];
   let phrase: Token[] = [];
   let angle: string | null = null;
@@ -403,6 +450,7 @@ export function parseAddressList(value: string): MailAddress[] {
     angle = null;
   };
   for (const tok of tokenizeAddresses(value)) {
+    if (out.length >= limit) return out.slice(0, limit);
     if (tok.t === 'sep') {
       if (tok.v === ':' && angle === null) {
         // "Group name:" — the phrase so far names the group, not a mailbox.
@@ -427,7 +475,7 @@ export function parseAddressList(value: string): MailAddress[] {
     phrase.push(tok);
   }
   finish();
-  return out;
+  return out.length > limit ? out.slice(0, limit) : out;
 }
 
 // ---- dates ----
