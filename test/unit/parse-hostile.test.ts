@@ -4,8 +4,9 @@
 // Timeouts here only catch a hang; the speed figures live in bench/hostile-bench.ts.
 import { describe, expect, it } from 'vitest';
 import { contentHash } from '../../src/ingest/content-hash.js';
-import { parseMessageSync } from '../../src/ingest/parse-message.js';
-import { parseMimePart } from '../../src/ingest/parse-mime.js';
+import { decodeBase64Loose } from '../../src/ingest/parse-header.js';
+import { MAX_ADDRESSES_PER_HEADER, normalizeLineEnds, parseMessageSync } from '../../src/ingest/parse-message.js';
+import { MAX_HEADER_BYTES, parseMimePart } from '../../src/ingest/parse-mime.js';
 import type { MimePart } from '../../src/ingest/parse-mime.js';
 
 const CRLF = '\r\n';
@@ -86,6 +87,47 @@ describe('MIME walk on hostile shapes', () => {
     const root = parseMimePart(Buffer.from(inner + 'x'.repeat(200_000), 'latin1'), warnings);
     expect(countParts(root)).toBeLessThan(10);
     expect(warnings).toContain('encoded embedded messages larger than the message itself; the rest kept as raw data');
+  });
+});
+
+describe('header sections and bodies at the size limit', () => {
+  it('reads the first 1000 addresses of a header and warns about the rest', () => {
+    const cc = Array.from({ length: 1500 }, (_, i) => `u${i}@acme.example`).join(', ');
+    const parsed = parseMessageSync(mail('From: a@acme.example', `Cc: ${cc}`, 'From: b@acme.example', '', 'x'));
+    expect(parsed.cc).toHaveLength(MAX_ADDRESSES_PER_HEADER);
+    expect(parsed.cc.at(-1)?.address).toBe('u999@acme.example');
+    expect(parsed.warnings).toContain('more than 1000 addresses in cc; the rest not read');
+    expect(parsed.originator?.fromFields).toBe(2);
+  });
+
+  it('reads at most MAX_HEADER_BYTES of header lines, cut at a line end, with a warning', () => {
+    const filler = 'X-Filler: 0123456789\r\n'.repeat(Math.ceil((MAX_HEADER_BYTES + 1000) / 22));
+    const parsed = parseMessageSync(Buffer.from(`From: a@acme.example\r\n${filler}Subject: after the cap\r\n\r\nthe body\r\n`, 'latin1'));
+    expect(parsed.from?.address).toBe('a@acme.example');
+    expect(parsed.subject).toBe('');
+    expect(parsed.headers['x-filler']!.every((v) => v === '0123456789')).toBe(true);
+    expect(parsed.text).toBe('the body\n');
+    expect(parsed.warnings).toContain(`header section over ${MAX_HEADER_BYTES} bytes in all; the rest of it not read`);
+  });
+
+  it('decodes base64 padded in the middle, chunk by chunk', () => {
+    expect(decodeBase64Loose('QQ==QUI=QUJD').toString()).toBe('AABABC');
+    expect(decodeBase64Loose('QQ==\r\nQUI=\r\nQ').toString()).toBe('AAB');
+    expect(decodeBase64Loose('QQ=='.repeat(100_000)).length).toBe(100_000);
+  });
+
+  it('normalises CRLF and lone CR to LF, wide characters included', () => {
+    expect(normalizeLineEnds('a\r\nb\rc\n\r')).toBe('a\nb\nc\n\n');
+    expect(normalizeLineEnds('€\r\n😀\r')).toBe('€\n😀\n');
+  });
+
+  it('still extracts uuencoded files among many begin lines without an end', () => {
+    const text = `${'begin 644 junk.bin\r\n'.repeat(3)}intro\r\nbegin 644 a.txt\r\n#86)C\r\n\`\r\nend\r\noutro`;
+    const parsed = parseMessageSync(mail('From: a@acme.example', 'Content-Type: text/plain', '', text));
+    expect(parsed.attachments.map((a) => [a.filename, a.content.toString()])).toEqual([['junk.bin', expect.any(String)]]);
+    const clean = parseMessageSync(mail('From: a@acme.example', 'Content-Type: text/plain', '', 'intro', 'begin 644 a.txt', '#86)C', '`', 'end', 'outro'));
+    expect(clean.attachments.map((a) => [a.filename, a.content.toString()])).toEqual([['a.txt', 'abc']]);
+    expect(clean.text).toBe('intro\noutro');
   });
 });
 
