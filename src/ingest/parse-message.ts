@@ -394,7 +394,7 @@ export function parseMessageSync(raw: Buffer, opts: ParseMessageOptions = {}): P
 export function normalizeLineEnds(s: string): string {
   if (!s.includes('\r')) return s;
   // One byte per character when every character fits (latin1), else two (utf16le).
-  const wide = /[^\x00-\xff]/.test(s);
+  const wide = /[\u0100-\uffff]/.test(s);
   const buf = Buffer.from(s, wide ? 'utf16le' : 'latin1');
   const units = wide ? new Uint16Array(buf.buffer, buf.byteOffset, buf.length / 2) : buf;
   let o = 0;
