@@ -1,7 +1,12 @@
-// `npm run bench`: prints the message-understanding and end-to-end intake throughput figures.
+// `npm run bench`: prints the message-understanding, hostile-shape and end-to-end intake figures.
+// BENCH_ONLY=understand|hostile|intake (comma-separated) runs only those parts.
 import { runUnderstandingBench } from './understand-bench.js';
 import { runIntakeBench } from './intake-bench.js';
+import { runHostileBench } from './hostile-bench.js';
 
 const log = (line: string) => process.stdout.write(line + '\n');
-await runUnderstandingBench(log);
-await runIntakeBench(log);
+const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const wanted = (part: string): boolean => only.length === 0 || only.includes(part);
+if (wanted('understand')) await runUnderstandingBench(log);
+if (wanted('hostile')) await runHostileBench(log);
+if (wanted('intake')) await runIntakeBench(log);

@@ -1,6 +1,7 @@
 // Identity of a message independent of how it reached us: the same mail fetched over IMAP and
 // delivered over SMTP differs only in trace headers (Received, Delivered-To, Return-Path, ...).
-// The content hash covers the originator's headers and the body, so both copies hash alike.
+// The content hash covers the originator's headers and the body, so both copies hash alike. When
+// the structure cannot be read (no header/body separator, no identity header), it covers every byte.
 import { createHash } from 'node:crypto';
 
 /** Headers the author's client wrote; trace headers added on the way are left out. */
@@ -12,33 +13,45 @@ export function sha256(bytes: Uint8Array): string {
 
 export function contentHash(raw: Buffer): string {
   const split = findHeaderEnd(raw);
-  const head = raw.subarray(0, split.headerEnd).toString('latin1');
-  const hash = createHash('sha256');
-  const lines = head.split(/\r?\n(?![ \t])/);
   const kept: string[] = [];
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    if (IDENTITY_HEADERS.has(name)) kept.push(`${name}:${line.slice(colon + 1).replace(/\s+/g, ' ').trim()}`);
+  if (split) {
+    // Header lines end at CRLF or LF only; a lone CR stays inside its line, as in parse-header.
+    const lines = raw.subarray(0, split.headerEnd).toString('latin1').split(/\r?\n(?![ \t])/);
+    for (const line of lines) {
+      const colon = line.indexOf(':');
+      if (colon <= 0) continue;
+      const name = line.slice(0, colon).trim().toLowerCase();
+      if (IDENTITY_HEADERS.has(name)) kept.push(`${name}:${line.slice(colon + 1).replace(/\s+/g, ' ').trim()}`);
+    }
+  }
+  const hash = createHash('sha256');
+  if (!split || kept.length === 0) {
+    // Nothing says which message this is apart from its bytes: two different files must never
+    // look like one (the second would be dropped as a duplicate). The prefix keeps this apart
+    // from the structured form.
+    hash.update('raw\n');
+    hash.update(raw);
+    return hash.digest('hex');
   }
   kept.sort();
   hash.update(kept.join('\n'));
   hash.update('\n\n');
   // Line endings differ between transports (CRLF on the wire, LF in some stores).
-  hash.update(raw.subarray(split.bodyStart).toString('latin1').replace(/\r\n/g, '\n').replace(/\s+$/, ''));
+  // trimEnd, not /\s+$/: that regex is quadratic on a long run of spaces followed by text.
+  hash.update(raw.subarray(split.bodyStart).toString('latin1').replace(/\r\n/g, '\n').trimEnd());
   return hash.digest('hex');
 }
 
-function findHeaderEnd(raw: Buffer): { headerEnd: number; bodyStart: number } {
+/** The empty line after the headers (CRLF or LF line ends), or null when there is none. */
+function findHeaderEnd(raw: Buffer): { headerEnd: number; bodyStart: number } | null {
   const crlf = raw.indexOf('\r\n\r\n');
   const lf = raw.indexOf('\n\n');
   if (crlf >= 0 && (lf < 0 || crlf <= lf)) return { headerEnd: crlf, bodyStart: crlf + 4 };
   if (lf >= 0) return { headerEnd: lf, bodyStart: lf + 2 };
-  return { headerEnd: raw.length, bodyStart: raw.length };
+  return null;
 }
 
 /** The header block alone (for quarantining oversize messages with their headers). */
 export function headerBlock(raw: Buffer): Buffer {
-  return raw.subarray(0, findHeaderEnd(raw).headerEnd);
+  return raw.subarray(0, findHeaderEnd(raw)?.headerEnd ?? raw.length);
 }

@@ -12,10 +12,14 @@ export interface RawHeader {
   raw: string;
 }
 
-/** Splits a header block (latin1 string) into unfolded fields. Lines without a colon are skipped. */
+/**
+ * Splits a header block (latin1 string) into unfolded fields. Lines without a colon are skipped.
+ * A line ends only at CRLF or LF: a lone CR is part of the value, never a way to start a second
+ * (smuggled) field.
+ */
 export function splitHeaderBlock(block: string): RawHeader[] {
   const out: RawHeader[] = [];
-  const lines = block.split(/\r?\n|\r(?!\n)/);
+  const lines = block.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (line === '') continue;
@@ -64,8 +68,48 @@ export function decodeBase64Loose(s: string): Buffer {
   if (eq < 0 || /^[=\s]*$/.test(s.slice(eq, eq + 8)) && !/[A-Za-z0-9+/]/.test(s.slice(eq))) return Buffer.from(s, 'base64');
   const clean = s.replace(/[^A-Za-z0-9+/=_-]/g, '').replace(/-/g, '+').replace(/_/g, '/');
   if (!/=[A-Za-z0-9+/]/.test(clean)) return Buffer.from(clean, 'base64');
-  const pieces = clean.split(/(?<==)(?=[A-Za-z0-9+/])/);
-  return Buffer.concat(pieces.map((p) => Buffer.from(p, 'base64')));
+  return decodeBase64Padded(clean);
+}
+
+const B64 = new Int8Array(128).fill(-1);
+for (let i = 0; i < 64; i++) B64['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i)] = i;
+
+/**
+ * Base64 with padding in the middle (each padded chunk decoded on its own, then joined), in one
+ * pass into one buffer: splitting into chunks costs a Buffer per 4 characters on hostile input.
+ */
+function decodeBase64Padded(clean: string): Buffer {
+  const out = Buffer.allocUnsafe(Math.ceil(clean.length / 4) * 3);
+  let o = 0;
+  let acc = 0;
+  let n = 0;
+  const flush = (): void => {
+    // A partial quantum of 2 or 3 characters holds 1 or 2 bytes; a lone character holds none.
+    if (n === 2) out[o++] = (acc >> 4) & 0xff;
+    else if (n === 3) {
+      out[o++] = (acc >> 10) & 0xff;
+      out[o++] = (acc >> 2) & 0xff;
+    }
+    acc = 0;
+    n = 0;
+  };
+  for (let i = 0; i < clean.length; i++) {
+    const v = B64[clean.charCodeAt(i)]!;
+    if (v < 0) {
+      flush(); // "=": this chunk ends
+      continue;
+    }
+    acc = (acc << 6) | v;
+    if (++n === 4) {
+      out[o++] = (acc >> 16) & 0xff;
+      out[o++] = (acc >> 8) & 0xff;
+      out[o++] = acc & 0xff;
+      acc = 0;
+      n = 0;
+    }
+  }
+  flush();
+  return out.subarray(0, o);
 }
 
 /**
@@ -108,7 +152,8 @@ export function decodeWords(input: string): string {
 
 /** An unstructured header value: unfolded, 8-bit decoded, encoded words decoded, trimmed. */
 export function decodeUnstructured(raw: string, fallbackCharset: string | null): string {
-  return decodeWords(decodeRawHeader(raw, fallbackCharset)).replace(/\r?\n/g, '').trim();
+  // A lone CR inside a value is shown as a space, so it cannot act as a line break downstream.
+  return decodeWords(decodeRawHeader(raw, fallbackCharset)).replace(/\r?\n/g, '').replace(/\r/g, ' ').trim();
 }
 
 export interface HeaderValueWithParams {
@@ -252,8 +297,12 @@ export function stripComments(s: string): string {
 
 type Token = { t: 'word' | 'quoted' | 'comment' | 'angle' | 'sep'; v: string };
 
-function tokenizeAddresses(s: string): Token[] {
-  const toks: Token[] = [];
+/**
+ * The tokens of an address list, produced lazily so a caller that needs only the first mailboxes
+ * of a multi-megabyte header stops early. Values are sliced, not built a character at a time.
+ */
+function* tokenizeAddresses(s: string): Generator<Token> {
+  const word = /[^ \t\r\n"(<,;:]+/y;
   let i = 0;
   while (i < s.length) {
     const c = s[i]!;
@@ -262,57 +311,59 @@ function tokenizeAddresses(s: string): Token[] {
       continue;
     }
     if (c === '"') {
-      let v = '';
-      i++;
+      const start = ++i;
+      let escaped = false;
       while (i < s.length && s[i] !== '"') {
-        if (s[i] === '\\' && i + 1 < s.length) i++;
-        v += s[i];
+        if (s[i] === '\\' && i + 1 < s.length) {
+          escaped = true;
+          i++;
+        }
         i++;
       }
+      const v = s.slice(start, i);
       i++;
-      toks.push({ t: 'quoted', v });
+      yield { t: 'quoted', v: escaped ? v.replace(/\\(.)/gs, '$1') : v };
       continue;
     }
     if (c === '(') {
       let depth = 1;
-      let v = '';
-      i++;
-      while (i < s.length && depth > 0) {
-        if (s[i] === '\\' && i + 1 < s.length) {
-          v += s[i + 1];
+      const start = ++i;
+      let escaped = false;
+      while (i < s.length) {
+        const d = s[i];
+        if (d === '\\' && i + 1 < s.length) {
+          escaped = true;
           i += 2;
           continue;
         }
-        if (s[i] === '(') depth++;
-        else if (s[i] === ')') {
-          depth--;
-          if (depth === 0) break;
-        }
-        v += s[i];
+        if (d === '(') depth++;
+        else if (d === ')' && --depth === 0) break;
         i++;
       }
+      const v = s.slice(start, Math.min(i, s.length));
       i++;
-      toks.push({ t: 'comment', v });
+      yield { t: 'comment', v: escaped ? v.replace(/\\(.)/gs, '$1') : v };
       continue;
     }
     if (c === '<') {
       const end = s.indexOf('>', i);
       const v = end < 0 ? s.slice(i + 1) : s.slice(i + 1, end);
       i = end < 0 ? s.length : end + 1;
-      toks.push({ t: 'angle', v });
+      yield { t: 'angle', v };
       continue;
     }
     if (c === ',' || c === ';' || c === ':') {
-      toks.push({ t: 'sep', v: c });
+      yield { t: 'sep', v: c };
       i++;
       continue;
     }
-    let v = '';
-    while (i < s.length && !' \t\r\n"(<,;:'.includes(s[i]!)) v += s[i++];
+    word.lastIndex = i;
+    const m = word.exec(s);
+    const v = m ? m[0] : c;
+    i += v.length;
     if (v === '>') continue;
-    toks.push({ t: 'word', v });
+    yield { t: 'word', v };
   }
-  return toks;
 }
 
 /** Lower-cases the address and turns an IDN (punycode) domain into Unicode. */
@@ -321,7 +372,8 @@ export function normalizeAddress(addr: string): string {
   // Source routes (<@a,@b:user@host>) are obsolete syntax; the mailbox is what follows the colon.
   a = a.replace(/^(@[^:]*:)/, '');
   a = a.replace(/\s+/g, '');
-  const at = a.lastIndexOf('@');
+  // RFC 5322: the domain follows the last unquoted "@"; a quoted local part may hold "@" itself.
+  const at = lastUnquotedAt(a);
   if (at < 0) return a.toLowerCase();
   const local = a.slice(0, at);
   let domain = a.slice(at + 1).toLowerCase();
@@ -329,7 +381,26 @@ export function normalizeAddress(addr: string): string {
     const u = domainToUnicode(domain);
     if (u) domain = u;
   }
-  return (local.replace(/^"(.*)"$/, '$1') + '@' + domain).toLowerCase();
+  // Quotes go only where they are not needed: "ada@acme.example"@evil.example keeps them, so it can
+  // never read as ada@acme.example.
+  const quoted = /^"(.*)"$/.exec(local);
+  const bareLocal = quoted && !NEEDS_QUOTES.test(quoted[1]!) ? quoted[1]! : local;
+  return (bareLocal + '@' + domain).toLowerCase();
+}
+
+/** Characters a local part can hold only inside quotes (RFC 5322 specials, whitespace). */
+const NEEDS_QUOTES = /[\s@"\\(),:;<>[\]]/;
+
+function lastUnquotedAt(a: string): number {
+  let quoted = false;
+  let at = -1;
+  for (let i = 0; i < a.length; i++) {
+    const c = a[i];
+    if (c === '\\' && quoted) i++;
+    else if (c === '"') quoted = !quoted;
+    else if (c === '@' && !quoted) at = i;
+  }
+  return at;
 }
 
 function cleanName(s: string): string {
@@ -338,9 +409,10 @@ function cleanName(s: string): string {
 
 /**
  * Parses an address-list header value (already 8-bit decoded). Groups are flattened; a
- * display name given without an address yields an entry with address "".
+ * display name given without an address yields an entry with address "". Stops after `limit`
+ * entries (a hostile header can hold a million).
  */
-export function parseAddressList(value: string): MailAddress[] {
+export function parseAddressList(value: string, limit = Infinity): MailAddress[] {
   const out: MailAddress[] = [];
   let phrase: Token[] = [];
   let angle: string | null = null;
@@ -353,7 +425,9 @@ export function parseAddressList(value: string): MailAddress[] {
     } else if (phrase.length > 0) {
       const words = phrase.filter((t) => t.t !== 'comment');
       const comment = phrase.filter((t) => t.t === 'comment').map((t) => t.v).join(' ');
-      const atIdx = words.findIndex((t) => t.v.includes('@'));
+      // Only an unquoted "@" makes an address: in "ada@acme.example"@evil.example the quoted
+      // string is the local part, and a quoted string alone is a name.
+      const atIdx = words.findIndex((t) => t.t === 'word' && t.v.includes('@'));
       if (atIdx >= 0) {
         // "addr@host (Name)", or a name followed by a bare address with no angle brackets.
         // A quoted local part ("john doe"@host) arrives as quoted + word("@host").
@@ -363,7 +437,7 @@ export function parseAddressList(value: string): MailAddress[] {
           addrToks = [words[atIdx - 1]!, words[atIdx]!];
           nameToks = words.slice(0, atIdx - 1);
         }
-        const addr = normalizeAddress(addrToks.map((t) => (t.t === 'quoted' && /\s/.test(t.v) ? `"${t.v}"` : t.v)).join(''));
+        const addr = normalizeAddress(addrToks.map((t) => (t.t === 'quoted' && NEEDS_QUOTES.test(t.v) ? `"${t.v.replace(/["\\]/g, '\\$&')}"` : t.v)).join(''));
         const rest = words.slice(atIdx + 1).map((t) => t.v);
         const name = [...nameToks.map((t) => t.v), ...rest].join(' ') || comment;
         out.push({ address: addr, name: cleanName(name) });
@@ -376,10 +450,11 @@ export function parseAddressList(value: string): MailAddress[] {
     angle = null;
   };
   for (const tok of tokenizeAddresses(value)) {
+    if (out.length >= limit) return out.slice(0, limit);
     if (tok.t === 'sep') {
       if (tok.v === ':' && angle === null) {
         // "Group name:" — the phrase so far names the group, not a mailbox.
-        const hasAt = phrase.some((t) => t.v.includes('@'));
+        const hasAt = phrase.some((t) => t.t === 'word' && t.v.includes('@'));
         if (!hasAt) {
           phrase = [];
           continue;
@@ -400,7 +475,7 @@ export function parseAddressList(value: string): MailAddress[] {
     phrase.push(tok);
   }
   finish();
-  return out;
+  return out.length > limit ? out.slice(0, limit) : out;
 }
 
 // ---- dates ----

@@ -20,6 +20,10 @@ import type { MailAddress, ParsedAttachment, ParsedMessage } from '../threading/
 export interface ParseMessageOptions {
   /** Unpack application/ms-tnef parts (default true). */
   tnef?: boolean;
+  /** MIME parts read (default 1000, settings.limits.maxMimeParts); the rest becomes one opaque attachment and a warning. */
+  maxParts?: number;
+  /** MIME nesting depth read (default 50, settings.limits.maxMimeDepth); deeper parts stay raw data and a warning. */
+  maxDepth?: number;
 }
 
 const ADDRESS_HEADERS = new Set(['from', 'to', 'cc', 'bcc', 'reply-to', 'sender', 'resent-from', 'resent-to', 'resent-cc', 'delivered-to', 'x-original-to', 'envelope-to', 'return-path', 'disposition-notification-to']);
@@ -108,29 +112,33 @@ function unflow(text: string, delSp: boolean): string {
   return out.join('\n');
 }
 
-/** Pulls uuencoded files out of a plain-text body; returns the remaining text. */
+/**
+ * Pulls uuencoded files out of a plain-text body; returns the remaining text. Works on the string
+ * with forward-only searches (no split into lines), so thousands of "begin" lines stay linear.
+ */
 function extractUuencoded(text: string, into: ParsedAttachment[]): string {
-  if (!/^begin [0-7]{3,4} /m.test(text)) return text;
-  const lines = text.split(/\r?\n/);
-  const kept: string[] = [];
-  // Where the next "end" line is: searched forward once, so many "begin" lines stay linear.
-  let nextEnd = -1;
-  for (let i = 0; i < lines.length; i++) {
-    const m = lines[i]!.startsWith('begin ') ? /^begin [0-7]{3,4} (.+)$/.exec(lines[i]!) : null;
-    if (m && nextEnd !== lines.length && nextEnd <= i) {
-      nextEnd = i + 1;
-      while (nextEnd < lines.length && lines[nextEnd]!.trim() !== 'end') nextEnd++;
-    }
-    const end = m && nextEnd < lines.length ? nextEnd : -1;
-    if (!m || end < 0) {
-      kept.push(lines[i]!);
-      continue;
-    }
-    const content = decodeUuLines(lines.slice(i + 1, end).map((l) => l.trimEnd()));
-    into.push({ filename: m[1]!.trim(), contentType: guessType(m[1]!.trim()), size: content.length, md5: md5(content), contentId: null, inline: false, fromTnef: false, content });
-    i = end;
+  const begin = /^begin [0-7]{3,4} (.+)$/gm;
+  const endLine = /^[^\S\n]*end[^\S\n]*$/gm;
+  let out = '';
+  let last = 0;
+  for (let m = begin.exec(text); m; m = begin.exec(text)) {
+    const dataStart = text.indexOf('\n', m.index);
+    if (dataStart < 0) break;
+    endLine.lastIndex = dataStart + 1;
+    const e = endLine.exec(text);
+    // No "end" after this "begin": none after any later one either; the rest stays text.
+    if (!e) break;
+    const content = decodeUuLines(text.slice(dataStart + 1, e.index).split(/\r?\n/).map((l) => l.trimEnd()));
+    const filename = m[1]!.trim();
+    into.push({ filename, contentType: guessType(filename), size: content.length, md5: md5(content), contentId: null, inline: false, fromTnef: false, content });
+    out += text.slice(last, m.index);
+    let cut = e.index + e[0].length;
+    if (text[cut] === '\n') cut++;
+    else out = out.replace(/\r?\n$/, ''); // the block ended the text: so does the line before it
+    last = cut;
+    begin.lastIndex = cut;
   }
-  return kept.join('\n');
+  return last === 0 ? text : out + text.slice(last);
 }
 
 const EXT_TYPES: Record<string, string> = {
@@ -268,10 +276,24 @@ function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function addressesOf(headers: Record<string, string[]>, rawValues: Map<string, string[]>, name: string, fallbackCharset: string | null): MailAddress[] {
-  const raws = rawValues.get(name) ?? [];
-  void headers;
-  return raws.flatMap((r) => parseAddressList(decodeRawHeader(r, fallbackCharset)));
+/**
+ * Mailboxes read per address header name (all its fields together). A header listing more is
+ * hostile or a mass mailing; the rest stays in `headers` and the raw message, with a warning.
+ */
+export const MAX_ADDRESSES_PER_HEADER = 1000;
+
+function addressesOf(rawValues: Map<string, string[]>, name: string, fallbackCharset: string | null, warnings: string[]): MailAddress[] {
+  const out: MailAddress[] = [];
+  for (const r of rawValues.get(name) ?? []) {
+    const left = MAX_ADDRESSES_PER_HEADER + 1 - out.length;
+    if (left <= 0) break;
+    out.push(...parseAddressList(decodeRawHeader(r, fallbackCharset), left));
+  }
+  if (out.length > MAX_ADDRESSES_PER_HEADER) {
+    warnings.push(`more than ${MAX_ADDRESSES_PER_HEADER} addresses in ${name}; the rest not read`);
+    out.length = MAX_ADDRESSES_PER_HEADER;
+  }
+  return out;
 }
 
 export async function parseMessage(raw: Buffer, opts: ParseMessageOptions = {}): Promise<ParsedMessage> {
@@ -283,10 +305,10 @@ export function parseMessageSync(raw: Buffer, opts: ParseMessageOptions = {}): P
   const warnings: string[] = [];
   let root: MimePart;
   try {
-    root = parseMimePart(raw, 'text/plain', 0, warnings);
+    root = parseMimePart(raw, warnings, { maxParts: opts.maxParts, maxDepth: opts.maxDepth });
   } catch (err) {
     warnings.push(`MIME structure unreadable: ${(err as Error).message}`);
-    root = parseMimePart(Buffer.alloc(0), 'text/plain', 0, warnings);
+    root = parseMimePart(Buffer.alloc(0), warnings);
   }
   // Raw 8-bit headers that are not UTF-8 are most likely in the body's declared charset.
   const bodyCharset = findFirstCharset(root);
@@ -329,9 +351,9 @@ export function parseMessageSync(raw: Buffer, opts: ParseMessageOptions = {}): P
 
   const html = collected.html.length > 0 ? collected.html.join('\n') : null;
   // Line ends are normalised for the text only; downstream line logic then needs no \r cases.
-  const text = collected.text.join('\n').replace(/\r\n?/g, '\n');
+  const text = normalizeLineEnds(collected.text.join('\n'));
 
-  const fromMailboxes = addressesOf(headers, rawValues, 'from', fallbackCharset);
+  const fromMailboxes = addressesOf(rawValues, 'from', fallbackCharset, warnings);
   const from = fromMailboxes[0] ?? null;
   const date = firstRaw('date');
   const rp = firstRaw('return-path');
@@ -341,12 +363,12 @@ export function parseMessageSync(raw: Buffer, opts: ParseMessageOptions = {}): P
     originator: {
       fromMailboxes,
       fromFields: rawValues.get('from')?.length ?? 0,
-      sender: addressesOf(headers, rawValues, 'sender', fallbackCharset)[0] ?? null,
+      sender: addressesOf(rawValues, 'sender', fallbackCharset, warnings)[0] ?? null,
     },
-    to: addressesOf(headers, rawValues, 'to', fallbackCharset),
-    cc: addressesOf(headers, rawValues, 'cc', fallbackCharset),
-    replyTo: addressesOf(headers, rawValues, 'reply-to', fallbackCharset),
-    deliveredTo: ['delivered-to', 'x-original-to', 'envelope-to'].flatMap((n) => addressesOf(headers, rawValues, n, fallbackCharset).map((a) => a.address).filter(Boolean)),
+    to: addressesOf(rawValues, 'to', fallbackCharset, warnings),
+    cc: addressesOf(rawValues, 'cc', fallbackCharset, warnings),
+    replyTo: addressesOf(rawValues, 'reply-to', fallbackCharset, warnings),
+    deliveredTo: ['delivered-to', 'x-original-to', 'envelope-to'].flatMap((n) => addressesOf(rawValues, n, fallbackCharset, warnings).map((a) => a.address).filter(Boolean)),
     returnPath: rp === null ? null : (/<\s*>/.test(rp) ? '' : (parseAddressList(rp)[0]?.address ?? '')),
     subject: headers.subject?.[0] ?? '',
     messageId: firstRaw('message-id') === null ? null : (parseMsgIds(firstRaw('message-id')!)[0] ?? null),
@@ -363,6 +385,27 @@ export function parseMessageSync(raw: Buffer, opts: ParseMessageOptions = {}): P
     textSource: collected.text.length === 0 ? 'none' : collected.fromPlain ? 'plain' : 'html',
     warnings: [...new Set(warnings)],
   };
+}
+
+/**
+ * CRLF and lone CR become LF. A copy through a byte buffer: String#replace builds the result from
+ * one piece per line, which takes seconds (mostly garbage collection) on 25 MB of short lines.
+ */
+export function normalizeLineEnds(s: string): string {
+  if (!s.includes('\r')) return s;
+  if (s.length < 65536) return s.replace(/\r\n?/g, '\n'); // small: the regex is quicker than a copy
+  // One byte per character when every character fits (latin1), else two (utf16le).
+  const wide = /[\u0100-\uffff]/.test(s);
+  const buf = Buffer.from(s, wide ? 'utf16le' : 'latin1');
+  const units = wide ? new Uint16Array(buf.buffer, buf.byteOffset, buf.length / 2) : buf;
+  let o = 0;
+  for (let i = 0; i < units.length; i++) {
+    const c = units[i]!;
+    if (c === 0x0d) {
+      if (units[i + 1] !== 0x0a) units[o++] = 0x0a;
+    } else units[o++] = c;
+  }
+  return buf.toString(wide ? 'utf16le' : 'latin1', 0, wide ? o * 2 : o);
 }
 
 function findFirstCharset(part: MimePart): string | null {

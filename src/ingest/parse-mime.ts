@@ -20,13 +20,46 @@ export interface MimePart {
   message: MimePart | null;
 }
 
-const MAX_DEPTH = 40;
+/** Caps on the MIME walk; past them the rest is kept as opaque data with a warning. */
+export interface MimeLimits {
+  /** Parts read per message (default 1000); the rest of a multipart becomes one opaque part. */
+  maxParts?: number;
+  /** Nesting depth read (default 50); deeper parts stay raw data. */
+  maxDepth?: number;
+}
+
+export const DEFAULT_MAX_PARTS = 1000;
+export const DEFAULT_MAX_DEPTH = 50;
+/**
+ * Header bytes read per message, all parts together. Real header sections are a few KB; past this
+ * a section is hostile (a million fields, one 25 MB line) and the rest of it is skipped with a
+ * warning. The bytes stay in the raw message.
+ */
+export const MAX_HEADER_BYTES = 1024 * 1024;
+
+/** State shared by one message's walk: the caps, what is left of them, the warnings. */
+interface Walk {
+  warnings: string[];
+  fallbackCharset: string | null;
+  maxParts: number;
+  partsLeft: number;
+  maxDepth: number;
+  /**
+   * Bytes that may still be transfer-decoded to read embedded messages. Each nested encoded
+   * message/rfc822 would otherwise decode (a copy of) nearly the whole message again.
+   */
+  decodeLeft: number;
+  /** Header bytes that may still be read (MAX_HEADER_BYTES in all). */
+  headerBytesLeft: number;
+}
 
 /** Index just after the header block's terminating empty line, and the header block end. */
 function findHeaderEnd(buf: Buffer, start: number): { headerEnd: number; bodyStart: number } {
   // A part that starts with an empty line has no headers at all.
   if (buf[start] === 0x0a) return { headerEnd: start, bodyStart: start + 1 };
   if (buf[start] === 0x0d && buf[start + 1] === 0x0a) return { headerEnd: start, bodyStart: start + 2 };
+  // Line by line, so the search stops at the first empty line (searching for "\n\n" would scan
+  // the whole rest of a CRLF message, once per part).
   let i = start;
   for (;;) {
     const nl = buf.indexOf(0x0a, i);
@@ -39,7 +72,33 @@ function findHeaderEnd(buf: Buffer, start: number): { headerEnd: number; bodySta
   }
 }
 
-export function parseMimePart(raw: Buffer, defaultType = 'text/plain', depth = 0, warnings: string[] = [], fallbackCharset: string | null = null): MimePart {
+/**
+ * Parses a whole message (or part) into its MIME tree. Never throws on malformed input; every
+ * guess and every cap reached is a line in `warnings`.
+ */
+export function parseMimePart(raw: Buffer, warnings: string[] = [], limits: MimeLimits = {}, fallbackCharset: string | null = null): MimePart {
+  const maxParts = Math.max(1, limits.maxParts ?? DEFAULT_MAX_PARTS);
+  const walk: Walk = { warnings, fallbackCharset, maxParts, partsLeft: maxParts, maxDepth: Math.max(0, limits.maxDepth ?? DEFAULT_MAX_DEPTH), decodeLeft: raw.length, headerBytesLeft: MAX_HEADER_BYTES };
+  return parsePart(raw, 'text/plain', 0, walk);
+}
+
+/** The rest of a multipart past the part cap: kept whole, undecoded, as one attachment. */
+function opaquePart(raw: Buffer): MimePart {
+  return {
+    headers: [],
+    contentType: { value: 'application/octet-stream', params: {} },
+    disposition: { value: 'attachment', params: {} },
+    transferEncoding: '',
+    body: raw,
+    raw,
+    children: [],
+    message: null,
+  };
+}
+
+function parsePart(raw: Buffer, defaultType: string, depth: number, walk: Walk): MimePart {
+  const { warnings, fallbackCharset } = walk;
+  walk.partsLeft--;
   let start = 0;
   // An mbox "From " line before the headers is envelope, not a header.
   if (raw.subarray(0, 5).toString('latin1') === 'From ') {
@@ -47,13 +106,21 @@ export function parseMimePart(raw: Buffer, defaultType = 'text/plain', depth = 0
     start = nl < 0 ? raw.length : nl + 1;
   }
   const { headerEnd, bodyStart } = findHeaderEnd(raw, start);
-  const headers = splitHeaderBlock(raw.subarray(start, headerEnd).toString('latin1'));
+  let readEnd = headerEnd;
+  if (headerEnd - start > walk.headerBytesLeft) {
+    // Cut at a line end so no field is read half; what is cut is warned about, never guessed at.
+    const nl = raw.lastIndexOf(0x0a, start + walk.headerBytesLeft);
+    readEnd = nl >= start ? nl + 1 : start;
+    warnings.push(`header section over ${MAX_HEADER_BYTES} bytes in all; the rest of it not read`);
+  }
+  walk.headerBytesLeft -= readEnd - start;
+  const headers = splitHeaderBlock(raw.subarray(start, readEnd).toString('latin1'));
   const first = (name: string): string | null => headers.find((h) => h.name === name)?.raw ?? null;
   // A duplicated Content-Type: the last one wins, as later headers override earlier ones.
   const ctRaw = headers.filter((h) => h.name === 'content-type').at(-1)?.raw ?? null;
   let contentType = parseValueWithParams(ctRaw ?? '', fallbackCharset);
   if (!/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(contentType.value)) {
-    if (ctRaw !== null && contentType.value) warnings.push(`unusable content-type "${contentType.value}"; using ${defaultType}`);
+    if (ctRaw !== null && contentType.value) warnings.push(`unusable content-type "${contentType.value.slice(0, 100)}"; using ${defaultType}`);
     // "text" alone, or garbage: fall back but keep parameters such as charset or boundary.
     const guess = contentType.value === 'text' ? 'text/plain' : contentType.params.boundary && contentType.value.startsWith('multipart') ? 'multipart/mixed' : defaultType;
     contentType = { value: guess, params: contentType.params };
@@ -62,8 +129,9 @@ export function parseMimePart(raw: Buffer, defaultType = 'text/plain', depth = 0
   const transferEncoding = (first('content-transfer-encoding') ?? '').replace(/\(.*?\)/g, '').trim().toLowerCase().replace(/^"|"$/g, '');
   const body = raw.subarray(bodyStart);
   const part: MimePart = { headers, contentType, disposition, transferEncoding, body, raw, children: [], message: null };
-  if (depth >= MAX_DEPTH) {
-    warnings.push('MIME nesting too deep; inner parts kept as raw data');
+  const nests = contentType.value.startsWith('multipart/') || contentType.value === 'message/rfc822' || contentType.value === 'message/global';
+  if (nests && depth >= walk.maxDepth) {
+    warnings.push(`MIME nesting deeper than ${walk.maxDepth} levels; inner parts kept as raw data`);
     return part;
   }
   if (contentType.value.startsWith('multipart/')) {
@@ -74,35 +142,70 @@ export function parseMimePart(raw: Buffer, defaultType = 'text/plain', depth = 0
       return part;
     }
     const childDefault = contentType.value === 'multipart/digest' ? 'message/rfc822' : 'text/plain';
-    const bodies = splitMultipart(body, boundary, warnings, (at) => nestedCloseEnd(body, at, boundary, fallbackCharset));
-    if (bodies === null) {
-      warnings.push(`boundary "${boundary}" never found; body read as text`);
+    const split = splitMultipart(body, boundary, Math.max(0, walk.partsLeft), warnings);
+    if (split === null) {
+      warnings.push(`boundary "${boundary.slice(0, 100)}" never found; body read as text`);
       part.contentType = { value: 'text/plain', params: {} };
       return part;
     }
-    part.children = bodies.map((b) => parseMimePart(b, childDefault, depth + 1, warnings, fallbackCharset));
+    let restAt = split.restAt;
+    for (const piece of split.pieces) {
+      if (walk.partsLeft <= 0) {
+        restAt = piece.lineStart;
+        break;
+      }
+      part.children.push(parsePart(body.subarray(piece.start, piece.end), childDefault, depth + 1, walk));
+    }
+    if (restAt >= 0) {
+      warnings.push(`more than ${walk.maxParts} MIME parts; the rest kept as one opaque part`);
+      part.children.push(opaquePart(body.subarray(restAt)));
+    }
   } else if (contentType.value === 'message/rfc822' || contentType.value === 'message/global') {
-    if (!['base64', 'quoted-printable'].includes(transferEncoding)) {
-      part.message = parseMimePart(body, 'text/plain', depth + 1, warnings, fallbackCharset);
+    if (walk.partsLeft <= 0) {
+      warnings.push(`more than ${walk.maxParts} MIME parts; an embedded message kept as raw data`);
+    } else if (!['base64', 'quoted-printable'].includes(transferEncoding)) {
+      part.message = parsePart(body, 'text/plain', depth + 1, walk);
+    } else if (body.length <= walk.decodeLeft) {
+      walk.decodeLeft -= body.length;
+      part.message = parsePart(decodeTransfer(body, transferEncoding), 'text/plain', depth + 1, walk);
     } else {
-      part.message = parseMimePart(decodeTransfer(body, transferEncoding), 'text/plain', depth + 1, warnings, fallbackCharset);
+      warnings.push('encoded embedded messages larger than the message itself; the rest kept as raw data');
     }
   }
   return part;
 }
 
+interface Piece {
+  /** Where the delimiter line that opens this part starts. */
+  lineStart: number;
+  /** The part's bytes: [start, end). */
+  start: number;
+  end: number;
+}
+
+/** 0x20, \t, \n, \v, \f, \r and latin1 no-break space: what String#trim drops from latin1 text. */
+function isBlank(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = buf[i]!;
+    if (c !== 0x20 && (c < 0x09 || c > 0x0d) && c !== 0xa0) return false;
+  }
+  return true;
+}
+
 /**
- * The bodies between `--boundary` lines. A delimiter must start a line and be followed only by
- * whitespace (or `--` for the close delimiter), so "--abc" does not match inside "--abcdef".
- * Returns null when the boundary never occurs.
+ * The bodies between `--boundary` lines, found in one forward pass. A delimiter must start a line
+ * and be followed only by whitespace (or `--` for the close delimiter), so "--abc" does not match
+ * inside "--abcdef". At most `limit` parts are delimited; `restAt` is where the delimiter line of
+ * the first part past the limit starts (-1 when none). Returns null when the boundary never occurs.
  */
-function splitMultipart(body: Buffer, boundary: string, warnings: string[], skipNested: (contentStart: number) => number): Buffer[] | null {
+function splitMultipart(body: Buffer, boundary: string, limit: number, warnings: string[]): { pieces: Piece[]; restAt: number } | null {
   const delim = Buffer.from('--' + boundary, 'latin1');
-  const starts: Array<{ lineStart: number; contentStart: number; close: boolean }> = [];
+  const opens: Array<{ lineStart: number; start: number }> = [];
+  let closeAt = -1;
+  let restAt = -1;
+  let innerOf = null as { open: number; inner: Buffer | null } | null;
   let pos = 0;
   while (pos <= body.length) {
-    const last = starts.at(-1);
-    if (last && pos <= last.contentStart) pos = Math.max(pos, skipNested(last.contentStart));
     const i = body.indexOf(delim, pos);
     if (i < 0) break;
     pos = i + delim.length;
@@ -121,47 +224,70 @@ function splitMultipart(body: Buffer, boundary: string, warnings: string[], skip
       const nl = body.indexOf(0x0a, k);
       k = nl < 0 ? body.length : nl;
     }
-    starts.push({ lineStart: i, contentStart: Math.min(k + 1, body.length), close });
-    if (close) break;
-  }
-  if (starts.length === 0) return null;
-  const parts: Buffer[] = [];
-  for (let n = 0; n < starts.length; n++) {
-    const s = starts[n]!;
-    if (s.close) break;
-    const next = starts[n + 1];
-    let end = next ? next.lineStart : body.length;
-    if (!next) warnings.push('multipart has no close delimiter');
-    // The line break before a delimiter belongs to the delimiter.
-    if (next) {
-      if (end > s.contentStart && body[end - 1] === 0x0a) end--;
-      if (end > s.contentStart && body[end - 1] === 0x0d) end--;
+    if (close) {
+      // A nested multipart whose boundary begins with ours (outer "a--", inner "a----") has lines
+      // that read as our close delimiter: skip past the nested part's own close delimiter.
+      const last = opens.at(-1);
+      if (last) {
+        if (innerOf?.open !== opens.length) innerOf = { open: opens.length, inner: prefixedInnerBoundary(body.subarray(last.start, i), boundary) };
+        const inner = innerOf.inner;
+        if (inner && body.subarray(i, i + inner.length - 2).equals(inner.subarray(0, inner.length - 2))) {
+          const innerClose = findLineStart(body, inner, i);
+          if (innerClose >= 0) {
+            pos = innerClose + inner.length;
+            continue;
+          }
+        }
+      }
+      closeAt = i;
+      break;
     }
-    const piece = body.subarray(s.contentStart, Math.max(end, s.contentStart));
-    // Whitespace after a last delimiter that was never closed is not a part.
-    if (!next && piece.toString('latin1').trim() === '') break;
-    parts.push(piece);
+    if (opens.length >= limit) {
+      restAt = i;
+      break;
+    }
+    opens.push({ lineStart: i, start: Math.min(k + 1, body.length) });
   }
-  return parts;
+  if (opens.length === 0 && closeAt < 0 && restAt < 0) return null;
+  const pieces: Piece[] = [];
+  for (let n = 0; n < opens.length; n++) {
+    const s = opens[n]!;
+    const next = n + 1 < opens.length ? opens[n + 1]!.lineStart : restAt >= 0 ? restAt : closeAt;
+    let end = next >= 0 ? next : body.length;
+    if (next < 0) warnings.push('multipart has no close delimiter');
+    // The line break before a delimiter belongs to the delimiter.
+    if (next >= 0) {
+      if (end > s.start && body[end - 1] === 0x0a) end--;
+      if (end > s.start && body[end - 1] === 0x0d) end--;
+    }
+    end = Math.max(end, s.start);
+    // Whitespace after a last delimiter that was never closed is not a part.
+    if (next < 0 && isBlank(body, s.start, end)) break;
+    pieces.push({ lineStart: s.lineStart, start: s.start, end });
+  }
+  return { pieces, restAt };
 }
 
 /**
- * Where the search for the parent's next delimiter may resume: after the close delimiter of a
- * nested multipart that starts at `at`. A nested boundary that begins with the parent's (outer
- * "a--", inner "a----") would otherwise be read as the parent's close delimiter.
+ * The close delimiter (`--inner--`) of a nested multipart declared in `part`'s headers, when its
+ * boundary begins with the parent's and so could be mistaken for it; null otherwise.
  */
-function nestedCloseEnd(body: Buffer, at: number, outer: string, fallbackCharset: string | null): number {
-  const { headerEnd } = findHeaderEnd(body, at);
-  const ct = splitHeaderBlock(body.subarray(at, headerEnd).toString('latin1')).filter((h) => h.name === 'content-type').at(-1);
-  if (!ct) return at;
-  const parsed = parseValueWithParams(ct.raw, fallbackCharset);
+function prefixedInnerBoundary(part: Buffer, outer: string): Buffer | null {
+  const { headerEnd } = findHeaderEnd(part, 0);
+  const ct = splitHeaderBlock(part.subarray(0, headerEnd).toString('latin1')).filter((h) => h.name === 'content-type').at(-1);
+  if (!ct) return null;
+  const parsed = parseValueWithParams(ct.raw, null);
   const inner = parsed.params.boundary;
-  if (!parsed.value.startsWith('multipart/') || !inner || inner === outer || !inner.startsWith(outer)) return at;
-  const close = Buffer.from(`--${inner}--`, 'latin1');
-  for (let i = body.indexOf(close, headerEnd); i >= 0; i = body.indexOf(close, i + 1)) {
-    if (i === 0 || body[i - 1] === 0x0a) return i + close.length;
+  if (!parsed.value.startsWith('multipart/') || !inner || inner === outer || !inner.startsWith(outer)) return null;
+  return Buffer.from(`--${inner}--`, 'latin1');
+}
+
+/** The first occurrence of `needle` at or after `from` that starts a line, or -1. */
+function findLineStart(buf: Buffer, needle: Buffer, from: number): number {
+  for (let i = buf.indexOf(needle, from); i >= 0; i = buf.indexOf(needle, i + 1)) {
+    if (i === 0 || buf[i - 1] === 0x0a) return i;
   }
-  return at;
+  return -1;
 }
 
 /** Quoted-printable, leniently: a stray "=" stays literal, soft breaks with trailing spaces work. */
