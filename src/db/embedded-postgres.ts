@@ -305,7 +305,7 @@ async function initialise(dir: string, bin: Binaries, user: ServerUser | null, o
   const { code, output } = await run(bin.initdb, args, user);
   if (code !== 0) {
     rmSync(fresh, { recursive: true, force: true });
-    const hint = user ? ` (the server runs as "${user.name}", which must be able to reach ${path.dirname(dir)})` : '';
+    const hint = user ? ` (the server runs as "${user.name}", which must be able to enter ${path.dirname(dir)} and every folder above it)` : '';
     throw new EmbeddedPostgresError(`initdb failed for ${dir}${hint}: ${output.trim().split('\n').slice(-3).join(' ')}`);
   }
   // Trust is safe only because nothing but the socket listens, in a folder only the server's user (and root) can enter.

@@ -1,0 +1,36 @@
+// Which PostgreSQL postmasters serve a data folder, read from /proc (Linux): every server process
+// works in its data folder, and the postmaster is the one whose parent is not one of them.
+import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+
+export interface ServerProcess {
+  pid: number;
+  ppid: number;
+  uid: number;
+}
+
+function processesIn(dir: string): ServerProcess[] {
+  const want = realpathSync(dir);
+  const found: ServerProcess[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readlinkSync(`/proc/${name}/cwd`) !== want) continue;
+      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('postgres')) continue;
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z') continue; // exited, not yet reaped
+      found.push({ pid: Number(name), ppid: Number(fields[1]), uid: statSync(`/proc/${name}`).uid });
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
+/** The postmasters (not their backends) whose data folder is `dir`; [] when the folder is gone. */
+export function postmastersOf(dir: string): ServerProcess[] {
+  if (!existsSync(dir)) return [];
+  const all = processesIn(dir);
+  const pids = new Set(all.map((p) => p.pid));
+  return all.filter((p) => !pids.has(p.ppid));
+}
