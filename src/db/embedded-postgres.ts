@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync,
-  realpathSync, renameSync, rmSync, symlinkSync, writeFileSync,
+  realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -223,13 +223,16 @@ async function lock(dir: string): Promise<() => void> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     let owner = 0;
+    let age = 0;
     try {
       owner = Number(readFileSync(file, 'utf8').trim());
+      age = Date.now() - statSync(file).mtimeMs;
     } catch {
       continue; // just released
     }
-    // An empty file is a lock being written this instant; a dead owner's lock is stale.
-    if (owner && owner !== process.pid && !isProcessAlive(owner)) {
+    // An empty file is a lock being written this instant (or by a process killed right then);
+    // a dead owner's lock is stale.
+    if ((owner && owner !== process.pid && !isProcessAlive(owner)) || (!owner && age > 5_000)) {
       rmSync(file, { force: true });
       continue;
     }
@@ -290,13 +293,20 @@ async function runningPostmaster(dir: string): Promise<number | null> {
   }
 }
 
+/** The private socket folder in the shared temp folder: ours (or the server user's) and 0700, or refused. */
 function prepareSocketDir(socketDir: string, user: ServerUser | null): void {
   mkdirSync(socketDir, { recursive: true, mode: 0o700 });
+  const st = statSync(socketDir);
+  const mine = typeof process.getuid === 'function' ? process.getuid() : st.uid;
+  if (st.uid !== mine && st.uid !== user?.uid) throw new EmbeddedPostgresError(`${socketDir} belongs to another user (uid ${st.uid}); remove it`);
   if (user) chownSync(socketDir, user.uid, user.gid);
 }
 
 /** initdb into a fresh folder beside the target, renamed into place once complete (a killed first start leaves no half folder). */
 async function initialise(dir: string, bin: Binaries, user: ServerUser | null, opts: EmbeddedOptions): Promise<void> {
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new EmbeddedPostgresError(`${dir} exists but is not a PostgreSQL data folder (no PG_VERSION); move it away, or set DATABASE_URL`);
+  }
   const fresh = `${dir}.initdb-${process.pid}`;
   rmSync(fresh, { recursive: true, force: true });
   mkdirSync(fresh, { mode: 0o700 });
@@ -310,7 +320,7 @@ async function initialise(dir: string, bin: Binaries, user: ServerUser | null, o
   }
   // Trust is safe only because nothing but the socket listens, in a folder only the server's user (and root) can enter.
   writeFileSync(path.join(fresh, 'postgresql.auto.conf'), "# casemail: Unix socket only\nlisten_addresses = ''\n", { flag: 'a' });
-  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // an empty or half-made folder: no PG_VERSION
+  if (existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // empty: checked before initdb
   renameSync(fresh, dir);
 }
 
@@ -403,21 +413,6 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<void> {
     if (Date.now() > deadline) throw new EmbeddedPostgresError(`the embedded PostgreSQL server (pid ${pid}) did not stop within ${timeoutMs / 1000} s`);
     await (exited ? Promise.race([exited, delay(POLL_MS)]) : delay(POLL_MS));
   }
-}
-
-/** Pids of the postmaster and its backends serving `dir` (Linux), for checks and measurements. */
-export function serverProcesses(dir: string): number[] {
-  const info = readPostmasterPid(path.resolve(dir));
-  if (!info || !existsSync('/proc/self')) return [];
-  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).filter((p) => {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      return p === info.pid || ppid === info.pid;
-    } catch {
-      return false;
-    }
-  });
 }
 
 /** Removes the data folder and its lock, log and registrations (tests). */

@@ -2,7 +2,8 @@
 // under root it runs as the unprivileged `postgres` user in a folder nobody else can enter (and
 // refuses clearly when no such user exists); users share one server and the last one out stops
 // it; racing starts make one postmaster; a stale postmaster.pid is no obstacle; a data folder too
-// deep for a Unix socket path still works; missing shared-library links are restored.
+// deep for a Unix socket path still works; a folder with other content is never overwritten;
+// missing shared-library links are restored.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
@@ -163,6 +164,15 @@ describe('embedded PostgreSQL server', () => {
       removeEmbeddedData(dir);
     }
   }, 60_000);
+
+  it('never initialises over a folder that has content but is no data folder (the content stays)', async () => {
+    const dir = path.join(folder(), 'pg');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'notes.txt'), 'not a database');
+    await expect(acquireEmbeddedServer(dir)).rejects.toThrow(/exists but is not a PostgreSQL data folder .*set DATABASE_URL/);
+    expect(readFileSync(path.join(dir, 'notes.txt'), 'utf8')).toBe('not a database');
+    expect(postmastersOf(dir)).toEqual([]);
+  });
 
   it('restores the shared-library links the platform package lists when its postinstall did not run', () => {
     const root = folder();
