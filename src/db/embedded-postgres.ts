@@ -23,6 +23,12 @@ export const EMBEDDED_SUPERUSER = 'postgres';
 const MAX_SOCKET_PATH = 107;
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
+/**
+ * How long the last user waits for the server to finish stopping. Its shutdown checkpoint can take
+ * seconds on a loaded machine; past this the server finishes alone (the next user to come waits
+ * for it), so `casemail start` keeps its shutdown deadline.
+ */
+const STOP_WAIT_MS = 2_500;
 const LOCK_TIMEOUT_MS = 120_000;
 const POLL_MS = 25;
 
@@ -160,7 +166,12 @@ export async function acquireEmbeddedServer(dataDir: string, opts: EmbeddedOptio
   try {
     mkdirSync(path.dirname(registration), { recursive: true });
     writeFileSync(registration, '');
-    const running = await runningPostmaster(dir);
+    let running = await runningPostmaster(dir);
+    // Told to stop an instant ago (its postmaster.pid may still say ready): let it finish, start anew.
+    if (running && !(await acceptsConnections(connection))) {
+      await waitForExit(running, STOP_TIMEOUT_MS);
+      running = null;
+    }
     if (running) {
       pid = running;
     } else {
@@ -380,6 +391,20 @@ function lastLines(file: string): string {
   }
 }
 
+/** False when the server refuses because it is shutting down (or its socket is already gone). */
+async function acceptsConnections(c: EmbeddedConnection): Promise<boolean> {
+  const client = new pg.Client({ ...c, database: 'postgres' });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === '57P03' || code === 'ECONNREFUSED' || code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
 async function ensureDatabase(c: EmbeddedConnection): Promise<void> {
   const client = new pg.Client({ ...c, database: 'postgres' });
   await client.connect();
@@ -391,7 +416,7 @@ async function ensureDatabase(c: EmbeddedConnection): Promise<void> {
   }
 }
 
-/** Fast shutdown (open sessions are ended; everything committed is kept), then wait for the exit. */
+/** Fast shutdown (open sessions are ended; everything committed is kept), then wait a while for the exit. */
 async function stopServer(dir: string): Promise<void> {
   const info = readPostmasterPid(dir);
   if (!info || !isPostmasterOf(info.pid, dir)) return;
@@ -400,7 +425,7 @@ async function stopServer(dir: string): Promise<void> {
   } catch {
     return;
   }
-  await waitForExit(info.pid, STOP_TIMEOUT_MS);
+  await waitForExit(info.pid, STOP_WAIT_MS).catch(() => {});
 }
 
 async function waitForExit(pid: number, timeoutMs: number): Promise<void> {

@@ -21,7 +21,7 @@ import { parseDirectory, type DirectoryFile } from '../../src/directory/director
 import { buildMail } from '../support/mail-builder.js';
 import { REPO, headerOf, runCli } from '../support/service-harness.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
-import { postmastersOf } from '../support/postmasters.js';
+import { noPostmasterWithin, postmastersOf } from '../support/postmasters.js';
 
 const CLI_TIMEOUT = 120_000;
 const START_TIMEOUT_MS = 60_000;
@@ -334,7 +334,7 @@ describe('local mode: `casemail start` with no configuration (npm start)', () =>
     expect(await exitWithin(service, 5_000)).toBe(0);
     expect(service.output()).toContain('"msg":"stopped"');
     // `casemail start` started the embedded server and, the last user out, stopped it.
-    expect(postmastersOf(path.join(cwd, 'var', 'postgres'))).toEqual([]);
+    expect(await noPostmasterWithin(path.join(cwd, 'var', 'postgres'), 30_000)).toEqual([]);
   }, CLI_TIMEOUT);
 
   it('`case list` and `case show N` work while `casemail start` runs on the embedded server, and the service still stops it', async () => {
@@ -363,7 +363,7 @@ describe('local mode: `casemail start` with no configuration (npm start)', () =>
 
     service.child.kill('SIGINT');
     expect(await exitWithin(service, 10_000)).toBe(0);
-    expect(postmastersOf(path.join(dir, 'postgres'))).toEqual([]);
+    expect(await noPostmasterWithin(path.join(dir, 'postgres'), 30_000)).toEqual([]);
   }, CLI_TIMEOUT);
 
   it('after a SIGKILL of `casemail start`, the next start reuses the running server on the same data: one postmaster', async () => {
@@ -390,6 +390,6 @@ describe('local mode: `casemail start` with no configuration (npm start)', () =>
 
     second.child.kill('SIGINT');
     expect(await exitWithin(second, 10_000)).toBe(0);
-    expect(postmastersOf(path.join(dir, 'postgres'))).toEqual([]);
+    expect(await noPostmasterWithin(path.join(dir, 'postgres'), 30_000)).toEqual([]);
   }, CLI_TIMEOUT);
 });

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   acquireEmbeddedServer, removeEmbeddedData, restoreLibraryLinks, serverUser, socketDirFor, type EmbeddedLease,
 } from '../../src/db/embedded-postgres.js';
-import { postmastersOf } from '../support/postmasters.js';
+import { noPostmasterWithin, postmastersOf } from '../support/postmasters.js';
 
 const asRoot = process.getuid?.() === 0;
 const folders: string[] = [];
@@ -80,7 +80,7 @@ describe('embedded PostgreSQL server', () => {
     } finally {
       await lease.release();
     }
-    expect(postmastersOf(dir)).toEqual([]);
+    expect(await noPostmasterWithin(dir, 30_000)).toEqual([]);
   }, 60_000);
 
   it.runIf(asRoot)('as root with no unprivileged user to run as, refuses clearly and creates nothing', async () => {
@@ -107,7 +107,7 @@ describe('embedded PostgreSQL server', () => {
     expect(postmastersOf(dir).map((p) => p.pid)).toEqual([first.pid]);
     expect(await currentUser(second)).toBe('postgres');
     await second.release();
-    expect(postmastersOf(dir)).toEqual([]);
+    expect(await noPostmasterWithin(dir, 30_000)).toEqual([]);
   }, 60_000);
 
   it('two users starting at the same moment make one postmaster', async () => {
@@ -120,7 +120,23 @@ describe('embedded PostgreSQL server', () => {
     } finally {
       await Promise.all(leases.map((l) => l.release()));
     }
-    expect(postmastersOf(dir)).toEqual([]);
+    expect(await noPostmasterWithin(dir, 30_000)).toEqual([]);
+  }, 60_000);
+
+  it('a user arriving while the server is stopping waits for it and starts a fresh one', async () => {
+    const dir = copyOfBase();
+    const first = await acquireEmbeddedServer(dir);
+    // What the last user out does (it waits only a little for the exit): ask for a fast shutdown.
+    process.kill(first.pid, 'SIGINT');
+    const second = await acquireEmbeddedServer(dir);
+    try {
+      expect(await currentUser(second)).toBe('postgres');
+      expect(postmastersOf(dir).map((p) => p.pid)).toEqual([second.pid]);
+    } finally {
+      await first.release();
+      await second.release();
+    }
+    expect(await noPostmasterWithin(dir, 30_000)).toEqual([]);
   }, 60_000);
 
   it('starts over a stale postmaster.pid whose pid now belongs to another live process', async () => {

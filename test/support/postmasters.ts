@@ -34,3 +34,16 @@ export function postmastersOf(dir: string): ServerProcess[] {
   const pids = new Set(all.map((p) => p.pid));
   return all.filter((p) => !pids.has(p.ppid));
 }
+
+/**
+ * Waits (polling /proc, bounded) until no postmaster serves `dir`: a stopping server finishes its
+ * shutdown checkpoint on its own, which can outlast the casemail process that asked it to stop.
+ */
+export async function noPostmasterWithin(dir: string, timeoutMs: number): Promise<ServerProcess[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = postmastersOf(dir);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
