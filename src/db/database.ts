@@ -45,8 +45,16 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
   if (!opts.embeddedDir) throw new Error('openDatabase: neither a database URL nor an embedded data folder');
   const lease = await acquireEmbeddedServer(opts.embeddedDir, opts.embedded);
   let db: Db;
+  const sockets = new Set<pg.Client>();
   try {
-    db = kyselyOver(createPool(lease.connection, opts.poolSize ?? 10));
+    const pool = createPool(lease.connection, opts.poolSize ?? 10);
+    // pool.end() resolves before the sockets have closed; stopping the server in between would
+    // end them with an error nobody listens to. So close() waits for every connection to end.
+    pool.on('connect', (client) => {
+      sockets.add(client);
+      client.once('end', () => sockets.delete(client));
+    });
+    db = kyselyOver(pool);
   } catch (err) {
     await lease.release();
     throw err;
@@ -58,6 +66,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
     close: async () => {
       try {
         await db.destroy();
+        await Promise.all([...sockets].map((client) => new Promise((resolve) => client.once('end', resolve))));
       } finally {
         await lease.release();
       }

@@ -4,17 +4,18 @@
 // it; racing starts make one postmaster; a stale postmaster.pid is no obstacle; a data folder too
 // deep for a Unix socket path still works; a folder with other content is never overwritten;
 // missing shared-library links are restored.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   acquireEmbeddedServer, removeEmbeddedData, restoreLibraryLinks, serverUser, socketDirFor, type EmbeddedLease,
 } from '../../src/db/embedded-postgres.js';
+import { openDatabase } from '../../src/db/database.js';
 import { noPostmasterWithin, postmastersOf } from '../support/postmasters.js';
 
 const asRoot = process.getuid?.() === 0;
@@ -180,6 +181,25 @@ describe('embedded PostgreSQL server', () => {
       removeEmbeddedData(dir);
     }
   }, 60_000);
+
+  it('closing a database handle waits for its connections to end before the server stops (no stray connection errors)', async () => {
+    const dir = copyOfBase();
+    const errors: unknown[] = [];
+    const onError = (err: unknown) => errors.push(err);
+    process.on('uncaughtException', onError);
+    try {
+      for (let round = 0; round < 5; round++) {
+        const handle = await openDatabase({ databaseUrl: null, embeddedDir: dir, poolSize: 10 });
+        // Ten connections at once, each left idle in the pool.
+        await Promise.all(Array.from({ length: 10 }, () => sql`select pg_sleep(0.05)`.execute(handle.db)));
+        await handle.close();
+        expect(await noPostmasterWithin(dir, 30_000)).toEqual([]);
+      }
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+    expect(errors).toEqual([]);
+  }, 120_000);
 
   it('never initialises over a folder that has content but is no data folder (the content stays)', async () => {
     const dir = path.join(folder(), 'pg');
