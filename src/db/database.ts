@@ -39,34 +39,25 @@ const DATE_OID = 1082;
 
 export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
   if (opts.databaseUrl) {
-    const db = kyselyOver(createPool(opts.databaseUrl, opts.poolSize ?? 10));
-    return { db, kind: 'postgres', location: redactUrl(opts.databaseUrl), close: () => db.destroy() };
+    const { db, close } = kyselyOver(createPool(opts.databaseUrl, opts.poolSize ?? 10));
+    return { db, kind: 'postgres', location: redactUrl(opts.databaseUrl), close };
   }
   if (!opts.embeddedDir) throw new Error('openDatabase: neither a database URL nor an embedded data folder');
   const lease = await acquireEmbeddedServer(opts.embeddedDir, opts.embedded);
-  let db: Db;
-  const sockets = new Set<pg.Client>();
+  let opened: { db: Db; close(): Promise<void> };
   try {
-    const pool = createPool(lease.connection, opts.poolSize ?? 10);
-    // pool.end() resolves before the sockets have closed; stopping the server in between would
-    // end them with an error nobody listens to. So close() waits for every connection to end.
-    pool.on('connect', (client) => {
-      sockets.add(client);
-      client.once('end', () => sockets.delete(client));
-    });
-    db = kyselyOver(pool);
+    opened = kyselyOver(createPool(lease.connection, opts.poolSize ?? 10));
   } catch (err) {
     await lease.release();
     throw err;
   }
   return {
-    db,
+    db: opened.db,
     kind: 'embedded',
     location: path.resolve(opts.embeddedDir),
     close: async () => {
       try {
-        await db.destroy();
-        await Promise.all([...sockets].map((client) => new Promise((resolve) => client.once('end', resolve))));
+        await opened.close();
       } finally {
         await lease.release();
       }
@@ -90,8 +81,25 @@ function createPool(connection: string | EmbeddedConnection, max: number): pg.Po
   });
 }
 
-function kyselyOver(pool: pg.Pool): Db {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
+/**
+ * Kysely over the pool, and a close that returns only once every connection has ended: pool.end()
+ * resolves before the sockets close, and a server stopping (or a database dropped) in between would
+ * end them with an error nobody listens to.
+ */
+function kyselyOver(pool: pg.Pool): { db: Db; close(): Promise<void> } {
+  const sockets = new Set<pg.Client>();
+  pool.on('connect', (client) => {
+    sockets.add(client);
+    client.once('end', () => sockets.delete(client));
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
+  return {
+    db,
+    async close() {
+      await db.destroy();
+      await Promise.all([...sockets].map((client) => new Promise((resolve) => client.once('end', resolve))));
+    },
+  };
 }
 
 const MAX_PREPARED_PER_CONNECTION = 500;

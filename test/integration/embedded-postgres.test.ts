@@ -3,7 +3,7 @@
 // refuses clearly when no such user exists); users share one server and the last one out stops
 // it; racing starts make one postmaster; a stale postmaster.pid is no obstacle; a data folder too
 // deep for a Unix socket path still works; a folder with other content is never overwritten;
-// missing shared-library links are restored.
+// missing shared-library links are restored; closing a handle waits for its connections to end.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -17,6 +17,8 @@ import {
 } from '../../src/db/embedded-postgres.js';
 import { openDatabase } from '../../src/db/database.js';
 import { noPostmasterWithin, postmastersOf } from '../support/postmasters.js';
+import { withDatabase } from '../support/global-setup.js';
+import { serverUrl } from '../support/test-database.js';
 
 const asRoot = process.getuid?.() === 0;
 const folders: string[] = [];
@@ -227,4 +229,32 @@ describe('embedded PostgreSQL server', () => {
     }
     restoreLibraryLinks(root); // idempotent
   });
+});
+
+describe('database handle on a URL', () => {
+  it('close() returns only once every connection has ended, so dropping the database right after raises no stray errors', async () => {
+    const url = serverUrl();
+    const errors: unknown[] = [];
+    const onError = (err: unknown) => errors.push(err);
+    process.on('uncaughtException', onError);
+    try {
+      for (let round = 0; round < 5; round++) {
+        const name = `casemail_close_${process.pid}_${round}`;
+        const admin = new pg.Client({ connectionString: url });
+        await admin.connect();
+        try {
+          await admin.query(`create database ${name}`);
+          const handle = await openDatabase({ databaseUrl: withDatabase(url, name), poolSize: 10 });
+          await Promise.all(Array.from({ length: 10 }, () => sql`select pg_sleep(0.05)`.execute(handle.db)));
+          await handle.close();
+          await admin.query(`drop database ${name} with (force)`);
+        } finally {
+          await admin.end();
+        }
+      }
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+    expect(errors).toEqual([]);
+  }, 120_000);
 });
