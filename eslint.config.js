@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const ioLibraries = [
-  'kysely', 'pg', '@electric-sql/pglite', 'mailparser', 'imapflow', 'nodemailer',
+  'kysely', 'pg', 'mailparser', 'imapflow', 'nodemailer',
   'smtp-server', 'handlebars', 'node-cron', 'pino', 'node:fs', 'fs', 'node:net', 'node:child_process',
 ];
 

@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Two tiers: `unit` (pure modules, no I/O) and `integration` (real PostgreSQL or PGlite,
+// Two tiers: `unit` (pure modules, no I/O) and `integration` (real PostgreSQL: the embedded server or DATABASE_URL,
 // real Dovecot, real smtp-server sink). `npm test` runs both.
 export default defineConfig({
   test: {
@@ -21,7 +21,7 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 60_000,
           globalSetup: ['test/support/global-setup.ts'],
-          // PGlite needs ~0.7 GiB per instance; two workers fit the 2-core machine.
+          // Every worker shares one PostgreSQL server; two workers fit the 2-core machine.
           maxWorkers: 2,
           // Runs after the unit tier.
           sequence: { groupOrder: 1 },

@@ -55,7 +55,7 @@ export async function runIntakeBench(log: (line: string) => void, n = Number(pro
   const url = new URL(baseUrl);
   url.pathname = `/${dbName}`;
   const dovecot = await dovecotScript.start();
-  const handle = await openDatabase({ databaseUrl: url.toString(), pgliteDir: null, poolSize: 12 });
+  const handle = await openDatabase({ databaseUrl: url.toString(), poolSize: 12 });
   try {
     await migrateToLatest(handle.db);
     await importDirectory(handle.db, {

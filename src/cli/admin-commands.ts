@@ -10,7 +10,7 @@ import { loadContext, openAppDatabase, type AppContext, type GlobalOptions } fro
 import { directoryForOutput, stringifyForTerminal, terminalLine } from './terminal-text.js';
 import type { DatabaseHandle } from '../db/database.js';
 
-/** Opens the database, or says why not in one line (e.g. the embedded one is in use by `casemail start`). */
+/** Opens the database, or says why not in one line (e.g. DATABASE_URL unreachable, no embedded server for this platform). */
 async function openOrSay(ctx: AppContext, command: string, migrate: 'auto' | 'never'): Promise<DatabaseHandle | null> {
   try {
     return await openAppDatabase(ctx, { migrate });

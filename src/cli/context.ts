@@ -1,8 +1,9 @@
 // What every service command needs: the validated configuration, the root logger and, when asked,
-// the database (PostgreSQL from DATABASE_URL, else PGlite under the data folder). Local mode
-// (PGlite) migrates automatically; PostgreSQL is migrated explicitly with `casemail migrate`.
+// the database (PostgreSQL from DATABASE_URL, else the embedded server under the data folder, which
+// every command shares). Local mode migrates automatically; a PostgreSQL server named by
+// DATABASE_URL is migrated explicitly with `casemail migrate`.
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
-import { openDatabase, migrateToLatest, pendingMigrations, pgliteDirFor, type DatabaseHandle } from '../db/database.js';
+import { openDatabase, migrateToLatest, pendingMigrations, embeddedDirFor, type DatabaseHandle } from '../db/database.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { terminalText } from './terminal-text.js';
 
@@ -36,10 +37,10 @@ export async function openAppDatabase(ctx: AppContext, { migrate }: { migrate: '
   const { config, logger } = ctx;
   const handle = await openDatabase({
     databaseUrl: config.secrets.databaseUrl,
-    pgliteDir: pgliteDirFor(config.paths.dataDir),
+    embeddedDir: embeddedDirFor(config.paths.dataDir),
   });
   logger.info({ database: handle.kind, location: handle.location }, 'database opened');
-  if (handle.kind === 'pglite' && migrate === 'auto') {
+  if (handle.kind === 'embedded' && migrate === 'auto') {
     const result = await migrateToLatest(handle.db, config.settings.caseNumber.start);
     const applied = result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
     if (applied.length) logger.info({ applied }, 'embedded database migrated');

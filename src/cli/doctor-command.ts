@@ -3,7 +3,7 @@
 // non-zero exit when any fails. Each check has a timeout so a dead server cannot hang it.
 import { sql } from 'kysely';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
-import { openDatabase, pendingMigrations, pgliteDirFor, type DatabaseHandle } from '../db/database.js';
+import { openDatabase, pendingMigrations, embeddedDirFor, type DatabaseHandle } from '../db/database.js';
 import type { GlobalOptions } from './context.js';
 import { terminalLine } from './terminal-text.js';
 
@@ -40,14 +40,14 @@ export async function runChecks(opts: GlobalOptions, env: NodeJS.ProcessEnv = pr
 
   let handle: DatabaseHandle | null = null;
   try {
-    handle = await withTimeout(openDatabase({ databaseUrl: config.secrets.databaseUrl, pgliteDir: pgliteDirFor(config.paths.dataDir), poolSize: 1 }), 'database');
+    handle = await withTimeout(openDatabase({ databaseUrl: config.secrets.databaseUrl, embeddedDir: embeddedDirFor(config.paths.dataDir), poolSize: 1 }), 'database');
     const t0 = Date.now();
     const row = await withTimeout(sql<{ now: Date }>`select now() as now`.execute(handle.db), 'database');
     const t1 = Date.now();
     results.push({ name: 'database', status: 'ok', detail: `${handle.kind} at ${handle.location}` });
     const pending = await pendingMigrations(handle.db);
     results.push(pending.length === 0 ? { name: 'migrations', status: 'ok', detail: 'up to date' }
-      : handle.kind === 'pglite' ? { name: 'migrations', status: 'ok', detail: `pending: ${pending.join(', ')} (the embedded database migrates itself at start)` }
+      : handle.kind === 'embedded' ? { name: 'migrations', status: 'ok', detail: `pending: ${pending.join(', ')} (the embedded database migrates itself at start)` }
       : { name: 'migrations', status: 'fail', detail: `pending: ${pending.join(', ')} (run \`casemail migrate\`)` });
     const dbNow = new Date(row.rows[0]!.now).getTime();
     const skew = dbNow - (t0 + t1) / 2;
@@ -55,7 +55,7 @@ export async function runChecks(opts: GlobalOptions, env: NodeJS.ProcessEnv = pr
       ? { name: 'clock', status: 'fail', detail: `this machine and the database differ by ${Math.round(skew)} ms (limit ${MAX_SKEW_MS} ms)` }
       : { name: 'clock', status: 'ok', detail: `skew ${Math.round(skew)} ms` });
   } catch (err) {
-    const where = config.secrets.databaseUrl ? 'DATABASE_URL' : `embedded database in ${pgliteDirFor(config.paths.dataDir)}`;
+    const where = config.secrets.databaseUrl ? 'DATABASE_URL' : `embedded database in ${embeddedDirFor(config.paths.dataDir)}`;
     results.push({ name: 'database', status: 'fail', detail: `${where}: ${(err as Error).message || (err as { code?: string }).code || String(err)}` });
   } finally {
     await handle?.close().catch(() => {});

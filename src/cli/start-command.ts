@@ -24,7 +24,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle): Pro
   const { config, logger } = ctx;
   const { settings } = config;
 
-  if (settings.demoDirectory && handle.kind === 'pglite' && (await directoryIsEmpty(handle.db))) {
+  if (settings.demoDirectory && handle.kind === 'embedded' && (await directoryIsEmpty(handle.db))) {
     const demo = demoDirectory(new Date().toISOString().slice(0, 10));
     const outcome = await importDirectory(handle.db, demo);
     if (outcome.ok) {

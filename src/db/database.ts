@@ -1,14 +1,13 @@
-// The one database factory: PostgreSQL through pg when DATABASE_URL is set, else embedded PGlite
-// persisted under the data folder. Both run the same Kysely migrations; callers see one type.
+// The one database factory: PostgreSQL through pg, either the server DATABASE_URL names or the
+// embedded server under the data folder (started on demand, see embedded-postgres.ts). One SQL
+// engine, one dialect, the same Kysely migrations; callers see one type.
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, Migrator, PostgresDialect, sql, type MigrationResultSet, type Transaction } from 'kysely';
 import pg from 'pg';
 import { migrations } from '../../migrations/index.js';
 import type { Database } from './schema.js';
-import { PGliteDialect } from './pglite-dialect.js';
-import { isProcessAlive } from './process-alive.js';
+import { acquireEmbeddedServer, type EmbeddedConnection, type EmbeddedOptions } from './embedded-postgres.js';
 
 export type Db = Kysely<Database>;
 export type Trx = Transaction<Database>;
@@ -17,18 +16,19 @@ export type DbOrTrx = Kysely<Database> | Transaction<Database>;
 
 export interface DatabaseHandle {
   db: Db;
-  kind: 'postgres' | 'pglite';
-  /** Where the data is: the URL without password, or the PGlite folder (or "memory"). */
+  /** `embedded`: the local server under the data folder; `postgres`: DATABASE_URL. */
+  kind: 'postgres' | 'embedded';
+  /** Where the data is: the URL without password, or the embedded data folder. */
   location: string;
   close(): Promise<void>;
 }
 
 export interface OpenOptions {
+  /** A PostgreSQL URL; when null, the embedded server in `embeddedDir`. */
   databaseUrl: string | null;
-  /** PGlite folder; null for an in-memory database. */
-  pgliteDir: string | null;
-  /** An already loaded PGlite data dump to start from (test templates). */
-  pgliteLoadDataDir?: Blob;
+  /** The embedded server's data folder (see embeddedDirFor). */
+  embeddedDir?: string | null;
+  embedded?: EmbeddedOptions;
   poolSize?: number;
   /** Told about connection errors the pool survives (a terminated backend, a restart); default: ignored. */
   onConnectionError?: (error: Error) => void;
@@ -41,81 +41,70 @@ const DATE_OID = 1082;
 
 export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
   if (opts.databaseUrl) {
-    const pool = new pg.Pool({
-      connectionString: opts.databaseUrl,
-      max: opts.poolSize ?? 10,
-      // PGlite returns int8 as numbers; make pg agree so domain code sees one type.
-      types: {
-        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-          oid === INT8_OID || oid === NUMERIC_OID ? (v: string) => Number(v)
-          : oid === DATE_OID ? (v: string) => v
-          : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
-      },
-    });
-    survivePoolErrors(pool, opts.onConnectionError ?? (() => {}));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
-    return { db, kind: 'postgres', location: redactUrl(opts.databaseUrl), close: () => db.destroy() };
+    const { db, close } = kyselyOver(createPool(opts.databaseUrl, opts.poolSize ?? 10, opts.onConnectionError));
+    return { db, kind: 'postgres', location: redactUrl(opts.databaseUrl), close };
   }
-  const { PGlite } = await import('@electric-sql/pglite');
-  let unlock = () => {};
-  if (opts.pgliteDir) {
-    mkdirSync(opts.pgliteDir, { recursive: true });
-    unlock = lockPgliteDir(opts.pgliteDir);
+  if (!opts.embeddedDir) throw new Error('openDatabase: neither a database URL nor an embedded data folder');
+  const lease = await acquireEmbeddedServer(opts.embeddedDir, opts.embedded);
+  let opened: { db: Db; close(): Promise<void> };
+  try {
+    opened = kyselyOver(createPool(lease.connection, opts.poolSize ?? 10, opts.onConnectionError));
+  } catch (err) {
+    await lease.release();
+    throw err;
   }
-  const pglite = new PGlite({
-    ...(opts.pgliteDir ? { dataDir: opts.pgliteDir } : {}),
-    ...(opts.pgliteLoadDataDir ? { loadDataDir: opts.pgliteLoadDataDir } : {}),
-    parsers: { [DATE_OID]: (v: string) => v, [NUMERIC_OID]: (v: string) => Number(v) },
-  });
-  await pglite.waitReady;
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   return {
-    db,
-    kind: 'pglite',
-    location: opts.pgliteDir ? path.resolve(opts.pgliteDir) : 'memory',
+    db: opened.db,
+    kind: 'embedded',
+    location: path.resolve(opts.embeddedDir),
     close: async () => {
-      await db.destroy();
-      await pglite.close();
-      unlock();
+      try {
+        await opened.close();
+      } finally {
+        await lease.release();
+      }
     },
   };
 }
 
-export class DatabaseInUseError extends Error {
-  readonly code = 'database_in_use';
+/** The one place a pg pool is made, for a URL or the embedded server's socket. */
+function createPool(connection: string | EmbeddedConnection, max: number, onConnectionError?: (error: Error) => void): pg.Pool {
+  const pool = new pg.Pool({
+    ...(typeof connection === 'string' ? { connectionString: connection } : connection),
+    max,
+    // int8 (ids, counts) and numeric as numbers so domain code sees one type; our values stay
+    // far below 2^53.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID || oid === NUMERIC_OID ? (v: string) => Number(v)
+        : oid === DATE_OID ? (v: string) => v
+        : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    },
+  });
+  survivePoolErrors(pool, onConnectionError ?? (() => {}));
+  return pool;
 }
 
 /**
- * PGlite is one process's database: a second process opening the same folder would corrupt it.
- * A lock file holding the owner's pid keeps a second one out; a stale lock (dead pid) is taken over.
+ * Kysely over the pool, and a close that returns only once every connection has ended: pool.end()
+ * resolves before the sockets close, and a server stopping (or a database dropped) in between would
+ * end them with an error nobody listens to.
  */
-function lockPgliteDir(dir: string): () => void {
-  const lockFile = path.join(dir, '..', `${path.basename(dir)}.lock`);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lockFile, 'wx');
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => {
-        try {
-          unlinkSync(lockFile);
-        } catch {
-          // already gone
-        }
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number(readFileSync(lockFile, 'utf8').trim());
-      if (owner && owner !== process.pid && isProcessAlive(owner)) {
-        throw new DatabaseInUseError(`the embedded database ${dir} is in use by process ${owner}; stop it, or use PostgreSQL (DATABASE_URL) to run several processes`);
-      }
-      unlinkSync(lockFile);
-    }
-  }
-  throw new DatabaseInUseError(`could not lock the embedded database ${dir}`);
+function kyselyOver(pool: pg.Pool): { db: Db; close(): Promise<void> } {
+  const sockets = new Set<pg.Client>();
+  pool.on('connect', (client) => {
+    sockets.add(client);
+    client.once('end', () => sockets.delete(client));
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
+  return {
+    db,
+    async close() {
+      await db.destroy();
+      await Promise.all([...sockets].map((client) => new Promise((resolve) => client.once('end', resolve))));
+    },
+  };
 }
-
-
 
 /**
  * A connection that dies (pg_terminate_backend, a server restart, a network cut) is reported as an
@@ -207,7 +196,7 @@ export async function ensureCaseNumberStart(db: Db, start: number): Promise<void
     .execute(db);
 }
 
-/** Where PGlite keeps its data for a config's data folder. */
-export function pgliteDirFor(dataDir: string): string {
-  return path.join(dataDir, 'pglite');
+/** Where the embedded PostgreSQL server keeps its data for a config's data folder. */
+export function embeddedDirFor(dataDir: string): string {
+  return path.join(dataDir, 'postgres');
 }

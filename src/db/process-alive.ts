@@ -1,5 +1,5 @@
 // Is a process on this machine still running? Used to take over what a killed process left
-// behind: the embedded database's lock file and outbox leases.
+// behind: the embedded server's start lock and client registrations, and outbox leases.
 
 export function isProcessAlive(pid: number): boolean {
   try {

@@ -1,16 +1,17 @@
 // The built `casemail` command (issue 2, "Done when"), spawned as `node bin/casemail.js …`: directory
 // import/export round trips and the three-bad-rows file that changes nothing; doctor naming the
-// failed check; ingest exit codes (0 stored, 75 when the database is unreachable or in use); and
-// local mode — `casemail start` with no config takes a message over SMTP, writes the
-// acknowledgement to var/outbox and exits 0 within 5 s of Ctrl-C.
+// failed check; ingest exit codes (0 stored, 75 when the database is unreachable); and local mode
+// on the embedded PostgreSQL server (issue 14) — `casemail start` with no config takes a message
+// over SMTP and writes the acknowledgement to var/outbox; `case list`/`case show` work while it
+// runs; after a SIGKILL the next start reuses the running server on the same data.
 //
-// Each test has its own data folder. The embedded database (PGlite) takes seconds per process
-// start, so a migrated PGlite folder is made once and copied; on PostgreSQL (DATABASE_URL set)
-// each test gets its own database cloned from the migrated template and the CLI is pointed at it.
+// Each test has its own data folder. Commands that only need a database run against this test's
+// own database on the tier's server (DATABASE_URL, or the embedded test server). Local-mode tests
+// copy one migrated embedded data folder (made once) so that only the cold-start test pays initdb.
 // Needs the build: `npx tsc -p tsconfig.build.json`.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,6 +21,7 @@ import { parseDirectory, type DirectoryFile } from '../../src/directory/director
 import { buildMail } from '../support/mail-builder.js';
 import { REPO, headerOf, runCli } from '../support/service-harness.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
+import { noPostmasterWithin, postmastersOf } from '../support/postmasters.js';
 
 const CLI_TIMEOUT = 120_000;
 const START_TIMEOUT_MS = 60_000;
@@ -31,11 +33,15 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!().catch(() => {});
 });
 
-let pgliteTemplate: string | null = null;
+let embeddedTemplate: string | null = null;
 
-/** A temp folder removed after the test (after any service using it has been stopped). */
+/**
+ * A temp folder removed after the test (after any service using it has been stopped). Under
+ * root the embedded server runs as `postgres`, which must be able to enter it (0755, not writable).
+ */
 function tempDir(prefix: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
@@ -44,17 +50,18 @@ beforeAll(async () => {
   if (!existsSync(path.join(REPO, 'dist/src/cli/main.js'))) {
     throw new Error('dist/ is missing: run `npx tsc -p tsconfig.build.json` before the CLI tests');
   }
-  // One migrated embedded database to copy into each test's data folder (PGlite's first start
-  // creates and migrates it, which costs several seconds more than opening one).
-  pgliteTemplate = mkdtempSync(path.join(tmpdir(), 'casemail-cli-template-'));
-  const env = { CASEMAIL_CONFIG: writeConfig(pgliteTemplate, {}) };
+  // One migrated embedded data folder to copy into each local-mode test's data folder (initdb
+  // costs seconds; copying a stopped server's folder costs milliseconds).
+  embeddedTemplate = mkdtempSync(path.join(tmpdir(), 'casemail-cli-template-'));
+  chmodSync(embeddedTemplate, 0o755);
+  const env = { CASEMAIL_CONFIG: writeConfig(embeddedTemplate, {}) };
   const r = await runCli(['migrate'], env);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
 }, CLI_TIMEOUT);
 
 afterAll(() => {
-  if (pgliteTemplate) rmSync(pgliteTemplate, { recursive: true, force: true });
+  if (embeddedTemplate) rmSync(embeddedTemplate, { recursive: true, force: true });
 });
 
 function writeConfig(dir: string, extra: Record<string, unknown>): string {
@@ -70,18 +77,20 @@ interface Setup {
 }
 
 /**
- * A temp data folder with its config file. `database: 'test'` uses the test tier's database
- * (PostgreSQL when DATABASE_URL is set, else a copy of the migrated PGlite); 'embedded' always PGlite.
+ * A temp data folder with its config file. `database: 'test'` points the command at this test's
+ * own database on the tier's server (DATABASE_URL); 'embedded' is local mode: no DATABASE_URL, a
+ * copy of the migrated embedded data folder under the data folder.
  */
 async function setup(database: 'test' | 'embedded' = 'test', extra: Record<string, unknown> = {}): Promise<Setup> {
   const dir = tempDir('casemail-cli-');
   const env: Record<string, string> = { CASEMAIL_CONFIG: writeConfig(dir, extra) };
-  if (database === 'test' && databaseKind() === 'postgres') {
+  if (database === 'test') {
     const db: TestDatabase = await createTestDatabase();
     cleanups.push(() => db.close());
-    env.DATABASE_URL = db.url!;
+    env.DATABASE_URL = db.url;
   } else {
-    cpSync(path.join(pgliteTemplate!, 'pglite'), path.join(dir, 'pglite'), { recursive: true });
+    // cp -a keeps the owner (the server's user under root) and the 0700 mode PostgreSQL insists on.
+    execFileSync('cp', ['-a', path.join(embeddedTemplate!, 'postgres'), path.join(dir, 'postgres')]);
   }
   return { dir, env };
 }
@@ -249,7 +258,7 @@ describe(`casemail doctor on ${databaseKind()}`, () => {
   it('with a good setup exits 0 with every check ok or skipped', async () => {
     const { env } = await setup();
     const r = await cli(['doctor'], env);
-    expect(r.stdout).toMatch(new RegExp(`^ok\\s+database\\s+${databaseKind()} at `, 'm'));
+    expect(r.stdout).toMatch(/^ok\s+database\s+postgres at /m);
     expect(r.stdout).toMatch(/^ok\s+migrations\s+up to date/m);
     expect(r.stdout).toMatch(/^ok\s+clock\s/m);
     expect(r.stdout).not.toMatch(/^fail/m);
@@ -287,24 +296,6 @@ describe(`casemail ingest on ${databaseKind()}`, () => {
     expect(r.stderr).toMatch(/database unavailable: .*ECONNREFUSED/);
     expect(r.code).toBe(75);
   }, CLI_TIMEOUT);
-
-  it('exits 75 while `casemail start` holds the embedded database, and other commands say why', async () => {
-    const { dir, env } = await setup('embedded', { smtpIntake: { port: 0 }, demoDirectory: false });
-    const service = spawnStart(dir, { ...env, LOG_LEVEL: 'info' });
-    await service.waitForLog('casemail running', START_TIMEOUT_MS);
-
-    const r = await cli(['ingest'], env, buildMail());
-    expect(r.stderr).toContain(`in use by process ${service.child.pid}`);
-    expect(r.code).toBe(75);
-
-    const exported = await cli(['directory', 'export'], env);
-    expect(exported.code).toBe(1);
-    expect(exported.stderr).toMatch(/^casemail directory export: cannot open the database: .*in use by process/m);
-    expect(exported.stderr).not.toMatch(/^\s+at /m); // one line, not a stack trace
-
-    service.child.kill('SIGINT');
-    expect(await exitWithin(service, 10_000)).toBe(0);
-  }, CLI_TIMEOUT);
 });
 
 describe('local mode: `casemail start` with no configuration (npm start)', () => {
@@ -323,11 +314,12 @@ describe('local mode: `casemail start` with no configuration (npm start)', () =>
     await service.waitForLog('casemail running', START_TIMEOUT_MS);
     const log = service.output();
     expect(log).toContain(`"dataDir":"${path.join(cwd, 'var')}"`);
-    expect(log).toContain(`"location":"${path.join(cwd, 'var', 'pglite')}"`);
+    expect(log).toContain(`"location":"${path.join(cwd, 'var', 'postgres')}"`);
     expect(log).toContain('embedded database migrated');
     expect(log).toContain('DEMO directory loaded');
     expect(log).toMatch(new RegExp(`"port":${port}.*SMTP intake listening`));
-    expect(existsSync(path.join(cwd, 'var', 'pglite'))).toBe(true);
+    expect(existsSync(path.join(cwd, 'var', 'postgres', 'PG_VERSION'))).toBe(true);
+    expect(postmastersOf(path.join(cwd, 'var', 'postgres'))).toHaveLength(1);
 
     const messageId = `<local-${Date.now()}@demo.example>`;
     const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
@@ -349,5 +341,63 @@ describe('local mode: `casemail start` with no configuration (npm start)', () =>
     service.child.kill('SIGINT');
     expect(await exitWithin(service, 5_000)).toBe(0);
     expect(service.output()).toContain('"msg":"stopped"');
+    // `casemail start` started the embedded server and, the last user out, stopped it.
+    expect(await noPostmasterWithin(path.join(cwd, 'var', 'postgres'), 30_000)).toEqual([]);
+  }, CLI_TIMEOUT);
+
+  it('`case list` and `case show N` work while `casemail start` runs on the embedded server, and the service still stops it', async () => {
+    const { dir, env } = await setup('embedded', { smtpIntake: { port: 0 }, demoDirectory: true });
+    const service = spawnStart(dir, { ...env, LOG_LEVEL: 'info' });
+    await service.waitForLog('casemail running', START_TIMEOUT_MS);
+    const port = Number(/"port":(\d+)[^\n]*SMTP intake listening/.exec(service.output())?.[1]);
+    const subject = `Report export hangs ${Date.now()}`;
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+    try {
+      await transport.sendMail({ from: 'customer@demo.example', to: 'support@casemail.localhost', subject, text: 'It hangs at 99 %.' });
+    } finally {
+      transport.close();
+    }
+
+    const list = await cli(['case', 'list'], env);
+    expect(list.stderr).toBe('');
+    expect(list.code).toBe(0);
+    const number = new RegExp(`^Case #(\\d+) .*${subject}$`, 'm').exec(list.stdout)?.[1];
+    expect(number, list.stdout).toBeDefined();
+    const shown = await cli(['case', 'show', number!], env);
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ number: Number(number), subject });
+    // The commands used the service's server and left it running.
+    expect(postmastersOf(path.join(dir, 'postgres'))).toHaveLength(1);
+
+    service.child.kill('SIGINT');
+    expect(await exitWithin(service, 10_000)).toBe(0);
+    expect(await noPostmasterWithin(path.join(dir, 'postgres'), 30_000)).toEqual([]);
+  }, CLI_TIMEOUT);
+
+  it('after a SIGKILL of `casemail start`, the next start reuses the running server on the same data: one postmaster', async () => {
+    const { dir, env } = await setup('embedded', { smtpIntake: { port: 0 }, demoDirectory: false });
+    expect((await cli(['directory', 'import', path.join(REPO, 'test/fixtures/directory/entitled.json')], env)).code).toBe(0);
+    const first = spawnStart(dir, { ...env, LOG_LEVEL: 'info' });
+    await first.waitForLog('casemail running', START_TIMEOUT_MS);
+    const stored = await cli(['ingest'], env, buildMail({ from: 'Bob Builder <bob@acme.example>', subject: 'Before the kill' }));
+    expect(stored.code, stored.stderr).toBe(0);
+    const [postmaster] = postmastersOf(path.join(dir, 'postgres'));
+    expect(postmaster).toBeDefined();
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // The server outlives the killed service (it runs in its own session)...
+    expect(postmastersOf(path.join(dir, 'postgres')).map((p) => p.pid)).toEqual([postmaster!.pid]);
+
+    const second = spawnStart(dir, { ...env, LOG_LEVEL: 'info' });
+    await second.waitForLog('casemail running', START_TIMEOUT_MS);
+    // ...and the next start reuses it: the same postmaster, no second one.
+    expect(postmastersOf(path.join(dir, 'postgres')).map((p) => p.pid)).toEqual([postmaster!.pid]);
+    const list = await cli(['case', 'list'], env);
+    expect(list.stdout).toMatch(/^Case #\d+ .*Before the kill$/m);
+
+    second.child.kill('SIGINT');
+    expect(await exitWithin(second, 10_000)).toBe(0);
+    expect(await noPostmasterWithin(path.join(dir, 'postgres'), 30_000)).toEqual([]);
   }, CLI_TIMEOUT);
 });

@@ -2,40 +2,31 @@
 // the middle of 500 messages and started again. Every message ends in exactly one case and every
 // acknowledgement arrives; an acknowledgement is delivered twice only when the process died between
 // the SMTP server accepting it and the commit recording it, and then with the same Message-ID.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openDatabase, pgliteDirFor, type DatabaseHandle } from '../../src/db/database.js';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../support/dovecot.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildRequest } from '../support/mail-builder.js';
-import { acknowledgements, appendAll, distinctAnswered, headerOf, imapUrl, serviceSettings, smtpUrl, spawnService, runCli, REPO } from '../support/service-harness.js';
+import { acknowledgements, appendAll, distinctAnswered, headerOf, imapUrl, serviceSettings, smtpUrl, spawnService } from '../support/service-harness.js';
 
 const N = 500;
 
 describeWithDovecot(`crash recovery on ${databaseKind()}: SIGKILL in the middle of ${N} messages`, () => {
   let dovecot: DovecotServer;
   let sink: SmtpSink;
-  let tdb: TestDatabase | null = null;
+  let tdb: TestDatabase;
   let dataDir: string;
 
   beforeAll(async () => {
     dovecot = await startDovecot();
     sink = await startSmtpSink();
     dataDir = mkdtempSync(path.join(tmpdir(), 'casemail-crash-'));
-    if (databaseKind() === 'postgres') {
-      tdb = await createTestDatabase();
-      await loadTestDirectory(tdb.db);
-    } else {
-      // The child owns the embedded database while it runs; load the directory through the CLI.
-      const file = path.join(dataDir, 'import.json');
-      writeFileSync(file, JSON.stringify(serviceSettings(dataDir, { imap: { mailboxes: [] } })));
-      const r = await runCli(['directory', 'import', path.join(REPO, 'examples/directory.json')], { CASEMAIL_CONFIG: file });
-      expect(r.code, r.stderr).toBe(0);
-    }
+    tdb = await createTestDatabase();
+    await loadTestDirectory(tdb.db);
   });
   afterAll(async () => {
     await tdb?.close();
@@ -44,7 +35,7 @@ describeWithDovecot(`crash recovery on ${databaseKind()}: SIGKILL in the middle 
   });
 
   function dbEnv(): Record<string, string> {
-    return tdb?.url ? { DATABASE_URL: tdb.url } : {};
+    return { DATABASE_URL: tdb.url };
   }
 
   it('loses nothing and answers every message once (or twice with the same Message-ID)', { timeout: 600_000 }, async () => {
@@ -81,17 +72,11 @@ describeWithDovecot(`crash recovery on ${databaseKind()}: SIGKILL in the middle 
     // A repeated delivery carries the same Message-ID: one id per answered message.
     for (const messageIds of byAnswered.values()) expect(messageIds.size).toBe(1);
 
-    let handle: DatabaseHandle | null = null;
-    try {
-      handle = tdb ?? await openDatabase({ databaseUrl: null, pgliteDir: pgliteDirFor(dataDir) });
-      const rows = await handle.db.selectFrom('messages').select(['message_id_header', 'case_id'])
-        .where('direction', '=', 'inbound').where('message_id_header', 'like', '<crash-%').execute();
-      expect(rows).toHaveLength(N);
-      expect(rows.every((r) => r.case_id !== null)).toBe(true);
-      const cases = await handle.db.selectFrom('cases').select('id').where('subject', 'like', 'Export problem %').execute();
-      expect(cases).toHaveLength(N);
-    } finally {
-      if (!tdb) await handle?.close();
-    }
+    const rows = await tdb.db.selectFrom('messages').select(['message_id_header', 'case_id'])
+      .where('direction', '=', 'inbound').where('message_id_header', 'like', '<crash-%').execute();
+    expect(rows).toHaveLength(N);
+    expect(rows.every((r) => r.case_id !== null)).toBe(true);
+    const cases = await tdb.db.selectFrom('cases').select('id').where('subject', 'like', 'Export problem %').execute();
+    expect(cases).toHaveLength(N);
   });
 });

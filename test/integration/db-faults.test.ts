@@ -5,7 +5,8 @@
 // mail stays unseen in the folder, and once the relay is back everything flows without a restart.
 // The SMTP senders behave like an MTA (a 4xx is retried). Afterwards: every message is in exactly
 // one case, every acknowledgement reached the sink exactly once, and the same process is serving.
-// Needs PostgreSQL: PGlite is in-process and has no backends to terminate.
+// Runs on the PostgreSQL tier (DATABASE_URL): the relay that takes the database away is a TCP
+// relay, and the embedded server listens on a Unix socket only.
 import { mkdtempSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -137,8 +138,8 @@ async function sendAsMta(port: number, raw: Buffer, counters: { temporary: numbe
 }
 
 const suite = databaseKind() === 'postgres' ? describeWithDovecot : (name: string, body: () => void) => {
-  console.warn(`SKIPPED: "${name}" needs PostgreSQL (DATABASE_URL): PGlite runs in-process and has no backend connections to terminate`);
-  describe.skip(`${name} [SKIPPED: needs PostgreSQL]`, body);
+  console.warn(`SKIPPED: "${name}" needs PostgreSQL over TCP (DATABASE_URL): the embedded server listens on a Unix socket only`);
+  describe.skip(`${name} [SKIPPED: needs DATABASE_URL]`, body);
 };
 
 suite('database connections dropped mid-run: the service survives and loses nothing', () => {

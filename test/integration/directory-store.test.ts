@@ -1,4 +1,4 @@
-// Applying a directory file to the database (issue 2), on PGlite or PostgreSQL: idempotent
+// Applying a directory file to the database (issue 2), on the embedded server or DATABASE_URL: idempotent
 // upserts, updates on re-import, all or nothing when rows conflict with the database, export then
 // import round-trips; and findSender's entitlement: active contact, contract covering today in the
 // organisation's own time zone.

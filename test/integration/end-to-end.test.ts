@@ -1,5 +1,5 @@
 // The spine, end to end: a real Dovecot (IMAP with IDLE), the real service (in-process), the
-// test database (PGlite or PostgreSQL) and a real smtp-server sink receiving what we send.
+// test database (the embedded server or DATABASE_URL) and a real smtp-server sink receiving what we send.
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
 import { startService, type RunningService } from '../../src/cli/start-command.js';

@@ -1,4 +1,4 @@
-// The message handler on a real database (PGlite, or PostgreSQL when DATABASE_URL is set):
+// The message handler on a real database (the embedded PostgreSQL server, or DATABASE_URL when set):
 // each message ends in a case, held with a reason, ignored, or quarantined — and the outbox
 // rows its transaction wrote.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -199,7 +199,7 @@ describe(`message handler on ${databaseKind()}`, () => {
   });
 
   it('reports an unreachable database as a temporary failure, so intakes answer 451 / exit 75 and retry', async () => {
-    const down = await openDatabase({ databaseUrl: 'postgres://postgres@127.0.0.1:1/nowhere', pgliteDir: null, poolSize: 1 });
+    const down = await openDatabase({ databaseUrl: 'postgres://postgres@127.0.0.1:1/nowhere', poolSize: 1 });
     try {
       const h = new MessageHandler({ db: down.db, settings, logger: silentLogger, clock: () => NOW });
       await expect(h.handle(buildMail({ subject: 'While the database is down' }), smtp)).rejects.toBeInstanceOf(TemporaryIntakeError);

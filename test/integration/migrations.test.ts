@@ -1,34 +1,30 @@
-// Migrations run from an empty database, on PostgreSQL (own scratch database) or PGlite.
+// Migrations run from an empty scratch database on the tier's server (the embedded one, or DATABASE_URL).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { openDatabase, migrateToLatest, pendingMigrations, type DatabaseHandle } from '../../src/db/database.js';
 import { withDatabase } from '../support/global-setup.js';
-import { databaseKind } from '../support/test-database.js';
+import { databaseKind, serverUrl } from '../support/test-database.js';
 
 describe(`migrations on ${databaseKind()}`, () => {
   let handle: DatabaseHandle;
   let dropScratch = async () => {};
 
   beforeAll(async () => {
-    const url = process.env.DATABASE_URL;
-    if (url) {
-      const name = `casemail_m_${randomBytes(5).toString('hex')}`;
-      const admin = new pg.Client({ connectionString: url });
-      await admin.connect();
-      await admin.query(`create database ${name}`);
-      await admin.end();
-      handle = await openDatabase({ databaseUrl: withDatabase(url, name), pgliteDir: null, poolSize: 2 });
-      dropScratch = async () => {
-        const a = new pg.Client({ connectionString: url });
-        await a.connect();
-        await a.query(`drop database if exists ${name} with (force)`);
-        await a.end();
-      };
-    } else {
-      handle = await openDatabase({ databaseUrl: null, pgliteDir: null });
-    }
+    const url = serverUrl();
+    const name = `casemail_m_${randomBytes(5).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    handle = await openDatabase({ databaseUrl: withDatabase(url, name), poolSize: 2 });
+    dropScratch = async () => {
+      const a = new pg.Client({ connectionString: url });
+      await a.connect();
+      await a.query(`drop database if exists ${name} with (force)`);
+      await a.end();
+    };
   });
   afterAll(async () => {
     await handle?.close();

@@ -1,29 +1,29 @@
-// One isolated, migrated database per test file: on PostgreSQL a database cloned from the
-// migrated template (fast, real server); without DATABASE_URL an in-memory PGlite.
+// One isolated, migrated database per test file, cloned from the migrated template on the tier's
+// server: DATABASE_URL when set, else the embedded server global setup started.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { openDatabase, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { withDatabase } from './global-setup.js';
 
 export interface TestDatabase extends DatabaseHandle {
-  /** The connection string of this test's own database (PostgreSQL only). */
-  url: string | null;
+  /** The connection string of this test's own database. */
+  url: string;
 }
 
-export function databaseKind(): 'postgres' | 'pglite' {
-  return process.env.DATABASE_URL ? 'postgres' : 'pglite';
+/** Which server the tier runs on: 'postgres' (DATABASE_URL) or 'embedded'. */
+export function databaseKind(): 'postgres' | 'embedded' {
+  return process.env.DATABASE_URL ? 'postgres' : 'embedded';
+}
+
+/** The tier's server URL (database `postgres` on the embedded server, or DATABASE_URL). */
+export function serverUrl(): string {
+  return inject('databaseUrl');
 }
 
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const url = process.env.DATABASE_URL;
-  if (!url) {
-    const handle = await openDatabase({ databaseUrl: null, pgliteDir: null });
-    await migrateToLatest(handle.db);
-    return { ...handle, url: null };
-  }
+  const url = serverUrl();
   const template = inject('templateDatabase');
-  if (!template) throw new Error('global setup did not create the template database');
   const name = `casemail_t_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
@@ -33,7 +33,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     await admin.end();
   }
   const ownUrl = withDatabase(url, name);
-  const handle = await openDatabase({ databaseUrl: ownUrl, pgliteDir: null, poolSize: 5 });
+  const handle = await openDatabase({ databaseUrl: ownUrl, poolSize: 5 });
   return {
     ...handle,
     url: ownUrl,
