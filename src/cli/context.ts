@@ -38,6 +38,8 @@ export async function openAppDatabase(ctx: AppContext, { migrate }: { migrate: '
   const handle = await openDatabase({
     databaseUrl: config.secrets.databaseUrl,
     embeddedDir: embeddedDirFor(config.paths.dataDir),
+    // A dropped connection is survived (the pool opens a new one); the operator still sees it.
+    onConnectionError: (err) => logger.warn({ err }, 'database connection lost'),
   });
   logger.info({ database: handle.kind, location: handle.location }, 'database opened');
   if (handle.kind === 'embedded' && migrate === 'auto') {
