@@ -30,10 +30,9 @@ describe(`casemail CLI output of hostile mail on ${databaseKind()}`, () => {
     const configFile = path.join(dir, 'casemail.json');
     env = { CASEMAIL_CONFIG: configFile };
     writeFileSync(configFile, JSON.stringify({ dataDir: dir, imap: { mailboxes: [] }, demoDirectory: false, smtpIntake: { port: 0 } }));
-    if (databaseKind() === 'postgres') {
-      tdb = await createTestDatabase();
-      env.DATABASE_URL = tdb.url!;
-    }
+    // The tier's server (DATABASE_URL or the embedded test server), one database of this file's own.
+    tdb = await createTestDatabase();
+    env.DATABASE_URL = tdb.url;
     const directory = path.join(dir, 'directory.json');
     writeFileSync(directory, JSON.stringify({
       organisations: [{ key: 'acme', name: 'Ac\u202eme\u009b', timeZone: 'UTC' }],
