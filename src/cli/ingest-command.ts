@@ -33,7 +33,7 @@ export async function runIngest(opts: GlobalOptions, file: string): Promise<numb
   try {
     handle = await openAppDatabase(ctx, { migrate: 'auto' });
   } catch (err) {
-    process.stderr.write(`casemail ingest: database unavailable: ${(err as Error).message}\n`);
+    process.stderr.write(`casemail ingest: database unavailable: ${terminalLine((err as Error).message)}\n`);
     return EX_TEMPFAIL;
   }
   // The same time budget as the service: a message over it is quarantined, not left to the MTA's timeout.
@@ -48,10 +48,10 @@ export async function runIngest(opts: GlobalOptions, file: string): Promise<numb
     return 0;
   } catch (err) {
     if (isEmptyMessageError(err)) {
-      process.stderr.write(`casemail ingest: refused: ${(err as Error).message}\n`);
+      process.stderr.write(`casemail ingest: refused: ${terminalLine((err as Error).message)}\n`);
       return EX_DATAERR;
     }
-    process.stderr.write(`casemail ingest: not stored, try again later: ${(err as Error).message}\n`);
+    process.stderr.write(`casemail ingest: not stored, try again later: ${terminalLine((err as Error).message)}\n`);
     return EX_TEMPFAIL;
   } finally {
     await understanding.close();

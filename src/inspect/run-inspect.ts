@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { understandMessage, toInspectJson } from './understand.js';
+import { terminalText } from '../cli/terminal-text.js';
 
 export async function runInspect(files: string[], opts: { json: boolean; out: Writable }): Promise<number> {
   for (const file of files) {
@@ -40,8 +41,12 @@ function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-/** A short readable form for operators who run inspect without --json. */
+/** A short readable form for operators who run inspect without --json; what came from mail is escaped for the terminal. */
 function humanSummary(line: Record<string, unknown>): string {
+  return terminalText(humanLines(line));
+}
+
+function humanLines(line: Record<string, unknown>): string {
   const p = line.parse as { from?: { address: string } | null; subject?: string; attachments?: unknown[] } | null;
   const c = line.classify as { kind?: string; reasons?: string[] } | null;
   if (line.error && !p) return `${String(line.file)}: error ${JSON.stringify(line.error)}`;

@@ -1,6 +1,9 @@
 // `casemail inspect --json`: one NDJSON line per file with every contract field, errors as lines.
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runInspect } from '../../src/inspect/run-inspect.js';
 
@@ -53,5 +56,24 @@ describe('runInspect', () => {
     });
     await runInspect([fixture('html-only-body')], { json: false, out });
     expect(text).toContain('subject: html only');
+  });
+
+  it('prints control characters from the mail as visible escapes in the summary', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'casemail-inspect-'));
+    const file = path.join(dir, 'hostile.eml');
+    // An encoded subject that would retitle the terminal (OSC) and reverse the text (U+202E).
+    writeFileSync(file, 'From: a@example.org\r\nSubject: =?UTF-8?B?' + Buffer.from('hi \x1b]0;pwned\x07 \u202eevil').toString('base64') + '?=\r\n\r\nbody\r\n');
+    let text = '';
+    const out = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        text += chunk.toString();
+        cb();
+      },
+    });
+    await runInspect([file], { json: false, out });
+    rmSync(dir, { recursive: true, force: true });
+    expect(text).toContain('subject: hi \\x1b]0;pwned\\x07 \\u202eevil');
+    // eslint-disable-next-line no-control-regex
+    expect(text).not.toMatch(/[\x1b\x07\u202e]/);
   });
 });
