@@ -8,7 +8,7 @@ import type { Db, Trx } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
 import { contentHash, headerBlock } from '../ingest/content-hash.js';
 import { parseMessage } from '../ingest/parse-message.js';
-import { TemporaryIntakeError, type IntakeHandler, type IntakeResult, type IntakeSource } from '../ingest/intake-types.js';
+import { EmptyMessageError, TemporaryIntakeError, type IntakeHandler, type IntakeResult, type IntakeSource } from '../ingest/intake-types.js';
 import { classifyAutomatic, type AutomaticClassification } from '../threading/automatic.js';
 import { findCaseRef } from '../threading/case-ref.js';
 import { extractReply } from '../threading/reply-text.js';
@@ -19,7 +19,6 @@ import { outboxIdFromReturnPath } from '../threading/return-path-token.js';
 import { describeHits, planNewCases, type LimitHit } from '../threading/intake-limits.js';
 import { pgSafeDeep, pgSafeText } from '../threading/pg-text.js';
 import { isEmptyInput } from '../threading/empty-input.js';
-import { EmptyMessageError } from './intake-refusal.js';
 import { suggestSeverity } from '../threading/severity.js';
 import { splitIssues } from '../threading/split-issues.js';
 import type { ParsedMessage } from '../threading/parsed-message.js';
@@ -64,7 +63,12 @@ const ENGINEER_LIST_TTL_MS = 5_000;
 export class MessageHandler implements IntakeHandler {
   private engineerList: { at: number; addresses: string[] } | null = null;
 
-  constructor(private readonly deps: MessageHandlerDeps) {}
+  /** The worker pool the service passes, else the in-process parser. */
+  private readonly parse: (raw: Buffer) => Promise<ParsedMessage>;
+
+  constructor(private readonly deps: MessageHandlerDeps) {
+    this.parse = deps.parse ?? parseMessage;
+  }
 
   async handle(raw: Buffer, source: IntakeSource): Promise<IntakeResult> {
     try {
@@ -101,7 +105,7 @@ export class MessageHandler implements IntakeHandler {
 
     let parsed: ParsedMessage;
     try {
-      parsed = await (this.deps.parse ?? parseMessage)(raw);
+      parsed = await this.parse(raw);
     } catch (err) {
       if (err instanceof TemporaryIntakeError) throw err;
       return this.quarantineAt(raw, source, `unparseable: ${errorText(err)}`, now);
@@ -456,7 +460,7 @@ export class MessageHandler implements IntakeHandler {
     const headers = headerBlock(raw);
     let parsed: ParsedMessage | null = null;
     try {
-      parsed = await (this.deps.parse ?? parseMessage)(Buffer.concat([headers, Buffer.from('\r\n\r\n')]));
+      parsed = await this.parse(Buffer.concat([headers, Buffer.from('\r\n\r\n')]));
     } catch {
       parsed = null;
     }

@@ -3,7 +3,7 @@
 // be stored and the MTA should try again later. It queues mail; `casemail start` sends it.
 import { readFileSync } from 'node:fs';
 import { MessageHandler } from '../cases/message-handler.js';
-import { isEmptyMessageError } from '../cases/intake-refusal.js';
+import { isEmptyMessageError } from '../ingest/intake-errors.js';
 import { loadContext, openAppDatabase, type GlobalOptions } from './context.js';
 import { terminalLine } from './terminal-text.js';
 import { createUnderstandPool } from '../ingest/understand-pool.js';

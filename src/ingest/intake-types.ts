@@ -46,3 +46,15 @@ export class TemporaryIntakeError extends Error {
     this.name = 'TemporaryIntakeError';
   }
 }
+
+/**
+ * The handler refuses an empty message (no bytes, or nothing but trace fields) instead of storing
+ * it: there is nothing to keep. The pipe exits 65 (EX_DATAERR); SMTP answers a permanent 5xx.
+ */
+export class EmptyMessageError extends Error {
+  readonly code = 'empty_message';
+  constructor() {
+    super('empty message: no header fields of its own and no body; nothing was stored');
+    this.name = 'EmptyMessageError';
+  }
+}

@@ -10,10 +10,8 @@ import { BlockList, isIP, type AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../log/logger.js';
 import type { IntakeHandler, IntakeSource } from './intake-types.js';
-import { isTemporaryIntakeError } from './intake-errors.js';
+import { isEmptyMessageError, isTemporaryIntakeError } from './intake-errors.js';
 import { baseAddress } from '../threading/addresses.js';
-
-export { baseAddress };
 
 export interface SmtpIntakeOptions {
   /** Default 127.0.0.1 (local mode). */
@@ -313,7 +311,7 @@ export class SmtpIntake {
       log.info({ status: result.status, messageId: result.messageId }, 'message accepted');
       return this.reply(`2.0.0 OK: ${result.status} ${result.messageId}`, recipients.length);
     } catch (error) {
-      if ((error as { code?: unknown } | null)?.code === 'empty_message') {
+      if (isEmptyMessageError(error)) {
         // Nothing to keep and nothing a retry would change: a permanent refusal.
         log.info('empty message refused');
         throw smtpError(550, '5.6.0 empty message refused: no header fields and no body');

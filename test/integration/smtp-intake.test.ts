@@ -5,7 +5,8 @@
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
-import { SmtpIntake, baseAddress, type SmtpIntakeOptions } from '../../src/ingest/smtp-intake.js';
+import { SmtpIntake, type SmtpIntakeOptions } from '../../src/ingest/smtp-intake.js';
+import { baseAddress } from '../../src/threading/addresses.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { RecordingHandler, headerOf } from '../support/recording-intake.js';
 
