@@ -42,16 +42,22 @@ export async function openAppDatabase(ctx: AppContext, { migrate }: { migrate: '
     onConnectionError: (err) => logger.warn({ err }, 'database connection lost'),
   });
   logger.info({ database: handle.kind, location: handle.location }, 'database opened');
-  if (handle.kind === 'embedded' && migrate === 'auto') {
-    const result = await migrateToLatest(handle.db, config.settings.caseNumber.start);
-    const applied = result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
-    if (applied.length) logger.info({ applied }, 'embedded database migrated');
-  } else if (migrate === 'auto') {
-    const pending = await pendingMigrations(handle.db);
-    if (pending.length) {
-      await handle.close();
-      throw Object.assign(new Error(`database has pending migrations (${pending.join(', ')}): run \`casemail migrate\``), { code: 'migrations_pending' });
+  try {
+    if (handle.kind === 'embedded' && migrate === 'auto') {
+      const result = await migrateToLatest(handle.db, config.settings.caseNumber.start);
+      const applied = result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
+      if (applied.length) logger.info({ applied }, 'embedded database migrated');
+    } else if (migrate === 'auto') {
+      const pending = await pendingMigrations(handle.db);
+      if (pending.length) {
+        throw Object.assign(new Error(`database has pending migrations (${pending.join(', ')}): run \`casemail migrate\``), { code: 'migrations_pending' });
+      }
     }
+  } catch (err) {
+    // The caller never gets the handle: close it here, or the pool (and an embedded server this
+    // process started, with no client left) would outlive the failure.
+    await handle.close().catch(() => {});
+    throw err;
   }
   return handle;
 }

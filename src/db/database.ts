@@ -7,7 +7,7 @@ import { Kysely, Migrator, PostgresDialect, sql, type MigrationResultSet, type T
 import pg from 'pg';
 import { migrations } from '../../migrations/index.js';
 import type { Database } from './schema.js';
-import { acquireEmbeddedServer, type EmbeddedConnection, type EmbeddedOptions } from './embedded-postgres.js';
+import { acquireEmbeddedServer, type EmbeddedConnection } from './embedded-postgres.js';
 
 export type Db = Kysely<Database>;
 export type Trx = Transaction<Database>;
@@ -28,7 +28,6 @@ export interface OpenOptions {
   databaseUrl: string | null;
   /** The embedded server's data folder (see embeddedDirFor). */
   embeddedDir?: string | null;
-  embedded?: EmbeddedOptions;
   poolSize?: number;
   /** Told about connection errors the pool survives (a terminated backend, a restart); default: ignored. */
   onConnectionError?: (error: Error) => void;
@@ -45,7 +44,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
     return { db, kind: 'postgres', location: redactUrl(opts.databaseUrl), close };
   }
   if (!opts.embeddedDir) throw new Error('openDatabase: neither a database URL nor an embedded data folder');
-  const lease = await acquireEmbeddedServer(opts.embeddedDir, opts.embedded);
+  const lease = await acquireEmbeddedServer(opts.embeddedDir);
   let opened: { db: Db; close(): Promise<void> };
   try {
     opened = kyselyOver(createPool(lease.connection, opts.poolSize ?? 10, opts.onConnectionError));

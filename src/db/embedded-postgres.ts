@@ -16,9 +16,9 @@ import pg from 'pg';
 import { isProcessAlive } from './process-alive.js';
 
 /** The socket's port number: only its file name (`.s.PGSQL.5432`); nothing listens on TCP. */
-export const EMBEDDED_PORT = 5432;
-export const EMBEDDED_DATABASE = 'casemail';
-export const EMBEDDED_SUPERUSER = 'postgres';
+const EMBEDDED_PORT = 5432;
+const EMBEDDED_DATABASE = 'casemail';
+const EMBEDDED_SUPERUSER = 'postgres';
 /** sun_path holds 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
 const START_TIMEOUT_MS = 60_000;
@@ -183,6 +183,8 @@ export async function acquireEmbeddedServer(dataDir: string, opts: EmbeddedOptio
     await ensureDatabase(connection);
   } catch (err) {
     rmSync(registration, { force: true });
+    // A server this call started and nobody else uses must not outlive the failure.
+    if (started && liveClients(`${dir}.clients`).length === 0) await stopServer(dir).catch(() => {});
     throw err;
   } finally {
     unlock();
@@ -254,7 +256,6 @@ async function lock(dir: string): Promise<() => void> {
 
 interface PostmasterPid {
   pid: number;
-  dataDir: string;
   status: string;
 }
 
@@ -266,7 +267,7 @@ function readPostmasterPid(dir: string): PostmasterPid | null {
     return null;
   }
   const lines = text.split('\n');
-  return { pid: Number(lines[0]), dataDir: lines[1] ?? '', status: (lines[7] ?? '').trim() };
+  return { pid: Number(lines[0]), status: (lines[7] ?? '').trim() };
 }
 
 /** Is `pid` a live postmaster whose data folder is `dir`? (On Linux: its working folder is the data folder.) */
@@ -365,6 +366,8 @@ async function startServer(dir: string, socketDir: string, bin: Binaries, user: 
   const child = spawn(bin.postgres, args, { ...ids(user), env: serverEnv(), detached: true, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   child.unref();
+  // A failed spawn (e.g. EACCES) is reported below by the missing pid; unheard, its 'error' event would end the process.
+  child.once('error', () => {});
   const pid = child.pid;
   if (!pid) throw new EmbeddedPostgresError(`cannot start ${bin.postgres}`);
   children.set(pid, child);
@@ -378,7 +381,15 @@ async function startServer(dir: string, socketDir: string, bin: Binaries, user: 
     if (exited !== undefined) throw new EmbeddedPostgresError(`the embedded PostgreSQL server exited at start (code ${exited}): ${lastLines(`${dir}.log`)}`);
     const info = readPostmasterPid(dir);
     if (info?.pid === pid && info.status === 'ready') return pid;
-    if (Date.now() > deadline) throw new EmbeddedPostgresError(`the embedded PostgreSQL server did not become ready within ${START_TIMEOUT_MS / 1000} s: ${lastLines(`${dir}.log`)}`);
+    if (Date.now() > deadline) {
+      // Not left running unseen: nobody holds a lease on it.
+      try {
+        process.kill(pid, 'SIGQUIT');
+      } catch {
+        // already gone
+      }
+      throw new EmbeddedPostgresError(`the embedded PostgreSQL server did not become ready within ${START_TIMEOUT_MS / 1000} s: ${lastLines(`${dir}.log`)}`);
+    }
     await delay(POLL_MS);
   }
 }

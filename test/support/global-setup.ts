@@ -29,18 +29,28 @@ export default async function setup(project: TestProject): Promise<() => Promise
     };
   }
   const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`drop database if exists ${TEMPLATE_DB}`);
-  await admin.query(`create database ${TEMPLATE_DB}`);
-  const handle = await openDatabase({ databaseUrl: withDatabase(url, TEMPLATE_DB), poolSize: 1 });
-  await migrateToLatest(handle.db);
-  await handle.close();
+  try {
+    await admin.connect();
+    await admin.query(`drop database if exists ${TEMPLATE_DB}`);
+    await admin.query(`create database ${TEMPLATE_DB}`);
+    const handle = await openDatabase({ databaseUrl: withDatabase(url, TEMPLATE_DB), poolSize: 1 });
+    await migrateToLatest(handle.db);
+    await handle.close();
+  } catch (err) {
+    // The embedded server is detached: released here, or it would outlive the failed run.
+    await admin.end().catch(() => {});
+    await stopEmbedded();
+    throw err;
+  }
   project.provide('databaseUrl', url);
   project.provide('templateDatabase', TEMPLATE_DB);
   return async () => {
-    await admin.query(`drop database if exists ${TEMPLATE_DB} with (force)`);
-    await admin.end();
-    await stopEmbedded();
+    try {
+      await admin.query(`drop database if exists ${TEMPLATE_DB} with (force)`);
+      await admin.end();
+    } finally {
+      await stopEmbedded();
+    }
   };
 }
 
