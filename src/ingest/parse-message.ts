@@ -314,13 +314,16 @@ export function parseMessageSync(raw: Buffer, opts: ParseMessageOptions = {}): P
   const bodyCharset = findFirstCharset(root);
   const fallbackCharset = bodyCharset && !['utf8', 'usascii', 'ascii'].includes(normalizeCharset(bodyCharset)) ? bodyCharset : null;
   const rawValues = new Map<string, string[]>();
-  const headers: Record<string, string[]> = {};
   for (const h of root.headers) {
     const list = rawValues.get(h.name) ?? [];
     list.push(h.raw);
     rawValues.set(h.name, list);
-    (headers[h.name] ??= []).push(decodeUnstructured(h.raw, fallbackCharset));
   }
+  // Built from the map so that every name is an own key: `headers[name] ??= []` on a plain
+  // object finds Object.prototype's "constructor" (or sets the prototype for "__proto__").
+  const headers: Record<string, string[]> = Object.fromEntries(
+    [...rawValues].map(([name, raws]) => [name, raws.map((r) => decodeUnstructured(r, fallbackCharset))]),
+  );
   const firstRaw = (name: string): string | null => rawValues.get(name)?.[0] ?? null;
 
   const collected: Collected = { text: [], fromPlain: false, html: [], attachments: [] };

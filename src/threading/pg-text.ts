@@ -34,12 +34,12 @@ function clean(value: unknown, depth: number): unknown {
   }
   if (Object.getPrototypeOf(value) !== Object.prototype) return value;
   let changed = false;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
+  const entries = Object.entries(value).map(([k, v]) => {
     const ck = pgSafeText(k);
     const cv = clean(v, depth + 1);
     if (ck !== k || cv !== v) changed = true;
-    out[ck] = cv;
-  }
-  return changed ? out : value;
+    return [ck, cv] as const;
+  });
+  // fromEntries defines own keys: assigning out["__proto__"] would set the prototype instead.
+  return changed ? Object.fromEntries(entries) : value;
 }

@@ -43,6 +43,13 @@ describe('pgSafeText / pgSafeDeep', () => {
     expect(c.list[0]!.content).toBe(content);
     expect(v.subject).toBe('S\0');
   });
+  it('keeps a "__proto__" key as data (header names come from mail)', () => {
+    const headers = JSON.parse('{"__proto__":["x\\u0000"],"subject":["s"]}') as Record<string, string[]>;
+    const c = pgSafeDeep({ headers });
+    expect(Object.keys(c.headers)).toEqual(['__proto__', 'subject']);
+    expect(Object.getOwnPropertyDescriptor(c.headers, '__proto__')?.value).toEqual(['x\uFFFD']);
+    expect(Object.getPrototypeOf(c.headers)).toBe(Object.prototype);
+  });
   it('returns the same object when nothing needed cleaning', () => {
     const v = { a: 'plain', b: ['x'] };
     expect(pgSafeDeep(v)).toBe(v);

@@ -205,3 +205,13 @@ describe('content hash', () => {
     expect(contentHash(raw)).not.toBe(contentHash(Buffer.from(`From: a@acme.example${CRLF}${CRLF}${' '.repeat(300_000)}y`)));
   }, 10_000);
 });
+
+describe('header names that are Object.prototype names', () => {
+  it('parses a message with Constructor and __proto__ headers and keeps them as headers', () => {
+    const p = parseMessageSync(mail('From: a@example.org', 'Constructor: c', '__proto__: p', 'Subject: hi', '', 'body'));
+    expect(p.subject).toBe('hi');
+    expect(p.headers.constructor).toEqual(['c']);
+    expect(Object.getOwnPropertyDescriptor(p.headers, '__proto__')?.value).toEqual(['p']);
+    expect(Object.keys(p.headers)).toEqual(['from', 'constructor', '__proto__', 'subject']);
+  });
+});
