@@ -12,18 +12,15 @@ import {
   parseMsgIds,
 } from './parse-header.js';
 import { decodeTransfer, decodeUuLines, parseMimePart, partHeader } from './parse-mime.js';
-import type { MimePart } from './parse-mime.js';
+import type { MimeLimits, MimePart } from './parse-mime.js';
 import { htmlToPlainText } from './parse-html-text.js';
 import { decodeTnef } from './tnef.js';
 import type { MailAddress, ParsedAttachment, ParsedMessage } from '../threading/parsed-message.js';
 
-export interface ParseMessageOptions {
+/** The MIME caps (settings.limits.maxMimeParts / maxMimeDepth), and TNEF unpacking. */
+export interface ParseMessageOptions extends MimeLimits {
   /** Unpack application/ms-tnef parts (default true). */
   tnef?: boolean;
-  /** MIME parts read (default 1000, settings.limits.maxMimeParts); the rest becomes one opaque attachment and a warning. */
-  maxParts?: number;
-  /** MIME nesting depth read (default 50, settings.limits.maxMimeDepth); deeper parts stay raw data and a warning. */
-  maxDepth?: number;
 }
 
 const ADDRESS_HEADERS = new Set(['from', 'to', 'cc', 'bcc', 'reply-to', 'sender', 'resent-from', 'resent-to', 'resent-cc', 'delivered-to', 'x-original-to', 'envelope-to', 'return-path', 'disposition-notification-to']);

@@ -28,8 +28,8 @@ export interface MimeLimits {
   maxDepth?: number;
 }
 
-export const DEFAULT_MAX_PARTS = 1000;
-export const DEFAULT_MAX_DEPTH = 50;
+const DEFAULT_MAX_PARTS = 1000;
+const DEFAULT_MAX_DEPTH = 50;
 /**
  * Header bytes read per message, all parts together. Real header sections are a few KB; past this
  * a section is hostile (a million fields, one 25 MB line) and the rest of it is skipped with a

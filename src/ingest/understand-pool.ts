@@ -10,14 +10,15 @@ import type { Logger } from '../log/logger.js';
 import type { ParsedMessage } from '../threading/parsed-message.js';
 import { TemporaryIntakeError } from './intake-types.js';
 import type { UnderstandReply, UnderstandRequest } from './understand-worker.js';
+import type { ParseMessageOptions } from './parse-message.js';
 
 export interface UnderstandPoolOptions {
   /** Budget of one message, counted from the moment a thread takes it (queueing is not counted). */
   timeoutMs: number;
   /** Threads kept running (default 2). */
   workers?: number;
-  /** Passed through to parseMessageSync (e.g. maxParts, maxDepth). */
-  parseOptions?: Record<string, unknown>;
+  /** Passed through to parseMessageSync (the MIME caps). */
+  parseOptions?: ParseMessageOptions;
   /** Heap limit of each thread: a message that needs more fails alone instead of the process (default 1024 MB). */
   maxHeapMb?: number;
   logger?: Logger;
@@ -94,11 +95,6 @@ export class UnderstandPool {
       this.queue.push({ raw, resolve, reject });
       this.dispatch();
     });
-  }
-
-  /** Messages waiting for a thread plus those being understood. */
-  get pending(): number {
-    return this.queue.length + this.slots.filter((s) => s.task).length;
   }
 
   /** Terminates the threads; queued and running messages fail as temporary (their senders retry). */
