@@ -87,9 +87,25 @@ export const configSchema = z.object({
     /** Time budget of the understanding step (parse, classify) in a worker thread; over it the message is quarantined. */
     understandTimeoutMs: z.number().int().positive().default(2000),
   }).prefault({}),
-  /** Reply tokens: a VERP return path `support+bounce-<outbox id>.<hmac>@<support domain>` on what we send (secret: REPLY_TOKEN_SECRET). */
+  /**
+   * Reply tokens (secret: REPLY_TOKEN_SECRET; without it none are used): the Reply-To of every
+   * case mail is `support+c<number>.<hmac>@<support domain>`, so a reply threads even with its
+   * subject and headers gone, and what we send carries the VERP return path
+   * `support+bounce-<outbox id>.<hmac>@<support domain>`, so a bounce names the mail it is about.
+   */
   replyTokens: z.strictObject({
     enabled: z.boolean().default(true),
+  }).prefault({}),
+  /** Who gets a new case. */
+  assignment: z.strictObject({
+    /**
+     * 'round-robin': the active engineers (role engineer) of `team` take turns, the one assigned
+     * longest ago first; 'queue': cases stay unassigned and go to addresses.queue (else to every
+     * active engineer) until an engineer takes one with `#assign me`.
+     */
+    rule: z.enum(['round-robin', 'queue']).default('round-robin'),
+    /** Team whose engineers take turns; null = every active engineer. */
+    team: z.string().min(1).nullable().default(null),
   }).prefault({}),
   /** Folder of handlebars templates (relative to the config file, or the working directory); default: the ones shipped. */
   templatesDir: z.string().nullable().default(null),

@@ -44,6 +44,8 @@ export interface EngineersTable {
   team: Generated<string>;
   role: Generated<'engineer' | 'supervisor'>;
   active: Generated<boolean>;
+  /** When round-robin assignment last gave this engineer a case. */
+  last_assigned_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: CreatedAt;
 }
 
@@ -99,7 +101,8 @@ export interface RawMessagesTable {
   bytes: Uint8Array;
 }
 
-export type MessageStatus = 'processed' | 'held' | 'quarantined' | 'ignored' | 'sent';
+/** 'released': a held message run through the intake again (its new row says what it became); 'discarded': an operator dropped a held message (kept, with the reason). */
+export type MessageStatus = 'processed' | 'held' | 'quarantined' | 'ignored' | 'sent' | 'released' | 'discarded';
 
 export interface MessagesTable {
   id: Id;
@@ -164,6 +167,10 @@ export interface OutboxTable {
   to_addresses: JSONColumnType<string[], string, string>;
   cc_addresses: JSONColumnType<string[], string | undefined, string>;
   reply_to: string | null;
+  /** Display name on the From (the support address), e.g. "Erin Example via Support"; null = the service's own. */
+  from_name: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Inbound message whose (non-inline) attachments go with this mail (a relayed engineer reply). */
+  attachments_from: ColumnType<number | null, number | null | undefined, number | null>;
   message_id_header: string;
   in_reply_to: string | null;
   references: JSONColumnType<string[], string | undefined, string>;

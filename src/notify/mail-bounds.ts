@@ -173,6 +173,17 @@ const BOUNDERS: { [K in MailKind]: (data: MailKindData[K]) => MailKindData[K] } 
     ...d, case: boundSummary(d.case), sender: text(d.sender, boundName), subject: text(d.subject, boundSubject), reason: text(d.reason, boundName),
   }),
   'oversize-notice': (d) => ({ ...d, subject: text(d.subject, boundSubject) }),
+  // A relay carries the engineer's whole text: it is the answer, not a notification of one.
+  'engineer-relay': (d) => ({ ...d, case: boundSummary(d.case), engineerName: text(d.engineerName, boundName) }),
+  'command-error': (d) => ({ ...d, case: boundSummary(d.case), line: text(d.line, boundName), problem: text(d.problem, boundName) }),
+  'customer-reply-notification': (d) => ({
+    ...d,
+    case: boundSummary(d.case),
+    from: d.from && typeof d.from === 'object' ? { name: text(d.from.name, boundName), address: text(d.from.address, boundName) } : d.from,
+    text: text(d.text, (t) => clipNotificationText(t, d.case?.number ?? 0)),
+    attachments: list(d.attachments, boundAttachments),
+  }),
+  'assignment-notice': (d) => ({ ...d, case: boundSummary(d.case), assignedBy: text(d.assignedBy, boundName), organisation: text(d.organisation, boundName) }),
 };
 
 /** The template data of a mail of `kind`, every input-derived field bounded. */

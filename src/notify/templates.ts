@@ -69,6 +69,35 @@ export const SAMPLE_MAIL_DATA: { [K in MailKind]: MailKindData[K] } = {
     limitBytes: 26_214_400,
     supportAddress: 'support@example.com',
   },
+  'engineer-relay': {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    engineerName: 'Erin Example',
+    text: 'Hello Dana,\n\nplease send the export log from C:\\ProgramData\\Example\\export.log.\n\nErin',
+    html: '<p>Hello Dana,</p><p>please send the export log from <code>C:\\ProgramData\\Example\\export.log</code>.</p><p>Erin</p>',
+  },
+  'command-error': {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    line: '#severity 5',
+    lineNumber: 1,
+    problem: 'severity must be 1, 2 or 3',
+    validCommands: ['#severity 1|2|3', '#need-info', '#resolved', '#close', '#open', '#assign <address|me>', '#note', '#merge <case number>'],
+  },
+  'customer-reply-notification': {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    from: { name: 'Dana Fischer', address: 'dana@customer.example' },
+    state: 'open',
+    text: 'Here is the log you asked for.',
+    attachments: [{ filename: 'export.log', size: 18_432 }],
+    reopened: true,
+  },
+  'assignment-notice': {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    severity: 2,
+    state: 'open',
+    assignedBy: 'sam@vendor.example',
+    organisation: 'Customer GmbH',
+    targetResponseLocal: 'Mon 30 Nov 2026, 09:00 (Europe/Berlin)',
+  },
 };
 
 /** 18432 -> "18 KB", 61865984 -> "59 MB": sizes as a person reads them. */
