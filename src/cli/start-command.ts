@@ -20,7 +20,8 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-export async function startService(ctx: AppContext, handle: DatabaseHandle): Promise<RunningService> {
+/** `clock`: what the intake takes as now; the service reads the system clock, scenario tests pass instants. */
+export async function startService(ctx: AppContext, handle: DatabaseHandle, opts: { clock?: () => Date } = {}): Promise<RunningService> {
   const { config, logger } = ctx;
   const { settings } = config;
 
@@ -36,7 +37,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle): Pro
   const dispatcher = createOutboxDispatcher({ config, db: handle.db, logger });
   const understanding = createUnderstandPool(settings, logger);
   const handler = new MessageHandler({
-    db: handle.db, settings, logger: logger.child({ component: 'intake' }), clock: () => new Date(), onOutboxWritten: () => dispatcher.wake(),
+    db: handle.db, settings, logger: logger.child({ component: 'intake' }), clock: opts.clock ?? (() => new Date()), onOutboxWritten: () => dispatcher.wake(),
     replyTokenSecret: config.secrets.replyTokenSecret,
     parse: (raw) => understanding.parse(raw),
   });

@@ -14,8 +14,8 @@ export interface ReferencedCase {
   organisationId: number;
   state: string;
   closedAt: Date | null;
-  /** How it was found: 'headers' (In-Reply-To/References) or 'subject' (case tag). */
-  via: 'headers' | 'subject';
+  /** How it was found: 'headers' (In-Reply-To/References), 'token' (reply-token address) or 'subject' (case tag). */
+  via: 'headers' | 'token' | 'subject';
   /** Is the sender already a participant of that case? */
   senderIsParticipant: boolean;
 }
@@ -35,6 +35,8 @@ export interface RouteFacts {
   doubtfulSender?: string | null;
   /** Automatic mail that refers to a mail we sent on the referenced case (original Message-ID or VERP return path). */
   refersToOurMail?: boolean;
+  /** The subject carries a case tag, whether or not that case exists. */
+  subjectNamesCase?: boolean;
 }
 
 export type HoldReason =
@@ -86,6 +88,9 @@ export function routeMessage(f: RouteFacts): Route {
   }
 
   if (f.sender.kind === 'contact' && f.sender.entitled) return { kind: 'new-request' };
+  // Someone not entitled writing to a case number that does not exist is answered as if it did:
+  // not at all (spec 3.5), so the answer does not tell which numbers exist.
+  if (f.subjectNamesCase) return { ...holdNotEntitled(f.sender, null), notifySender: null };
   return holdNotEntitled(f.sender, null);
 }
 
@@ -109,16 +114,14 @@ function routeAutomatic(f: RouteFacts): Route {
 }
 
 /**
- * A sender who may not write on the referenced case. The sender sees exactly what they would see
- * if the case did not exist, so case numbers cannot be probed: an entitled contact (of another
- * organisation) gets a new case of their own when the reference was only a subject tag; anyone
- * else gets the usual not-entitled notice. Operators still see the attempt: held on the case,
- * the assignee told.
+ * A sender who may not write on the referenced case: held on the case, not answered, the assignee
+ * told (spec 3.5). The sender sees what they would see if the case did not exist, so case numbers
+ * cannot be probed: an entitled contact (of another organisation) gets a new case of their own
+ * when the reference was only a subject tag; anyone else hears nothing either way (see routeMessage).
  */
 function routeNotAllowed(r: ReferencedCase, sender: SenderFacts): Route {
   if (r.via === 'subject' && sender.kind === 'contact' && sender.entitled) return { kind: 'new-request' };
-  const entitled = sender.kind === 'contact' && sender.entitled;
-  return { kind: 'hold', reason: 'not_allowed_on_case', caseId: r.caseId, notifySender: entitled ? null : noticeReason(sender), notifyAssignee: true };
+  return { kind: 'hold', reason: 'not_allowed_on_case', caseId: r.caseId, notifySender: null, notifyAssignee: true };
 }
 
 function noticeReason(sender: SenderFacts): NoticeReason {

@@ -114,24 +114,20 @@ describe(`intake policy through SMTP into the sink on ${databaseKind()}`, () => 
     expect(sink.messages.filter((m) => m.rcptTo.includes('mallory@evil.example'))).toEqual([]);
   });
 
-  it('answers two strangers alike whether the case number they write to exists or not', async () => {
+  it('answers two strangers alike whether the case number they write to exists or not: not at all (issue 7, spec 3.5)', async () => {
     const raw = buildMail({ from: 'Bob Builder <bob@acme.example>', subject: 'Probe target' });
     await send(raw);
     const got = await sink.waitFor((m) => m.some((x) => headerOf(x.raw, 'In-Reply-To') === headerOf(raw, 'Message-ID')), 20_000);
     const number = Number(/\[Case #(\d+)\]/.exec(headerOf(got.find((x) => headerOf(x.raw, 'In-Reply-To') === headerOf(raw, 'Message-ID'))!.raw, 'Subject') ?? '')![1]);
-    await send(buildMail({ from: 'probe-a@evil.example', subject: `[Case #${number}] status?`, body: 'What is the status?\n' }), { from: 'probe-a@evil.example', to: [SUPPORT] });
-    await send(buildMail({ from: 'probe-b@evil.example', subject: `[Case #${number + 777}] status?`, body: 'What is the status?\n' }), { from: 'probe-b@evil.example', to: [SUPPORT] });
-    const all = await sink.waitFor((m) => m.some((x) => x.rcptTo.includes('probe-a@evil.example')) && m.some((x) => x.rcptTo.includes('probe-b@evil.example')), 20_000);
-    const a = all.filter((x) => x.rcptTo.includes('probe-a@evil.example'));
-    const b = all.filter((x) => x.rcptTo.includes('probe-b@evil.example'));
-    expect(a).toHaveLength(1);
-    expect(b).toHaveLength(1);
-    const body = (m: SinkMessage, who: string, n: number) => {
-      const text = m.raw.toString('utf8');
-      return text.slice(text.indexOf('\r\n\r\n')).replaceAll(who, 'WHO').replaceAll(String(n), 'N').replace(/(boundary|----_NmP)[-\w.=]*/g, 'B');
-    };
-    expect(headerOf(a[0]!.raw, 'Subject')!.replace(String(number), 'N')).toBe(headerOf(b[0]!.raw, 'Subject')!.replace(String(number + 777), 'N'));
-    expect(body(a[0]!, 'probe-a@evil.example', number)).toBe(body(b[0]!, 'probe-b@evil.example', number + 777));
+    const a = await send(buildMail({ from: 'probe-a@evil.example', subject: `[Case #${number}] status?`, body: 'What is the status?\n' }), { from: 'probe-a@evil.example', to: [SUPPORT] });
+    const b = await send(buildMail({ from: 'probe-b@evil.example', subject: `[Case #${number + 777}] status?`, body: 'What is the status?\n' }), { from: 'probe-b@evil.example', to: [SUPPORT] });
+    expect(a).toMatch(/OK: held/);
+    expect(b).toMatch(/OK: held/);
+    // A stranger without a case tag is still told how to get support: the quiet answer is the tag's.
+    await send(buildMail({ from: 'probe-c@evil.example', subject: 'status?', body: 'What is the status?\n' }), { from: 'probe-c@evil.example', to: [SUPPORT] });
+    await sink.waitFor((m) => m.some((x) => x.rcptTo.includes('probe-c@evil.example')), 20_000);
+    await outboxSettled();
+    expect(sink.messages.filter((x) => x.rcptTo.includes('probe-a@evil.example') || x.rcptTo.includes('probe-b@evil.example'))).toEqual([]);
   });
 
   it('holds a reply with two From headers as ambiguous_sender: the case does not close and nobody is answered', async () => {

@@ -2,6 +2,7 @@
 // cases and acknowledgements, doubtful senders, strangers' automatic mail, forged bounces,
 // case-number probing, NUL characters and empty input. The scenario tests through the SMTP
 // intake into the sink are in hardening-policy-smtp.test.ts.
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { MessageHandler } from '../../src/cases/message-handler.js';
@@ -204,18 +205,15 @@ describe(`intake policy hardening on ${databaseKind()}`, () => {
   });
 
   describe('case-number probing', () => {
-    it('answers an unknown sender the same whether the case number in the subject exists or not', async () => {
+    it('answers an unknown sender the same whether the case number in the subject exists or not: not at all', async () => {
       const r = await handler.handleAt(buildMail({ subject: 'Probe base' }), smtp, NOW);
       const [num] = r.caseNumbers as [number];
       const exists = await handler.handleAt(buildMail({ from: 'probe1@evil.example', subject: `[Case #${num}] hello` }), smtp, NOW);
       const missing = await handler.handleAt(buildMail({ from: 'probe2@evil.example', subject: `[Case #${num + 5000}] hello` }), smtp, NOW);
       expect(exists.status).toBe('held');
       expect(missing.status).toBe('held');
-      const answers = await tdb.db.selectFrom('outbox').select(['kind', 'case_id', 'subject', 'to_addresses', 'data', 'auto_submitted'])
-        .where('cause_key', 'like', 'not-entitled:probe%').orderBy('id').execute();
-      expect(answers).toHaveLength(2);
-      const shape = (a: (typeof answers)[number]) => ({ ...a, to_addresses: [], subject: a.subject.replace(/\d+/, 'N'), data: { ...a.data, senderAddress: '' } });
-      expect(shape(answers[0]!)).toEqual(shape(answers[1]!));
+      const answers = await tdb.db.selectFrom('outbox').select('id').where(sql<boolean>`to_addresses::text like '%probe%'`).execute();
+      expect(answers).toEqual([]);
     });
   });
 

@@ -179,14 +179,17 @@ describe('routeMessage: hardening', () => {
     expect(routeMessage(facts({ auto: autoReply, referenced: null }))).toEqual({ kind: 'automatic', caseId: null, refusedCaseId: null });
   });
 
-  it('answers a stranger the same whether the case number in the subject exists or not', () => {
-    const exists = routeMessage(facts({ referenced: ref() }));
-    const missing = routeMessage(facts({ referenced: null }));
-    expect(exists).toMatchObject({ kind: 'hold', reason: 'not_allowed_on_case', caseId: 5, notifySender: 'unknown_sender', notifyAssignee: true });
-    expect(missing).toMatchObject({ kind: 'hold', notifySender: 'unknown_sender' });
+  it('answers a stranger the same whether the case number in the subject exists or not: not at all (spec 3.5)', () => {
+    const exists = routeMessage(facts({ referenced: ref(), subjectNamesCase: true }));
+    const missing = routeMessage(facts({ referenced: null, subjectNamesCase: true }));
+    expect(exists).toMatchObject({ kind: 'hold', reason: 'not_allowed_on_case', caseId: 5, notifySender: null, notifyAssignee: true });
+    expect(missing).toMatchObject({ kind: 'hold', reason: 'unknown_sender', notifySender: null });
     const noContract = { ...otherOrg, entitled: false };
-    expect(routeMessage(facts({ sender: noContract, referenced: ref() }))).toMatchObject({ notifySender: 'no_contract' });
+    expect(routeMessage(facts({ sender: noContract, referenced: ref(), subjectNamesCase: true }))).toMatchObject({ notifySender: null });
+    expect(routeMessage(facts({ sender: noContract, referenced: null, subjectNamesCase: true }))).toMatchObject({ notifySender: null });
+    // Without a case tag the usual notice goes out.
     expect(routeMessage(facts({ sender: noContract, referenced: null }))).toMatchObject({ notifySender: 'no_contract' });
+    expect(routeMessage(facts({ referenced: null }))).toMatchObject({ notifySender: 'unknown_sender' });
   });
 
   it('gives an entitled contact of another organisation a case of their own, as if the tag named nothing', () => {

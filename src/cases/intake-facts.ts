@@ -1,0 +1,250 @@
+// Gathering the facts one intake decision needs, once, inside the intake's transaction: who sent
+// the message, which case it refers to (with state, participants, assignee and thread), our mail
+// a report is about, and what the route then needs (ids reserved for new cases, the engineer whose
+// turn it is, a command's target). The only I/O of a decision; actions read nothing else.
+import { sql } from 'kysely';
+import { ownAddresses, type CasemailSettings } from '../config/config.js';
+import type { Trx } from '../db/database.js';
+import type { CaseState } from '../db/schema.js';
+import type { IntakeSource } from '../ingest/intake-types.js';
+import { findSender, entitledContactsOf, type Sender } from '../directory/directory-store.js';
+import { originalMessageIds, recipientsOf } from '../threading/message-facts.js';
+import { outboxIdFromReturnPath } from '../threading/return-path-token.js';
+import { caseNumberFromReplyToken, replyAddressFor } from '../threading/reply-token.js';
+import type { OurMail } from '../threading/bounce-trust.js';
+import type { Understanding } from '../threading/understanding.js';
+import { caseIdForMessageIds, findOurMail } from './message-store.js';
+import { senderActivity } from './case-store.js';
+
+export interface Participant {
+  address: string;
+  contactId: number | null;
+  role: 'requester' | 'cc' | 'organisation';
+  /** Our mail to this address bounced permanently: it is not written to again. */
+  bouncing: boolean;
+}
+
+export interface EngineerRef {
+  id: number;
+  address: string;
+  name: string;
+  active: boolean;
+}
+
+/** A case as decisions see it. */
+export interface CaseFacts {
+  id: number;
+  number: number;
+  subject: string;
+  organisationId: number;
+  organisationName: string;
+  organisationTimeZone: string;
+  state: CaseState;
+  severity: 1 | 2 | 3;
+  openedAt: Date;
+  closedAt: Date | null;
+  firstResponseAt: Date | null;
+  firstResponseDueAt: Date;
+  assignee: EngineerRef | null;
+  participants: Participant[];
+  /** The case's first inbound Message-ID and the newest one a customer sent: a relay answers the latter. */
+  thread: { first: string | null; lastFromCustomer: string | null };
+}
+
+export interface ReferencedCaseFacts extends CaseFacts {
+  /** How it was found: In-Reply-To/References, the reply token in the address, or the subject tag. */
+  via: 'headers' | 'token' | 'subject';
+  /** The case the reference named, when that one was merged into this one. */
+  mergedFrom: number | null;
+}
+
+export interface IntakeFacts {
+  now: Date;
+  settings: CasemailSettings;
+  /** The inbound message's row id, reserved from its sequence: cause keys and events name it. */
+  messageRowId: number;
+  source: IntakeSource;
+  understanding: Understanding;
+  fromAddress: string | null;
+  sender: Sender;
+  recipients: string[];
+  ourMail: OurMail[];
+  referenced: ReferencedCaseFacts | null;
+  /** Where replies to a case's mail go (reply token or the support address). */
+  replyAddress: (caseNumber: number) => string;
+  /** Every address the service owns: never a recipient of what it sends. */
+  ownAddresses: string[];
+}
+
+const MERGE_HOPS = 5;
+
+export async function gatherFacts(
+  trx: Trx, input: { understanding: Understanding; source: IntakeSource; now: Date; settings: CasemailSettings; replyTokenSecret: string | null },
+): Promise<IntakeFacts> {
+  const { understanding: u, source, now, settings } = input;
+  const parsed = u.parsed;
+  const secret = input.replyTokenSecret && settings.replyTokens.enabled ? input.replyTokenSecret : null;
+  const fromAddress = parsed.from?.address?.toLowerCase() || null;
+  const [reserved, sender] = await Promise.all([
+    sql<{ id: string }>`select nextval(pg_get_serial_sequence('messages', 'id')) as id`.execute(trx),
+    fromAddress ? findSender(trx, fromAddress, now) : Promise.resolve<Sender>({ kind: 'unknown', address: '' }),
+  ]);
+  const recipients = recipientsOf(parsed, source.envelopeRecipients);
+  const ourMail = u.classify.automated ? await findOurMailFor(trx, u, recipients, settings, secret) : [];
+  const referenced = await findReferencedCase(trx, u, recipients, ourMail, settings, secret);
+  return {
+    now, settings, messageRowId: Number(reserved.rows[0]!.id), source, understanding: u, fromAddress, sender, recipients, ourMail, referenced,
+    ownAddresses: ownAddresses(settings),
+    replyAddress: (n) => (secret ? replyAddressFor(settings.addresses.support, secret, n) : settings.addresses.support),
+  };
+}
+
+async function findOurMailFor(trx: Trx, u: Understanding, recipients: readonly string[], settings: CasemailSettings, secret: string | null): Promise<OurMail[]> {
+  const parsed = u.parsed;
+  const outboxId = secret ? outboxIdFromReturnPath(recipients, settings.addresses.support, secret) : null;
+  const messageIds = [...originalMessageIds(parsed), ...(parsed.inReplyTo ? [parsed.inReplyTo] : []), ...parsed.references];
+  return findOurMail(trx, { outboxId, messageIds });
+}
+
+/** Headers first, then the reply token, then the subject tag (spec section 3.5); merged cases lead on to their target. */
+async function findReferencedCase(
+  trx: Trx, u: Understanding, recipients: readonly string[], ourMail: readonly OurMail[], settings: CasemailSettings, secret: string | null,
+): Promise<ReferencedCaseFacts | null> {
+  const parsed = u.parsed;
+  const headerIds = [...(parsed.inReplyTo ? [parsed.inReplyTo] : []), ...parsed.references];
+  if (u.classify.automated) headerIds.push(...originalMessageIds(parsed));
+  let caseId = ourMail.find((m) => m.caseId !== null)?.caseId ?? null;
+  caseId ??= await caseIdForMessageIds(trx, headerIds);
+  let via: ReferencedCaseFacts['via'] = 'headers';
+  if (caseId === null) {
+    const byToken = secret ? caseNumberFromReplyToken(recipients, settings.addresses.support, secret) : null;
+    // Threading trusts the subject tag only; a number in the body is for escalations.
+    const bySubject = u.caseRef?.source === 'subject' ? u.caseRef.number : null;
+    const number = byToken ?? bySubject;
+    if (number !== null) {
+      const c = await trx.selectFrom('cases').select('id').where('number', '=', number).executeTakeFirst();
+      if (c) {
+        caseId = c.id;
+        via = byToken !== null ? 'token' : 'subject';
+      }
+    }
+  }
+  if (caseId === null) return null;
+  let mergedFrom: number | null = null;
+  for (let hop = 0; hop < MERGE_HOPS; hop++) {
+    const into = await trx.selectFrom('case_links').select('linked_case_id').where('case_id', '=', caseId).where('kind', '=', 'merged_into').executeTakeFirst();
+    if (!into) break;
+    mergedFrom ??= caseId;
+    caseId = Number(into.linked_case_id);
+  }
+  const c = await loadCase(trx, caseId);
+  return c ? { ...c, via, mergedFrom } : null;
+}
+
+/** One case with its organisation, assignee, participants and thread, in one query. */
+export async function loadCase(trx: Trx, caseId: number): Promise<CaseFacts | null> {
+  const r = await sql<{
+    id: string; number: string; subject: string; organisation_id: string; org_name: string; time_zone: string; state: CaseState;
+    severity: number; opened_at: Date; closed_at: Date | null; first_response_at: Date | null; first_response_due_at: Date;
+    assignee_id: string | null; assignee_address: string | null; assignee_name: string | null; assignee_active: boolean | null;
+    participants: Participant[]; first_mid: string | null; last_mid: string | null;
+  }>`
+    select c.id, c.number, c.subject, c.organisation_id, o.name as org_name, o.time_zone, c.state, c.severity, c.opened_at,
+           c.closed_at, c.first_response_at, c.first_response_due_at,
+           e.id as assignee_id, e.address as assignee_address, e.name as assignee_name, e.active as assignee_active,
+           (select coalesce(json_agg(json_build_object('address', p.address, 'contactId', p.contact_id, 'role', p.role,
+                                                       'bouncing', k.bouncing_since is not null) order by p.added_at, p.address), '[]'::json)
+              from case_participants p left join contacts k on k.id = p.contact_id where p.case_id = c.id) as participants,
+           (select m.message_id_header from messages m where m.case_id = c.id and m.direction = 'inbound'
+              and m.message_id_header is not null order by m.id limit 1) as first_mid,
+           (select m.message_id_header from messages m where m.case_id = c.id and m.direction = 'inbound' and m.status = 'processed'
+              and m.sender_role in ('customer', 'org_admin') and m.message_id_header is not null order by m.id desc limit 1) as last_mid
+      from cases c join organisations o on o.id = c.organisation_id left join engineers e on e.id = c.assignee_engineer_id
+     where c.id = ${caseId}`.execute(trx);
+  const row = r.rows[0];
+  if (!row) return null;
+  return {
+    id: Number(row.id), number: Number(row.number), subject: row.subject, organisationId: Number(row.organisation_id),
+    organisationName: row.org_name, organisationTimeZone: row.time_zone, state: row.state, severity: row.severity as 1 | 2 | 3,
+    openedAt: row.opened_at, closedAt: row.closed_at, firstResponseAt: row.first_response_at, firstResponseDueAt: row.first_response_due_at,
+    assignee: row.assignee_id === null ? null : { id: Number(row.assignee_id), address: row.assignee_address!, name: row.assignee_name!, active: row.assignee_active === true },
+    participants: row.participants.map((p) => ({ ...p, contactId: p.contactId === null ? null : Number(p.contactId) })),
+    thread: { first: row.first_mid, lastFromCustomer: row.last_mid },
+  };
+}
+
+// ---------------------------------------------------------------- what some routes need besides
+
+/** To/Cc addresses other than ours and the sender's: candidates for participants. */
+export function ccAddresses(facts: IntakeFacts): string[] {
+  const own = new Set(ownAddresses(facts.settings));
+  const sender = facts.fromAddress ?? '';
+  const parsed = facts.understanding.parsed;
+  const all = [...parsed.to, ...parsed.cc].map((a) => a.address.toLowerCase()).filter((a) => a && !own.has(a) && a !== sender);
+  return [...new Set(all)].slice(0, facts.settings.limits.maxRecipients);
+}
+
+/** CC'd entitled contacts of the organisation: they become participants. */
+export async function ccContacts(trx: Trx, facts: IntakeFacts, organisationId: number): Promise<{ id: number; address: string; bouncing: boolean }[]> {
+  return entitledContactsOf(trx, organisationId, ccAddresses(facts));
+}
+
+export interface NewRequestFacts {
+  activity: { newCases: number; acknowledgements: number };
+  cc: { id: number; address: string; bouncing: boolean }[];
+  /** Whose turn it is (round-robin), or null (queue rule, or nobody to take it). */
+  assignee: EngineerRef | null;
+  /** Who hears of a case nobody is assigned to: the queue address, else every active engineer. */
+  unassignedNotify: string[];
+}
+
+export async function gatherNewRequestFacts(trx: Trx, facts: IntakeFacts, organisationId: number, senderAddress: string): Promise<NewRequestFacts> {
+  const { settings, now } = facts;
+  const activity = await senderActivity(trx, senderAddress, now, {
+    newCases: settings.limits.maxNewCasesPerSenderPerHour, acknowledgements: settings.limits.maxAcknowledgementsPerSenderPerHour,
+  });
+  const [cc, assignee] = await Promise.all([
+    ccContacts(trx, facts, organisationId),
+    settings.assignment.rule === 'round-robin' ? nextInTurn(trx, settings.assignment.team) : Promise.resolve(null),
+  ]);
+  return { activity, cc, assignee, unassignedNotify: assignee ? [] : await unassignedRecipients(trx, settings) };
+}
+
+/**
+ * The engineer whose turn it is: the active engineer (role engineer) of the team who was given a
+ * case longest ago. A row another intake is assigning right now is skipped, so parallel new cases
+ * spread over the team instead of queueing behind one lock.
+ */
+async function nextInTurn(trx: Trx, team: string | null): Promise<EngineerRef | null> {
+  let q = trx.selectFrom('engineers').select(['id', 'address', 'name', 'active'])
+    .where('active', '=', true).where('role', '=', 'engineer')
+    .orderBy(sql`last_assigned_at asc nulls first`).orderBy('id').limit(1);
+  if (team) q = q.where('team', '=', team);
+  const row = await q.forUpdate().skipLocked().executeTakeFirst() ?? await q.executeTakeFirst();
+  return row ? { id: Number(row.id), address: row.address, name: row.name, active: row.active } : null;
+}
+
+/** The queue address, else every active engineer's. */
+export async function unassignedRecipients(trx: Trx, settings: CasemailSettings): Promise<string[]> {
+  if (settings.addresses.queue) return [settings.addresses.queue];
+  return (await trx.selectFrom('engineers').select('address').where('active', '=', true).orderBy('address').execute()).map((e) => e.address);
+}
+
+/** Ids and numbers for `count` new cases, from the sequences (numbers are never reused, even on rollback). */
+export async function reserveCases(trx: Trx, count: number): Promise<{ id: number; number: number }[]> {
+  if (count <= 0) return [];
+  const r = await sql<{ id: string; number: string }>`
+    select nextval(pg_get_serial_sequence('cases', 'id')) as id, nextval('case_number_seq') as number
+      from generate_series(1, ${count}::int) order by 1`.execute(trx);
+  return r.rows.map((x) => ({ id: Number(x.id), number: Number(x.number) }));
+}
+
+export async function findEngineer(trx: Trx, address: string): Promise<EngineerRef | null> {
+  const row = await trx.selectFrom('engineers').select(['id', 'address', 'name', 'active']).where('address', '=', address.toLowerCase()).executeTakeFirst();
+  return row ? { id: Number(row.id), address: row.address, name: row.name, active: row.active } : null;
+}
+
+export async function findCaseByNumber(trx: Trx, number: number): Promise<CaseFacts | null> {
+  const c = await trx.selectFrom('cases').select('id').where('number', '=', number).executeTakeFirst();
+  return c ? loadCase(trx, Number(c.id)) : null;
+}

@@ -1,0 +1,87 @@
+// A plan: everything one decision changes, as plain data — the inbound message's row, cases to
+// open, state changes, participants, links, audit events and outgoing mail. Pure actions
+// (src/cases/actions) return plans; apply-plan.ts writes any plan in the caller's transaction.
+import type { CaseState, MessageStatus } from '../db/schema.js';
+import type { OutgoingMail } from '../notify/mail-kinds.js';
+import type { StateChange } from './case-rules.js';
+
+/** A case to open. Its id and number were reserved from the sequences while facts were gathered. */
+export interface PlannedCase {
+  id: number;
+  number: number;
+  organisationId: number;
+  requesterContactId: number;
+  subject: string;
+  severity: 1 | 2 | 3;
+  severitySource: 'suggested' | 'default' | 'engineer';
+  severityReasons: string[];
+  openedAt: Date;
+  firstResponseDueAt: Date;
+  slaWarningDueAt: Date;
+  splitGroup: string | null;
+  assigneeEngineerId: number | null;
+}
+
+/** Changes to an existing case; absent fields stay as they are. */
+export interface CaseUpdate {
+  caseId: number;
+  state?: StateChange;
+  severity?: { severity: 1 | 2 | 3; source: 'engineer'; firstResponseDueAt: Date; slaWarningDueAt: Date };
+  assigneeEngineerId?: number | null;
+  firstResponseAt?: Date;
+}
+
+export interface PlannedParticipant {
+  caseId: number;
+  address: string;
+  contactId: number | null;
+  role: 'requester' | 'cc' | 'organisation';
+}
+
+export interface PlannedLink {
+  caseId: number;
+  linkedCaseId: number;
+  kind: 'split_sibling' | 'reopened_from' | 'merged_into';
+}
+
+export interface PlannedEvent {
+  caseId: number | null;
+  actor: string;
+  kind: string;
+  data: Record<string, unknown>;
+  /** Written with the inbound message's id (the event is about this message). */
+  aboutMessage: boolean;
+}
+
+/** Moves a merged case's messages and participants into the target. */
+export interface PlannedMerge {
+  fromCaseId: number;
+  intoCaseId: number;
+}
+
+export interface Plan {
+  /** The inbound message's own row. */
+  message: { status: Exclude<MessageStatus, 'sent' | 'quarantined' | 'released' | 'discarded'>; caseId: number | null; reason: string | null };
+  openCases: PlannedCase[];
+  caseUpdates: CaseUpdate[];
+  participants: PlannedParticipant[];
+  links: PlannedLink[];
+  events: PlannedEvent[];
+  mails: OutgoingMail[];
+  merges: PlannedMerge[];
+  /** Recipients of our mail that a permanent bounce names. */
+  markBouncing: { addresses: string[]; reason: string } | null;
+  /** Engineers given a case by round-robin (their turn moves on). */
+  assignedEngineers: number[];
+  /** Case numbers the intake reports for this message. */
+  caseNumbers: number[];
+}
+
+export function emptyPlan(message: Plan['message'], caseNumbers: number[] = []): Plan {
+  return {
+    message, openCases: [], caseUpdates: [], participants: [], links: [], events: [], mails: [], merges: [],
+    markBouncing: null, assignedEngineers: [], caseNumbers,
+  };
+}
+
+export type { CaseState };

@@ -1,0 +1,110 @@
+// One builder per mail kind: subject, recipients, threading headers, cause key and template data
+// of every mail the service sends. Pure: actions call these with facts they were given; the
+// outbox row is written by apply-plan.ts in the same transaction as the change that caused it.
+import type { CasemailSettings } from '../config/config.js';
+import type {
+  AcknowledgementData, AssignmentNoticeData, CaseSummary, CommandErrorData, CustomerReplyNotificationData, EngineerRelayData,
+  HeldMessageNoticeData, NewCaseNotificationData, NotEntitledData, OutgoingMail, OversizeNoticeData,
+} from './mail-kinds.js';
+
+/** Where replies to a case's mail go: the case's reply-token address when tokens are on, else the support address. */
+export type ReplyAddress = (caseNumber: number) => string;
+
+/** A message being answered: its Message-ID and the References it carried. */
+export interface Answering {
+  messageId: string | null;
+  references: readonly string[];
+}
+
+/** In-Reply-To and References (at most 20, newest kept) for an answer to `m`. */
+export function threadingFor(m: Answering): { inReplyTo: string | null; references: string[] } {
+  return { inReplyTo: m.messageId, references: [...m.references, ...(m.messageId ? [m.messageId] : [])].slice(-20) };
+}
+
+export function acknowledgement(a: {
+  messageRowId: number; caseId: number; to: string[]; answering: Answering; replyTo: string; data: AcknowledgementData;
+}): OutgoingMail<'acknowledgement'> {
+  return {
+    causeKey: `ack:${a.messageRowId}:${a.data.case.number}`, kind: 'acknowledgement', caseId: a.caseId,
+    to: a.to.slice(0, 1), cc: a.to.slice(1), subject: `${a.data.case.tag} ${a.data.case.subject}`,
+    replyTo: a.replyTo, ...threadingFor(a.answering), autoSubmitted: 'auto-replied', data: a.data,
+  };
+}
+
+export function newCaseNotification(a: { caseId: number; to: string[]; replyTo: string; data: NewCaseNotificationData }): OutgoingMail<'new-case-notification'> {
+  return {
+    causeKey: `new-case:${a.data.case.number}`, kind: 'new-case-notification', caseId: a.caseId,
+    to: a.to, subject: `${a.data.case.tag} New case (severity ${a.data.severity}): ${a.data.case.subject}`,
+    replyTo: a.replyTo, autoSubmitted: 'auto-generated', data: a.data,
+  };
+}
+
+/** At most one notice per address per day: the cause key carries the day. */
+export function notEntitled(a: { now: Date; answering: Answering; subject: string; data: NotEntitledData }): OutgoingMail<'not-entitled'> {
+  const day = a.now.toISOString().slice(0, 10);
+  return {
+    causeKey: `not-entitled:${a.data.senderAddress}:${day}`, kind: 'not-entitled', caseId: null, to: [a.data.senderAddress],
+    subject: `Re: ${a.subject || 'your message to support'}`, inReplyTo: a.answering.messageId,
+    references: a.answering.messageId ? [a.answering.messageId] : [], autoSubmitted: 'auto-replied', data: a.data,
+  };
+}
+
+export function heldNotice(a: { messageRowId: number; caseId: number; to: string[]; data: HeldMessageNoticeData }): OutgoingMail<'held-message-notice'> {
+  return {
+    causeKey: `held:${a.messageRowId}`, kind: 'held-message-notice', caseId: a.caseId, to: a.to,
+    subject: `${a.data.case.tag} Message held: ${a.data.subject}`, autoSubmitted: 'auto-generated', data: a.data,
+  };
+}
+
+export function customerReplyNotification(a: {
+  messageRowId: number; caseId: number; to: string[]; replyTo: string; answering: Answering; data: CustomerReplyNotificationData;
+}): OutgoingMail<'customer-reply-notification'> {
+  return {
+    causeKey: `reply:${a.messageRowId}`, kind: 'customer-reply-notification', caseId: a.caseId, to: a.to,
+    subject: `${a.data.case.tag} Customer reply: ${a.data.case.subject}`, replyTo: a.replyTo,
+    ...threadingFor(a.answering), autoSubmitted: 'auto-generated', data: a.data,
+  };
+}
+
+/**
+ * The engineer's reply as the customer receives it: from the support address under the engineer's
+ * name, in the case's thread, with the tag. A human answer, so no Auto-Submitted.
+ */
+export function engineerRelay(a: {
+  messageRowId: number; caseId: number; to: string[]; replyTo: string; thread: { inReplyTo: string | null; references: string[] };
+  engineerName: string; attachmentsFrom: number | null; data: EngineerRelayData;
+}): OutgoingMail<'engineer-relay'> {
+  return {
+    causeKey: `relay:${a.messageRowId}`, kind: 'engineer-relay', caseId: a.caseId, to: a.to.slice(0, 1), cc: a.to.slice(1),
+    subject: `${a.data.case.tag} ${a.data.case.subject}`, replyTo: a.replyTo, fromName: `${a.engineerName} via Support`,
+    attachmentsFrom: a.attachmentsFrom, inReplyTo: a.thread.inReplyTo, references: a.thread.references.slice(-20),
+    autoSubmitted: null, data: a.data,
+  };
+}
+
+export function commandError(a: { messageRowId: number; caseId: number; to: string; replyTo: string; answering: Answering; data: CommandErrorData }): OutgoingMail<'command-error'> {
+  return {
+    causeKey: `command-error:${a.messageRowId}`, kind: 'command-error', caseId: a.caseId, to: [a.to],
+    subject: `${a.data.case.tag} Not applied: ${a.data.line}`, replyTo: a.replyTo, ...threadingFor(a.answering),
+    autoSubmitted: 'auto-replied', data: a.data,
+  };
+}
+
+export function assignmentNotice(a: { messageRowId: number; caseId: number; to: string; replyTo: string; data: AssignmentNoticeData }): OutgoingMail<'assignment-notice'> {
+  return {
+    causeKey: `assigned:${a.messageRowId}:${a.data.case.number}`, kind: 'assignment-notice', caseId: a.caseId, to: [a.to],
+    subject: `${a.data.case.tag} Assigned to you: ${a.data.case.subject}`, replyTo: a.replyTo, autoSubmitted: 'auto-generated', data: a.data,
+  };
+}
+
+/** Once a day per sender, like the not-entitled notice. */
+export function oversizeNotice(a: { now: Date; to: string; answering: Answering; data: OversizeNoticeData }): OutgoingMail<'oversize-notice'> {
+  return {
+    causeKey: `oversize:${a.to}:${a.now.toISOString().slice(0, 10)}`, kind: 'oversize-notice', caseId: null, to: [a.to],
+    subject: `Re: ${a.data.subject || 'your message to support'}`, inReplyTo: a.answering.messageId, autoSubmitted: 'auto-replied', data: a.data,
+  };
+}
+
+export function caseSummary(settings: CasemailSettings, c: { number: number; subject: string }): CaseSummary {
+  return { number: c.number, tag: `[${settings.caseNumber.prefix} #${c.number}]`, subject: c.subject };
+}
