@@ -2,6 +2,7 @@
 // Pure: instants in, instants out (luxon does the zone math, so DST days and year ends are right).
 // Business time inside a window is real elapsed time: a 00:00-24:00 window on a DST day is 23 or 25 h.
 import { DateTime } from 'luxon';
+import { regionHolidayDates } from './region-holidays.js';
 
 export interface BusinessCalendar {
   timeZone: string;
@@ -11,6 +12,8 @@ export interface BusinessCalendar {
   workingHours: { start: string; end: string };
   /** Local dates "YYYY-MM-DD" that are not working days. */
   holidays: ReadonlySet<string> | readonly string[];
+  /** A date-holidays region ("DE-BY", "US-CA", "DE") whose public holidays are days off too. */
+  holidayRegion?: string | null;
 }
 
 const MAX_DAYS_SCANNED = 3660;
@@ -32,7 +35,10 @@ function minutesOf(hhmm: string): number {
 
 function isHoliday(cal: BusinessCalendar, isoDate: string): boolean {
   const h = cal.holidays;
-  return h instanceof Set ? h.has(isoDate) : (h as readonly string[]).includes(isoDate);
+  if (h instanceof Set ? h.has(isoDate) : (h as readonly string[]).includes(isoDate)) return true;
+  // The region's dates are its own calendar dates, read as local dates of this calendar's zone,
+  // exactly like `holidays`: Bavaria's 6 January is the calendar's 6 January.
+  return !!cal.holidayRegion && regionHolidayDates(cal.holidayRegion, Number(isoDate.slice(0, 4))).has(isoDate);
 }
 
 /** Is this local date a working day (weekday and not a holiday)? */

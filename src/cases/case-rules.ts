@@ -94,6 +94,7 @@ export function calendarOf(settings: CasemailSettings): BusinessCalendar {
     workingDays: settings.calendar.workingDays,
     workingHours: settings.calendar.workingHours,
     holidays: new Set(settings.calendar.holidays),
+    holidayRegion: settings.calendar.holidayRegion,
   };
   calendars.set(settings, cal);
   return cal;

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { z } from 'zod';
 import { isTimeZone } from '../calendar/business-calendar.js';
+import { isHolidayRegion } from '../calendar/region-holidays.js';
 
 const timeOfDay = z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'expected HH:MM (24:00 allowed as end of day)');
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
@@ -53,7 +54,7 @@ export const configSchema = z.object({
     workingHours: z.strictObject({ start: timeOfDay.default('00:00'), end: timeOfDay.default('24:00') }).prefault({}),
     holidays: z.array(isoDate).default([]),
     /** Optional country/region rule set, e.g. "DE" or "US-CA" (date-holidays). */
-    holidayRegion: z.string().nullable().default(null),
+    holidayRegion: z.string().refine(isHolidayRegion, 'unknown holiday region (date-holidays country, country-state or country-state-region, e.g. "DE-BY")').nullable().default(null),
   }).prefault({}),
   severities: z.strictObject({
     1: severityTarget.default({ targetMinutes: 30, clock: 'continuous' }),

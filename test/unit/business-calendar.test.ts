@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { addBusinessDays, addBusinessMinutes, nextBusinessStart, responseDeadline, type BusinessCalendar } from '../../src/calendar/business-calendar.js';
+import { DateTime } from 'luxon';
+import { addBusinessDays, addBusinessMinutes, isBusinessDay, nextBusinessStart, responseDeadline, type BusinessCalendar } from '../../src/calendar/business-calendar.js';
+import { isHolidayRegion, regionHolidayDates } from '../../src/calendar/region-holidays.js';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
 
 const berlin: BusinessCalendar = {
   timeZone: 'Europe/Berlin', workingDays: [1, 2, 3, 4, 5], workingHours: { start: '08:00', end: '18:00' },
@@ -46,5 +49,92 @@ describe('formatLocal', () => {
     const { formatLocal } = await import('../../src/calendar/business-calendar.js');
     expect(formatLocal(new Date('2026-11-30T08:05:00Z'), 'Europe/Berlin')).toBe('Mon 30 Nov 2026, 09:05 (Europe/Berlin)');
     expect(formatLocal(new Date('2026-12-31T23:30:00Z'), 'Pacific/Auckland')).toBe('Fri 1 Jan 2027, 12:30 (Pacific/Auckland)');
+  });
+});
+
+describe('holiday regions (date-holidays, public holidays only)', () => {
+  // Severity 2: 8 business hours, working hours 08:00-18:00 Monday to Friday.
+  const severity2 = { targetMinutes: 8 * 60, clock: 'business' } as const;
+  const officeHours = { workingDays: [1, 2, 3, 4, 5], workingHours: { start: '08:00', end: '18:00' } };
+  const utc: BusinessCalendar = { timeZone: 'UTC', ...officeHours, holidays: [] };
+  const losAngeles: BusinessCalendar = { timeZone: 'America/Los_Angeles', ...officeHours, holidays: [] };
+  const california: BusinessCalendar = { ...losAngeles, holidayRegion: 'US-CA' };
+  const berlinPlain: BusinessCalendar = { timeZone: 'Europe/Berlin', ...officeHours, holidays: [] };
+  const bavaria: BusinessCalendar = { ...berlinPlain, holidayRegion: 'DE-BY' };
+  const berlinState: BusinessCalendar = { ...berlinPlain, holidayRegion: 'DE-BE' };
+  const local = (cal: BusinessCalendar, iso: string): Date => DateTime.fromISO(iso, { zone: cal.timeZone }).toJSDate();
+
+  it('is due Monday 15:00 for a severity 2 case opened Friday 17:00', () => {
+    expect(responseDeadline(utc, new Date('2026-12-04T17:00:00Z'), severity2).toISOString()).toBe('2026-12-07T15:00:00.000Z');
+  });
+
+  it('skips Thanksgiving and the day after with US-CA, and only with it', () => {
+    const opened = local(losAngeles, '2026-11-25T17:00'); // Wednesday 17:00 PST = 01:00Z Thursday
+    expect(opened.toISOString()).toBe('2026-11-26T01:00:00.000Z');
+    // Without a region: 1 h on Wednesday, 7 h on Thursday -> Thursday 15:00 PST.
+    expect(responseDeadline(losAngeles, opened, severity2).toISOString()).toBe('2026-11-26T23:00:00.000Z');
+    // With US-CA: Thursday and Friday are public holidays, the weekend follows -> Monday 15:00 PST.
+    expect(responseDeadline(california, opened, severity2).toISOString()).toBe('2026-11-30T23:00:00.000Z');
+  });
+
+  it('counts a substitute day (Independence Day on a Saturday is off on Friday 3 July 2026)', () => {
+    const friday = DateTime.fromISO('2026-07-03', { zone: 'America/Los_Angeles' });
+    expect(isBusinessDay(losAngeles, friday)).toBe(true);
+    expect(isBusinessDay(california, friday)).toBe(false);
+  });
+
+  it('knows a Bavarian holiday that Berlin does not have (Epiphany, 6 January)', () => {
+    const opened = local(bavaria, '2026-01-05T17:00'); // Monday
+    expect(responseDeadline(berlinState, opened, severity2).toISOString()).toBe('2026-01-06T14:00:00.000Z');
+    expect(responseDeadline(bavaria, opened, severity2).toISOString()).toBe('2026-01-07T14:00:00.000Z');
+  });
+
+  it('leaves a day that is no public holiday in Bavaria a working day (8 December)', () => {
+    const opened = local(bavaria, '2026-12-07T17:00'); // Monday; 8 Dec is a holiday in Austria, not here
+    expect(responseDeadline(bavaria, opened, severity2).toISOString()).toBe('2026-12-08T14:00:00.000Z');
+  });
+
+  it('does not treat bank or observance days as holidays (Christmas Eve in Bavaria)', () => {
+    expect(isBusinessDay(bavaria, DateTime.fromISO('2026-12-24', { zone: 'Europe/Berlin' }))).toBe(true);
+  });
+
+  it('runs a holiday stretch across the year end, on top of the configured holidays', () => {
+    const opened = local(bavaria, '2026-12-23T10:00'); // Wednesday
+    // No region: only weekends are off -> the 10th business day is Wednesday 6 January.
+    expect(addBusinessDays(berlinPlain, opened, 10).toISOString()).toBe('2027-01-06T09:00:00.000Z');
+    // DE-BE: 25/26 Dec and 1 Jan off -> Friday 8 January.
+    expect(addBusinessDays(berlinState, opened, 10).toISOString()).toBe('2027-01-08T09:00:00.000Z');
+    // DE-BY: also Epiphany 2027 (Wednesday) -> Monday 11 January.
+    expect(addBusinessDays(bavaria, opened, 10).toISOString()).toBe('2027-01-11T09:00:00.000Z');
+    // Plus the company's own closing days 24 and 31 December -> Wednesday 13 January.
+    const bavarianCompany: BusinessCalendar = { ...bavaria, holidays: ['2026-12-24', '2026-12-31'] };
+    expect(addBusinessDays(bavarianCompany, opened, 10).toISOString()).toBe('2027-01-13T09:00:00.000Z');
+  });
+
+  it('lists a region\'s public holiday dates per year', () => {
+    const by2027 = regionHolidayDates('DE-BY', 2027);
+    expect(by2027.has('2027-01-01')).toBe(true);
+    expect(by2027.has('2027-01-06')).toBe(true);
+    expect(by2027.has('2026-12-25')).toBe(false);
+    expect(regionHolidayDates('de-be', 2027).has('2027-01-06')).toBe(false);
+  });
+
+  it('accepts country, country-state and country-state-region codes it knows, in any case', () => {
+    for (const ok of ['DE', 'DE-BY', 'US-CA', 'us-ca', 'DE-BY-A']) expect(isHolidayRegion(ok), ok).toBe(true);
+    for (const bad of ['', 'XX', 'DE-ZZ', 'DE-BY-ZZ', 'DE-', 'DE-BY-A-B', 'DE.BY']) expect(isHolidayRegion(bad), bad).toBe(false);
+  });
+
+  it('lists an unknown region as a configuration problem with the others', () => {
+    let err: unknown;
+    try {
+      loadConfig({ env: {}, overrides: { calendar: { holidayRegion: 'XX-YY', timeZone: 'Mars/Olympus_Mons' } } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
+    expect(problems.find((p) => p.startsWith('calendar.holidayRegion'))).toMatch(/unknown holiday region/);
+    expect(problems.some((p) => p.startsWith('calendar.timeZone'))).toBe(true);
+    expect(loadConfig({ env: {}, overrides: { calendar: { holidayRegion: 'DE-BY' } } }).settings.calendar.holidayRegion).toBe('DE-BY');
   });
 });
