@@ -36,7 +36,8 @@ const pureExceptions = [
 /** The I/O modules that live next to fenced files (cases/, notify/). */
 const ioNeighbours = [
   'case-store', 'case-queries', 'message-handler', 'message-store', 'mailbox-cursors',
-  'outbox-dispatcher', 'outbox-store', 'templates', 'transport',
+  'outbox-dispatcher', 'outbox-store', 'templates', 'transport', 'intake-facts', 'apply-plan', 'decide', 'relay-html',
+  'case-view', 'held-store', 'held-release',
 ];
 
 export default tseslint.config(

@@ -54,7 +54,6 @@ function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === '23505' || /duplicate key value violates unique constraint/i.test((err as Error)?.message ?? '');
 }
 
-const ENGINEER_LIST_TTL_MS = 5_000;
 
 export class MessageHandler implements IntakeHandler {
   /** The worker pool the service passes, else parsing and understanding in-process. */
