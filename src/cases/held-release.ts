@@ -56,6 +56,6 @@ export function describeRelease(id: number, outcome: ReleaseOutcome): string {
     case 'ignored':
       return `message ${id} released: ignored${why}`;
     case 'duplicate':
-      return `message ${id} released: already stored as message ${result.messageId}`;
+      return `message ${id} not released: the intake found it already stored as message ${result.messageId}`;
   }
 }

@@ -117,7 +117,8 @@ export async function runHeldRelease(opts: GlobalOptions, value: string): Promis
       parse: (r) => understanding.parse(r),
     });
     const outcome = await releaseHeld(handle.db, intake, id, new Date());
-    if (!outcome.ok) {
+    // A duplicate means the intake did not take the release (the same message is stored): nothing changed.
+    if (!outcome.ok || outcome.result.status === 'duplicate') {
       process.stderr.write(`casemail held release: ${terminalLine(describeRelease(id, outcome))}\n`);
       return 1;
     }
