@@ -1,4 +1,4 @@
-// Operator commands: migrate, directory import/export, case list/show. Each opens the
+// Operator commands: migrate, directory import/export, case list/show (--json: case-view.ts). Each opens the
 // database, does one thing, prints a human-readable result and returns the exit code. Text
 // that came from mail or files goes through terminal-text.ts, so it cannot drive the terminal.
 import { readFileSync } from 'node:fs';
@@ -6,18 +6,13 @@ import { migrateToLatest } from '../db/database.js';
 import { formatDirectory, parseDirectory } from '../directory/directory-file.js';
 import { exportDirectory, importDirectory } from '../directory/directory-store.js';
 import { listCases, showCase } from '../cases/case-queries.js';
-import { loadContext, openAppDatabase, type AppContext, type GlobalOptions } from './context.js';
+import { caseListView, caseView } from '../cases/case-view.js';
+import { loadContext, openForCommand, type AppContext, type GlobalOptions } from './context.js';
 import { directoryForOutput, stringifyForTerminal, terminalLine } from './terminal-text.js';
 import type { DatabaseHandle } from '../db/database.js';
 
-/** Opens the database, or says why not in one line (e.g. DATABASE_URL unreachable, no embedded server for this platform). */
-async function openOrSay(ctx: AppContext, command: string, migrate: 'auto' | 'never'): Promise<DatabaseHandle | null> {
-  try {
-    return await openAppDatabase(ctx, { migrate });
-  } catch (err) {
-    process.stderr.write(`casemail ${command}: cannot open the database: ${terminalLine((err as Error).message)}\n`);
-    return null;
-  }
+function openOrSay(ctx: AppContext, command: string, migrate: 'auto' | 'never', create: 'create' | 'existing' = 'create'): Promise<DatabaseHandle | null> {
+  return openForCommand(ctx, command, { migrate, create });
 }
 
 export async function runMigrate(opts: GlobalOptions): Promise<number> {
@@ -79,7 +74,7 @@ export async function runDirectoryExport(opts: GlobalOptions, format: string): P
   }
   const ctx = loadContext(opts);
   if (!ctx) return 1;
-  const handle = await openOrSay(ctx, 'directory export', 'auto');
+  const handle = await openOrSay(ctx, 'directory export', 'auto', 'existing');
   if (!handle) return 1;
   try {
     const text = formatDirectory(await exportDirectory(handle.db), format);
@@ -90,12 +85,16 @@ export async function runDirectoryExport(opts: GlobalOptions, format: string): P
   }
 }
 
-export async function runCaseList(opts: GlobalOptions, state?: string): Promise<number> {
+export async function runCaseList(opts: GlobalOptions, state?: string, json = false): Promise<number> {
   const ctx = loadContext(opts);
   if (!ctx) return 1;
-  const handle = await openOrSay(ctx, 'case list', 'auto');
+  const handle = await openOrSay(ctx, 'case list', 'auto', 'existing');
   if (!handle) return 1;
   try {
+    if (json) {
+      process.stdout.write(stringifyForTerminal(await caseListView(handle.db, { state: state ?? null })) + '\n');
+      return 0;
+    }
     const rows = await listCases(handle.db, { state: state ?? null });
     if (rows.length === 0) process.stdout.write('no cases\n');
     for (const r of rows) {
@@ -107,7 +106,7 @@ export async function runCaseList(opts: GlobalOptions, state?: string): Promise<
   }
 }
 
-export async function runCaseShow(opts: GlobalOptions, num: string): Promise<number> {
+export async function runCaseShow(opts: GlobalOptions, num: string, json = false): Promise<number> {
   const n = Number(String(num).replace(/^#/, ''));
   if (!Number.isInteger(n) || n <= 0) {
     process.stderr.write(`casemail case show: "${terminalLine(String(num))}" is not a case number\n`);
@@ -115,10 +114,11 @@ export async function runCaseShow(opts: GlobalOptions, num: string): Promise<num
   }
   const ctx = loadContext(opts);
   if (!ctx) return 1;
-  const handle = await openOrSay(ctx, 'case show', 'auto');
+  const handle = await openOrSay(ctx, 'case show', 'auto', 'existing');
   if (!handle) return 1;
   try {
-    const shown = await showCase(handle.db, n);
+    // --json is the documented contract (README "Operator JSON"); without it, the older dump.
+    const shown = json ? await caseView(handle.db, n, { supportAddress: ctx.config.settings.addresses.support }) : await showCase(handle.db, n);
     if (!shown) {
       process.stderr.write(`casemail case show: no case #${n}\n`);
       return 1;

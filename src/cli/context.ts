@@ -1,11 +1,14 @@
 // What every service command needs: the validated configuration, the root logger and, when asked,
 // the database (PostgreSQL from DATABASE_URL, else the embedded server under the data folder, which
 // every command shares). Local mode migrates automatically; a PostgreSQL server named by
-// DATABASE_URL is migrated explicitly with `casemail migrate`.
+// DATABASE_URL is migrated explicitly with `casemail migrate`. Read-only commands open only a
+// database that exists: they never initdb an empty one and then answer "no cases".
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { openDatabase, migrateToLatest, pendingMigrations, embeddedDirFor, type DatabaseHandle } from '../db/database.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { terminalText } from './terminal-text.js';
+import { terminalLine, terminalText } from './terminal-text.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -33,8 +36,31 @@ export function loadContext(opts: GlobalOptions, logTo: 'stdout' | 'stderr' = 's
   }
 }
 
-export async function openAppDatabase(ctx: AppContext, { migrate }: { migrate: 'auto' | 'never' }): Promise<DatabaseHandle> {
+/** A read command found no database to read: nothing was created. */
+export class NoDatabaseError extends Error {
+  readonly code = 'no_database';
+  constructor(readonly dir: string) {
+    super(`no casemail database at ${dir}; run \`casemail start\` first, or set DATABASE_URL / --config`);
+  }
+}
+
+export interface OpenAppDatabaseOptions {
+  migrate: 'auto' | 'never';
+  /**
+   * 'create' (the default; write commands and the service): the embedded server is initialised
+   * on first use. 'existing' (read commands): refused with NoDatabaseError unless DATABASE_URL is
+   * set or the embedded data folder is already a PostgreSQL cluster (it has PG_VERSION).
+   */
+  create?: 'create' | 'existing';
+}
+
+export async function openAppDatabase(ctx: AppContext, { migrate, create = 'create' }: OpenAppDatabaseOptions): Promise<DatabaseHandle> {
   const { config, logger } = ctx;
+  if (create === 'existing' && !config.secrets.databaseUrl) {
+    const dir = path.resolve(embeddedDirFor(config.paths.dataDir));
+    // initdb renames its folder into place once complete, so PG_VERSION means a whole cluster.
+    if (!existsSync(path.join(dir, 'PG_VERSION'))) throw new NoDatabaseError(dir);
+  }
   const handle = await openDatabase({
     databaseUrl: config.secrets.databaseUrl,
     embeddedDir: embeddedDirFor(config.paths.dataDir),
@@ -59,5 +85,23 @@ export async function openAppDatabase(ctx: AppContext, { migrate }: { migrate: '
     await handle.close().catch(() => {});
     throw err;
   }
+  return handle;
+}
+
+/**
+ * Opens the database for one operator command, or says why not in one line (DATABASE_URL
+ * unreachable, no embedded server for this platform, no database yet) and returns null. A read
+ * command (`create: 'existing'`) names the database it opened on stderr: stdout is its result.
+ */
+export async function openForCommand(ctx: AppContext, command: string, opts: OpenAppDatabaseOptions): Promise<DatabaseHandle | null> {
+  let handle: DatabaseHandle;
+  try {
+    handle = await openAppDatabase(ctx, opts);
+  } catch (err) {
+    const text = err instanceof NoDatabaseError ? err.message : `cannot open the database: ${(err as Error).message}`;
+    process.stderr.write(`casemail ${command}: ${terminalLine(text)}\n`);
+    return null;
+  }
+  if (opts.create === 'existing') process.stderr.write(`database: ${terminalLine(handle.location)}\n`);
   return handle;
 }

@@ -91,16 +91,51 @@ export async function main(argv: string[]): Promise<void> {
   cases
     .command('list')
     .option('--state <state>', 'only cases in this state')
-    .action(async (opts: { state?: string }) => {
+    .option('--json', 'a JSON array (README: Operator JSON)')
+    .action(async (opts: { state?: string; json?: boolean }) => {
       const { runCaseList } = await import('./admin-commands.js');
-      process.exitCode = await runCaseList(program.opts(), opts.state);
+      process.exitCode = await runCaseList(program.opts(), opts.state, opts.json === true);
     });
   cases
     .command('show')
     .argument('<number>', 'case number')
-    .action(async (num: string) => {
+    .option('--json', 'the case and its timeline as JSON (README: Operator JSON)')
+    .action(async (num: string, opts: { json?: boolean }) => {
       const { runCaseShow } = await import('./admin-commands.js');
-      process.exitCode = await runCaseShow(program.opts(), num);
+      process.exitCode = await runCaseShow(program.opts(), num, opts.json === true);
+    });
+
+  const held = program.command('held').description('mail the intake held: look, release into the intake again, or discard');
+  held
+    .command('list')
+    .option('--json', 'a JSON array (README: Operator JSON)')
+    .action(async (opts: { json?: boolean }) => {
+      const { runHeldList } = await import('./held-commands.js');
+      process.exitCode = await runHeldList(program.opts(), opts.json === true);
+    });
+  held
+    .command('show')
+    .argument('<id>', 'message id')
+    .option('--json', 'as JSON (README: Operator JSON)')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const { runHeldShow } = await import('./held-commands.js');
+      process.exitCode = await runHeldShow(program.opts(), id, opts.json === true);
+    });
+  held
+    .command('release')
+    .argument('<id>', 'message id')
+    .description('run the stored message through the intake again (e.g. after a directory fix)')
+    .action(async (id: string) => {
+      const { runHeldRelease } = await import('./held-commands.js');
+      process.exitCode = await runHeldRelease(program.opts(), id);
+    });
+  held
+    .command('discard')
+    .argument('<id>', 'message id')
+    .requiredOption('--reason <text>', 'why (kept with the message and in the audit event)')
+    .action(async (id: string, opts: { reason: string }) => {
+      const { runHeldDiscard } = await import('./held-commands.js');
+      process.exitCode = await runHeldDiscard(program.opts(), id, opts.reason);
     });
 
   try {

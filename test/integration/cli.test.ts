@@ -298,6 +298,31 @@ describe(`casemail ingest on ${databaseKind()}`, () => {
   }, CLI_TIMEOUT);
 });
 
+describe('read commands never create a database', () => {
+  it('`case list/show`, `held list/show` and `directory export` with no DATABASE_URL and no embedded database refuse (exit 1) and leave nothing behind', async () => {
+    const dir = tempDir('casemail-nodb-');
+    const env = { CASEMAIL_CONFIG: writeConfig(dir, {}) };
+    const commands = [['case', 'list'], ['case', 'list', '--json'], ['case', 'show', '1', '--json'], ['held', 'list', '--json'], ['held', 'show', '1'], ['directory', 'export']];
+    for (const args of commands) {
+      const r = await cli(args, env);
+      expect(r.stderr, args.join(' ')).toContain(`no casemail database at ${path.join(dir, 'postgres')}; run \`casemail start\` first, or set DATABASE_URL / --config`);
+      expect(r.stdout, args.join(' ')).toBe('');
+      expect(r.code, args.join(' ')).toBe(1);
+    }
+    // No cluster, no client registrations, no lock: only the config file.
+    expect(readdirSync(dir)).toEqual(['casemail.json']);
+    expect(postmastersOf(path.join(dir, 'postgres'))).toEqual([]);
+  }, CLI_TIMEOUT);
+
+  it('a read command names the database it opened on stderr (DATABASE_URL)', async () => {
+    const { env } = await setup();
+    const r = await cli(['case', 'list', '--json'], env);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([]);
+    expect(r.stderr).toMatch(/^database: postgres:\/\/[^\n]*\n$/);
+  }, CLI_TIMEOUT);
+});
+
 describe('local mode: `casemail start` with no configuration (npm start)', () => {
   it('starts, creates the embedded database under ./var, answers a mail over SMTP into var/outbox, and exits 0 within 5 s of SIGINT', async () => {
     const cwd = tempDir('casemail-local-');
@@ -359,7 +384,8 @@ describe('local mode: `casemail start` with no configuration (npm start)', () =>
     }
 
     const list = await cli(['case', 'list'], env);
-    expect(list.stderr).toBe('');
+    // A read command names the database it opened, on stderr (stdout is its result).
+    expect(list.stderr).toBe(`database: ${path.join(dir, 'postgres')}\n`);
     expect(list.code).toBe(0);
     const number = new RegExp(`^Case #(\\d+) .*${subject}$`, 'm').exec(list.stdout)?.[1];
     expect(number, list.stdout).toBeDefined();

@@ -1,0 +1,199 @@
+// The operator JSON contract (`casemail case show N --json`, `case list --json`): one stable,
+// documented shape (README "Operator JSON") that scripts, monitoring and tests read. Reads only:
+// cases, participants, links, events, inbound messages and outbox rows, through the `db` given.
+// Mail text stays as strings; the command escapes it for the terminal when printing.
+import { sql } from 'kysely';
+import type { DbOrTrx } from '../db/database.js';
+import { decodeRawHeader, parseAddressList, splitHeaderBlock } from '../ingest/parse-header.js';
+
+export interface PersonView {
+  address: string;
+  name: string;
+}
+
+export interface EventItem {
+  type: 'event';
+  at: string;
+  actor: string;
+  kind: string;
+  data: Record<string, unknown>;
+}
+
+export interface DeliveryView {
+  status: 'pending' | 'sent' | 'failed';
+  attempts: number;
+  lastError: string | null;
+  sentAt: string | null;
+}
+
+export interface MessageItem {
+  type: 'message';
+  at: string;
+  direction: 'inbound' | 'outbound';
+  from: string | null;
+  to: string[];
+  subject: string | null;
+  messageId: string | null;
+  kind: string | null;
+  status: string;
+  statusReason: string | null;
+  delivery: DeliveryView | null;
+}
+
+export type TimelineItem = EventItem | MessageItem;
+
+export interface CaseView {
+  number: number;
+  subject: string;
+  state: string;
+  severity: number;
+  severitySource: string;
+  organisation: { key: string; name: string };
+  requester: PersonView | null;
+  assignee: PersonView | null;
+  participants: { address: string; role: string }[];
+  deadlines: {
+    firstResponseDueAt: string;
+    firstResponseAt: string | null;
+    slaWarningDueAt: string | null;
+    autoCloseAt: string | null;
+    autoCloseReason: string | null;
+  };
+  openedAt: string;
+  closedAt: string | null;
+  closeReason: string | null;
+  escalatedAt: string | null;
+  links: { kind: string; case: number }[];
+  timeline: TimelineItem[];
+}
+
+export interface CaseListItem {
+  number: number;
+  subject: string;
+  state: string;
+  severity: number;
+  organisation: { key: string; name: string };
+  assignee: PersonView | null;
+  openedAt: string;
+  firstResponseDueAt: string;
+  firstResponseAt: string | null;
+  autoCloseAt: string | null;
+}
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+/** Only the header block is needed for To/Cc: never fetch a whole (possibly many-MB) message. */
+const HEADER_BYTES = 64 * 1024;
+
+export async function caseListView(db: DbOrTrx, filter: { state: string | null; limit?: number }): Promise<CaseListItem[]> {
+  let q = db.selectFrom('cases').innerJoin('organisations', 'organisations.id', 'cases.organisation_id')
+    .leftJoin('engineers', 'engineers.id', 'cases.assignee_engineer_id')
+    .select([
+      'cases.number', 'cases.subject', 'cases.state', 'cases.severity', 'organisations.key as orgKey', 'organisations.name as orgName',
+      'engineers.address as assigneeAddress', 'engineers.name as assigneeName', 'cases.opened_at', 'cases.first_response_due_at',
+      'cases.first_response_at', 'cases.auto_close_at',
+    ])
+    .orderBy('cases.number', 'desc').limit(filter.limit ?? 500);
+  if (filter.state) q = q.where('cases.state', '=', filter.state as never);
+  const rows = await q.execute();
+  return rows.map((r) => ({
+    number: r.number, subject: r.subject, state: r.state, severity: r.severity,
+    organisation: { key: r.orgKey, name: r.orgName },
+    assignee: r.assigneeAddress !== null ? { address: r.assigneeAddress, name: r.assigneeName ?? '' } : null,
+    openedAt: r.opened_at.toISOString(), firstResponseDueAt: r.first_response_due_at.toISOString(),
+    firstResponseAt: iso(r.first_response_at), autoCloseAt: iso(r.auto_close_at),
+  }));
+}
+
+/**
+ * One case as the operator JSON, or null when there is no such case. `supportAddress` is the
+ * From of everything the outbox sends (outbox rows do not store it).
+ */
+export async function caseView(db: DbOrTrx, number: number, opts: { supportAddress: string }): Promise<CaseView | null> {
+  const c = await db.selectFrom('cases').innerJoin('organisations', 'organisations.id', 'cases.organisation_id')
+    .leftJoin('engineers', 'engineers.id', 'cases.assignee_engineer_id')
+    .leftJoin('contacts', 'contacts.id', 'cases.requester_contact_id')
+    .selectAll('cases')
+    .select([
+      'organisations.key as orgKey', 'organisations.name as orgName', 'engineers.address as assigneeAddress', 'engineers.name as assigneeName',
+      'contacts.address as requesterAddress', 'contacts.name as requesterName',
+    ])
+    .where('cases.number', '=', number).executeTakeFirst();
+  if (!c) return null;
+  const [participants, links, events, inbound, outbox] = await Promise.all([
+    db.selectFrom('case_participants').select(['address', 'role']).where('case_id', '=', c.id).orderBy('added_at').orderBy('address').execute(),
+    db.selectFrom('case_links').innerJoin('cases as other', 'other.id', 'case_links.linked_case_id')
+      .select(['case_links.kind', 'other.number']).where('case_links.case_id', '=', c.id).orderBy('case_links.created_at').orderBy('other.number').execute(),
+    db.selectFrom('case_events').select(['id', 'at', 'actor', 'kind', 'data']).where('case_id', '=', c.id).execute(),
+    // Outbound rows in `messages` are the outbox's sent copies: the outbox row stands for them.
+    db.selectFrom('messages').leftJoin('raw_messages', 'raw_messages.sha256', 'messages.raw_sha256')
+      .select(['messages.id', 'messages.received_at', 'messages.from_address', 'messages.subject', 'messages.message_id_header',
+        'messages.kind', 'messages.status', 'messages.status_reason',
+        sql<Uint8Array | null>`substring(raw_messages.bytes from 1 for ${HEADER_BYTES})`.as('head')])
+      .where('messages.case_id', '=', c.id).where('messages.direction', '=', 'inbound').execute(),
+    db.selectFrom('outbox').select(['id', 'created_at', 'to_addresses', 'cc_addresses', 'subject', 'message_id_header', 'kind', 'status', 'attempts', 'last_error', 'sent_at'])
+      .where('case_id', '=', c.id).execute(),
+  ]);
+
+  const items: { at: Date; rank: number; id: number; item: TimelineItem }[] = [
+    ...inbound.map((m) => ({
+      at: m.received_at, rank: 0, id: m.id,
+      item: {
+        type: 'message', at: m.received_at.toISOString(), direction: 'inbound', from: m.from_address, to: recipientsFromHead(m.head),
+        subject: m.subject, messageId: m.message_id_header, kind: m.kind, status: m.status, statusReason: m.status_reason, delivery: null,
+      } satisfies MessageItem,
+    })),
+    ...events.map((e) => ({
+      at: e.at, rank: 1, id: e.id,
+      item: { type: 'event', at: e.at.toISOString(), actor: e.actor, kind: e.kind, data: e.data } satisfies EventItem,
+    })),
+    ...outbox.map((o) => ({
+      at: o.created_at, rank: 2, id: o.id,
+      item: {
+        type: 'message', at: o.created_at.toISOString(), direction: 'outbound', from: opts.supportAddress, to: [...o.to_addresses, ...o.cc_addresses],
+        subject: o.subject, messageId: o.message_id_header, kind: o.kind, status: o.status, statusReason: null,
+        delivery: { status: o.status, attempts: o.attempts, lastError: o.last_error, sentAt: iso(o.sent_at) },
+      } satisfies MessageItem,
+    })),
+  ];
+  // Time order; at the same instant a message arrives, then what it caused is recorded, then the
+  // mail it queued (the intake writes all three with one `now`): inbound, event, outbound, then id.
+  items.sort((a, b) => a.at.getTime() - b.at.getTime() || a.rank - b.rank || a.id - b.id);
+
+  return {
+    number: c.number, subject: c.subject, state: c.state, severity: c.severity, severitySource: c.severity_source,
+    organisation: { key: c.orgKey, name: c.orgName },
+    requester: c.requesterAddress !== null ? { address: c.requesterAddress, name: c.requesterName ?? '' } : null,
+    assignee: c.assigneeAddress !== null ? { address: c.assigneeAddress, name: c.assigneeName ?? '' } : null,
+    participants: participants.map((p) => ({ address: p.address, role: p.role })),
+    deadlines: {
+      firstResponseDueAt: c.first_response_due_at.toISOString(), firstResponseAt: iso(c.first_response_at),
+      slaWarningDueAt: iso(c.sla_warning_due_at), autoCloseAt: iso(c.auto_close_at), autoCloseReason: c.auto_close_reason,
+    },
+    openedAt: c.opened_at.toISOString(), closedAt: iso(c.closed_at), closeReason: c.close_reason, escalatedAt: iso(c.escalated_at),
+    links: links.map((l) => ({ kind: l.kind, case: l.number })),
+    timeline: items.map((i) => i.item),
+  };
+}
+
+/** To and Cc addresses from the start of a raw message (empty when it has none or was not kept). */
+export function recipientsFromHead(head: Uint8Array | null): string[] {
+  const { to, cc } = addressHeaders(head);
+  return [...to, ...cc];
+}
+
+/** To and Cc of a raw message's header block, addresses only (names can be forged; the address is what routed it). */
+export function addressHeaders(head: Uint8Array | null): { to: string[]; cc: string[] } {
+  if (!head) return { to: [], cc: [] };
+  const fields = splitHeaderBlock(headerBlock(Buffer.from(head)));
+  const pick = (name: string) => fields.filter((f) => f.name === name)
+    .flatMap((f) => parseAddressList(decodeRawHeader(f.raw, null), 1000)).map((a) => a.address).filter((a) => a !== '');
+  return { to: pick('to'), cc: pick('cc') };
+}
+
+/** The header block as latin1 (one char per byte), up to the first empty line. */
+function headerBlock(bytes: Buffer): string {
+  const text = bytes.toString('latin1');
+  const m = /\r?\n\r?\n/.exec(text);
+  return m ? text.slice(0, m.index) : text;
+}
