@@ -55,7 +55,7 @@ export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: 
   }
   if (plan.events.length) {
     await trx.insertInto('case_events').values(plan.events.map((e) => ({
-      case_id: e.caseId, message_id: e.aboutMessage ? inbound.id : null, at: now, actor: e.actor, kind: e.kind, data: JSON.stringify(e.data),
+      case_id: e.caseId, message_id: e.messageId ?? (e.aboutMessage ? inbound.id : null), at: now, actor: e.actor, kind: e.kind, data: JSON.stringify(e.data),
     }))).execute();
   }
   if (plan.markBouncing) {

@@ -258,7 +258,7 @@ async function markReleased(trx: Trx, heldId: number, newId: number, hash: strin
     .where('id', '=', heldId).where('status', '=', 'held').returning(['case_id']).executeTakeFirst();
   if (!held) throw Object.assign(new Error(`message ${heldId} is not held`), { code: 'not_held' });
   plan.events.push({
-    caseId: held.case_id ?? plan.message.caseId, actor: 'operator', kind: 'held_message_released', aboutMessage: false,
+    caseId: held.case_id ?? plan.message.caseId, actor: 'operator', kind: 'held_message_released', aboutMessage: false, messageId: heldId,
     data: { heldMessage: heldId, newMessage: newId, outcome: plan.message.status, reason: plan.message.reason, cases: plan.caseNumbers, at: now.toISOString() },
   });
 }

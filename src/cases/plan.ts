@@ -51,6 +51,8 @@ export interface PlannedEvent {
   data: Record<string, unknown>;
   /** Written with the inbound message's id (the event is about this message). */
   aboutMessage: boolean;
+  /** Another message the event is about (a released held message), instead. */
+  messageId?: number;
 }
 
 /** Moves a merged case's messages and participants into the target. */

@@ -15,6 +15,9 @@ import { addBusinessDays } from '../../src/calendar/business-calendar.js';
 import { calendarOf } from '../../src/cases/case-rules.js';
 import { caseView } from '../../src/cases/case-view.js';
 import { replyAddressFor } from '../../src/threading/reply-token.js';
+import { MessageHandler } from '../../src/cases/message-handler.js';
+import { releaseHeld } from '../../src/cases/held-release.js';
+import { importDirectory } from '../../src/directory/directory-store.js';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-sink.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
@@ -240,5 +243,29 @@ describe(`cases worked by mail, through SMTP into the sink, on ${databaseKind()}
       .select(['cases.number', 'case_events.kind']).where('messages.id', '=', rowId(bad)).execute();
     expect(badRow.some((r) => r.number === number)).toBe(false);
     expect(badRow.some((r) => r.kind === 'case_opened')).toBe(true);
+  });
+
+  it('holds an unknown sender\'s request; once the contact is in the directory, `held release` opens the case and acknowledges it', async () => {
+    const raw = buildMail({ from: 'Nina New <nina@acme.example>', subject: 'Cannot log in after the upgrade', body: 'Since 4.2 the login page loops.\n' });
+    const reply = await send(raw, 'nina@acme.example');
+    expect(reply).toMatch(/OK: held/);
+    const notice = await waitOne((m) => to('nina@acme.example')(m));
+    expect(subjectOf(notice)).toMatch(/^Re: Cannot log in/);
+
+    const fixed = await importDirectory(tdb.db, {
+      organisations: [{ key: 'acme', name: 'Acme Industries', timeZone: 'Europe/Berlin' }], contracts: [],
+      contacts: [{ organisation: 'acme', address: 'nina@acme.example', name: 'Nina New', role: 'contact', active: true }], engineers: [],
+    });
+    expect(fixed.ok).toBe(true);
+    // What `casemail held release` does, with the intake's own handler.
+    const handler = new MessageHandler({ db: tdb.db, settings, logger: silentLogger, clock: () => now, replyTokenSecret: SECRET });
+    const outcome = await releaseHeld(tdb.db, handler, rowId(reply), now);
+    expect(outcome).toMatchObject({ ok: true, result: { status: 'processed' } });
+    const number = (outcome as { result: { caseNumbers: number[] } }).result.caseNumbers[0]!;
+    const ack = await waitOne((m) => to('nina@acme.example')(m) && subjectOf(m) === `[Case #${number}] Cannot log in after the upgrade`);
+    expect(headerOf(ack.raw, 'In-Reply-To')).toBe(headerOf(raw, 'Message-ID'));
+    const old = await tdb.db.selectFrom('messages').select(['status', 'status_reason']).where('id', '=', rowId(reply)).executeTakeFirstOrThrow();
+    expect(old.status).toBe('released');
+    expect(old.status_reason).toMatch(/^released as message \d+$/);
   });
 });
