@@ -277,6 +277,11 @@ function hasContent(html: string): boolean {
   return n > 0;
 }
 
+/** The allowlist alone, no cutting: the dispatcher's last word on a stored relay's HTML. */
+export function sanitizeRelayHtml(html: string): string {
+  return sanitizeHtml(html, SAFE);
+}
+
 /**
  * The engineer's HTML reply, safe to send and cut to what they newly wrote, without the first
  * `commandLines` command lines; null when that cannot be done with confidence (too large, the

@@ -11,7 +11,9 @@ export type EngineerCommand =
   | { kind: 'merge'; caseNumber: number };
 
 export type CommandParse =
+  /** `commands` has one entry per command line, in order; `body` is the text after them, leading blank lines dropped. */
   | { ok: true; commands: EngineerCommand[]; body: string }
+  /** `lineNumber` is 1-based in visibleText; `line` is the offending line as written (trimmed, at most 200 characters). */
   | { ok: false; line: string; lineNumber: number; problem: string };
 
 export const VALID_COMMANDS: readonly string[] = Object.freeze([
@@ -114,8 +116,9 @@ export function parseEngineerCommands(visibleText: string): CommandParse {
     if (!parsed.ok) return fail(parsed.problem);
     const why = conflict(commands, parsed.command);
     if (why) return fail(why);
-    // The same state command or #note twice says the same thing once.
-    if (!commands.some((c) => c.kind === parsed.command.kind)) commands.push(parsed.command);
+    // One entry per command line, repeats included (`#close` twice is harmless, applied once):
+    // commands.length is then the number of lines relayHtml must cut from the top of the HTML.
+    commands.push(parsed.command);
   }
   return { ok: true, commands, body: lines.slice(i).join('\n') };
 }

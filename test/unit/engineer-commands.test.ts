@@ -61,9 +61,9 @@ describe('parseEngineerCommands: accepted commands', () => {
     expect(ok('#merge 100001\n#note\nSame issue as 100001.').commands).toEqual([{ kind: 'merge', caseNumber: 100001 }, { kind: 'note' }]);
   });
 
-  it('says the same state command twice once', () => {
-    expect(ok('#close\n#CLOSE').commands).toEqual([{ kind: 'close' }]);
-    expect(ok('#note\n#note').commands).toEqual([{ kind: 'note' }]);
+  it('allows the same state command or #note twice, one entry per line (commands.length counts the lines)', () => {
+    expect(ok('#close\n#CLOSE\nBye').commands).toEqual([{ kind: 'close' }, { kind: 'close' }]);
+    expect(ok('#note\n\n#note').commands).toEqual([{ kind: 'note' }, { kind: 'note' }]);
   });
 });
 
