@@ -1,5 +1,6 @@
 // Delivers the outbox: claims due rows under a lease (one short statement), renders and builds
-// each message with nodemailer's MailComposer, sends it through a MailTransport outside any
+// each message with nodemailer's MailComposer (a relay gets its engineer's name on From and the
+// attachments of the message it relays, read for that one mail), sends it through a MailTransport outside any
 // transaction, then records the result (sent + outbound message, retry with backoff, or failed).
 // Every mail passes build(): our own addresses are dropped from To/Cc there, headers are bounded,
 // and a composed message with a header line over 998 characters is refused.
@@ -11,8 +12,9 @@ import { ownAddresses, type Config } from '../config/config.js';
 import type { Db } from '../db/database.js';
 import { isProcessAlive } from '../db/process-alive.js';
 import type { Logger } from '../log/logger.js';
+import { sanitizeRelayHtml } from './relay-html.js';
 import {
-  claimDueMail, markMailFailed, markMailSent, releaseAbandonedLeases, releaseMail, scheduleMailRetry, stripHeaderBreaks, type ClaimedMail,
+  claimDueMail, loadMailAttachments, markMailFailed, markMailSent, releaseAbandonedLeases, releaseMail, scheduleMailRetry, stripHeaderBreaks, type ClaimedMail,
 } from './outbox-store.js';
 import {
   boundMailData, boundName, boundReferences, boundSubject, longestHeaderLine, MAX_LINE_CHARS, messageIds, sendableRecipients,
@@ -29,8 +31,13 @@ export interface OutboxDispatcherOptions {
   logger: Logger;
   /** From of everything we send, and the envelope sender (bounces come back to intake). */
   supportAddress: string;
-  /** Display name in From. */
+  /** Display name in From, unless the row names its own (a relay: "Erin Example via Support"). */
   fromName?: string;
+  /**
+   * Bound on the attachments one mail carries (encoded), normally the message size limit: over it,
+   * the mail goes without them and says which were left out (default 25 MB).
+   */
+  maxAttachmentBytes?: number;
   /**
    * Addresses we receive at (support, escalation, aliases): never written to, +tag variants
    * included, so a notice cannot loop back into intake. Default: the support address.
@@ -89,6 +96,7 @@ export class OutboxDispatcher {
   private readonly log: Logger;
   private readonly supportAddress: string;
   private readonly fromName: string;
+  private readonly maxAttachmentBytes: number;
   private readonly ownAddresses: readonly string[];
   private readonly loopHeader: string;
   private readonly maxAttempts: number;
@@ -112,6 +120,7 @@ export class OutboxDispatcher {
     this.templates = opts.templates;
     this.supportAddress = opts.supportAddress;
     this.fromName = boundName(opts.fromName ?? 'Support');
+    this.maxAttachmentBytes = opts.maxAttachmentBytes ?? 25 * 1024 * 1024;
     this.ownAddresses = opts.ownAddresses ?? [opts.supportAddress];
     this.loopHeader = opts.loopHeader;
     this.maxAttempts = opts.maxAttempts;
@@ -284,8 +293,19 @@ export class OutboxDispatcher {
       throw new NoRecipientError(`no recipient left${why ? `: ${why}` : ''}`);
     }
     // Rows written before bounding existed are bounded here too (idempotent for newer rows).
-    const data = isMailKind(row.template) ? boundMailData(row.template, row.data as never) : row.data;
-    const { text, html } = this.templates.renderStored(row.template, data);
+    let data: unknown = isMailKind(row.template) ? boundMailData(row.template, row.data as never) : row.data;
+    // The template puts a relay's HTML in unescaped; whoever wrote the row, it is sanitised again here.
+    const relayHtml = row.template === 'engineer-relay' ? (data as { html?: unknown }).html : undefined;
+    if (typeof relayHtml === 'string') data = { ...(data as object), html: sanitizeRelayHtml(relayHtml) };
+    let { text, html } = this.templates.renderStored(row.template, data);
+    const { attachments, omitted } = row.attachmentsFrom === null
+      ? { attachments: [], omitted: [] }
+      : await loadMailAttachments(this.db, row.attachmentsFrom, { maxEncodedBytes: this.maxAttachmentBytes });
+    if (omitted.length > 0) {
+      const note = omittedNote(omitted);
+      text = `${text.trimEnd()}\n\n${note}\n`;
+      html = `${html}<p>${escapeHtml(note)}</p>`;
+    }
     const inReplyTo = messageIds([row.inReplyTo])[0];
     // RFC 5322 §3.6.4: References is the parent's References followed by the parent's Message-ID.
     const references = boundReferences([...row.references, inReplyTo]);
@@ -299,7 +319,7 @@ export class OutboxDispatcher {
       headers['X-Auto-Response-Suppress'] = 'All';
     }
     const composer = new MailComposer({
-      from: { name: this.fromName, address: this.supportAddress },
+      from: { name: row.fromName ? stripHeaderBreaks(boundName(row.fromName)) : this.fromName, address: this.supportAddress },
       to,
       ...(cc.length > 0 ? { cc } : {}),
       ...(row.replyTo ? { replyTo: stripHeaderBreaks(row.replyTo) } : {}),
@@ -311,6 +331,9 @@ export class OutboxDispatcher {
       headers,
       text,
       html,
+      ...(attachments.length > 0
+        ? { attachments: attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content, contentDisposition: 'attachment' as const })) }
+        : {}),
       // Template output is text; nothing may make nodemailer read a file or URL.
       disableFileAccess: true,
       disableUrlAccess: true,
@@ -324,6 +347,21 @@ export class OutboxDispatcher {
   }
 }
 
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function fileSize(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`;
+}
+
+/** Said in the mail when its attachments were too large to go with it; they stay with the case. */
+function omittedNote(omitted: readonly { filename: string; size: number }[]): string {
+  const list = omitted.slice(0, 20).map((o) => `${o.filename} (${fileSize(o.size)})`).join(', ');
+  const more = omitted.length > 20 ? ` and ${omitted.length - 20} more` : '';
+  return `[Not attached, too large to send by mail: ${list}${more}. They are kept with the case; reply to this mail if you need them.]`;
+}
+
 /** The dispatcher `casemail start` runs: templates from the config's folder (a broken one fails here), transport by configuration. */
 export function createOutboxDispatcher(opts: { config: Config; db: Db; logger: Logger; transport?: MailTransport; templates?: MailTemplates }): OutboxDispatcher {
   const { settings, paths } = opts.config;
@@ -335,6 +373,7 @@ export function createOutboxDispatcher(opts: { config: Config; db: Db; logger: L
     supportAddress: settings.addresses.support,
     ownAddresses: ownAddresses(settings),
     loopHeader: settings.loopHeader,
+    maxAttachmentBytes: settings.limits.maxMessageBytes,
     maxAttempts: settings.outbox.maxAttempts,
     retryBaseSeconds: settings.outbox.retryBaseSeconds,
   });

@@ -40,6 +40,8 @@ function outboxRow(mail: OutgoingMail, ctx: { messageIdDomain: string; now: Date
     to_addresses: JSON.stringify(mail.to),
     cc_addresses: JSON.stringify(mail.cc ?? []),
     reply_to: mail.replyTo ? boundName(mail.replyTo) : null,
+    from_name: mail.fromName ? boundName(mail.fromName) : null,
+    attachments_from: mail.attachmentsFrom ?? null,
     message_id_header: generateMessageId(ctx.messageIdDomain),
     in_reply_to: boundMessageId(mail.inReplyTo),
     references: JSON.stringify(boundReferences(mail.references ?? [])),
@@ -105,6 +107,10 @@ export interface ClaimedMail {
   to: string[];
   cc: string[];
   replyTo: string | null;
+  /** Display name on our From; null: the dispatcher's own. */
+  fromName: string | null;
+  /** Inbound message row whose non-inline attachments go with this mail. */
+  attachmentsFrom: number | null;
   messageIdHeader: string;
   inReplyTo: string | null;
   references: string[];
@@ -128,6 +134,8 @@ function toClaimed(row: OutboxRow): ClaimedMail {
     to: row.to_addresses,
     cc: row.cc_addresses,
     replyTo: row.reply_to,
+    fromName: row.from_name,
+    attachmentsFrom: row.attachments_from,
     messageIdHeader: row.message_id_header,
     inReplyTo: row.in_reply_to,
     references: row.references,
@@ -168,6 +176,62 @@ export async function claimDueMail(
       eb.selectFrom('cases').select('cases.number').whereRef('cases.id', '=', 'outbox.case_id').as('case_number'))
     .execute();
   return (rows as OutboxRow[]).map(toClaimed).sort((a, b) => a.id - b.id);
+}
+
+/** One attachment going out with a mail. */
+export interface OutgoingAttachment {
+  filename: string;
+  contentType: string;
+  content: Buffer;
+}
+
+/** The attachments of a stored message that go with a mail, or what was left out and why. */
+export interface MailAttachments {
+  attachments: OutgoingAttachment[];
+  /** Left out because together they exceed the bound: named in the mail instead. */
+  omitted: { filename: string; size: number }[];
+}
+
+/** base64 makes 3 bytes 4, and the lines end in CRLF every 76 characters. */
+function encodedSize(bytes: number): number {
+  const b64 = Math.ceil(bytes / 3) * 4;
+  return b64 + Math.ceil(b64 / 76) * 2;
+}
+
+/**
+ * The non-inline attachments of message row `messageRowId` (a relayed engineer reply), in their
+ * order, read for one mail at a time. Inline parts (images in the HTML) stay behind: they belong
+ * to the engineer's HTML, which the relay rebuilds. When their encoded size together exceeds
+ * `maxEncodedBytes` (the message size limit), none is read and all are listed as omitted: a mail
+ * the receiving server would refuse helps nobody, and a partial set would look complete.
+ */
+export async function loadMailAttachments(db: DbOrTrx, messageRowId: number, opts: { maxEncodedBytes: number }): Promise<MailAttachments> {
+  const meta = await db
+    .selectFrom('message_attachments as ma')
+    .innerJoin('attachments as a', 'a.sha256', 'ma.attachment_sha256')
+    .select(['ma.position', 'ma.filename', 'ma.content_type', 'a.sha256', 'a.size'])
+    .where('ma.message_id', '=', messageRowId)
+    .where('ma.inline', '=', false)
+    .orderBy('ma.position')
+    .execute();
+  if (meta.length === 0) return { attachments: [], omitted: [] };
+  const named = meta.map((m) => ({ ...m, name: attachmentName(m.filename, m.position) }));
+  const total = named.reduce((sum, m) => sum + encodedSize(Number(m.size)), 0);
+  if (total > opts.maxEncodedBytes) return { attachments: [], omitted: named.map((m) => ({ filename: m.name, size: Number(m.size) })) };
+  const bytes = await db.selectFrom('attachments').select(['sha256', 'bytes'])
+    .where('sha256', 'in', [...new Set(named.map((m) => m.sha256))]).execute();
+  const bySha = new Map(bytes.map((b) => [b.sha256, Buffer.isBuffer(b.bytes) ? b.bytes : Buffer.from(b.bytes)]));
+  return {
+    attachments: named.map((m) => ({ filename: m.name, contentType: m.content_type || 'application/octet-stream', content: bySha.get(m.sha256) ?? Buffer.alloc(0) })),
+    omitted: [],
+  };
+}
+
+/** The stored file name without control characters or path parts; "attachment-N" when there is none. */
+function attachmentName(filename: string | null, position: number): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = (filename ?? '').replace(/[\u0000-\u001f\u007f]/g, '').split(/[\\/]/).pop()?.trim().slice(0, 200) ?? '';
+  return clean === '' ? `attachment-${position + 1}` : clean;
 }
 
 /** What the dispatcher records about a delivered mail, in the same transaction that marks it sent. */

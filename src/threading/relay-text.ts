@@ -1,0 +1,20 @@
+// The plain text a customer receives when an engineer's reply is relayed: the body left after the
+// command block (engineer-commands.ts), with the engineer's signature kept. Pure; quote removal is
+// extractReply's job (reply-text.ts), command removal the parser's.
+
+/** The relayed text: the command parse's body with trailing whitespace (and leading blank lines) trimmed. */
+export function relayText(body: string): string {
+  return body.replace(/\r\n?/g, '\n').replace(/^(?:[ \t]*\n)+/, '').trimEnd();
+}
+
+/**
+ * relayText plus the signature extractReply split off: the customer sees who answered. A reply
+ * with no text of its own (only commands) stays empty: a lone signature is not worth a mail, and
+ * the caller tells "nothing to relay" by the empty string.
+ */
+export function relayTextWithSignature(body: string, signature: string | null): string {
+  const text = relayText(body);
+  if (text === '') return '';
+  const sig = signature === null ? '' : relayText(signature);
+  return sig === '' ? text : `${text}\n\n${sig}`;
+}

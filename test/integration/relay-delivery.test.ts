@@ -1,0 +1,163 @@
+// A relayed engineer reply through the outbox to a real smtp-server sink: the engineer's name on
+// our From, the non-inline attachments of the stored reply with their bytes, HTML without anything
+// that runs (even when the row's HTML was never sanitised), and the size bound on attachments.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { simpleParser } from 'mailparser';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { insertMessageWithRaw, storeAttachments } from '../../src/cases/message-store.js';
+import { parseMessage } from '../../src/ingest/parse-message.js';
+import { silentLogger } from '../../src/log/logger.js';
+import type { OutgoingMail } from '../../src/notify/mail-kinds.js';
+import { OutboxDispatcher, type OutboxDispatcherOptions } from '../../src/notify/outbox-dispatcher.js';
+import { enqueueMail } from '../../src/notify/outbox-store.js';
+import { relayHtml } from '../../src/notify/relay-html.js';
+import { loadMailTemplates, type MailTemplates } from '../../src/notify/templates.js';
+import { createSmtpTransport, type MailTransport } from '../../src/notify/transport.js';
+import { parseEngineerCommands } from '../../src/threading/engineer-commands.js';
+import { relayTextWithSignature } from '../../src/threading/relay-text.js';
+import { extractReply } from '../../src/threading/reply-text.js';
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
+
+const SUPPORT = 'support@casemail.test';
+const DOMAIN = 'casemail.test';
+const CUSTOMER = 'ana@globex.example';
+const T0 = new Date('2026-11-30T09:15:00.000Z');
+const FIXTURE = new URL('../fixtures/mail/relay/engineer-reply-gmail-attachment.eml', import.meta.url);
+const PDF = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.from(Array.from({ length: 1024 }, (_, i) => i % 256)), Buffer.from('\n%%EOF\n')]);
+
+describe(`relay delivery on ${databaseKind()}`, () => {
+  let tdb: TestDatabase;
+  let sink: SmtpSink;
+  let smtp: MailTransport;
+  let templates: MailTemplates;
+  let caseId: number;
+  let caseNumber: number;
+  let replyRowId: number;
+  let relay: { text: string; html: string | null };
+  let seq = 0;
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    sink = await startSmtpSink();
+    smtp = createSmtpTransport({ url: `smtp://${sink.host}:${sink.port}`, connectionTimeoutMs: 5000, greetingTimeoutMs: 5000, socketTimeoutMs: 10_000 });
+    templates = loadMailTemplates(path.resolve('templates'));
+    const org = await tdb.db.insertInto('organisations').values({ key: 'globex', name: 'Globex' }).returning('id').executeTakeFirstOrThrow();
+    const c = await tdb.db.insertInto('cases').values({
+      organisation_id: org.id, subject: 'Export fails', severity: 2, severity_source: 'default', severity_reasons: '[]',
+      opened_at: T0, first_response_due_at: new Date(T0.getTime() + 8 * 3600_000), state_entered_at: T0,
+    }).returning(['id', 'number']).executeTakeFirstOrThrow();
+    caseId = c.id;
+    caseNumber = c.number;
+
+    // The engineer's reply as the intake stores it: raw once, the row, its attachments.
+    const raw = readFileSync(FIXTURE);
+    const parsed = await parseMessage(raw);
+    expect(parsed.attachments.map((a) => [a.filename, a.inline])).toEqual([['logo.png', true], ['export-fix-4.2.1.patch.pdf', false]]);
+    replyRowId = await tdb.db.transaction().execute(async (trx) => {
+      const id = await insertMessageWithRaw(trx, raw, {
+        direction: 'inbound', case_id: caseId, content_hash: 'relay-delivery-fixture', message_id_header: parsed.messageId,
+        from_address: 'erin@acme.example', subject: parsed.subject, received_at: T0, source: 'smtp', status: 'processed', kind: 'engineer-reply',
+      });
+      await storeAttachments(trx, id, parsed.attachments);
+      return id;
+    });
+
+    // What the engineer action will compute from it.
+    const reply = extractReply({ text: parsed.text, html: parsed.html });
+    const commands = parseEngineerCommands(reply.visibleText);
+    if (!commands.ok) throw new Error(`fixture commands do not parse: ${commands.problem}`);
+    expect(commands.commands).toEqual([{ kind: 'need-info' }]);
+    relay = { text: relayTextWithSignature(commands.body, reply.signature), html: relayHtml(parsed.html ?? '', commands.commands.length) };
+    expect(relay.html).not.toBeNull();
+  });
+
+  afterAll(async () => {
+    await smtp?.close();
+    await sink?.stop();
+    await tdb?.close();
+  });
+
+  beforeEach(async () => {
+    await tdb.db.deleteFrom('messages').where('direction', '=', 'outbound').execute();
+    await tdb.db.deleteFrom('outbox').execute();
+    sink.clear();
+  });
+
+  function dispatcher(overrides: Partial<OutboxDispatcherOptions> = {}): OutboxDispatcher {
+    return new OutboxDispatcher({
+      db: tdb.db, transport: smtp, templates, logger: silentLogger, supportAddress: SUPPORT, loopHeader: 'X-Casemail-Loop',
+      maxAttempts: 3, retryBaseSeconds: 30, random: () => 0, ...overrides,
+    });
+  }
+
+  function relayMail(overrides: Partial<OutgoingMail<'engineer-relay'>> = {}): OutgoingMail<'engineer-relay'> {
+    seq += 1;
+    const tag = `[Case #${caseNumber}]`;
+    return {
+      causeKey: `relay:test:${seq}`, kind: 'engineer-relay', caseId, to: [CUSTOMER], replyTo: `support+c${caseNumber}@${DOMAIN}`,
+      fromName: 'Erin Example via Support', attachmentsFrom: replyRowId,
+      subject: `Re: ${tag} Export fails`, inReplyTo: '<customer-1@globex.example>', references: ['<customer-1@globex.example>'],
+      autoSubmitted: null,
+      data: { case: { number: caseNumber, tag, subject: 'Export fails' }, engineerName: 'Erin Example', text: relay.text, html: relay.html },
+      ...overrides,
+    };
+  }
+
+  async function send(mail: OutgoingMail, opts: Partial<OutboxDispatcherOptions> = {}) {
+    await tdb.db.transaction().execute((trx) => enqueueMail(trx, mail, { messageIdDomain: DOMAIN, now: T0 }));
+    expect(await dispatcher(opts).runOnce(new Date(T0.getTime() + 1000))).toEqual({ sent: 1, retried: 0, failed: 0 });
+    const [received] = await sink.waitFor(1);
+    return { received: received!, parsed: await simpleParser(received!.raw) };
+  }
+
+  it('stores from_name and attachments_from on the row', async () => {
+    await tdb.db.transaction().execute((trx) => enqueueMail(trx, relayMail(), { messageIdDomain: DOMAIN, now: T0 }));
+    const row = await tdb.db.selectFrom('outbox').select(['from_name', 'attachments_from']).executeTakeFirstOrThrow();
+    expect(row).toEqual({ from_name: 'Erin Example via Support', attachments_from: replyRowId });
+  });
+
+  it('sends from the support address with the engineer\'s name, keeps Reply-To, and carries the attachment\'s bytes but not the inline image', async () => {
+    const { received, parsed } = await send(relayMail());
+    expect(received.mailFrom).toBe(SUPPORT);
+    expect(received.raw.toString('utf8')).toMatch(/^From: "?Erin Example via Support"? <support@casemail\.test>\r$/m);
+    expect(parsed.from?.value).toEqual([{ name: 'Erin Example via Support', address: SUPPORT }]);
+    expect(parsed.replyTo?.value[0]?.address).toBe(`support+c${caseNumber}@${DOMAIN}`);
+    expect(parsed.subject).toBe(`Re: [Case #${caseNumber}] Export fails`);
+    expect(parsed.inReplyTo).toBe('<customer-1@globex.example>');
+
+    expect(parsed.attachments.map((a) => [a.filename, a.contentType])).toEqual([['export-fix-4.2.1.patch.pdf', 'application/pdf']]);
+    expect(Buffer.compare(parsed.attachments[0]!.content, PDF)).toBe(0);
+
+    expect(parsed.text).toContain('Hello Ana,\nthe patch is attached; please send the log afterwards.');
+    expect(parsed.text).toContain('Erin Example | Acme Support');
+    expect(parsed.text).not.toMatch(/#need-info|E42|wrote:/);
+    const html = String(parsed.html);
+    expect(html).toContain('the patch is attached');
+    expect(html).not.toMatch(/<script|alert|onerror|javascript:|#need-info|E42|gmail_quote/i);
+  });
+
+  it('sanitises a stored relay HTML again at sending, whoever wrote the row', async () => {
+    const mail = relayMail({ attachmentsFrom: null });
+    mail.data = { ...mail.data, html: '<p onclick="steal()">Hi <img src="https://x.example/a.png" onerror="alert(1)"></p><script>alert(2)</script><style>p{}</style><a href="javascript:alert(3)">x</a>' };
+    const { parsed } = await send(mail);
+    const html = String(parsed.html);
+    expect(html).toContain('<p>Hi <img src="https://x.example/a.png" /></p>');
+    expect(html).not.toMatch(/<script|alert|onclick|onerror|javascript:|p\{\}/);
+    expect(parsed.attachments).toHaveLength(0);
+    expect(parsed.from?.value[0]?.name).toBe('Erin Example via Support');
+  });
+
+  it('without from_name the From is the service\'s own name', async () => {
+    const { parsed } = await send(relayMail({ fromName: null, attachmentsFrom: null }), { fromName: 'Acme Support' });
+    expect(parsed.from?.value).toEqual([{ name: 'Acme Support', address: SUPPORT }]);
+  });
+
+  it('over the size bound, sends without the attachments and names them in both bodies', async () => {
+    const { parsed } = await send(relayMail(), { maxAttachmentBytes: 1000 });
+    expect(parsed.attachments).toHaveLength(0);
+    expect(parsed.text).toContain('[Not attached, too large to send by mail: export-fix-4.2.1.patch.pdf (1 KB).');
+    expect(String(parsed.html)).toContain('Not attached, too large to send by mail: export-fix-4.2.1.patch.pdf');
+  });
+});
