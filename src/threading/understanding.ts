@@ -52,8 +52,10 @@ export function understandParsed(parsed: ParsedMessage, opts: UnderstandingOptio
     () => classifyAutomatic(parsed, { ourMessageIdDomains: [...opts.ourMessageIdDomains], loopHeader: opts.loopHeader }),
     (): AutomaticClassification => ({ kind: 'human', automated: false, mailingList: false, reasons: [], bounce: null }));
   // The HTML body is always handed over, also next to a text/plain part: its quote structure
-  // (blockquote, Outlook containers) finds history the flattened text hides. Measured on the
-  // corpora (see the report of issue 7) against handing it over only for HTML-only mail.
+  // (blockquote, Outlook containers) finds history the flattened text hides. Against handing it
+  // over only for HTML-only mail: the same corpus score (256/272, the same visible text on all 121
+  // corpus and 45 fixture messages), about half the speed on a 50 KB HTML + text message (~4 ms);
+  // kept because it is what the intake always did.
   const reply = guard('reply_failed', errors, () => extractReply({ text: parsed.text, html: parsed.html }),
     (): ReplyText => ({ visibleText: parsed.text, removedText: '', signature: null }));
   const caseRef = guard('case_ref_failed', errors, () => findCaseRef(parsed.subject, reply.visibleText, opts.caseNumberPrefixes), () => null);
