@@ -14,7 +14,7 @@ async function inspectFastPath(argv: string[]): Promise<boolean> {
   const files = rest.filter((a) => a !== '--json');
   if (files.length === 0 || files.some((f) => f.startsWith('-'))) return false;
   const { runInspect } = await import('../inspect/run-inspect.js');
-  process.exitCode = await runInspect(files, { json: rest.includes('--json'), out: process.stdout });
+  process.exitCode = await runInspect(files, { json: rest.includes('--json'), out: process.stdout, config: process.env.CASEMAIL_CONFIG || null });
   return true;
 }
 
@@ -35,7 +35,8 @@ export async function main(argv: string[]): Promise<void> {
     .argument('<files...>', 'raw RFC 5322 message files')
     .action(async (files: string[], opts: { json?: boolean }) => {
       const { runInspect } = await import('../inspect/run-inspect.js');
-      process.exitCode = await runInspect(files, { json: opts.json === true, out: process.stdout });
+      const config = (program.opts() as { config?: string }).config ?? process.env.CASEMAIL_CONFIG ?? null;
+      process.exitCode = await runInspect(files, { json: opts.json === true, out: process.stdout, config: config || null });
     });
 
   program

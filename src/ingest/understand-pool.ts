@@ -1,5 +1,5 @@
-// Understanding (parsing) off the event loop: a small, long-lived pool of worker threads runs
-// parseMessageSync under a time budget, so one pathological message cannot stop the SMTP and IMAP
+// Understanding off the event loop: a small, long-lived pool of worker threads runs
+// parseMessageSync (and understandParsed, for `understand`) under a time budget, so one pathological message cannot stop the SMTP and IMAP
 // intakes or the outbox. A message over budget is rejected with UnderstandTimeoutError (the
 // handler quarantines it) and its thread is terminated and replaced. I/O: worker threads only.
 import { existsSync } from 'node:fs';
@@ -8,8 +8,9 @@ import { Worker } from 'node:worker_threads';
 import type { CasemailSettings } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import type { ParsedMessage } from '../threading/parsed-message.js';
+import { understandingOptions, type Understanding, type UnderstandingOptions } from '../threading/understanding.js';
 import { TemporaryIntakeError } from './intake-types.js';
-import type { UnderstandReply, UnderstandRequest } from './understand-worker.js';
+import type { UnderstandReply, UnderstandRequest, UnderstandWorkerData } from './understand-worker.js';
 import type { ParseMessageOptions } from './parse-message.js';
 
 export interface UnderstandPoolOptions {
@@ -19,6 +20,8 @@ export interface UnderstandPoolOptions {
   workers?: number;
   /** Passed through to parseMessageSync (the MIME caps). */
   parseOptions?: ParseMessageOptions;
+  /** What `understand` runs understandParsed with; without it `understand` is refused. */
+  understanding?: UnderstandingOptions;
   /** Heap limit of each thread: a message that needs more fails alone instead of the process (default 1024 MB). */
   maxHeapMb?: number;
   logger?: Logger;
@@ -37,8 +40,9 @@ export class UnderstandTimeoutError extends Error {
 const MAX_START_FAILURES = 3;
 
 interface Task {
+  op: UnderstandRequest['op'];
   raw: Buffer;
-  resolve: (parsed: ParsedMessage) => void;
+  resolve: (result: unknown) => void;
   reject: (error: Error) => void;
 }
 
@@ -87,12 +91,27 @@ export class UnderstandPool {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
-  /** Understands one message in a thread; rejects with UnderstandTimeoutError over budget. */
-  parse(raw: Buffer): Promise<ParsedMessage> {
+  /** Parses one message in a thread; rejects with UnderstandTimeoutError over budget. */
+  async parse(raw: Buffer): Promise<ParsedMessage> {
+    return restoreBuffers(await this.run(raw, 'parse') as ParsedMessage);
+  }
+
+  /**
+   * Parses and understands one message in a thread (understandParsed with the options given at
+   * creation); rejects with UnderstandTimeoutError over budget, the budget covering both steps.
+   */
+  async understand(raw: Buffer): Promise<Understanding> {
+    if (!this.options.understanding) throw new Error('this pool was created without understanding options');
+    const u = await this.run(raw, 'understand') as Understanding;
+    restoreBuffers(u.parsed);
+    return u;
+  }
+
+  private run(raw: Buffer, op: Task['op']): Promise<unknown> {
     if (this.closed) return Promise.reject(new TemporaryIntakeError('understanding pool is shut down'));
     if (this.broken) return Promise.reject(this.broken);
-    return new Promise<ParsedMessage>((resolve, reject) => {
-      this.queue.push({ raw, resolve, reject });
+    return new Promise<unknown>((resolve, reject) => {
+      this.queue.push({ op, raw, resolve, reject });
       this.dispatch();
     });
   }
@@ -115,7 +134,7 @@ export class UnderstandPool {
 
   private spawn(): Slot {
     const worker = new Worker(this.workerFile, {
-      workerData: { parseOptions: this.options.parseOptions ?? {} },
+      workerData: { parseOptions: this.options.parseOptions ?? {}, understanding: this.options.understanding ?? null } satisfies UnderstandWorkerData,
       resourceLimits: { maxOldGenerationSizeMb: this.options.maxHeapMb ?? 1024 },
     });
     // Idle threads do not keep the process alive; a running task's timer does.
@@ -138,7 +157,7 @@ export class UnderstandPool {
     if (!running || running.id !== reply.id) return;
     clearTimeout(running.timer);
     slot.task = null;
-    if (reply.ok) running.task.resolve(restoreBuffers(reply.parsed as ParsedMessage));
+    if (reply.ok) running.task.resolve(reply.result);
     else running.task.reject(new Error(reply.error));
     this.dispatch();
   }
@@ -188,7 +207,7 @@ export class UnderstandPool {
       // One copy, handed over (transferred) rather than cloned: a 25 MB message costs 25 MB here, not 50.
       const raw = new Uint8Array(task.raw.byteLength);
       raw.set(task.raw);
-      slot.worker.postMessage({ id, raw } satisfies UnderstandRequest, [raw.buffer]);
+      slot.worker.postMessage({ id, op: task.op, raw } satisfies UnderstandRequest, [raw.buffer]);
     }
   }
 
@@ -202,11 +221,12 @@ export class UnderstandPool {
   }
 }
 
-/** The pool the service (two threads, sized for a 2-core machine) and the pipe intake (one) use: budget and MIME caps from the settings. */
+/** The pool the service (two threads, sized for a 2-core machine) and the pipe intake (one) use: budget, MIME caps and understanding options from the settings. */
 export function createUnderstandPool(settings: CasemailSettings, logger: Logger, workers = 2): UnderstandPool {
   return new UnderstandPool({
     timeoutMs: settings.limits.understandTimeoutMs, workers,
     parseOptions: { maxParts: settings.limits.maxMimeParts, maxDepth: settings.limits.maxMimeDepth },
+    understanding: understandingOptions(settings),
     logger: logger.child({ component: 'understand' }),
   });
 }

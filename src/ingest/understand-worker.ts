@@ -1,28 +1,41 @@
 // The worker-thread side of the understanding pool (understand-pool.ts): parses raw bytes with
-// parseMessageSync and posts the ParsedMessage back. No I/O but the message port; a message that
-// takes too long is the pool's business (it terminates this thread).
+// parseMessageSync and, when asked to understand, runs understandParsed with the options the pool
+// was created with; posts the result back. No I/O but the message port; a message that takes too
+// long is the pool's business (it terminates this thread).
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseMessageSync, type ParseMessageOptions } from './parse-message.js';
+import { understandParsed, type UnderstandingOptions } from '../threading/understanding.js';
+import type { ParsedMessage } from '../threading/parsed-message.js';
 
 export interface UnderstandRequest {
   id: number;
+  /** 'parse': the ParsedMessage only; 'understand': the whole Understanding. */
+  op: 'parse' | 'understand';
   raw: Uint8Array;
 }
 
 export type UnderstandReply =
   | { ready: true }
-  | { id: number; ok: true; parsed: unknown }
+  | { id: number; ok: true; result: unknown }
   | { id: number; ok: false; error: string };
+
+export interface UnderstandWorkerData {
+  parseOptions?: ParseMessageOptions;
+  /** Absent: the thread can parse but not understand (the pool refuses `understand` then). */
+  understanding?: UnderstandingOptions | null;
+}
 
 const port = parentPort;
 if (!port) throw new Error('understand-worker.js runs only as a worker thread');
-const options = (workerData as { parseOptions?: ParseMessageOptions } | null)?.parseOptions ?? {};
+const data = (workerData as UnderstandWorkerData | null) ?? {};
+const options = data.parseOptions ?? {};
+const understanding = data.understanding ?? null;
 
 /** Below this an ArrayBuffer may be Node's shared allocation pool, which must never be detached. */
 const TRANSFER_MIN_BYTES = 64 * 1024;
 
 /** Large attachment contents are handed back (transferred) instead of copied; each backing store once. */
-function transferables(parsed: { attachments: { content: Uint8Array }[] }): ArrayBuffer[] {
+function transferables(parsed: ParsedMessage): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
   for (const a of parsed.attachments) {
     const ab = a.content.buffer;
@@ -39,8 +52,15 @@ port.on('message', (request: UnderstandRequest) => {
     const raw = Buffer.from(request.raw.buffer, request.raw.byteOffset, request.raw.byteLength);
     const parsed = parseMessageSync(raw, options);
     transfer = transferables(parsed);
-    reply = { id: request.id, ok: true, parsed };
+    if (request.op === 'understand') {
+      if (!understanding) throw new Error('this pool was created without understanding options');
+      // Dates (parsed.date) survive the structured clone as Dates; Buffers arrive as Uint8Arrays.
+      reply = { id: request.id, ok: true, result: understandParsed(parsed, understanding) };
+    } else {
+      reply = { id: request.id, ok: true, result: parsed };
+    }
   } catch (error) {
+    transfer = [];
     reply = { id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) };
   }
   port.postMessage(reply, transfer);

@@ -1,19 +1,37 @@
 // `casemail inspect`: reads raw message files and prints what the intake understands, one NDJSON
-// line per file (spec/inspect-json.md). File reading and stdout are the only I/O; understanding
-// itself is `understandMessage`, which the bench measures too.
+// line per file (spec/inspect-json.md). Reading the files and the configuration, and stdout, are
+// the only I/O; understanding itself is `inspectJson`, the intake's own step, which the bench
+// measures too.
 import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { understandMessage, toInspectJson } from './understand.js';
+import { inspectJson } from './understand.js';
+import { InspectConfigError, inspectOptions, type InspectOptions } from './inspect-options.js';
 import { terminalText } from '../cli/terminal-text.js';
 
-export async function runInspect(files: string[], opts: { json: boolean; out: Writable }): Promise<number> {
+export interface RunInspectOptions {
+  json: boolean;
+  out: Writable;
+  /** The configuration file (--config, else CASEMAIL_CONFIG); null: the schema's defaults. */
+  config?: string | null;
+  /** Where problems with the configuration are told (default: stderr). */
+  err?: Writable;
+}
+
+export async function runInspect(files: string[], opts: RunInspectOptions): Promise<number> {
+  let options: InspectOptions;
+  try {
+    options = await inspectOptions(opts.config ?? null, process.cwd());
+  } catch (err) {
+    if (!(err instanceof InspectConfigError)) throw err;
+    (opts.err ?? process.stderr).write(`casemail inspect: ${terminalText(err.message)}\n`);
+    return 2;
+  }
   for (const file of files) {
     const started = performance.now();
     let line: Record<string, unknown>;
     try {
       const raw = await readFile(file);
-      const understood = understandMessage(raw);
-      line = { file, ...toInspectJson(understood), elapsedMs: round(performance.now() - started) };
+      line = { file, ...inspectJson(raw, options), elapsedMs: round(performance.now() - started) };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       line = {

@@ -1,60 +1,17 @@
-// The whole message-understanding step behind `casemail inspect`: parse, then the pure threading
-// modules (automatic mail, quote stripping, case reference, severity, issue split), and the
-// mapping to the inspect-json contract. No I/O; each pure module is guarded so one failing
-// module costs its own field, never the line.
-import { parseMessageSync } from '../ingest/parse-message.js';
-import { classifyAutomatic } from '../threading/automatic.js';
-import type { AutomaticClassification } from '../threading/automatic.js';
-import { findCaseRef } from '../threading/case-ref.js';
-import type { CaseRef } from '../threading/case-ref.js';
-import type { ParsedMessage } from '../threading/parsed-message.js';
-import { extractReply } from '../threading/reply-text.js';
-import type { ReplyText } from '../threading/reply-text.js';
-import { suggestSeverity } from '../threading/severity.js';
-import type { SeveritySuggestion } from '../threading/severity.js';
-import { splitIssues } from '../threading/split-issues.js';
-import type { IssuePart } from '../threading/split-issues.js';
+// The mapping from the shared understanding (src/threading/understanding.ts, the same step the
+// intake runs) to the inspect-json contract (spec/inspect-json.md). No I/O; parsing and
+// understanding are understandRawSync's, with the options inspect-options.ts found.
+import { understandRawSync } from '../ingest/understand-raw.js';
+import type { Understanding } from '../threading/understanding.js';
+import { DEFAULT_INSPECT_OPTIONS, type InspectOptions } from './inspect-options.js';
 
-export interface Understood {
-  parsed: ParsedMessage;
-  reply: ReplyText;
-  classify: AutomaticClassification;
-  caseRef: CaseRef | null;
-  severity: SeveritySuggestion;
-  issues: IssuePart[];
-  /** Failures of individual modules, as { code, message }. */
-  errors: Array<{ code: string; message: string }>;
-}
-
-const AUTOMATIC_OPTS = { ourMessageIdDomains: [] as string[], loopHeader: 'X-Casemail-Loop' };
-const CASE_PREFIXES = ['Case'] as const;
-
-function guard<T>(code: string, errors: Understood['errors'], fn: () => T, fallback: T): T {
-  try {
-    return fn();
-  } catch (err) {
-    errors.push({ code, message: (err as Error).message ?? String(err) });
-    return fallback;
-  }
-}
-
-export function understandMessage(raw: Buffer): Understood {
-  const errors: Understood['errors'] = [];
-  const parsed = parseMessageSync(raw);
-  // With a real text/plain part the reply is found in it; HTML is handed over only when the text
-  // was derived from it, which keeps HTML work off the common path (and the quote structure of
-  // HTML-only mail available).
-  const replyHtml = parsed.textSource === 'plain' ? null : parsed.html;
-  const reply = guard('reply_failed', errors, () => extractReply({ text: parsed.text, html: replyHtml }), { visibleText: parsed.text, removedText: '', signature: null });
-  const classify = guard('classify_failed', errors, () => classifyAutomatic(parsed, AUTOMATIC_OPTS), { kind: 'human' as const, automated: false, mailingList: false, reasons: [], bounce: null });
-  const caseRef = guard('case_ref_failed', errors, () => findCaseRef(parsed.subject, reply.visibleText, CASE_PREFIXES), null);
-  const severity = guard('severity_failed', errors, () => suggestSeverity(parsed.subject, reply.visibleText), { suggested: 3 as const, reasons: ['default'] });
-  const issues = guard('split_failed', errors, () => splitIssues(parsed.subject, reply.visibleText), [{ title: parsed.subject, text: reply.visibleText }]);
-  return { parsed, reply, classify, caseRef, severity, issues, errors };
+/** Parse + understand one raw message as the intake would with these options. */
+export function understandMessage(raw: Buffer, opts: InspectOptions = DEFAULT_INSPECT_OPTIONS): Understanding {
+  return understandRawSync(raw, opts.understanding, opts.parse);
 }
 
 /** The inspect-json contract fields (without `file` and `elapsedMs`). */
-export function toInspectJson(u: Understood): Record<string, unknown> {
+export function toInspectJson(u: Understanding): Record<string, unknown> {
   const p = u.parsed;
   return {
     error: u.errors[0] ?? null,
@@ -87,6 +44,12 @@ export function toInspectJson(u: Understood): Record<string, unknown> {
     classify: u.classify,
     caseRef: u.caseRef,
     severity: u.severity,
-    issues: u.issues,
+    // Each part's own severity is an extra field; the contract's title and text come first.
+    issues: u.issues.map((i) => ({ title: i.title, text: i.text, severity: i.severity })),
   };
+}
+
+/** The contract's line for one message, as run-inspect prints it and the agreement test compares it. */
+export function inspectJson(raw: Buffer, opts: InspectOptions = DEFAULT_INSPECT_OPTIONS): Record<string, unknown> {
+  return toInspectJson(understandMessage(raw, opts));
 }
