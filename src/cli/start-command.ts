@@ -39,7 +39,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
   const handler = new MessageHandler({
     db: handle.db, settings, logger: logger.child({ component: 'intake' }), clock: opts.clock ?? (() => new Date()), onOutboxWritten: () => dispatcher.wake(),
     replyTokenSecret: config.secrets.replyTokenSecret,
-    parse: (raw) => understanding.parse(raw),
+    understand: (raw) => understanding.understand(raw),
   });
   // Built (and so checked: credentials, networks, no open relay) before anything starts running.
   const smtp = settings.smtpIntake.enabled

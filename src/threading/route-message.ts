@@ -90,7 +90,7 @@ export function routeMessage(f: RouteFacts): Route {
   if (f.sender.kind === 'contact' && f.sender.entitled) return { kind: 'new-request' };
   // Someone not entitled writing to a case number that does not exist is answered as if it did:
   // not at all (spec 3.5), so the answer does not tell which numbers exist.
-  if (f.subjectNamesCase) return { ...holdNotEntitled(f.sender, null), notifySender: null };
+  if (f.subjectNamesCase) return { kind: 'hold', reason: noticeReason(f.sender), caseId: null, notifySender: null, notifyAssignee: false };
   return holdNotEntitled(f.sender, null);
 }
 
