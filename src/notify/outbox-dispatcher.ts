@@ -300,7 +300,7 @@ export class OutboxDispatcher {
     let { text, html } = this.templates.renderStored(row.template, data);
     const { attachments, omitted } = row.attachmentsFrom === null
       ? { attachments: [], omitted: [] }
-      : await loadMailAttachments(this.db, row.attachmentsFrom, { maxEncodedBytes: this.maxAttachmentBytes });
+      : await loadMailAttachments(this.db, row.attachmentsFrom, { maxEncodedBytes: this.maxAttachmentBytes, shownCids: cidsShown(html) });
     if (omitted.length > 0) {
       const note = omittedNote(omitted);
       text = `${text.trimEnd()}\n\n${note}\n`;
@@ -332,7 +332,12 @@ export class OutboxDispatcher {
       text,
       html,
       ...(attachments.length > 0
-        ? { attachments: attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content, contentDisposition: 'attachment' as const })) }
+        ? {
+          attachments: attachments.map((a) => ({
+            filename: a.filename, contentType: a.contentType, content: a.content,
+            ...(a.contentId ? { cid: a.contentId, contentDisposition: 'inline' as const } : { contentDisposition: 'attachment' as const }),
+          })),
+        }
         : {}),
       // Template output is text; nothing may make nodemailer read a file or URL.
       disableFileAccess: true,
@@ -345,6 +350,21 @@ export class OutboxDispatcher {
     if (longest > MAX_LINE_CHARS) throw new Error(`a header line has ${longest} characters (RFC 5322 allows ${MAX_LINE_CHARS})`);
     return { raw, text, envelopeTo: [...to, ...cc] };
   }
+}
+
+/** The Content-IDs the HTML shows as images (`src="cid:…"`, RFC 2392: URL-encoded). */
+function cidsShown(html: string): Set<string> {
+  const out = new Set<string>();
+  for (const m of html.matchAll(/\bsrc\s*=\s*["']?cid:([^"'\s>]+)/gi)) {
+    const id = m[1] as string;
+    out.add(id);
+    try {
+      out.add(decodeURIComponent(id));
+    } catch {
+      // A malformed escape: the id as written is all there is.
+    }
+  }
+  return out;
 }
 
 function escapeHtml(s: string): string {

@@ -183,6 +183,8 @@ export interface OutgoingAttachment {
   filename: string;
   contentType: string;
   content: Buffer;
+  /** Set for an inline part the HTML shows (`cid:`), without angle brackets; null for a plain attachment. */
+  contentId: string | null;
 }
 
 /** The attachments of a stored message that go with a mail, or what was left out and why. */
@@ -198,31 +200,46 @@ function encodedSize(bytes: number): number {
   return b64 + Math.ceil(b64 / 76) * 2;
 }
 
+function bareContentId(contentId: string | null): string | null {
+  if (!contentId) return null;
+  const bare = contentId.trim().replace(/^<(.*)>$/, '$1').trim();
+  return bare === '' ? null : bare;
+}
+
 /**
- * The non-inline attachments of message row `messageRowId` (a relayed engineer reply), in their
- * order, read for one mail at a time. Inline parts (images in the HTML) stay behind: they belong
- * to the engineer's HTML, which the relay rebuilds. When their encoded size together exceeds
- * `maxEncodedBytes` (the message size limit), none is read and all are listed as omitted: a mail
- * the receiving server would refuse helps nobody, and a partial set would look complete.
+ * The attachments of message row `messageRowId` (a relayed engineer reply) that go with a mail, in
+ * their order, read for this one mail: every non-inline one, and the inline parts whose Content-ID
+ * is in `shownCids` (the relayed HTML shows them as `cid:` images: a pasted screenshot). Other
+ * inline parts stay behind. When their encoded size together exceeds `maxEncodedBytes` (the
+ * message size limit), none is read and all are listed as omitted: a mail the receiving server
+ * would refuse helps nobody, and a partial set would look complete.
  */
-export async function loadMailAttachments(db: DbOrTrx, messageRowId: number, opts: { maxEncodedBytes: number }): Promise<MailAttachments> {
-  const meta = await db
+export async function loadMailAttachments(
+  db: DbOrTrx,
+  messageRowId: number,
+  opts: { maxEncodedBytes: number; shownCids?: ReadonlySet<string> },
+): Promise<MailAttachments> {
+  const rows = await db
     .selectFrom('message_attachments as ma')
     .innerJoin('attachments as a', 'a.sha256', 'ma.attachment_sha256')
-    .select(['ma.position', 'ma.filename', 'ma.content_type', 'a.sha256', 'a.size'])
+    .select(['ma.position', 'ma.filename', 'ma.content_type', 'ma.content_id', 'ma.inline', 'a.sha256', 'a.size'])
     .where('ma.message_id', '=', messageRowId)
-    .where('ma.inline', '=', false)
     .orderBy('ma.position')
     .execute();
+  const shown = opts.shownCids ?? new Set<string>();
+  const meta = rows
+    .map((m) => ({ ...m, name: attachmentName(m.filename, m.position), cid: m.inline ? bareContentId(m.content_id) : null }))
+    .filter((m) => !m.inline || (m.cid !== null && shown.has(m.cid)));
   if (meta.length === 0) return { attachments: [], omitted: [] };
-  const named = meta.map((m) => ({ ...m, name: attachmentName(m.filename, m.position) }));
-  const total = named.reduce((sum, m) => sum + encodedSize(Number(m.size)), 0);
-  if (total > opts.maxEncodedBytes) return { attachments: [], omitted: named.map((m) => ({ filename: m.name, size: Number(m.size) })) };
+  const total = meta.reduce((sum, m) => sum + encodedSize(Number(m.size)), 0);
+  if (total > opts.maxEncodedBytes) return { attachments: [], omitted: meta.map((m) => ({ filename: m.name, size: Number(m.size) })) };
   const bytes = await db.selectFrom('attachments').select(['sha256', 'bytes'])
-    .where('sha256', 'in', [...new Set(named.map((m) => m.sha256))]).execute();
+    .where('sha256', 'in', [...new Set(meta.map((m) => m.sha256))]).execute();
   const bySha = new Map(bytes.map((b) => [b.sha256, Buffer.isBuffer(b.bytes) ? b.bytes : Buffer.from(b.bytes)]));
   return {
-    attachments: named.map((m) => ({ filename: m.name, contentType: m.content_type || 'application/octet-stream', content: bySha.get(m.sha256) ?? Buffer.alloc(0) })),
+    attachments: meta.map((m) => ({
+      filename: m.name, contentType: m.content_type || 'application/octet-stream', content: bySha.get(m.sha256) ?? Buffer.alloc(0), contentId: m.cid,
+    })),
     omitted: [],
   };
 }

@@ -118,7 +118,7 @@ describe(`relay delivery on ${databaseKind()}`, () => {
     expect(row).toEqual({ from_name: 'Erin Example via Support', attachments_from: replyRowId });
   });
 
-  it('sends from the support address with the engineer\'s name, keeps Reply-To, and carries the attachment\'s bytes but not the inline image', async () => {
+  it('sends from the support address with the engineer\'s name, keeps Reply-To, and carries the attachment\'s bytes and the inline image the HTML shows', async () => {
     const { received, parsed } = await send(relayMail());
     expect(received.mailFrom).toBe(SUPPORT);
     expect(received.raw.toString('utf8')).toMatch(/^From: "?Erin Example via Support"? <support@casemail\.test>\r$/m);
@@ -127,8 +127,10 @@ describe(`relay delivery on ${databaseKind()}`, () => {
     expect(parsed.subject).toBe(`Re: [Case #${caseNumber}] Export fails`);
     expect(parsed.inReplyTo).toBe('<customer-1@globex.example>');
 
-    expect(parsed.attachments.map((a) => [a.filename, a.contentType])).toEqual([['export-fix-4.2.1.patch.pdf', 'application/pdf']]);
-    expect(Buffer.compare(parsed.attachments[0]!.content, PDF)).toBe(0);
+    const files = parsed.attachments.map((a) => [a.filename, a.contentType, a.contentDisposition, a.cid ?? null]);
+    expect(files).toEqual([['logo.png', 'image/png', 'inline', 'ii_logo@mail.acme.example'], ['export-fix-4.2.1.patch.pdf', 'application/pdf', 'attachment', null]]);
+    expect(Buffer.compare(parsed.attachments[1]!.content, PDF)).toBe(0);
+    expect(parsed.attachments[0]!.content.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
 
     expect(parsed.text).toContain('Hello Ana,\nthe patch is attached; please send the log afterwards.');
     expect(parsed.text).toContain('Erin Example | Acme Support');
@@ -149,6 +151,14 @@ describe(`relay delivery on ${databaseKind()}`, () => {
     expect(parsed.from?.value[0]?.name).toBe('Erin Example via Support');
   });
 
+  it('a text-only relay takes the attachment but not the inline image nobody shows', async () => {
+    const mail = relayMail();
+    mail.data = { ...mail.data, html: null };
+    const { parsed } = await send(mail);
+    expect(parsed.attachments.map((a) => a.filename)).toEqual(['export-fix-4.2.1.patch.pdf']);
+    expect(Buffer.compare(parsed.attachments[0]!.content, PDF)).toBe(0);
+  });
+
   it('without from_name the From is the service\'s own name', async () => {
     const { parsed } = await send(relayMail({ fromName: null, attachmentsFrom: null }), { fromName: 'Acme Support' });
     expect(parsed.from?.value).toEqual([{ name: 'Acme Support', address: SUPPORT }]);
@@ -157,7 +167,7 @@ describe(`relay delivery on ${databaseKind()}`, () => {
   it('over the size bound, sends without the attachments and names them in both bodies', async () => {
     const { parsed } = await send(relayMail(), { maxAttachmentBytes: 1000 });
     expect(parsed.attachments).toHaveLength(0);
-    expect(parsed.text).toContain('[Not attached, too large to send by mail: export-fix-4.2.1.patch.pdf (1 KB).');
-    expect(String(parsed.html)).toContain('Not attached, too large to send by mail: export-fix-4.2.1.patch.pdf');
+    expect(parsed.text).toContain('[Not attached, too large to send by mail: logo.png (1 KB), export-fix-4.2.1.patch.pdf (1 KB).');
+    expect(String(parsed.html)).toContain('Not attached, too large to send by mail: logo.png (1 KB), export-fix-4.2.1.patch.pdf');
   });
 });
