@@ -34,7 +34,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
     }
   }
 
-  const dispatcher = createOutboxDispatcher({ config, db: handle.db, logger });
+  const dispatcher = createOutboxDispatcher({ config, db: handle.db, logger, ...(opts.clock ? { clock: opts.clock } : {}) });
   const understanding = createUnderstandPool(settings, logger);
   const handler = new MessageHandler({
     db: handle.db, settings, logger: logger.child({ component: 'intake' }), clock: opts.clock ?? (() => new Date()), onOutboxWritten: () => dispatcher.wake(),

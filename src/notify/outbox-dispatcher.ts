@@ -383,7 +383,7 @@ function omittedNote(omitted: readonly { filename: string; size: number }[]): st
 }
 
 /** The dispatcher `casemail start` runs: templates from the config's folder (a broken one fails here), transport by configuration. */
-export function createOutboxDispatcher(opts: { config: Config; db: Db; logger: Logger; transport?: MailTransport; templates?: MailTemplates }): OutboxDispatcher {
+export function createOutboxDispatcher(opts: { config: Config; db: Db; logger: Logger; transport?: MailTransport; templates?: MailTemplates; clock?: () => Date }): OutboxDispatcher {
   const { settings, paths } = opts.config;
   return new OutboxDispatcher({
     db: opts.db,
@@ -396,5 +396,6 @@ export function createOutboxDispatcher(opts: { config: Config; db: Db; logger: L
     maxAttachmentBytes: settings.limits.maxMessageBytes,
     maxAttempts: settings.outbox.maxAttempts,
     retryBaseSeconds: settings.outbox.retryBaseSeconds,
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
 }

@@ -221,7 +221,8 @@ function htmlTitle(data: unknown): string {
 function normaliseText(text: string): string {
   return `${text
     .replace(/\r\n?/g, '\n')
-    .replace(/[ \t]+$/gm, '')
+    // Trailing blanks go, except the signature separator's: "-- " is how mail clients find a signature.
+    .replace(/^(?!-- $)(.*?)[ \t]+$/gm, '$1')
     .replace(/\n{3,}/g, '\n\n')
     .trim()}\n`;
 }
