@@ -192,8 +192,8 @@ export async function ccContacts(trx: Trx, facts: IntakeFacts, organisationId: n
 export interface NewRequestFacts {
   activity: { newCases: number; acknowledgements: number };
   cc: { id: number; address: string; bouncing: boolean }[];
-  /** Whose turn it is (round-robin), or null (queue rule, or nobody to take it). */
-  assignee: EngineerRef | null;
+  /** Whose turn it is (round-robin), or null (queue rule, or nobody to take it); `turnTaken`: this intake holds the turn and moves it on. */
+  assignee: (EngineerRef & { turnTaken: boolean }) | null;
   /** Who hears of a case nobody is assigned to: the queue address, else every active engineer. */
   unassignedNotify: string[];
 }
@@ -215,13 +215,17 @@ export async function gatherNewRequestFacts(trx: Trx, facts: IntakeFacts, organi
  * case longest ago. A row another intake is assigning right now is skipped, so parallel new cases
  * spread over the team instead of queueing behind one lock.
  */
-async function nextInTurn(trx: Trx, team: string | null): Promise<EngineerRef | null> {
+async function nextInTurn(trx: Trx, team: string | null): Promise<(EngineerRef & { turnTaken: boolean }) | null> {
   let q = trx.selectFrom('engineers').select(['id', 'address', 'name', 'active'])
     .where('active', '=', true).where('role', '=', 'engineer')
     .orderBy(sql`last_assigned_at asc nulls first`).orderBy('id').limit(1);
   if (team) q = q.where('team', '=', team);
-  const row = await q.forUpdate().skipLocked().executeTakeFirst() ?? await q.executeTakeFirst();
-  return row ? { id: Number(row.id), address: row.address, name: row.name, active: row.active } : null;
+  // NO KEY UPDATE: a case row naming this engineer (its foreign key check) does not wait for it.
+  const locked = await q.forNoKeyUpdate().skipLocked().executeTakeFirst();
+  // Everyone is being assigned right now: take the next in turn without moving the turn on, so
+  // this intake never waits for another's commit.
+  const row = locked ?? await q.executeTakeFirst();
+  return row ? { id: Number(row.id), address: row.address, name: row.name, active: row.active, turnTaken: locked !== undefined } : null;
 }
 
 /** The queue address, else every active engineer's. */

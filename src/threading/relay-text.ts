@@ -15,6 +15,7 @@ export function relayText(body: string): string {
 export function relayTextWithSignature(body: string, signature: string | null): string {
   const text = relayText(body);
   if (text === '') return '';
-  const sig = signature === null ? '' : relayText(signature);
+  // The quote stripper hands the separator back as "--"; mail clients find a signature by "-- ".
+  const sig = signature === null ? '' : relayText(signature).replace(/^--[ \t]*(?=\n|$)/, '-- ');
   return sig === '' ? text : `${text}\n\n${sig}`;
 }

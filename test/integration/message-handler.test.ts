@@ -31,7 +31,7 @@ describe(`message handler on ${databaseKind()}`, () => {
     .select(['outbox.kind', 'outbox.to_addresses', 'outbox.subject', 'outbox.in_reply_to', 'outbox.message_id_header', 'outbox.auto_submitted', 'outbox.data'])
     .where('cases.number', '=', caseNumber).orderBy('outbox.id').execute();
 
-  it('opens a case for an entitled contact and queues its acknowledgement and the engineers\' notification', async () => {
+  it('opens a case for an entitled contact, assigns it round-robin and queues its acknowledgement and the assignee\'s notification', async () => {
     const raw = buildMail({ messageId: '<first@acme.example>', subject: 'Export fails', body: 'The export stops with E42.\n' });
     const r = await handler.handleAt(raw, smtp, NOW);
     expect(r.status).toBe('processed');
@@ -48,7 +48,10 @@ describe(`message handler on ${databaseKind()}`, () => {
     expect(ack?.subject).toBe(`[Case #${num}] Export fails`);
     expect(ack?.in_reply_to).toBe('<first@acme.example>');
     expect(ack?.auto_submitted).toBe('auto-replied');
-    expect(out.find((o) => o.kind === 'new-case-notification')?.to_addresses).toEqual(['erin@vendor.example', 'sam@vendor.example']);
+    // Round-robin over the team's engineers (role engineer): Erin; Sam is a supervisor.
+    expect(out.find((o) => o.kind === 'new-case-notification')?.to_addresses).toEqual(['erin@vendor.example']);
+    const erin = await tdb.db.selectFrom('engineers').select('id').where('address', '=', 'erin@vendor.example').executeTakeFirstOrThrow();
+    expect(c.assignee_engineer_id).toBe(erin.id);
     const events = await tdb.db.selectFrom('case_events').select('kind').where('case_id', '=', c.id).execute();
     expect(events.map((e) => e.kind)).toContain('case_opened');
   });
@@ -104,17 +107,17 @@ describe(`message handler on ${databaseKind()}`, () => {
     expect(reply.caseNumbers).toEqual([num]);
   });
 
-  it('holds a message from a stranger who copies a case number, telling them only what any unknown sender is told', async () => {
+  it('holds a message from a stranger who copies a case number: the stranger is not answered, the assignee is told', async () => {
     const r = await handler.handleAt(buildMail({ subject: 'Printer jam' }), smtp, NOW);
     const [num] = r.caseNumbers as [number];
     const before = await tdb.db.selectFrom('outbox').select('id').execute();
     const held = await handler.handleAt(buildMail({ from: 'mallory@evil.example', subject: `Re: [Case #${num}] Printer jam` }), smtp, NOW);
     expect(held).toMatchObject({ status: 'held', reason: 'not_allowed_on_case', caseNumbers: [num] });
     const after = await tdb.db.selectFrom('outbox').select(['id', 'kind', 'case_id', 'to_addresses', 'data']).execute();
-    // Nothing about the case: the not-entitled notice a non-existent number also gets (issue 11,
-    // case numbers must not be probeable). No assignee or queue is configured, so nobody else is told.
+    // Spec 3.5: held, not answered, the assignee told. A non-existent number gets the same silence
+    // (issue 11: case numbers must not be probeable).
     const added = after.filter((o) => !before.some((b) => b.id === o.id));
-    expect(added).toEqual([expect.objectContaining({ kind: 'not-entitled', case_id: null, to_addresses: ['mallory@evil.example'], data: expect.objectContaining({ reason: 'unknown_sender' }) })]);
+    expect(added).toEqual([expect.objectContaining({ kind: 'held-message-notice', to_addresses: ['erin@vendor.example'], data: expect.objectContaining({ reason: 'not_allowed_on_case' }) })]);
   });
 
   it('lets a colleague from the same organisation follow up and adds them to the participants', async () => {

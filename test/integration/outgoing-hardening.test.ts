@@ -150,7 +150,7 @@ describe(`outgoing mail hardening on ${databaseKind()}`, () => {
 
   it('does not notify a queue address that is one of ours, and still acknowledges the customer', async () => {
     await service.stop();
-    service = await serviceWith(tdb, sink, { addresses: { queue: 'support+queue@casemail.localhost' } });
+    service = await serviceWith(tdb, sink, { addresses: { queue: 'support+queue@casemail.localhost' }, assignment: { rule: 'queue' } });
     const id = `<queue-own-${Date.now()}@acme.example>`;
     await deliver(service, { from: 'Bob Builder <bob@acme.example>', subject: 'Queue is ours', text: 'E42', messageId: id });
     await sink.waitFor((list) => list.some((m) => headerOf(m.raw, 'In-Reply-To') === id), 20_000);

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/config.js';
+import { understandingOptions } from '../../src/threading/understanding.js';
 import { MessageHandler } from '../../src/cases/message-handler.js';
 import { SmtpIntake } from '../../src/ingest/smtp-intake.js';
 import { UnderstandPool } from '../../src/ingest/understand-pool.js';
@@ -64,12 +65,12 @@ describe(`understanding under a time budget on ${databaseKind()}`, () => {
   /** The real handler and SMTP intake, with parsing through `pool`; `onParse` sees each message handed to it. */
   async function service(timeoutMs: number, onParse: (raw: Buffer) => void = () => {}) {
     const settings = loadConfig({ env: {}, overrides: { limits: { understandTimeoutMs: timeoutMs } } }).settings;
-    const pool = new UnderstandPool({ timeoutMs, workers: 2 });
+    const pool = new UnderstandPool({ timeoutMs, workers: 2, understanding: understandingOptions(settings) });
     const handler = new MessageHandler({
       db: tdb.db, settings, logger: silentLogger, clock: () => new Date(),
-      parse: (raw) => {
+      understand: (raw) => {
         onParse(raw);
-        return pool.parse(raw);
+        return pool.understand(raw);
       },
     });
     const intake = new SmtpIntake({

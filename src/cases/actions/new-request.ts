@@ -50,7 +50,7 @@ export function newRequest(
   const limitNote = describeHits(parts.hits);
   const plan = emptyPlan({ status: 'processed', caseId: cases[0]?.id ?? null, reason: limitNote }, cases.map((c) => c.number));
   plan.openCases = cases.map(({ text: _text, ...c }) => c);
-  if (more.assignee) plan.assignedEngineers.push(more.assignee.id);
+  if (more.assignee?.turnTaken) plan.assignedEngineers.push(more.assignee.id);
 
   const people = [
     { address: sender.address, contactId: sender.id, role: 'requester' as const, bouncing: sender.bouncing },
