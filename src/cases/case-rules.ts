@@ -109,10 +109,6 @@ export function slaInstants(settings: CasemailSettings, severity: Severity, open
   return { due, warnAt };
 }
 
-export function caseTag(settings: CasemailSettings, number: number): string {
-  return `[${settings.caseNumber.prefix} #${number}]`;
-}
-
 export function severityMeaning(severity: number): string {
   switch (severity) {
     case 1: return 'production down or inoperable; critical operations halted';

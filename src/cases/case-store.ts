@@ -1,31 +1,8 @@
-// Case rows the intake reads outside a plan: the audit trail written directly, and what a
-// sender caused in the last hour (the per-sender caps). Plans are written by apply-plan.ts.
+// What a sender caused in the last hour, from the audit trail (the per-sender caps); read while
+// the intake gathers facts. Plans are written by apply-plan.ts.
 // Plain functions taking `trx` first; callers own the transaction.
 import { sql } from 'kysely';
 import type { DbOrTrx } from '../db/database.js';
-
-export interface NewEvent {
-  caseId: number | null;
-  messageId?: number | null;
-  at: Date;
-  actor: string;
-  kind: string;
-  data?: Record<string, unknown>;
-}
-
-/** Several audit events in one statement. */
-export async function recordEvents(trx: DbOrTrx, events: readonly NewEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  await trx.insertInto('case_events').values(events.map((e) => ({
-    case_id: e.caseId, message_id: e.messageId ?? null, at: e.at, actor: e.actor, kind: e.kind, data: JSON.stringify(e.data ?? {}),
-  }))).execute();
-}
-
-export async function recordEvent(trx: DbOrTrx, e: { caseId: number | null; messageId?: number | null; at: Date; actor: string; kind: string; data?: Record<string, unknown> }): Promise<void> {
-  await trx.insertInto('case_events').values({
-    case_id: e.caseId, message_id: e.messageId ?? null, at: e.at, actor: e.actor, kind: e.kind, data: JSON.stringify(e.data ?? {}),
-  }).execute();
-}
 
 /**
  * What a sender caused in the rolling hour before `now`, from the audit trail (durable, so the
