@@ -20,7 +20,7 @@ export interface EventItem {
 }
 
 export interface DeliveryView {
-  status: 'pending' | 'sent' | 'failed';
+  status: 'pending' | 'sent' | 'failed' | 'held_back';
   attempts: number;
   lastError: string | null;
   sentAt: string | null;

@@ -8,6 +8,11 @@ import path from 'node:path';
 import { z } from 'zod';
 import { isTimeZone } from '../calendar/business-calendar.js';
 import { isHolidayRegion } from '../calendar/region-holidays.js';
+import cron from 'node-cron';
+
+function isCronExpression(expr: string): boolean {
+  return cron.validate(expr);
+}
 
 const timeOfDay = z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'expected HH:MM (24:00 allowed as end of day)');
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
@@ -68,6 +73,10 @@ export const configSchema = z.object({
     infoAutoCloseDays: z.number().int().positive().default(15),
     confirmationAutoCloseDays: z.number().int().positive().default(10),
     reopenWindowDays: z.number().int().nonnegative().default(7),
+    /** node-cron expression of the sweep tick (default every minute); each tick acts on what is due at that instant. */
+    sweepSchedule: z.string().refine(isCronExpression, 'invalid cron expression (five or six fields, e.g. "* * * * *")').default('* * * * *'),
+    /** Cases one sweep tick handles at most; the rest wait for the next tick (a backlog after downtime drains in steps). */
+    sweepBatch: z.number().int().positive().default(5000),
   }).prefault({}),
   closePhrases: z.array(z.string().min(1)).default([
     'close', 'close it', 'please close', 'resolved', 'yes resolved', 'confirmed', 'you can close this case',
@@ -81,6 +90,12 @@ export const configSchema = z.object({
     maxNewCasesPerSenderPerHour: z.number().int().positive().default(20),
     /** Acknowledgements sent per sender address per rolling hour; past it, none until the hour passes. */
     maxAcknowledgementsPerSenderPerHour: z.number().int().positive().default(20),
+    /**
+     * Automatic mail (Auto-Submitted: acknowledgements, notices, reminders) queued to one address
+     * per rolling hour; past it the mail is held back (outbox status held_back) and never sent.
+     * Stops loops with auto-responders that ignore Auto-Submitted.
+     */
+    maxAutomaticMailPerAddressPerHour: z.number().int().positive().default(10),
     /** MIME parts read per message; the rest becomes one opaque part and a warning. */
     maxMimeParts: z.number().int().positive().default(1000),
     /** MIME nesting depth read; deeper parts stay raw data and a warning. */

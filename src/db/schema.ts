@@ -157,7 +157,7 @@ export interface CaseEventsTable {
   data: JSONColumnType<Record<string, unknown>, string, string>;
 }
 
-export type OutboxStatus = 'pending' | 'sent' | 'failed';
+export type OutboxStatus = 'pending' | 'sent' | 'failed' | 'held_back';
 
 export interface OutboxTable {
   id: Id;
@@ -195,6 +195,13 @@ export interface MailboxCursorsTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** One automatic mail queued to an address: what the per-address hourly limit counts. */
+export interface AutomaticMailLogTable {
+  address: string;
+  at: Timestamp;
+  outbox_id: number | null;
+}
+
 export interface Database {
   organisations: OrganisationsTable;
   contracts: ContractsTable;
@@ -210,4 +217,5 @@ export interface Database {
   case_events: CaseEventsTable;
   outbox: OutboxTable;
   mailbox_cursors: MailboxCursorsTable;
+  automatic_mail_log: AutomaticMailLogTable;
 }

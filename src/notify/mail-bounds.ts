@@ -3,7 +3,7 @@
 // Applied when the outbox row is written (so the row itself stays small) and again when the
 // dispatcher composes the mail, which then checks RFC 5322's 998-character line limit. Pure.
 import { isOwnAddress } from '../threading/addresses.js';
-import type { MailKind, MailKindData, NewCaseNotificationData } from './mail-kinds.js';
+import type { MailKind, MailKindData, NewCaseNotificationData, SlaStateData } from './mail-kinds.js';
 
 export const MAX_SUBJECT_CHARS = 200;
 /** Display names, organisation names, attachment file names, reasons. */
@@ -184,7 +184,28 @@ const BOUNDERS: { [K in MailKind]: (data: MailKindData[K]) => MailKindData[K] } 
     attachments: list(d.attachments, boundAttachments),
   }),
   'assignment-notice': (d) => ({ ...d, case: boundSummary(d.case), assignedBy: text(d.assignedBy, boundName), organisation: text(d.organisation, boundName) }),
+  'sla-warning': (d) => boundSlaState(d),
+  'sla-breach': (d) => ({ ...d, ...boundSlaState(d) }),
+  'info-reminder': (d) => ({ ...d, case: boundSummary(d.case), requesterName: text(d.requesterName, boundName) }),
+  'confirmation-reminder': (d) => ({ ...d, case: boundSummary(d.case), requesterName: text(d.requesterName, boundName) }),
+  'auto-close-notice': (d) => ({ ...d, case: boundSummary(d.case), requesterName: text(d.requesterName, boundName) }),
+  'customer-unreachable': (d) => ({
+    ...d, case: boundSummary(d.case), address: text(d.address, boundName), reason: text(d.reason, boundName),
+    reachable: list(d.reachable, (xs) => xs.slice(0, MAX_LISTED_ATTACHMENTS).map((x) => text(x, boundName))),
+  }),
 };
+
+function boundSlaState(d: SlaStateData): SlaStateData {
+  return {
+    ...d,
+    case: boundSummary(d.case),
+    requester: d.requester && typeof d.requester === 'object'
+      ? { name: text(d.requester.name, boundName), address: text(d.requester.address, boundName) }
+      : d.requester,
+    organisation: text(d.organisation, boundName),
+    assignee: d.assignee === null ? null : text(d.assignee, boundName),
+  };
+}
 
 /** The template data of a mail of `kind`, every input-derived field bounded. */
 export function boundMailData<K extends MailKind>(kind: K, data: MailKindData[K]): MailKindData[K] {

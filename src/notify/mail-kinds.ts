@@ -96,6 +96,81 @@ export interface AssignmentNoticeData {
   targetResponseLocal: string;
 }
 
+/** The first-response state of a case nobody has answered yet (spec section 6: SLA warning and breach). */
+export interface SlaStateData {
+  case: CaseSummary;
+  severity: number;
+  state: string;
+  organisation: string;
+  requester: { name: string; address: string };
+  /** Instants in words in the service's time zone, e.g. "Monday 7 December 2026, 15:00 (Europe/Berlin)". */
+  openedLocal: string;
+  dueLocal: string;
+  /** The target as a duration: "within 8 business hours", "within 30 minutes". */
+  target: string;
+  /** Wall-clock time from the sweep's now to the due instant, in words: "2 hours 5 minutes". */
+  timeLeft: string;
+  /** Assignee's name, or null when the case sits in the queue. */
+  assignee: string | null;
+}
+
+/** A share of the response target passed with no response: to the assignee or the queue. */
+export type SlaWarningData = SlaStateData;
+
+/** The response target passed with no response: to the assignee and the supervisors. `timeLeft` reads as overdue. */
+export interface SlaBreachData extends SlaStateData {
+  /** How long past the due instant the sweep acted, in words ("12 minutes"). */
+  overdueBy: string;
+}
+
+/** In `awaiting_customer`: we asked for information and are still waiting (to the customer). */
+export interface InfoReminderData {
+  case: CaseSummary;
+  requesterName: string;
+  /** When the engineer asked, in words. */
+  askedLocal: string;
+  /** When the case closes without an answer, in words. */
+  closeLocal: string;
+  /** True for the last reminder, one business day before the close. */
+  final: boolean;
+  supportAddress: string;
+}
+
+/** In `resolution_proposed`: please confirm, or tell us it is not solved (to the customer). */
+export interface ConfirmationReminderData {
+  case: CaseSummary;
+  requesterName: string;
+  proposedLocal: string;
+  closeLocal: string;
+  final: boolean;
+  /** The phrases that confirm, for the customer to use ("close", "confirmed", ...). */
+  closePhrases: string[];
+  supportAddress: string;
+}
+
+/** A case closed by its timer (to the customer), saying why and how to reopen. */
+export interface AutoCloseNoticeData {
+  case: CaseSummary;
+  requesterName: string;
+  reason: 'no_response' | 'auto_resolved';
+  /** Business days waited, e.g. 15. */
+  waitedBusinessDays: number;
+  /** Until when a reply reopens the case, in words; after it a reply opens a new case. */
+  reopenUntilLocal: string;
+  reopenWindowDays: number;
+  supportAddress: string;
+}
+
+/** Our mail to a customer bounced permanently: the assignee (or the queue) is told the customer cannot be reached. */
+export interface CustomerUnreachableData {
+  case: CaseSummary;
+  address: string;
+  /** Bounce statuses or the server's reply, e.g. "5.1.1". */
+  reason: string;
+  /** Other customer participants still reachable on the case. */
+  reachable: string[];
+}
+
 export interface MailKindData {
   acknowledgement: AcknowledgementData;
   'not-entitled': NotEntitledData;
@@ -106,6 +181,12 @@ export interface MailKindData {
   'command-error': CommandErrorData;
   'customer-reply-notification': CustomerReplyNotificationData;
   'assignment-notice': AssignmentNoticeData;
+  'sla-warning': SlaWarningData;
+  'sla-breach': SlaBreachData;
+  'info-reminder': InfoReminderData;
+  'confirmation-reminder': ConfirmationReminderData;
+  'auto-close-notice': AutoCloseNoticeData;
+  'customer-unreachable': CustomerUnreachableData;
 }
 
 export type MailKind = keyof MailKindData;
@@ -113,6 +194,7 @@ export type MailKind = keyof MailKindData;
 export const MAIL_KINDS = [
   'acknowledgement', 'not-entitled', 'new-case-notification', 'held-message-notice', 'oversize-notice',
   'engineer-relay', 'command-error', 'customer-reply-notification', 'assignment-notice',
+  'sla-warning', 'sla-breach', 'info-reminder', 'confirmation-reminder', 'auto-close-notice', 'customer-unreachable',
 ] as const satisfies readonly MailKind[];
 
 /** One outgoing mail as the code that causes it describes it; written to the outbox in the same transaction. */

@@ -371,13 +371,13 @@ export async function requeueFailedMail(db: DbOrTrx, opts: { ids?: number[]; now
 }
 
 /** Counts by status, and the oldest pending row's due time, for `doctor` and logs. */
-export async function outboxSummary(db: DbOrTrx): Promise<{ pending: number; sent: number; failed: number; oldestPendingAt: Date | null }> {
+export async function outboxSummary(db: DbOrTrx): Promise<{ pending: number; sent: number; failed: number; held_back: number; oldestPendingAt: Date | null }> {
   const rows = await db
     .selectFrom('outbox')
     .select(['status', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.min('next_attempt_at').as('oldest')])
     .groupBy('status')
     .execute();
-  const out = { pending: 0, sent: 0, failed: 0, oldestPendingAt: null as Date | null };
+  const out = { pending: 0, sent: 0, failed: 0, held_back: 0, oldestPendingAt: null as Date | null };
   for (const r of rows) {
     out[r.status] = Number(r.n);
     if (r.status === 'pending' && r.oldest) out.oldestPendingAt = new Date(r.oldest);

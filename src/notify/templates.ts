@@ -98,6 +98,40 @@ export const SAMPLE_MAIL_DATA: { [K in MailKind]: MailKindData[K] } = {
     organisation: 'Customer GmbH',
     targetResponseLocal: 'Mon 30 Nov 2026, 09:00 (Europe/Berlin)',
   },
+  'sla-warning': {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    severity: 2, state: 'new', organisation: 'Customer GmbH',
+    requester: { name: 'Dana Fischer', address: 'dana@customer.example' },
+    openedLocal: 'Monday 30 November 2026, 09:00 (Europe/Berlin)', dueLocal: 'Monday 30 November 2026, 17:00 (Europe/Berlin)',
+    target: 'within 8 business hours', timeLeft: '2 hours', assignee: 'Erin Example',
+  },
+  'sla-breach': {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    severity: 2, state: 'new', organisation: 'Customer GmbH',
+    requester: { name: 'Dana Fischer', address: 'dana@customer.example' },
+    openedLocal: 'Monday 30 November 2026, 09:00 (Europe/Berlin)', dueLocal: 'Monday 30 November 2026, 17:00 (Europe/Berlin)',
+    target: 'within 8 business hours', timeLeft: '0 minutes', overdueBy: '1 minute', assignee: null,
+  },
+  'info-reminder': {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    requesterName: 'Dana Fischer', askedLocal: 'Monday 30 November 2026, 11:00 (Europe/Berlin)',
+    closeLocal: 'Monday 21 December 2026, 11:00 (Europe/Berlin)', final: false, supportAddress: 'support@example.com',
+  },
+  'confirmation-reminder': {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    requesterName: 'Dana Fischer', proposedLocal: 'Monday 30 November 2026, 11:00 (Europe/Berlin)',
+    closeLocal: 'Monday 14 December 2026, 11:00 (Europe/Berlin)', final: true,
+    closePhrases: ['close', 'confirmed'], supportAddress: 'support@example.com',
+  },
+  'auto-close-notice': {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    requesterName: 'Dana Fischer', reason: 'no_response', waitedBusinessDays: 15,
+    reopenUntilLocal: 'Monday 28 December 2026, 11:00 (Europe/Berlin)', reopenWindowDays: 7, supportAddress: 'support@example.com',
+  },
+  'customer-unreachable': {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    address: 'dana@customer.example', reason: '5.1.1', reachable: ['it-desk@customer.example'],
+  },
 };
 
 /** 18432 -> "18 KB", 61865984 -> "59 MB": sizes as a person reads them. */
