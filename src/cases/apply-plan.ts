@@ -8,7 +8,7 @@ import type { MessagesTable } from '../db/schema.js';
 import { enqueueMails } from '../notify/outbox-store.js';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
 import { insertMessageWithRaw, storeAttachments } from './message-store.js';
-import type { CaseUpdate, Plan } from './plan.js';
+import type { CaseChanges, CaseUpdate, Plan } from './plan.js';
 
 export interface InboundRow {
   id: number;
@@ -19,8 +19,22 @@ export interface InboundRow {
 }
 
 /** Returns whether any outgoing mail was queued (so the dispatcher can be woken after commit). */
-export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: { now: Date; messageIdDomain: string }): Promise<{ queuedMail: boolean }> {
-  const { now } = ctx;
+export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: { now: Date; messageIdDomain: string }): Promise<{ queuedMail: boolean; mailsQueued: number }> {
+  await insertCases(trx, plan, ctx.now);
+  await insertMessageWithRaw(trx, inbound.raw, {
+    ...inbound.row, id: inbound.id, status: plan.message.status, case_id: plan.message.caseId, status_reason: plan.message.reason,
+  });
+  await storeAttachments(trx, inbound.id, inbound.attachments);
+  return applyChanges(trx, plan, inbound.id, ctx);
+}
+
+/** A plan with no inbound message (the timer sweep's): the case changes, events and mail alone. */
+export async function applyCaseChanges(trx: Trx, changes: CaseChanges, ctx: { now: Date; messageIdDomain: string }): Promise<{ queuedMail: boolean; mailsQueued: number }> {
+  await insertCases(trx, changes, ctx.now);
+  return applyChanges(trx, changes, null, ctx);
+}
+
+async function insertCases(trx: Trx, plan: CaseChanges, now: Date): Promise<void> {
   if (plan.openCases.length) {
     await trx.insertInto('cases').values(plan.openCases.map((c) => ({
       id: c.id, number: c.number, organisation_id: c.organisationId, requester_contact_id: c.requesterContactId,
@@ -29,11 +43,11 @@ export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: 
       sla_warning_due_at: c.slaWarningDueAt, state_entered_at: c.openedAt, split_group: c.splitGroup, updated_at: now,
     }))).execute();
   }
-  await insertMessageWithRaw(trx, inbound.raw, {
-    ...inbound.row, id: inbound.id, status: plan.message.status, case_id: plan.message.caseId, status_reason: plan.message.reason,
-  });
-  await storeAttachments(trx, inbound.id, inbound.attachments);
+}
 
+/** Everything after the cases and the inbound row; `inboundId` is what events `aboutMessage` name. */
+async function applyChanges(trx: Trx, plan: CaseChanges, inboundId: number | null, ctx: { now: Date; messageIdDomain: string }): Promise<{ queuedMail: boolean; mailsQueued: number }> {
+  const { now } = ctx;
   for (const u of plan.caseUpdates) await updateCase(trx, u, now);
   if (plan.assignedEngineers.length) {
     await trx.updateTable('engineers').set({ last_assigned_at: now }).where('id', 'in', plan.assignedEngineers).execute();
@@ -55,7 +69,7 @@ export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: 
   }
   if (plan.events.length) {
     await trx.insertInto('case_events').values(plan.events.map((e) => ({
-      case_id: e.caseId, message_id: e.messageId ?? (e.aboutMessage ? inbound.id : null), at: now, actor: e.actor, kind: e.kind, data: JSON.stringify(e.data),
+      case_id: e.caseId, message_id: e.messageId ?? (e.aboutMessage ? inboundId : null), at: now, actor: e.actor, kind: e.kind, data: JSON.stringify(e.data),
     }))).execute();
   }
   if (plan.markBouncing) {
@@ -63,7 +77,7 @@ export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: 
       .where('address', 'in', plan.markBouncing.addresses).where('bouncing_since', 'is', null).execute();
   }
   const inserted = await enqueueMails(trx, plan.mails, { messageIdDomain: ctx.messageIdDomain, now });
-  return { queuedMail: inserted.size > 0 };
+  return { queuedMail: inserted.size > 0, mailsQueued: inserted.size };
 }
 
 async function updateCase(trx: Trx, u: CaseUpdate, now: Date): Promise<void> {
@@ -81,7 +95,12 @@ async function updateCase(trx: Trx, u: CaseUpdate, now: Date): Promise<void> {
     ...(u.severity ? {
       severity: u.severity.severity, severity_source: u.severity.source,
       first_response_due_at: u.severity.firstResponseDueAt, sla_warning_due_at: u.severity.slaWarningDueAt,
+      // New instants: the warning and breach of the new target are still to come.
+      sla_warned_at: null, sla_breached_at: null,
     } : {}),
+    ...(u.slaWarnedAt ? { sla_warned_at: u.slaWarnedAt } : {}),
+    ...(u.slaBreachedAt ? { sla_breached_at: u.slaBreachedAt } : {}),
+    ...(u.nextReminderAt !== undefined ? { next_reminder_at: u.nextReminderAt } : {}),
     ...(u.assigneeEngineerId !== undefined ? { assignee_engineer_id: u.assigneeEngineerId } : {}),
     ...(u.firstResponseAt ? { first_response_at: u.firstResponseAt } : {}),
   }).where('id', '=', u.caseId).execute();

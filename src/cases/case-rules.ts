@@ -8,8 +8,9 @@ import { addBusinessDays, responseDeadline, type BusinessCalendar } from '../cal
 
 export type Severity = 1 | 2 | 3;
 
-/** What can happen to a case. Timers (auto-close) are the scheduler's, in the next piece of work. */
+/** What can happen to a case: people's mail and commands, and the sweep's auto-close. */
 export type CaseHappening =
+  | { kind: 'auto-close'; reason: string }
   | { kind: 'engineer-relayed' }
   | { kind: 'need-info' }
   | { kind: 'resolved' }
@@ -41,6 +42,9 @@ const CLEARED_TIMERS = { autoCloseAt: null, autoCloseReason: null, nextReminderA
  */
 export function transition(from: CaseState, what: CaseHappening, now: Date, cal: BusinessCalendar, timers: CasemailSettings['timers']): Transition {
   switch (what.kind) {
+    case 'auto-close':
+      if (from !== 'awaiting_customer' && from !== 'resolution_proposed') return { ok: false, problem: `a case in state ${from} has no auto-close` };
+      return { ok: true, eventKind: 'auto_closed', change: { state: 'closed', stateEnteredAt: now, closedAt: now, closeReason: what.reason, ...CLEARED_TIMERS } };
     case 'engineer-relayed':
       return from === 'new'
         ? { ok: true, change: { state: 'open', stateEnteredAt: now }, eventKind: 'state_changed' }
@@ -49,13 +53,19 @@ export function transition(from: CaseState, what: CaseHappening, now: Date, cal:
       if (from === 'closed') return { ok: false, problem: 'the case is closed; reopen it with #open first' };
       return {
         ok: true, eventKind: 'state_changed',
-        change: { state: 'awaiting_customer', stateEnteredAt: now, autoCloseAt: addBusinessDays(cal, now, timers.infoAutoCloseDays), autoCloseReason: 'no_response', nextReminderAt: null },
+        change: {
+          state: 'awaiting_customer', stateEnteredAt: now, autoCloseAt: addBusinessDays(cal, now, timers.infoAutoCloseDays), autoCloseReason: 'no_response',
+          nextReminderAt: reminderInstants(cal, now, timers.infoReminderDays, timers.infoAutoCloseDays)[0] ?? null,
+        },
       };
     case 'resolved':
       if (from === 'closed') return { ok: false, problem: 'the case is closed; reopen it with #open first' };
       return {
         ok: true, eventKind: 'state_changed',
-        change: { state: 'resolution_proposed', stateEnteredAt: now, autoCloseAt: addBusinessDays(cal, now, timers.confirmationAutoCloseDays), autoCloseReason: 'auto_resolved', nextReminderAt: null },
+        change: {
+          state: 'resolution_proposed', stateEnteredAt: now, autoCloseAt: addBusinessDays(cal, now, timers.confirmationAutoCloseDays), autoCloseReason: 'auto_resolved',
+          nextReminderAt: reminderInstants(cal, now, timers.confirmationReminderDays, timers.confirmationAutoCloseDays)[0] ?? null,
+        },
       };
     case 'close':
       if (from === 'closed') return { ok: false, problem: 'the case is already closed' };
@@ -82,6 +92,16 @@ export function transition(from: CaseState, what: CaseHappening, now: Date, cal:
       }
       return { ok: true, eventKind: 'customer_replied', change: null };
   }
+}
+
+/**
+ * The reminder instants of a waiting state entered at `enteredAt`: the configured business days, and
+ * one business day before the auto-close, ascending, each before the auto-close. The sweep sends
+ * the latest one that is due and moves `next_reminder_at` to the first one after `now`.
+ */
+export function reminderInstants(cal: BusinessCalendar, enteredAt: Date, reminderDays: readonly number[], autoCloseDays: number): Date[] {
+  const days = [...new Set([...reminderDays, autoCloseDays - 1])].filter((d) => d > 0 && d < autoCloseDays).sort((a, b) => a - b);
+  return days.map((d) => addBusinessDays(cal, enteredAt, d));
 }
 
 /** The business calendar of these settings; one object per settings, so its memo of days is reused. */

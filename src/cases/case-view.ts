@@ -56,6 +56,10 @@ export interface CaseView {
     firstResponseDueAt: string;
     firstResponseAt: string | null;
     slaWarningDueAt: string | null;
+    /** When the sweep acted on the warning / breach instant (null: not yet). */
+    slaWarnedAt: string | null;
+    slaBreachedAt: string | null;
+    nextReminderAt: string | null;
     autoCloseAt: string | null;
     autoCloseReason: string | null;
   };
@@ -168,7 +172,8 @@ export async function caseView(db: DbOrTrx, number: number, opts: { supportAddre
     participants: participants.map((p) => ({ address: p.address, role: p.role })),
     deadlines: {
       firstResponseDueAt: c.first_response_due_at.toISOString(), firstResponseAt: iso(c.first_response_at),
-      slaWarningDueAt: iso(c.sla_warning_due_at), autoCloseAt: iso(c.auto_close_at), autoCloseReason: c.auto_close_reason,
+      slaWarningDueAt: iso(c.sla_warning_due_at), slaWarnedAt: iso(c.sla_warned_at), slaBreachedAt: iso(c.sla_breached_at),
+      nextReminderAt: iso(c.next_reminder_at), autoCloseAt: iso(c.auto_close_at), autoCloseReason: c.auto_close_reason,
     },
     openedAt: c.opened_at.toISOString(), closedAt: iso(c.closed_at), closeReason: c.close_reason, escalatedAt: iso(c.escalated_at),
     links: links.map((l) => ({ kind: l.kind, case: l.number })),

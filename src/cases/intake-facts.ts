@@ -4,7 +4,7 @@
 // turn it is, a command's target). The only I/O of a decision; actions read nothing else.
 import { sql } from 'kysely';
 import { ownAddresses, type CasemailSettings } from '../config/config.js';
-import type { Trx } from '../db/database.js';
+import type { DbOrTrx, Trx } from '../db/database.js';
 import type { CaseState } from '../db/schema.js';
 import type { IntakeSource } from '../ingest/intake-types.js';
 import { findSender, entitledContactsOf, type Sender } from '../directory/directory-store.js';
@@ -229,7 +229,7 @@ async function nextInTurn(trx: Trx, team: string | null): Promise<(EngineerRef &
 }
 
 /** The queue address, else every active engineer's. */
-export async function unassignedRecipients(trx: Trx, settings: CasemailSettings): Promise<string[]> {
+export async function unassignedRecipients(trx: DbOrTrx, settings: CasemailSettings): Promise<string[]> {
   if (settings.addresses.queue) return [settings.addresses.queue];
   return (await trx.selectFrom('engineers').select('address').where('active', '=', true).orderBy('address').execute()).map((e) => e.address);
 }

@@ -29,6 +29,11 @@ export interface CaseUpdate {
   severity?: { severity: 1 | 2 | 3; source: 'engineer'; firstResponseDueAt: Date; slaWarningDueAt: Date };
   assigneeEngineerId?: number | null;
   firstResponseAt?: Date;
+  /** The sweep recorded that it acted on the SLA warning / breach instant. */
+  slaWarnedAt?: Date;
+  slaBreachedAt?: Date;
+  /** The sweep sent a reminder and moves on to the next one (null: none left). */
+  nextReminderAt?: Date | null;
 }
 
 export interface PlannedParticipant {
@@ -61,9 +66,11 @@ export interface PlannedMerge {
   intoCaseId: number;
 }
 
-export interface Plan {
-  /** The inbound message's own row. */
-  message: { status: Exclude<MessageStatus, 'sent' | 'quarantined' | 'released' | 'discarded'>; caseId: number | null; reason: string | null };
+/**
+ * What a decision changes in cases, people and mail, with or without an inbound message: the
+ * intake's plans add the message's row (Plan); the timer sweep's plans are this alone.
+ */
+export interface CaseChanges {
   openCases: PlannedCase[];
   caseUpdates: CaseUpdate[];
   participants: PlannedParticipant[];
@@ -75,15 +82,21 @@ export interface Plan {
   markBouncing: { addresses: string[]; reason: string } | null;
   /** Engineers given a case by round-robin (their turn moves on). */
   assignedEngineers: number[];
+}
+
+export interface Plan extends CaseChanges {
+  /** The inbound message's own row. */
+  message: { status: Exclude<MessageStatus, 'sent' | 'quarantined' | 'released' | 'discarded'>; caseId: number | null; reason: string | null };
   /** Case numbers the intake reports for this message. */
   caseNumbers: number[];
 }
 
+export function noChanges(): CaseChanges {
+  return { openCases: [], caseUpdates: [], participants: [], links: [], events: [], mails: [], merges: [], markBouncing: null, assignedEngineers: [] };
+}
+
 export function emptyPlan(message: Plan['message'], caseNumbers: number[] = []): Plan {
-  return {
-    message, openCases: [], caseUpdates: [], participants: [], links: [], events: [], mails: [], merges: [],
-    markBouncing: null, assignedEngineers: [], caseNumbers,
-  };
+  return { message, ...noChanges(), caseNumbers };
 }
 
 export type { CaseState };

@@ -88,6 +88,17 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = await runDirectoryExport(program.opts(), opts.format);
     });
 
+  program
+    .command('sweep')
+    .description('act on due timers (SLA warnings and breaches, reminders, auto-close); `casemail start` runs it on its schedule')
+    .option('--once', 'one sweep, then exit')
+    .option('--now <iso>', 'the instant to sweep at (with --once), e.g. 2026-12-07T15:00:00Z')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (opts: { once?: boolean; now?: string; json?: boolean }) => {
+      const { runSweep } = await import('./sweep-command.js');
+      process.exitCode = await runSweep(program.opts(), opts);
+    });
+
   const cases = program.command('case').description('look at cases');
   cases
     .command('list')

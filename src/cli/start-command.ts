@@ -11,12 +11,15 @@ import { createOutboxDispatcher } from '../notify/outbox-dispatcher.js';
 import { SmtpIntake, openRelayProblem } from '../ingest/smtp-intake.js';
 import { ImapIntake } from '../ingest/imap-intake.js';
 import { createUnderstandPool } from '../ingest/understand-pool.js';
+import { startScheduler, type Scheduler } from '../schedule/scheduler.js';
 import { loadContext, openAppDatabase, type AppContext, type GlobalOptions } from './context.js';
 import type { DatabaseHandle } from '../db/database.js';
 
 export interface RunningService {
   /** Where the SMTP intake listens, when enabled. */
   smtp: { host: string; port: number } | null;
+  /** Runs a timer sweep now, at the service's clock (what the cron tick does). */
+  sweepNow(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -52,9 +55,10 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
     })
     : null;
   const imaps: ImapIntake[] = [];
+  let scheduler: Scheduler | null = null;
   const stop = async () => {
-    // Intake first (nothing new comes in), then let in-flight sends finish and record.
-    await Promise.allSettled([smtp?.stop(), ...imaps.map((i) => i.stop())]);
+    // Intake and timers first (nothing new comes in), then let in-flight sends finish and record.
+    await Promise.allSettled([smtp?.stop(), ...imaps.map((i) => i.stop()), scheduler?.stop()]);
     await understanding.close();
     await dispatcher.close();
   };
@@ -76,13 +80,18 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
       imaps.push(intake);
       logger.info({ mailbox: m.name, host: u.hostname, folder: m.folder }, 'IMAP intake running');
     }
+    scheduler = startScheduler({
+      db: handle.db, settings, logger: logger.child({ component: 'timers' }), replyTokenSecret: config.secrets.replyTokenSecret,
+      clock: opts.clock ?? (() => new Date()), onMailQueued: () => dispatcher.wake(),
+    });
+    logger.info({ schedule: settings.timers.sweepSchedule }, 'timer sweep scheduled');
   } catch (err) {
     // A half-started service (port in use, ...) must not keep running in the background.
     await stop().catch(() => {});
     throw err;
   }
 
-  return { smtp: smtpAddress, stop };
+  return { smtp: smtpAddress, stop, sweepNow: async () => { await scheduler?.tick(); } };
 }
 
 export async function runStart(opts: GlobalOptions): Promise<void> {

@@ -148,6 +148,11 @@ export const configSchema = z.object({
     maxAttempts: z.number().int().positive().default(12),
     /** First retry delay; doubles each attempt. */
     retryBaseSeconds: z.number().positive().default(30),
+    /**
+     * How often the dispatcher looks for due rows when nothing woke it: mail this process queues is
+     * sent at once; mail another process queued (`casemail sweep`, another instance) within this.
+     */
+    pollSeconds: z.number().positive().default(5),
   }).prefault({}),
   /** Trust an upstream Authentication-Results header from this authserv-id (admin commands need DKIM/SPF pass). */
   trustAuthResultsFrom: z.string().nullable().default(null),

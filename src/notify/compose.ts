@@ -5,6 +5,7 @@ import type { CasemailSettings } from '../config/config.js';
 import type {
   AcknowledgementData, AssignmentNoticeData, CaseSummary, CommandErrorData, CustomerReplyNotificationData, EngineerRelayData,
   HeldMessageNoticeData, NewCaseNotificationData, NotEntitledData, OutgoingMail, OversizeNoticeData,
+  SlaWarningData, SlaBreachData, InfoReminderData, ConfirmationReminderData, AutoCloseNoticeData,
 } from './mail-kinds.js';
 
 /** Where replies to a case's mail go: the case's reply-token address when tokens are on, else the support address. */
@@ -102,6 +103,61 @@ export function oversizeNotice(a: { now: Date; to: string; answering: Answering;
   return {
     causeKey: `oversize:${a.to}:${a.now.toISOString().slice(0, 10)}`, kind: 'oversize-notice', caseId: null, to: [a.to],
     subject: `Re: ${a.data.subject || 'your message to support'}`, inReplyTo: a.answering.messageId, autoSubmitted: 'auto-replied', data: a.data,
+  };
+}
+
+// ---------------------------------------------------------------- the timer sweep's mail
+// Each cause key names the case, the kind and the deadline instant it fires for: a second sweep of
+// the same instant (another process, a retry after a crash) writes nothing new.
+
+/** The case's thread as a timer mail joins it: in reply to the customer's newest message. */
+export interface CaseThread {
+  first: string | null;
+  lastFromCustomer: string | null;
+}
+
+function threadOf(t: CaseThread): { inReplyTo: string | null; references: string[] } {
+  const refs = [...new Set([t.first, t.lastFromCustomer].filter((x): x is string => !!x))];
+  return { inReplyTo: t.lastFromCustomer ?? t.first, references: refs };
+}
+
+export function slaWarning(a: { caseId: number; instant: Date; to: string[]; replyTo: string; thread: CaseThread; data: SlaWarningData }): OutgoingMail<'sla-warning'> {
+  return {
+    causeKey: `sla-warning:${a.caseId}:${a.instant.toISOString()}`, kind: 'sla-warning', caseId: a.caseId, to: a.to,
+    subject: `${a.data.case.tag} Response due ${a.data.dueLocal}: ${a.data.case.subject}`, replyTo: a.replyTo,
+    ...threadOf(a.thread), autoSubmitted: 'auto-generated', data: a.data,
+  };
+}
+
+export function slaBreach(a: { caseId: number; instant: Date; to: string[]; cc: string[]; replyTo: string; thread: CaseThread; data: SlaBreachData }): OutgoingMail<'sla-breach'> {
+  return {
+    causeKey: `sla-breach:${a.caseId}:${a.instant.toISOString()}`, kind: 'sla-breach', caseId: a.caseId, to: a.to, cc: a.cc,
+    subject: `${a.data.case.tag} Response target missed (severity ${a.data.severity}): ${a.data.case.subject}`, replyTo: a.replyTo,
+    ...threadOf(a.thread), autoSubmitted: 'auto-generated', data: a.data,
+  };
+}
+
+export function infoReminder(a: { caseId: number; instant: Date; to: string[]; replyTo: string; thread: CaseThread; data: InfoReminderData }): OutgoingMail<'info-reminder'> {
+  return {
+    causeKey: `info-reminder:${a.caseId}:${a.instant.toISOString()}`, kind: 'info-reminder', caseId: a.caseId, to: a.to.slice(0, 1), cc: a.to.slice(1),
+    subject: `${a.data.case.tag} ${a.data.final ? 'Last reminder' : 'Reminder'}: we need information from you`, replyTo: a.replyTo,
+    ...threadOf(a.thread), autoSubmitted: 'auto-generated', data: a.data,
+  };
+}
+
+export function confirmationReminder(a: { caseId: number; instant: Date; to: string[]; replyTo: string; thread: CaseThread; data: ConfirmationReminderData }): OutgoingMail<'confirmation-reminder'> {
+  return {
+    causeKey: `confirmation-reminder:${a.caseId}:${a.instant.toISOString()}`, kind: 'confirmation-reminder', caseId: a.caseId, to: a.to.slice(0, 1), cc: a.to.slice(1),
+    subject: `${a.data.case.tag} ${a.data.final ? 'Last reminder' : 'Reminder'}: is your problem solved?`, replyTo: a.replyTo,
+    ...threadOf(a.thread), autoSubmitted: 'auto-generated', data: a.data,
+  };
+}
+
+export function autoCloseNotice(a: { caseId: number; instant: Date; to: string[]; replyTo: string; thread: CaseThread; data: AutoCloseNoticeData }): OutgoingMail<'auto-close-notice'> {
+  return {
+    causeKey: `auto-close:${a.caseId}:${a.instant.toISOString()}`, kind: 'auto-close-notice', caseId: a.caseId, to: a.to.slice(0, 1), cc: a.to.slice(1),
+    subject: `${a.data.case.tag} Case closed: ${a.data.case.subject}`, replyTo: a.replyTo,
+    ...threadOf(a.thread), autoSubmitted: 'auto-generated', data: a.data,
   };
 }
 

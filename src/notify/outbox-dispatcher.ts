@@ -396,6 +396,7 @@ export function createOutboxDispatcher(opts: { config: Config; db: Db; logger: L
     maxAttachmentBytes: settings.limits.maxMessageBytes,
     maxAttempts: settings.outbox.maxAttempts,
     retryBaseSeconds: settings.outbox.retryBaseSeconds,
+    pollIntervalMs: settings.outbox.pollSeconds * 1000,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
 }
