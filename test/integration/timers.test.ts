@@ -93,6 +93,29 @@ describe(`timers through SMTP into the sink, on ${databaseKind()}`, () => {
     return since(before);
   }
 
+  /** A new request from Bob at the current clock; resolves with its case number once the acknowledgement arrived. */
+  async function openCase(subject: string, body: string): Promise<number> {
+    const request = buildMail({ from: `Bob Builder <${BOB}>`, subject, body });
+    expect(await send(request, BOB)).toMatch(/OK: processed/);
+    const isAck = (m: SinkMessage) => headerOf(m.raw, 'In-Reply-To') === headerOf(request, 'Message-ID');
+    const ack = (await sink.waitFor((ms) => ms.some(isAck), 20_000)).find(isAck)!;
+    await outboxSettled();
+    return Number(/\[Case #(\d+)\]/.exec(subjectOf(ack))![1]);
+  }
+
+  /** Erin answers the case's new-case notification, as a mail client would, at the current clock. */
+  async function engineerAnswers(number: number, text: string): Promise<void> {
+    const notification = sink.messages.find((m) => m.rcptTo.includes(ERIN) && subjectOf(m).includes(`[Case #${number}] New case`))!;
+    const quoted = (await parseMessage(notification.raw)).text.trimEnd().split('\n').map((l) => `> ${l}`).join('\n');
+    const answer = buildMail({
+      from: `Erin Engineer <${ERIN}>`, subject: `Re: ${subjectOf(notification)}`,
+      inReplyTo: headerOf(notification.raw, 'Message-ID')!, references: headerOf(notification.raw, 'Message-ID')!,
+      body: `${text}\n\nErin\n\nOn Mon, 7 Dec 2026, Support wrote:\n${quoted}\n`,
+    });
+    expect(await send(answer, ERIN)).toMatch(/OK: processed/);
+    await outboxSettled();
+  }
+
   async function caseTimeline(number: number): Promise<{ kind: string; type: string }[]> {
     const shown = await runCli(['case', 'show', String(number), '--json', '--config', configFile], { DATABASE_URL: tdb.url });
     expect(shown.code, shown.stderr).toBe(0);
@@ -103,17 +126,12 @@ describe(`timers through SMTP into the sink, on ${databaseKind()}`, () => {
   async function scenario(sweeper?: (iso: string) => Promise<void>, subject = 'Severity 2: report export is slow', quietChecks = true): Promise<number> {
     const quietBefore = async (iso: string) => { if (quietChecks) expect(await sweepAt(minuteBefore(iso), sweeper), `nothing a minute before ${iso}`).toEqual([]); };
     now = new Date(OPENED);
-    const request = buildMail({ from: `Bob Builder <${BOB}>`, subject, body: 'Severity 2.\n\nThe monthly report export takes 40 minutes since 4.2.\n\nBob\n' });
-    expect(await send(request, BOB)).toMatch(/OK: processed/);
-    const ack = await sink.waitFor((ms) => ms.some((m) => headerOf(m.raw, 'In-Reply-To') === headerOf(request, 'Message-ID')), 20_000)
-      .then((ms) => ms.find((m) => headerOf(m.raw, 'In-Reply-To') === headerOf(request, 'Message-ID'))!);
-    const number = Number(/\[Case #(\d+)\]/.exec(subjectOf(ack))![1]);
+    const number = await openCase(subject, 'Severity 2.\n\nThe monthly report export takes 40 minutes since 4.2.\n\nBob\n');
     const tag = `[Case #${number}]`;
     const row = await tdb.db.selectFrom('cases').selectAll().where('number', '=', number).executeTakeFirstOrThrow();
     expect(row.severity).toBe(2);
     expect(row.first_response_due_at.toISOString()).toBe(new Date(DUE).toISOString());
     expect(row.sla_warning_due_at?.toISOString()).toBe(new Date(WARN).toISOString());
-    await outboxSettled();
 
     // The SLA warning, to the assignee only, exactly at 75%.
     await quietBefore(WARN);
@@ -130,16 +148,8 @@ describe(`timers through SMTP into the sink, on ${databaseKind()}`, () => {
 
     // The engineer answers the new-case notification with #need-info: relayed to Bob, the case waits.
     now = new Date(NEED_INFO);
-    const notification = sink.messages.find((m) => m.rcptTo.includes(ERIN) && subjectOf(m).includes(`${tag} New case`))!;
-    const quoted = (await parseMessage(notification.raw)).text.trimEnd().split('\n').map((l) => `> ${l}`).join('\n');
-    const answer = buildMail({
-      from: `Erin Engineer <${ERIN}>`, subject: `Re: ${subjectOf(notification)}`,
-      inReplyTo: headerOf(notification.raw, 'Message-ID')!, references: headerOf(notification.raw, 'Message-ID')!,
-      body: `#need-info\nPlease send the export log from the server.\n\nErin\n\nOn Mon, 7 Dec 2026, Support wrote:\n${quoted}\n`,
-    });
     const before = sink.messages.length;
-    expect(await send(answer, ERIN)).toMatch(/OK: processed/);
-    await outboxSettled();
+    await engineerAnswers(number, '#need-info\nPlease send the export log from the server.');
     expect(since(before)).toEqual([`${BOB}: ${tag} ${subject}`]);
     const waiting = await tdb.db.selectFrom('cases').selectAll().where('number', '=', number).executeTakeFirstOrThrow();
     expect(waiting.state).toBe('awaiting_customer');
@@ -194,5 +204,41 @@ describe(`timers through SMTP into the sink, on ${databaseKind()}`, () => {
     const rows = await tdb.db.selectFrom('outbox').select(['kind', 'cause_key']).where('case_id', '=', c.id).execute();
     const timerRows = rows.filter((r) => ['sla-warning', 'sla-breach', 'info-reminder', 'auto-close-notice'].includes(r.kind));
     expect(timerRows.map((r) => r.kind).sort()).toEqual(['auto-close-notice', 'info-reminder', 'info-reminder', 'info-reminder', 'sla-breach', 'sla-warning']);
+  });
+
+  it('after a 3-week outage one sweep gives each case its single right outcome: the breach without the stale warning, the close without the reminders, one last reminder for several missed', async () => {
+    // Monday 1 February 2027 (no holidays in February): B waits for information from Monday, C from Tuesday, D was answered.
+    now = new Date('2027-02-01T09:00:00Z');
+    const b = await openCase('Import wizard rejects CSV files', 'The import wizard says "invalid format" for every CSV file.\n\nBob\n');
+    const d = await openCase('Question about licence keys', 'How do I move a licence key to a new server?\n\nBob\n');
+    now = new Date('2027-02-01T10:00:00Z');
+    await engineerAnswers(b, '#need-info\nPlease send one of the CSV files.');
+    now = new Date('2027-02-01T11:00:00Z');
+    await engineerAnswers(d, 'Deactivate it in the portal first, then activate it on the new server.');
+    now = new Date('2027-02-02T09:00:00Z');
+    const c = await openCase('Search finds nothing after reindex', 'Since the reindex the search finds nothing at all.\n\nBob\n');
+    now = new Date('2027-02-02T10:00:00Z');
+    await engineerAnswers(c, '#need-info\nPlease send the indexer log.');
+    // A: production down at 10:05, severity 1 (30 minutes around the clock). Then the timers stop for three weeks.
+    now = new Date('2027-02-02T10:05:00Z');
+    const a = await openCase('Production down: server does not start', 'Production down: the server does not start after the update.\n\nBob\n');
+    expect((await tdb.db.selectFrom('cases').select('severity').where('number', '=', a).executeTakeFirstOrThrow()).severity).toBe(1);
+
+    const back = '2027-02-23T09:00:00Z';
+    const mails = await sweepAt(back);
+    expect(mails.sort()).toEqual([
+      `${BOB}: [Case #${b}] Case closed: Import wizard rejects CSV files`,
+      `${BOB}: [Case #${c}] Last reminder: we need information from you`,
+      `${ERIN},${SAM}: [Case #${a}] Response target missed (severity 1): Production down: server does not start`,
+    ].sort());
+    expect(await sweepAt(back)).toEqual([]);
+
+    const events = async (n: number) => (await caseTimeline(n)).filter((i) => i.type === 'event').map((i) => i.kind);
+    expect((await events(a)).filter((k) => k.startsWith('sla_'))).toEqual(['sla_breached']);
+    expect((await events(b)).filter((k) => ['reminder_sent', 'auto_closed'].includes(k))).toEqual(['auto_closed']);
+    expect((await events(c)).filter((k) => k === 'reminder_sent')).toEqual(['reminder_sent']);
+    expect((await events(d)).filter((k) => k.startsWith('sla_') || k.startsWith('reminder') || k === 'auto_closed')).toEqual([]);
+    // C's close is still ahead, at Tuesday 23 February 11:00 Berlin; the sweep there closes it.
+    expect(await sweepAt('2027-02-23T10:00:00Z')).toEqual([`${BOB}: [Case #${c}] Case closed: Search finds nothing after reindex`]);
   });
 });
