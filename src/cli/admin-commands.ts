@@ -72,7 +72,7 @@ export async function runDirectoryExport(opts: GlobalOptions, format: string): P
     process.stderr.write('casemail directory export: --format must be json or csv\n');
     return 2;
   }
-  const ctx = loadContext(opts);
+  const ctx = loadContext(opts, 'stderr', { quiet: true });
   if (!ctx) return 1;
   const handle = await openOrSay(ctx, 'directory export', 'auto', 'existing');
   if (!handle) return 1;
@@ -86,7 +86,7 @@ export async function runDirectoryExport(opts: GlobalOptions, format: string): P
 }
 
 export async function runCaseList(opts: GlobalOptions, state?: string, json = false): Promise<number> {
-  const ctx = loadContext(opts);
+  const ctx = loadContext(opts, 'stderr', { quiet: true });
   if (!ctx) return 1;
   const handle = await openOrSay(ctx, 'case list', 'auto', 'existing');
   if (!handle) return 1;
@@ -112,7 +112,7 @@ export async function runCaseShow(opts: GlobalOptions, num: string, json = false
     process.stderr.write(`casemail case show: "${terminalLine(String(num))}" is not a case number\n`);
     return 2;
   }
-  const ctx = loadContext(opts);
+  const ctx = loadContext(opts, 'stderr', { quiet: true });
   if (!ctx) return 1;
   const handle = await openOrSay(ctx, 'case show', 'auto', 'existing');
   if (!handle) return 1;

@@ -12,6 +12,15 @@ import { terminalLine, terminalText } from './terminal-text.js';
 
 export interface GlobalOptions {
   config?: string;
+  /** `--data-dir`: the data folder (embedded database, file outbox), from the working directory. */
+  dataDir?: string;
+}
+
+export interface ContextOptions {
+  /** Read-only commands: log warnings and errors only (LOG_LEVEL still wins). */
+  quiet?: boolean;
+  /** Settings from the command line, merged over the file. */
+  overrides?: Record<string, unknown>;
 }
 
 export interface AppContext {
@@ -23,10 +32,12 @@ export interface AppContext {
  * Loads the configuration or prints every problem and returns null. The log goes to stderr, as
  * standard output is the command's result (`directory export > file`); `start` logs to stdout.
  */
-export function loadContext(opts: GlobalOptions, logTo: 'stdout' | 'stderr' = 'stderr'): AppContext | null {
+export function loadContext(opts: GlobalOptions, logTo: 'stdout' | 'stderr' = 'stderr', more: ContextOptions = {}): AppContext | null {
   try {
-    const config = loadConfig({ configFile: opts.config ?? null });
-    return { config, logger: createLogger(process.env.LOG_LEVEL ?? config.settings.logLevel, logTo === 'stdout' ? 1 : 2) };
+    const config = loadConfig({ configFile: opts.config ?? null, dataDir: opts.dataDir ?? null, ...(more.overrides ? { overrides: more.overrides } : {}) });
+    // A read command's output is the answer; its own start-up chatter (database opened, ...) is not.
+    const level = process.env.LOG_LEVEL || (more.quiet ? 'warn' : config.settings.logLevel);
+    return { config, logger: createLogger(level, logTo === 'stdout' ? 1 : 2) };
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`casemail: ${terminalText(err.message)}\n`);

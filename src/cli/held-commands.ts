@@ -22,7 +22,7 @@ function operator(): string {
 }
 
 export async function runHeldList(opts: GlobalOptions, json: boolean): Promise<number> {
-  const ctx = loadContext(opts);
+  const ctx = loadContext(opts, 'stderr', { quiet: true });
   if (!ctx) return 1;
   const handle = await openForCommand(ctx, 'held list', { migrate: 'auto', create: 'existing' });
   if (!handle) return 1;
@@ -46,7 +46,7 @@ export async function runHeldList(opts: GlobalOptions, json: boolean): Promise<n
 export async function runHeldShow(opts: GlobalOptions, value: string, json: boolean): Promise<number> {
   const id = messageId('show', value);
   if (id === null) return 2;
-  const ctx = loadContext(opts);
+  const ctx = loadContext(opts, 'stderr', { quiet: true });
   if (!ctx) return 1;
   const handle = await openForCommand(ctx, 'held show', { migrate: 'auto', create: 'existing' });
   if (!handle) return 1;

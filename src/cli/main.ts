@@ -24,6 +24,7 @@ export async function main(argv: string[]): Promise<void> {
   const program: CommandType = new Command('casemail')
     .description('Email-driven support cases')
     .option('-c, --config <file>', 'configuration file (default: $CASEMAIL_CONFIG, else built-in defaults)')
+    .option('-d, --data-dir <dir>', 'data folder: embedded database and file outbox (default: $CASEMAIL_DATA_DIR, else the config\'s dataDir, else ./var)')
     .exitOverride()
     // Commander repeats what it was given ("unknown command '<arg>'"): arguments can come from mail.
     .configureOutput({ outputError: (text, write) => write(terminalText(text)) });
@@ -42,9 +43,10 @@ export async function main(argv: string[]): Promise<void> {
   program
     .command('start')
     .description('run the service: intake, outbox dispatcher and timers')
-    .action(async () => {
+    .option('-p, --port <port>', 'SMTP intake port (default: $CASEMAIL_SMTP_PORT, else the config\'s smtpIntake.port, else 2525)')
+    .action(async (opts: { port?: string }) => {
       const { runStart } = await import('./start-command.js');
-      await runStart(program.opts());
+      await runStart(program.opts(), opts);
     });
 
   program

@@ -14,6 +14,7 @@ import { createUnderstandPool } from '../ingest/understand-pool.js';
 import { startScheduler, type Scheduler } from '../schedule/scheduler.js';
 import { loadContext, openAppDatabase, type AppContext, type GlobalOptions } from './context.js';
 import type { DatabaseHandle } from '../db/database.js';
+import { terminalLine } from './terminal-text.js';
 
 export interface RunningService {
   /** Where the SMTP intake listens, when enabled. */
@@ -94,8 +95,13 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
   return { smtp: smtpAddress, stop, sweepNow: async () => { await scheduler?.tick(); } };
 }
 
-export async function runStart(opts: GlobalOptions): Promise<void> {
-  const ctx = loadContext(opts, 'stdout');
+export async function runStart(opts: GlobalOptions, startOpts: { port?: string } = {}): Promise<void> {
+  if (startOpts.port !== undefined && !(/^\d+$/.test(startOpts.port) && Number(startOpts.port) <= 65535)) {
+    process.stderr.write(`casemail start: --port "${terminalLine(startOpts.port)}" is not a port number\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const ctx = loadContext(opts, 'stdout', startOpts.port !== undefined ? { overrides: { smtpIntake: { port: Number(startOpts.port) } } } : {});
   if (!ctx) {
     process.exitCode = 1;
     return;

@@ -214,6 +214,8 @@ export interface LoadOptions {
   cwd?: string;
   /** Settings merged over the file (tests, one-off overrides). */
   overrides?: unknown;
+  /** `--data-dir`: the data folder, relative to the working directory (wins over CASEMAIL_DATA_DIR and the file). */
+  dataDir?: string | null;
 }
 
 /** Loads, validates and freezes the configuration. Throws ConfigError listing every problem. */
@@ -231,7 +233,17 @@ export function loadConfig(options: LoadOptions = {}): Config {
       problems.push(`config file ${configFile}: ${(err as Error).message}`);
     }
   }
-  const merged = deepMerge(fileSettings, options.overrides ?? {});
+  // The common local settings without a config file: CASEMAIL_DATA_DIR and CASEMAIL_SMTP_PORT, and
+  // --data-dir on the command line. Paths given there are read from the working directory.
+  const fromEnv: Record<string, unknown> = {};
+  const dataDir = options.dataDir ?? env.CASEMAIL_DATA_DIR;
+  if (dataDir) fromEnv.dataDir = path.resolve(cwd, dataDir);
+  if (env.CASEMAIL_SMTP_PORT !== undefined && env.CASEMAIL_SMTP_PORT !== '') {
+    const port = Number(env.CASEMAIL_SMTP_PORT);
+    if (/^\d+$/.test(env.CASEMAIL_SMTP_PORT) && port <= 65535) fromEnv.smtpIntake = { port };
+    else problems.push(`CASEMAIL_SMTP_PORT: "${env.CASEMAIL_SMTP_PORT}" is not a port number`);
+  }
+  const merged = deepMerge(deepMerge(fileSettings, fromEnv), options.overrides ?? {});
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {

@@ -11,7 +11,7 @@
 // Needs the build: `npx tsc -p tsconfig.build.json`.
 import { once } from 'node:events';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -114,8 +114,8 @@ interface Service {
   waitForLog(text: string, timeoutMs: number): Promise<void>;
 }
 
-function spawnStart(cwd: string, env: Record<string, string>): Service {
-  const child = spawn(process.execPath, [path.join(REPO, 'bin/casemail.js'), 'start'], {
+function spawnStart(cwd: string, env: Record<string, string>, args: string[] = ['start']): Service {
+  const child = spawn(process.execPath, [path.join(REPO, 'bin/casemail.js'), ...args], {
     cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -368,6 +368,33 @@ describe('local mode: `casemail start` with no configuration (npm start)', () =>
     expect(service.output()).toContain('"msg":"stopped"');
     // `casemail start` started the embedded server and, the last user out, stopped it.
     expect(await noPostmasterWithin(path.join(cwd, 'var', 'postgres'), 30_000)).toEqual([]);
+  }, CLI_TIMEOUT);
+
+  it('`casemail --data-dir data start --port N` with no config file: the data folder is read from the working directory, and a read command given the same folder by CASEMAIL_DATA_DIR prints only its answer', async () => {
+    const cwd = tempDir('casemail-flags-');
+    mkdirSync(path.join(cwd, 'data'), { mode: 0o755 });
+    execFileSync('cp', ['-a', path.join(embeddedTemplate!, 'postgres'), path.join(cwd, 'data', 'postgres')]);
+    const port = await freePort();
+    const service = spawnStart(cwd, { LOG_FORMAT: 'json' }, ['--data-dir', 'data', 'start', '--port', String(port)]);
+    await service.waitForLog('casemail running', START_TIMEOUT_MS);
+    expect(service.output()).toContain(`"dataDir":"${path.join(cwd, 'data')}"`);
+    expect(service.output()).toMatch(new RegExp(`"port":${port}.*SMTP intake listening`));
+    const subject = `Licence server unreachable ${Date.now()}`;
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+    try {
+      await transport.sendMail({ from: 'customer@demo.example', to: 'support@casemail.localhost', subject, text: 'The licence server does not answer since 9:00.' });
+    } finally {
+      transport.close();
+    }
+    await waitForFile(path.join(cwd, 'data', 'outbox'), (f) => f.endsWith('.eml') && (headerOf(readFileSync(f), 'Subject') ?? '').endsWith(subject), 30_000);
+    // No LOG_LEVEL: a read command's own start-up logs (database opened, ...) stay off stderr.
+    const list = await cli(['case', 'list'], { CASEMAIL_DATA_DIR: path.join(cwd, 'data'), LOG_LEVEL: '' });
+    expect(list.code).toBe(0);
+    expect(list.stderr).toBe(`database: ${path.join(cwd, 'data', 'postgres')}\n`);
+    expect(list.stdout).toContain(subject);
+    service.child.kill('SIGINT');
+    expect(await exitWithin(service, 10_000)).toBe(0);
+    expect(await noPostmasterWithin(path.join(cwd, 'data', 'postgres'), 30_000)).toEqual([]);
   }, CLI_TIMEOUT);
 
   it('`case list` and `case show N` work while `casemail start` runs on the embedded server, and the service still stops it', async () => {
