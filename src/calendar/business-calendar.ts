@@ -157,11 +157,14 @@ export function responseDeadline(cal: BusinessCalendar, openedAt: Date, target: 
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
-/** "Mon 30 Nov 2026, 09:00 (Europe/Berlin)" */
+/**
+ * An instant in words in a zone: "Monday 7 December 2026, 15:00 (Europe/Berlin)" (en-GB order, 24 h).
+ * In the hour a DST change repeats, two instants read alike; the zone name is what mail readers know.
+ */
 export function formatLocal(at: Date, timeZone: string): string {
   let f = formatters.get(timeZone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-GB', { timeZone, weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    f = new Intl.DateTimeFormat('en-GB', { timeZone, weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
     formatters.set(timeZone, f);
   }
   const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
