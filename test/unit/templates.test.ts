@@ -51,6 +51,16 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'sla-warning-queue-no-name', kind: 'sla-warning',
+    data: { ...SAMPLE_MAIL_DATA['sla-warning'], assignee: null, requester: { name: '', address: 'dana@customer.example' }, severity: 1, target: 'within 30 minutes', timeLeft: '7 minutes',
+      dueLocal: 'Monday 30 November 2026, 09:30 (Europe/Berlin)' },
+  },
+  { name: 'sla-breach-assigned', kind: 'sla-breach', data: { ...SAMPLE_MAIL_DATA['sla-breach'], assignee: 'Erin Example', overdueBy: '3 days 4 hours' } },
+  { name: 'info-reminder-final', kind: 'info-reminder', data: { ...SAMPLE_MAIL_DATA['info-reminder'], final: true, requesterName: '' } },
+  { name: 'confirmation-reminder-first', kind: 'confirmation-reminder', data: { ...SAMPLE_MAIL_DATA['confirmation-reminder'], final: false, closePhrases: [] } },
+  { name: 'auto-close-notice-resolved', kind: 'auto-close-notice', data: { ...SAMPLE_MAIL_DATA['auto-close-notice'], reason: 'auto_resolved', waitedBusinessDays: 10 } },
+  { name: 'customer-unreachable-nobody', kind: 'customer-unreachable', data: { ...SAMPLE_MAIL_DATA['customer-unreachable'], reachable: [] } },
+  {
     // As the outbox row stores it: the text clipped with where the rest is, 60 attachments listed as 50 lines.
     name: 'new-case-notification-bounded', kind: 'new-case-notification',
     data: boundMailData('new-case-notification', {
@@ -81,7 +91,7 @@ describe('mail templates', () => {
 
   it('states what the spec asks of an acknowledgement', () => {
     const { text } = templates.render('acknowledgement', SAMPLE_MAIL_DATA.acknowledgement);
-    for (const needle of ['[Case #100042]', 'will be validated by an engineer', 'Mon 30 Nov 2026, 09:00 (Europe/Berlin)', 'version',
+    for (const needle of ['[Case #100042]', 'will be validated by an engineer', 'within 8 business hours: by\nMonday 30 November 2026, 09:00 (Europe/Berlin)', 'version',
       'error messages', 'steps', 'log files', 'screenshots', 'keep [Case #100042] in the subject', 'escalation@example.com', '[Case #100043]']) {
       expect(text).toContain(needle);
     }
