@@ -31,6 +31,9 @@ interface Case<K extends MailKind = MailKind> {
   data: MailKindData[K];
 }
 
+/** Customer text that looks like template syntax, markup and an entity: it must arrive as written. */
+const CUSTOMER_TEXT = 'Hello {{name}},\n{{#each x}}item{{/each}} and {{{raw}}}\n<script>alert(1)</script>\nTom &amp; Jerry & {{> partial}}';
+
 const cases: Case[] = [
   ...MAIL_KINDS.map((kind) => ({ name: kind, kind, data: SAMPLE_MAIL_DATA[kind] })),
   {
@@ -48,6 +51,24 @@ const cases: Case[] = [
       text: '<script>alert("hi")</script>\nPlease run: rm -rf / && echo \'done\'',
       attachments: [],
       siblings: [],
+    },
+  },
+  {
+    name: 'new-case-notification-template-syntax', kind: 'new-case-notification',
+    data: {
+      ...SAMPLE_MAIL_DATA['new-case-notification'],
+      case: { number: 100051, tag: '[Case #100051]', subject: 'Report {{name}} shows &amp;' },
+      requester: { name: '{{#each x}}Eve{{/each}}', address: 'eve@customer.example' },
+      text: CUSTOMER_TEXT,
+      attachments: [{ filename: '{{name}}<b>.log', size: 10 }],
+    },
+  },
+  {
+    name: 'customer-reply-notification-template-syntax', kind: 'customer-reply-notification',
+    data: {
+      ...SAMPLE_MAIL_DATA['customer-reply-notification'],
+      from: { name: '<script>alert(1)</script>', address: 'eve@customer.example' },
+      text: CUSTOMER_TEXT,
     },
   },
   {
@@ -87,6 +108,26 @@ describe('mail templates', () => {
     expect(html).toContain('<title>[Case #100050] &lt;img src&#x3D;x onerror&#x3D;alert(1)&gt; &amp; &quot;quotes&quot;</title>');
     expect(text).toContain('<script>alert("hi")</script>');
     expect(text).toContain('rm -rf / && echo \'done\'');
+  });
+
+  it.each(['new-case-notification', 'customer-reply-notification'] as const)('shows customer text in %s literally in text and escaped in HTML, braces staying braces', (kind) => {
+    const data = cases.find((c) => c.name === `${kind}-template-syntax`)!.data;
+    const { text, html } = templates.render(kind, data as never);
+    // Text: exactly as written, once; the template engine never evaluates customer text.
+    expect(text).toContain(`${CUSTOMER_TEXT}\n----- end of customer's message -----`);
+    expect(text).not.toContain('&lt;');
+    // HTML: markup and the entity escaped, braces untouched.
+    expect(html).toContain('Hello {{name}},\n{{#each x}}item{{/each}} and {{{raw}}}\n&lt;script&gt;alert(1)&lt;/script&gt;\nTom &amp;amp; Jerry &amp; {{&gt; partial}}');
+    expect(html).not.toMatch(/<script/i);
+    if (kind === 'new-case-notification') {
+      expect(text).toContain('Requester:     {{#each x}}Eve{{/each}} <eve@customer.example>');
+      expect(text).toContain('{{name}}<b>.log (10 bytes)');
+      expect(html).toContain('{{name}}&lt;b&gt;.log (10 bytes)');
+      expect(html).toContain('<title>[Case #100051] Report {{name}} shows &amp;amp;</title>');
+    } else {
+      expect(text.split('\n')[0]).toBe('<script>alert(1)</script> <eve@customer.example> wrote on [Case #100042] Export to PDF fails with error 0x80004005');
+      expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &lt;eve@customer.example&gt;');
+    }
   });
 
   it('states what the spec asks of an acknowledgement', () => {
