@@ -157,7 +157,10 @@ export function responseDeadline(cal: BusinessCalendar, openedAt: Date, target: 
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
-/** "Monday 7 December 2026, 15:00 (Europe/Berlin)" */
+/**
+ * An instant in words in a zone: "Monday 7 December 2026, 15:00 (Europe/Berlin)" (en-GB order, 24 h).
+ * In the hour a DST change repeats, two instants read alike; the zone name is what mail readers know.
+ */
 export function formatLocal(at: Date, timeZone: string): string {
   let f = formatters.get(timeZone);
   if (!f) {

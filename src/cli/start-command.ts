@@ -8,6 +8,8 @@ import { MessageHandler } from '../cases/message-handler.js';
 import { databaseCursorStore } from '../cases/mailbox-cursors.js';
 import { ownAddresses } from '../config/config.js';
 import { createOutboxDispatcher } from '../notify/outbox-dispatcher.js';
+import { loadMailTemplates, TemplateError, type MailTemplates } from '../notify/templates.js';
+import { terminalText } from './terminal-text.js';
 import { SmtpIntake, openRelayProblem } from '../ingest/smtp-intake.js';
 import { ImapIntake } from '../ingest/imap-intake.js';
 import { createUnderstandPool } from '../ingest/understand-pool.js';
@@ -25,7 +27,8 @@ export interface RunningService {
 }
 
 /** `clock`: what the intake takes as now; the service reads the system clock, scenario tests pass instants. */
-export async function startService(ctx: AppContext, handle: DatabaseHandle, opts: { clock?: () => Date } = {}): Promise<RunningService> {
+/** `templates`: already loaded and checked (runStart does it before the database opens); loaded here otherwise. */
+export async function startService(ctx: AppContext, handle: DatabaseHandle, opts: { clock?: () => Date; templates?: MailTemplates } = {}): Promise<RunningService> {
   const { config, logger } = ctx;
   const { settings } = config;
 
@@ -38,7 +41,9 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
     }
   }
 
-  const dispatcher = createOutboxDispatcher({ config, db: handle.db, logger, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const dispatcher = createOutboxDispatcher({
+    config, db: handle.db, logger, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.templates ? { templates: opts.templates } : {}),
+  });
   const understanding = createUnderstandPool(settings, logger);
   const handler = new MessageHandler({
     db: handle.db, settings, logger: logger.child({ component: 'intake' }), clock: opts.clock ?? (() => new Date()), onOutboxWritten: () => dispatcher.wake(),
@@ -117,6 +122,17 @@ export async function runStart(opts: GlobalOptions, startOpts: { port?: string }
     process.exitCode = 1;
     return;
   }
+  // Before the database: a broken template is an operator's typo, found in a second, on stderr.
+  let templates: MailTemplates;
+  try {
+    templates = loadMailTemplates(config.paths.templatesDir);
+  } catch (err) {
+    if (!(err instanceof TemplateError)) throw err;
+    logger.fatal({ problems: err.problems }, 'refusing to start: mail templates are broken');
+    process.stderr.write(`casemail: refusing to start: ${terminalText(err.message)}\n`);
+    process.exitCode = 1;
+    return;
+  }
   let handle: DatabaseHandle;
   try {
     handle = await openAppDatabase(ctx, { migrate: 'auto' });
@@ -127,7 +143,7 @@ export async function runStart(opts: GlobalOptions, startOpts: { port?: string }
   }
   let service: RunningService;
   try {
-    service = await startService(ctx, handle);
+    service = await startService(ctx, handle, { templates });
   } catch (err) {
     logger.fatal({ err }, 'start failed');
     await handle.close().catch(() => {});

@@ -14,8 +14,10 @@ export interface AcknowledgementData {
   requesterName: string;
   severity: number;
   severityMeaning: string;
-  /** The first-response target as a local date and time, e.g. "Mon 30 Nov 2026, 09:00 (Europe/Berlin)". */
+  /** The first-response target as a local date and time, e.g. "Monday 30 November 2026, 09:00 (Europe/Berlin)". */
   targetResponseLocal: string;
+  /** The same target as a duration, e.g. "within 8 business hours" (formatTarget). */
+  targetDuration: string;
   /** Other cases opened from the same message. */
   siblings: CaseSummary[];
   supportAddress: string;
@@ -34,6 +36,7 @@ export interface NewCaseNotificationData {
   requester: { name: string; address: string };
   organisation: string;
   targetResponseLocal: string;
+  targetDuration: string;
   /** The customer's new text (already stripped of quoted history). */
   text: string;
   attachments: { filename: string; size: number }[];
@@ -94,6 +97,7 @@ export interface AssignmentNoticeData {
   assignedBy: string;
   organisation: string;
   targetResponseLocal: string;
+  targetDuration: string;
 }
 
 /** The first-response state of a case nobody has answered yet (spec section 6: SLA warning and breach). */

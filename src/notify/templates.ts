@@ -1,9 +1,11 @@
 // Mail templates: reads templates/<kind>.text.hbs and <kind>.html.hbs (plus the shared
 // _layout.html.hbs) once at start-up, compiles them in handlebars strict mode, and renders
 // every kind with sample data so a broken template fails the start, not a send at 3 a.m.
+// A deployment's folder may hold only the files it changes; the rest come from the shipped one.
 // File I/O happens only in loadMailTemplates; rendering is pure.
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { MAIL_KINDS, type MailKind, type MailKindData } from './mail-kinds.js';
 
@@ -37,7 +39,7 @@ export const SAMPLE_MAIL_DATA: { [K in MailKind]: MailKindData[K] } = {
     requesterName: 'Dana Fischer',
     severity: 2,
     severityMeaning: 'mild to medium impact on use or usability',
-    targetResponseLocal: 'Mon 30 Nov 2026, 09:00 (Europe/Berlin)',
+    targetResponseLocal: 'Monday 30 November 2026, 09:00 (Europe/Berlin)', targetDuration: 'within 8 business hours',
     siblings: [{ number: 100043, tag: '[Case #100043]', subject: 'Licence server shows wrong seat count' }],
     supportAddress: 'support@example.com',
     escalationAddress: 'escalation@example.com',
@@ -52,7 +54,7 @@ export const SAMPLE_MAIL_DATA: { [K in MailKind]: MailKindData[K] } = {
     severity: 2,
     requester: { name: 'Dana Fischer', address: 'dana@customer.example' },
     organisation: 'Customer GmbH',
-    targetResponseLocal: 'Mon 30 Nov 2026, 09:00 (Europe/Berlin)',
+    targetResponseLocal: 'Monday 30 November 2026, 09:00 (Europe/Berlin)', targetDuration: 'within 8 business hours',
     text: 'Hello,\n\nsince the update to 4.2.1 every PDF export fails with <error 0x80004005>.\n\nDana',
     attachments: [{ filename: 'export.log', size: 18_432 }],
     siblings: [{ number: 100043, tag: '[Case #100043]', subject: 'Licence server shows wrong seat count' }],
@@ -96,7 +98,7 @@ export const SAMPLE_MAIL_DATA: { [K in MailKind]: MailKindData[K] } = {
     state: 'open',
     assignedBy: 'sam@vendor.example',
     organisation: 'Customer GmbH',
-    targetResponseLocal: 'Mon 30 Nov 2026, 09:00 (Europe/Berlin)',
+    targetResponseLocal: 'Monday 30 November 2026, 09:00 (Europe/Berlin)', targetDuration: 'within 8 business hours',
   },
   'sla-warning': {
     case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
@@ -166,14 +168,49 @@ const STRICT: CompileOptions = {
 };
 type CompileOptions = Parameters<typeof Handlebars.compile>[1];
 
+/** The templates folder of this package (source tree or compiled dist/ alike). */
+export function shippedTemplatesDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.resolve(here, '../../templates'), path.resolve(here, '../../../templates')];
+  return candidates.find((c) => existsSync(path.join(c, '_layout.html.hbs'))) ?? candidates[0]!;
+}
+
+export interface LoadTemplatesOptions {
+  /**
+   * Where a file missing from `dir` is taken from: by default the shipped folder, so a deployment's
+   * folder holds only the templates it changes. null: every file must be in `dir`.
+   */
+  fallbackDir?: string | null;
+}
+
+/** "file line 3: message", the line from handlebars' error (its `lineNumber`, or "on line N" of a parse error). */
+function describeTemplateError(file: string, err: unknown, what = ''): string {
+  const e = err as { message?: unknown; lineNumber?: unknown };
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  const lines = message.split('\n');
+  let line = typeof e.lineNumber === 'number' ? e.lineNumber : null;
+  let text = (lines[0] ?? '').replace(/ - \d+:\d+$/, '').replace(/ not defined in .*$/, ' not defined');
+  const parse = /^Parse error on line (\d+):$/.exec(text);
+  if (parse) {
+    line = Number(parse[1]);
+    // The jison message's last line says what it expected and what it found; the middle is an ASCII-art pointer.
+    text = `Parse error: ${lines.at(-1) ?? ''}`;
+  }
+  return `${file}${line !== null ? ` line ${line}` : ''}: ${what}${text}`;
+}
+
 /**
- * Loads and checks every template in `dir`. Throws TemplateError listing every problem:
- * missing files, syntax errors, and sample renders that fail (a variable the data lacks).
+ * Loads and checks every template. A file is read from `dir`, or else from the fallback folder
+ * (the shipped one by default). Throws TemplateError listing every problem, each naming its file
+ * and, where handlebars knows it, the line: missing files, syntax errors, unknown helpers, stray
+ * files in `dir`, and sample renders that fail (a variable the data lacks).
  */
-export function loadMailTemplates(dir: string): MailTemplates {
+export function loadMailTemplates(dir: string, options: LoadTemplatesOptions = {}): MailTemplates {
   const problems: string[] = [];
   const hb = Handlebars.create();
   for (const [name, fn] of Object.entries(HELPERS)) hb.registerHelper(name, fn);
+  const requested = options.fallbackDir === undefined ? shippedTemplatesDir() : options.fallbackDir;
+  const fallbackDir = requested !== null && path.resolve(requested) !== path.resolve(dir) ? requested : null;
 
   let files: string[] = [];
   try {
@@ -181,11 +218,16 @@ export function loadMailTemplates(dir: string): MailTemplates {
   } catch (err) {
     throw new TemplateError([`cannot read the templates folder ${dir}: ${(err as Error).message}`], { cause: err });
   }
+  const present = new Set(files);
+  /** The file's name as problems report it: a file taken from the fallback folder says so. */
+  const label = new Map<string, string>();
   const read = (file: string): string | null => {
+    const from = present.has(file) || !fallbackDir ? dir : fallbackDir;
+    label.set(file, from === dir ? file : `${file} (from ${fallbackDir})`);
     try {
-      return readFileSync(path.join(dir, file), 'utf8');
+      return readFileSync(path.join(from, file), 'utf8');
     } catch (err) {
-      problems.push(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message}`);
+      problems.push(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? `missing${fallbackDir ? ` (in ${dir} and in ${fallbackDir})` : ''}` : (err as Error).message}`);
       return null;
     }
   };
@@ -198,7 +240,7 @@ export function loadMailTemplates(dir: string): MailTemplates {
       hb.precompile(source, { ...STRICT, noEscape });
       return template;
     } catch (err) {
-      problems.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
+      problems.push(describeTemplateError(label.get(file) ?? file, err));
       return null;
     }
   };
@@ -216,7 +258,29 @@ export function loadMailTemplates(dir: string): MailTemplates {
   for (const file of files) {
     if (file.endsWith('.hbs') && !expected.has(file)) problems.push(`${file}: matches no mail kind (${MAIL_KINDS.join(', ')})`);
   }
-  if (problems.length > 0 || !layout) throw new TemplateError(problems);
+  if (!layout) throw new TemplateError(problems);
+
+  // Each file renders its sample on its own, so a failure names the file that has the variable;
+  // the kinds that compiled are checked even when others did not, so one start lists everything.
+  for (const [kind, t] of compiled) {
+    let body: string | null = null;
+    for (const [file, template] of [[`${kind}.text.hbs`, t.text], [`${kind}.html.hbs`, t.html]] as const) {
+      try {
+        const out = template(SAMPLE_MAIL_DATA[kind]);
+        if (file.endsWith('.html.hbs')) body = out;
+      } catch (err) {
+        problems.push(describeTemplateError(label.get(file) ?? file, err, 'rendering the sample data failed: '));
+      }
+    }
+    if (body === null) continue;
+    try {
+      layout({ body: new Handlebars.SafeString(body), title: htmlTitle(SAMPLE_MAIL_DATA[kind]) });
+    } catch (err) {
+      problems.push(describeTemplateError(label.get('_layout.html.hbs') ?? '_layout.html.hbs', err, `rendering the sample data of ${kind} failed: `));
+      break;
+    }
+  }
+  if (problems.length > 0) throw new TemplateError(problems);
 
   const renderKind = (kind: MailKind, data: unknown): RenderedMail => {
     const t = compiled.get(kind);
@@ -235,6 +299,7 @@ export function loadMailTemplates(dir: string): MailTemplates {
     },
   };
 
+  // The whole path once more (normalising, the layout's title): what a send does must not fail either.
   for (const kind of MAIL_KINDS) {
     try {
       templates.render(kind, SAMPLE_MAIL_DATA[kind]);

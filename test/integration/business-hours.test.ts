@@ -63,7 +63,7 @@ describe(`severity 2 deadlines on business hours, through SMTP into the sink, on
     expect(r.severity).toBe(2);
     expect(r.due).toEqual(new Date('2026-12-07T15:00:00Z'));
     // The acknowledgement names it in the organisation's time zone (Acme: Europe/Berlin).
-    expect(r.ackText).toContain('Mon 7 Dec 2026, 16:00 (Europe/Berlin)');
+    expect(r.ackText).toContain('Monday 7 December 2026, 16:00 (Europe/Berlin)');
   });
 
   it('opened Wednesday 2026-11-25 17:00 in America/Los_Angeles: due Thursday 15:00, or Monday 2026-11-30 15:00 with the US-CA holidays', async () => {
@@ -72,6 +72,6 @@ describe(`severity 2 deadlines on business hours, through SMTP into the sink, on
     expect(plain.due).toEqual(new Date('2026-11-26T23:00:00Z')); // Thu 26 Nov 15:00 PST
     const ca = await requestAt(opened, { timeZone: 'America/Los_Angeles', holidayRegion: 'US-CA' }, 'Scheduler skips runs (US-CA)');
     expect(ca.due).toEqual(new Date('2026-11-30T23:00:00Z')); // Mon 30 Nov 15:00 PST
-    expect(ca.ackText).toContain('Tue 1 Dec 2026, 00:00 (Europe/Berlin)');
+    expect(ca.ackText).toContain('Tuesday 1 December 2026, 00:00 (Europe/Berlin)');
   });
 });

@@ -278,18 +278,26 @@ describe(`outbox dispatcher on ${databaseKind()}`, () => {
     expect(outbound).toHaveLength(1);
   });
 
-  it('strips CR/LF from a subject so a header injection does not create a header or a recipient', async () => {
-    const { messageIdHeader } = await enqueue(ack({ subject: `[Case #${caseNumber}] Hi\r\nBcc: victim@evil.example\r\nX-Injected: yes` }));
-    expect((await row(messageIdHeader)).subject).toBe(`[Case #${caseNumber}] Hi Bcc: victim@evil.example X-Injected: yes`);
+  it('strips CR/LF from a subject, a display name and a Reply-To so a header injection does not create a header or a recipient', async () => {
+    const { messageIdHeader } = await enqueue(ack({
+      subject: `[Case #${caseNumber}] Hi\r\nBcc: victim@evil.example\r\nX-Injected: yes`,
+      fromName: 'Erin\r\nBcc: victim2@evil.example\nX-Injected-Name: yes\r via Support',
+      replyTo: `support+c${caseNumber}@casemail.test\r\nX-Injected-Reply: yes\n\rCc: victim3@evil.example`,
+    }));
+    const stored = await row(messageIdHeader);
+    expect(stored.subject).toBe(`[Case #${caseNumber}] Hi Bcc: victim@evil.example X-Injected: yes`);
+    expect(`${stored.subject}${stored.from_name}${stored.reply_to}`).not.toMatch(/[\r\n]/);
     expect(await dispatcher().runOnce(at(1))).toMatchObject({ sent: 1 });
     const [received] = await sink.waitFor(1);
     const headers = headerBlock(received!);
-    expect(headers).not.toMatch(/^Bcc:/im);
-    expect(headers).not.toMatch(/^X-Injected:/im);
-    expect(received!.rcptTo).not.toContain('victim@evil.example');
+    expect(headers).not.toMatch(/^(Bcc|Cc|X-Injected[\w-]*):/im);
+    expect(received!.rcptTo.filter((r) => r.includes('evil.example'))).toEqual([]);
     const parsed = await parse(received!);
     expect(parsed.subject).toBe(`[Case #${caseNumber}] Hi Bcc: victim@evil.example X-Injected: yes`);
-    expect(parsed.headers.has('x-injected')).toBe(false);
+    expect(parsed.from?.value[0]?.name).toBe('Erin Bcc: victim2@evil.example X-Injected-Name: yes via Support');
+    expect(parsed.from?.value[0]?.address).toBe(SUPPORT);
+    expect([...parsed.headers.keys()].filter((k) => k.startsWith('x-injected'))).toEqual([]);
+    expect(parsed.cc).toBeUndefined();
   });
 
   it('drops malformed threading ids instead of copying them into headers', async () => {

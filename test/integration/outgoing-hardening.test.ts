@@ -1,7 +1,7 @@
 // Outgoing mail against hostile input (issue 11), end to end: customers write through the real
 // SMTP intake (nodemailer -> smtp-server) into the real service and database; what we send is
 // read at a real smtp-server sink. A 200 KB subject, a notice that would go to one of our own
-// addresses, and a multi-megabyte request with an attachment.
+// addresses, a multi-megabyte request with an attachment, and line breaks hidden in encoded words.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -101,6 +101,37 @@ describe(`outgoing mail hardening on ${databaseKind()}`, () => {
     // The rows themselves are small.
     const rows = await tdb.db.selectFrom('outbox').select(['subject']).where(sql`to_addresses::text`, 'like', `%${stranger}%`).execute();
     expect(rows.map((r) => r.subject.length)).toEqual([201]);
+  });
+
+  it('carries no CR or LF from a customer subject or display name into any header we send (encoded words decode to line breaks)', async () => {
+    const id = `<crlf-${Date.now()}@acme.example>`;
+    // RFC 2047 words are legal input and decode to CR LF: the subject and name below each hide a Bcc and a header.
+    const q = (s: string) => `=?utf-8?B?${Buffer.from(s).toString('base64')}?=`;
+    const raw = Buffer.from(
+      `From: ${q('Bob\r\nBcc: victim@evil.example\r\nX-Injected-Name: 1')} <bob@acme.example>\r\nTo: ${SUPPORT}\r\n`
+      + `Subject: ${q('Export fails\r\nBcc: victim@evil.example\r\nX-Injected: 1\nCc: victim2@evil.example')}\r\nMessage-ID: ${id}\r\n`
+      + 'Date: Mon, 30 Nov 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe export stops with E42.\r\n');
+    await deliver(service, { envelope: { from: 'bob@acme.example', to: [SUPPORT] }, raw });
+
+    const ours = (list: readonly SinkMessage[]) => {
+      const ack = list.find((m) => headerOf(m.raw, 'In-Reply-To') === id);
+      const number = /\[Case #(\d+)\]/.exec(ack ? headerOf(ack.raw, 'Subject') ?? '' : '')?.[1];
+      const notification = number ? list.find((m) => to(m, 'erin@vendor.example') && (headerOf(m.raw, 'Subject') ?? '').includes(`#${number}]`)) : undefined;
+      return { ack, notification };
+    };
+    const got = ours(await sink.waitFor((list) => Object.values(ours(list)).every(Boolean), 20_000));
+    for (const m of [got.ack!, got.notification!]) {
+      expect(headerLines(m.raw).filter((l) => /^(Bcc|Cc|X-Injected[\w-]*):/i.test(l))).toEqual([]);
+      expect(m.rcptTo.filter((r) => r.includes('evil.example'))).toEqual([]);
+      const parsed = await simpleParser(m.raw);
+      // The would-be headers stay subject text (the intake already joins the lines).
+      expect(parsed.subject).toMatch(/Export fails ?Bcc: victim@evil\.example ?X-Injected: 1 ?Cc: victim2@evil\.example/);
+      const names = [parsed.from, parsed.replyTo, ...[parsed.to ?? []].flat()].flatMap((a) => a?.value ?? []).map((v) => v.name ?? '');
+      for (const value of [parsed.subject ?? '', ...names]) expect(value).not.toMatch(/[\r\n]/);
+      expect([...parsed.headers.keys()].filter((k) => k.startsWith('x-injected') || k === 'cc' || k === 'bcc')).toEqual([]);
+    }
+    // The body of the notification shows the decoded name and subject; there line breaks are harmless text.
+    expect((await simpleParser(got.notification!.raw)).text).toContain('Export fails');
   });
 
   it('never sends to our own address, +tag included: the notice is not sent and the row says why', async () => {

@@ -47,8 +47,8 @@ describe('business calendar', () => {
 describe('formatLocal', () => {
   it('writes the local date and time with the zone', async () => {
     const { formatLocal } = await import('../../src/calendar/business-calendar.js');
-    expect(formatLocal(new Date('2026-11-30T08:05:00Z'), 'Europe/Berlin')).toBe('Mon 30 Nov 2026, 09:05 (Europe/Berlin)');
-    expect(formatLocal(new Date('2026-12-31T23:30:00Z'), 'Pacific/Auckland')).toBe('Fri 1 Jan 2027, 12:30 (Pacific/Auckland)');
+    expect(formatLocal(new Date('2026-11-30T08:05:00Z'), 'Europe/Berlin')).toBe('Monday 30 November 2026, 09:05 (Europe/Berlin)');
+    expect(formatLocal(new Date('2026-12-31T23:30:00Z'), 'Pacific/Auckland')).toBe('Friday 1 January 2027, 12:30 (Pacific/Auckland)');
   });
 });
 

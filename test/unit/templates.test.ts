@@ -31,6 +31,9 @@ interface Case<K extends MailKind = MailKind> {
   data: MailKindData[K];
 }
 
+/** Customer text that looks like template syntax, markup and an entity: it must arrive as written. */
+const CUSTOMER_TEXT = 'Hello {{name}},\n{{#each x}}item{{/each}} and {{{raw}}}\n<script>alert(1)</script>\nTom &amp; Jerry & {{> partial}}';
+
 const cases: Case[] = [
   ...MAIL_KINDS.map((kind) => ({ name: kind, kind, data: SAMPLE_MAIL_DATA[kind] })),
   {
@@ -50,6 +53,34 @@ const cases: Case[] = [
       siblings: [],
     },
   },
+  {
+    name: 'new-case-notification-template-syntax', kind: 'new-case-notification',
+    data: {
+      ...SAMPLE_MAIL_DATA['new-case-notification'],
+      case: { number: 100051, tag: '[Case #100051]', subject: 'Report {{name}} shows &amp;' },
+      requester: { name: '{{#each x}}Eve{{/each}}', address: 'eve@customer.example' },
+      text: CUSTOMER_TEXT,
+      attachments: [{ filename: '{{name}}<b>.log', size: 10 }],
+    },
+  },
+  {
+    name: 'customer-reply-notification-template-syntax', kind: 'customer-reply-notification',
+    data: {
+      ...SAMPLE_MAIL_DATA['customer-reply-notification'],
+      from: { name: '<script>alert(1)</script>', address: 'eve@customer.example' },
+      text: CUSTOMER_TEXT,
+    },
+  },
+  {
+    name: 'sla-warning-queue-no-name', kind: 'sla-warning',
+    data: { ...SAMPLE_MAIL_DATA['sla-warning'], assignee: null, requester: { name: '', address: 'dana@customer.example' }, severity: 1, target: 'within 30 minutes', timeLeft: '7 minutes',
+      dueLocal: 'Monday 30 November 2026, 09:30 (Europe/Berlin)' },
+  },
+  { name: 'sla-breach-assigned', kind: 'sla-breach', data: { ...SAMPLE_MAIL_DATA['sla-breach'], assignee: 'Erin Example', overdueBy: '3 days 4 hours' } },
+  { name: 'info-reminder-final', kind: 'info-reminder', data: { ...SAMPLE_MAIL_DATA['info-reminder'], final: true, requesterName: '' } },
+  { name: 'confirmation-reminder-first', kind: 'confirmation-reminder', data: { ...SAMPLE_MAIL_DATA['confirmation-reminder'], final: false, closePhrases: [] } },
+  { name: 'auto-close-notice-resolved', kind: 'auto-close-notice', data: { ...SAMPLE_MAIL_DATA['auto-close-notice'], reason: 'auto_resolved', waitedBusinessDays: 10 } },
+  { name: 'customer-unreachable-nobody', kind: 'customer-unreachable', data: { ...SAMPLE_MAIL_DATA['customer-unreachable'], reachable: [] } },
   {
     // As the outbox row stores it: the text clipped with where the rest is, 60 attachments listed as 50 lines.
     name: 'new-case-notification-bounded', kind: 'new-case-notification',
@@ -79,9 +110,29 @@ describe('mail templates', () => {
     expect(text).toContain('rm -rf / && echo \'done\'');
   });
 
+  it.each(['new-case-notification', 'customer-reply-notification'] as const)('shows customer text in %s literally in text and escaped in HTML, braces staying braces', (kind) => {
+    const data = cases.find((c) => c.name === `${kind}-template-syntax`)!.data;
+    const { text, html } = templates.render(kind, data as never);
+    // Text: exactly as written, once; the template engine never evaluates customer text.
+    expect(text).toContain(`${CUSTOMER_TEXT}\n----- end of customer's message -----`);
+    expect(text).not.toContain('&lt;');
+    // HTML: markup and the entity escaped, braces untouched.
+    expect(html).toContain('Hello {{name}},\n{{#each x}}item{{/each}} and {{{raw}}}\n&lt;script&gt;alert(1)&lt;/script&gt;\nTom &amp;amp; Jerry &amp; {{&gt; partial}}');
+    expect(html).not.toMatch(/<script/i);
+    if (kind === 'new-case-notification') {
+      expect(text).toContain('Requester:     {{#each x}}Eve{{/each}} <eve@customer.example>');
+      expect(text).toContain('{{name}}<b>.log (10 bytes)');
+      expect(html).toContain('{{name}}&lt;b&gt;.log (10 bytes)');
+      expect(html).toContain('<title>[Case #100051] Report {{name}} shows &amp;amp;</title>');
+    } else {
+      expect(text.split('\n')[0]).toBe('<script>alert(1)</script> <eve@customer.example> wrote on [Case #100042] Export to PDF fails with error 0x80004005');
+      expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &lt;eve@customer.example&gt;');
+    }
+  });
+
   it('states what the spec asks of an acknowledgement', () => {
     const { text } = templates.render('acknowledgement', SAMPLE_MAIL_DATA.acknowledgement);
-    for (const needle of ['[Case #100042]', 'will be validated by an engineer', 'Mon 30 Nov 2026, 09:00 (Europe/Berlin)', 'version',
+    for (const needle of ['[Case #100042]', 'will be validated by an engineer', 'within 8 business hours: by\nMonday 30 November 2026, 09:00 (Europe/Berlin)', 'version',
       'error messages', 'steps', 'log files', 'screenshots', 'keep [Case #100042] in the subject', 'escalation@example.com', '[Case #100043]']) {
       expect(text).toContain(needle);
     }
@@ -125,25 +176,80 @@ describe('loadMailTemplates start-up check', () => {
     writeFileSync(path.join(d, 'oversize-notice.text.hbs'), '{{shout subject}}\n');
     unlinkSync(path.join(d, 'held-message-notice.html.hbs'));
     writeFileSync(path.join(d, 'acknowledgment.text.hbs'), 'typo in the kind\n');
-    let error: unknown;
-    try {
-      loadMailTemplates(d);
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(TemplateError);
-    const problems = (error as TemplateError).problems.join('\n');
-    expect(problems).toMatch(/acknowledgement\.html\.hbs: .*/);
-    expect(problems).toMatch(/oversize-notice\.text\.hbs: .*shout/);
+    const error = loadError(d, { fallbackDir: null });
+    const problems = error.problems.join('\n');
+    expect(problems).toMatch(/acknowledgement\.html\.hbs line 2: Parse error: .*got 'EOF'/);
+    expect(problems).toMatch(/oversize-notice\.text\.hbs line 1: .*unknown helper shout/);
     expect(problems).toMatch(/held-message-notice\.html\.hbs: missing/);
     expect(problems).toMatch(/acknowledgment\.text\.hbs: matches no mail kind/);
-    expect((error as TemplateError).code).toBe('template_invalid');
+    expect(error.code).toBe('template_invalid');
   });
 
-  it('fails the start when a template uses a variable the sample data does not have', () => {
+  function loadError(d: string, options?: Parameters<typeof loadMailTemplates>[1]): TemplateError {
+    try {
+      loadMailTemplates(d, options);
+    } catch (err) {
+      expect(err).toBeInstanceOf(TemplateError);
+      return err as TemplateError;
+    }
+    throw new Error(`loadMailTemplates(${d}) did not fail`);
+  }
+
+  it('fails the start when a template uses a variable the sample data does not have, naming the file and line', () => {
     const d = brokenCopy();
-    writeFileSync(path.join(d, 'not-entitled.text.hbs'), 'Dear {{senderName}}\n');
-    expect(() => loadMailTemplates(d)).toThrow(/not-entitled: rendering sample data failed: .*senderName/);
+    writeFileSync(path.join(d, 'not-entitled.text.hbs'), 'Hello,\n\nDear {{senderName}}\n');
+    writeFileSync(path.join(d, 'sla-breach.html.hbs'), '<p>{{case.tag}}</p>\n<p>{{requester.title}}</p>\n');
+    const problems = loadError(d).problems;
+    expect(problems).toContain('not-entitled.text.hbs line 3: rendering the sample data failed: "senderName" not defined');
+    expect(problems.join('\n')).toMatch(/^sla-breach\.html\.hbs line 2: rendering the sample data failed: "title" not defined$/m);
+    // The text template of the same kind is fine and not blamed.
+    expect(problems.join('\n')).not.toMatch(/sla-breach\.text\.hbs/);
+  });
+
+  it('names the file and line of a syntax error and of a block closed by the wrong name', () => {
+    const d = brokenCopy();
+    writeFileSync(path.join(d, 'sla-warning.text.hbs'), '{{case.tag}}\nDue: {{dueLocal}}\nTarget: {{target}} {{/if}}\nLeft: {{timeLeft}}\n');
+    writeFileSync(path.join(d, 'info-reminder.html.hbs'), '<p>Hello</p>\n{{#if final}}\n<p>last</p>\n{{/each}}\n');
+    const problems = loadError(d).problems.join('\n');
+    expect(problems).toMatch(/^sla-warning\.text\.hbs line 3: Parse error: Expecting .*got 'OPEN_ENDBLOCK'$/m);
+    expect(problems).toMatch(/^info-reminder\.html\.hbs line 2: if doesn't match each$/m);
+    expect(loadError(d).message).toContain('sla-warning.text.hbs line 3: Parse error');
+  });
+
+  it('takes every file a deployment folder lacks from the shipped folder', () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'casemail-templates-override-'));
+    writeFileSync(path.join(dir, 'acknowledgement.text.hbs'), 'Dear {{requesterName}}, your case is {{case.tag}}; we answer {{targetDuration}}.\n');
+    const overridden = loadMailTemplates(dir);
+    const ack = overridden.render('acknowledgement', SAMPLE_MAIL_DATA.acknowledgement);
+    expect(ack.text).toBe('Dear Dana Fischer, your case is [Case #100042]; we answer within 8 business hours.\n');
+    // Its HTML and every other kind are the shipped ones.
+    expect(ack.html).toBe(templates.render('acknowledgement', SAMPLE_MAIL_DATA.acknowledgement).html);
+    for (const kind of MAIL_KINDS.filter((k) => k !== 'acknowledgement')) {
+      expect(overridden.render(kind, SAMPLE_MAIL_DATA[kind] as never)).toEqual(templates.render(kind, SAMPLE_MAIL_DATA[kind] as never));
+    }
+  });
+
+  it('still checks a deployment folder: its broken file and its stray file are named, shipped files are not blamed', () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'casemail-templates-override-'));
+    writeFileSync(path.join(dir, 'auto-close-notice.text.hbs'), 'Hello\n\n{{#if final}}\n');
+    writeFileSync(path.join(dir, 'sla-warnings.text.hbs'), '{{target}}\n');
+    const problems = loadError(dir).problems;
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^auto-close-notice\.text\.hbs line 4: Parse error/);
+    expect(problems[1]).toMatch(/^sla-warnings\.text\.hbs: matches no mail kind/);
+  });
+
+  it('says where it looked when a file is in neither folder, and names a broken fallback file with its folder', () => {
+    const d = brokenCopy();
+    unlinkSync(path.join(d, 'customer-unreachable.text.hbs'));
+    const fallback = mkdtempSync(path.join(tmpdir(), 'casemail-templates-fallback-'));
+    try {
+      expect(loadError(d, { fallbackDir: fallback }).problems).toEqual([`customer-unreachable.text.hbs: missing (in ${d} and in ${fallback})`]);
+      writeFileSync(path.join(fallback, 'customer-unreachable.text.hbs'), '{{address}\n');
+      expect(loadError(d, { fallbackDir: fallback }).problems[0]).toMatch(`customer-unreachable.text.hbs (from ${fallback}) line 1: Parse error`);
+    } finally {
+      rmSync(fallback, { recursive: true, force: true });
+    }
   });
 
   it('fails the start when the folder is missing', () => {

@@ -5,6 +5,7 @@
 // engineer a reply naming the line. The message is stored either way. Pure.
 import { assignmentNotice, commandError, engineerRelay } from '../../notify/compose.js';
 import { formatLocal } from '../../calendar/business-calendar.js';
+import { formatTarget } from '../../calendar/time-words.js';
 import { VALID_COMMANDS, type CommandParse, type EngineerCommand } from '../../threading/engineer-commands.js';
 import { relayTextWithSignature } from '../../threading/relay-text.js';
 import type { Route } from '../../threading/route-message.js';
@@ -83,6 +84,7 @@ function apply(facts: IntakeFacts, c: CaseFacts, more: EngineerFacts, commands: 
             data: {
               case: summaryOf(facts, c), severity: update.severity?.severity ?? c.severity, state, assignedBy: engineer.address,
               organisation: c.organisationName, targetResponseLocal: formatLocal(update.severity?.firstResponseDueAt ?? c.firstResponseDueAt, settings.calendar.timeZone),
+              targetDuration: formatTarget(settings.severities[update.severity?.severity ?? c.severity]),
             },
           }));
         }

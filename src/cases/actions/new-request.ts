@@ -4,6 +4,7 @@
 // acknowledgement per case and a notification to the assignee (or the queue). Pure.
 import { acknowledgement, newCaseNotification } from '../../notify/compose.js';
 import { formatLocal } from '../../calendar/business-calendar.js';
+import { formatTarget } from '../../calendar/time-words.js';
 import { describeHits, planNewCases, type CasePlan } from '../../threading/intake-limits.js';
 import { suggestSeverity } from '../../threading/severity.js';
 import type { Route } from '../../threading/route-message.js';
@@ -84,7 +85,7 @@ export function newRequest(
         messageRowId: facts.messageRowId, caseId: c.id, to, answering: u.parsed, replyTo: facts.replyAddress(c.number),
         data: {
           case: summary, requesterName: sender.name || sender.address, severity: c.severity, severityMeaning: severityMeaning(c.severity),
-          targetResponseLocal: formatLocal(c.firstResponseDueAt, sender.organisationTimeZone), siblings,
+          targetResponseLocal: formatLocal(c.firstResponseDueAt, sender.organisationTimeZone), targetDuration: formatTarget(settings.severities[c.severity]), siblings,
           supportAddress: settings.addresses.support, escalationAddress: settings.addresses.escalation,
         },
       }));
@@ -94,7 +95,7 @@ export function newRequest(
         caseId: c.id, to: watchers, replyTo: facts.replyAddress(c.number),
         data: {
           case: summary, severity: c.severity, requester: { name: sender.name, address: sender.address }, organisation: sender.organisationName,
-          targetResponseLocal: formatLocal(c.firstResponseDueAt, settings.calendar.timeZone), text: c.text, attachments, siblings,
+          targetResponseLocal: formatLocal(c.firstResponseDueAt, settings.calendar.timeZone), targetDuration: formatTarget(settings.severities[c.severity]), text: c.text, attachments, siblings,
         },
       }));
     }
