@@ -11,7 +11,8 @@ export const MAX_TEST_CHARS = 400;
  * Characters that behave like spaces in mail text: NBSP, zero-width and directional marks, BOM, and
  * the invisible fillers newsletters and trackers pad preheaders with (soft hyphen, CGJ, Hangul fillers, U+FFFC).
  */
-const INVISIBLE = /[\u00a0\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u2000-\u200f\u202a-\u202f\u2060-\u2064\u3164\ufeff\uffa0\ufffc]/g;
+// The combining ones (CGJ, Hangul jungseong filler, Khmer inherent vowels) stand outside the class: inside it they would combine with their neighbour.
+const INVISIBLE = /[\u00a0\u00ad\u061c\u115f\u180e\u2000-\u200f\u202a-\u202f\u2060-\u2064\u3164\ufeff\uffa0\ufffc]|\u034f|\u1160|\u17b4|\u17b5/g;
 
 /** A line as the recognisers see it: capped, invisible characters folded to spaces, trimmed. */
 export function norm(line: string): string {
