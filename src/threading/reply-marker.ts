@@ -9,13 +9,13 @@ export const REPLY_MARKER = '##- Please type your reply above this line -##';
 const MARKER_WORDS = 'please type your reply above this line';
 
 /**
- * Whether a line (normalised: trimmed, capped) is the marker, also under `>` / `> >` quote
+ * Whether a line (normalised: trimmed, capped) is the marker, also under `>` / `> >` / `|` quote
  * prefixes and the `*`/`_` a client's text conversion wraps emphasis in.
  */
 export function isReplyMarkerLine(line: string): boolean {
   if (line.length > 200 || !line.includes('##')) return false;
   let i = 0;
-  while (i < line.length && (line[i] === '>' || line[i] === ' ' || line[i] === '*' || line[i] === '_')) i++;
+  while (i < line.length && i < 40 && '> *_|'.includes(line[i] ?? '')) i++;
   if (!line.startsWith('##', i)) return false;
   return line.slice(i).toLowerCase().replace(/\s+/g, ' ').includes(MARKER_WORDS);
 }
