@@ -142,6 +142,19 @@ export function attributionStrength(text: string): HeaderStrength | null {
   return dated || addressed || opened ? 'strong' : 'weak';
 }
 
+/**
+ * A loose attribution, for where the quote is known to start right below (our reply marker): a
+ * short line naming "wrote" in any of the known languages, not ending as a sentence does.
+ */
+export function mentionsWrote(text: string): boolean {
+  const s = stripLead(text);
+  if (s.length < 6 || s.length > 200) return false;
+  const end = lastChar(s);
+  if (end === '.' || end === '!' || end === '?') return false;
+  const lower = s.toLowerCase();
+  return WROTE.some((w) => lower.includes(w));
+}
+
 /** Whether a line may start a multi-line attribution (wrapped by the sender's client). */
 export function mayStartWrappedAttribution(line: string): boolean {
   const s = stripLead(line);

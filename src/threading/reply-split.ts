@@ -4,7 +4,7 @@
 // the lines after it; every recogniser works on a capped line, so the whole split is linear.
 
 import {
-  attributionStrength, headerField, isAddressedFromLine, isBareOriginalMessageLine, isForwardMarker, isMobileSignature,
+  attributionStrength, headerField, isAddressedFromLine, isBareOriginalMessageLine, mentionsWrote, isForwardMarker, isMobileSignature,
   isOriginalMessageLine, isQuoted, isRuleLine, isSignatureDelimiter, mayStartWrappedAttribution, norm,
   type HeaderStrength, MAX_TEST_CHARS, trimEndChars,
 } from './quote-lines.js';
@@ -187,10 +187,18 @@ export function splitReply(lines: readonly string[], opts: SignatureOptions): Re
  */
 function atMarker(lines: readonly string[], N: readonly string[], m: number, opts: SignatureOptions): ReplySplit {
   const placeholder = '> ' + REPLY_MARKER;
-  const r = splitCore([...lines.slice(0, m), placeholder], [...N.slice(0, m), placeholder], opts);
+  // The paragraph right above the marker is the client's attribution when it says "wrote" in
+  // some form, even in shapes the recognisers would not trust on their own ("Support wrote on Monday").
+  let top = m;
+  while (top > 0 && N[top - 1] === '') top--;
+  let start = top;
+  while (start > 0 && N[start - 1] !== '' && top - start < 3) start--;
+  if (start < top && (start === 0 || N[start - 1] === '') && mentionsWrote(N.slice(start, top).join(' '))) top = start;
+  else top = m;
+  const r = splitCore([...lines.slice(0, top), placeholder], [...N.slice(0, top), placeholder], opts);
   if (r.visible !== '') {
     const removedHead = r.removed.endsWith(placeholder) ? r.removed.slice(0, -placeholder.length).trimEnd() : r.removed;
-    return { quoteFound: true, visible: r.visible, signature: r.signature, removed: joinParts([removedHead, render(lines.slice(m))]) };
+    return { quoteFound: true, visible: r.visible, signature: r.signature, removed: joinParts([removedHead, render(lines.slice(top))]) };
   }
   // Nothing above the marker: an answer written below our quoted mail, or nothing new at all. Our
   // own mail quoted back is never the sender's text, so there is no fall back to the quote here.

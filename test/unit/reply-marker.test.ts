@@ -57,9 +57,14 @@ describe('a reply that kept the marker is cut exactly there', () => {
   });
   it('before any heuristic: a quoting shape the heuristics miss is cut at the marker, and kept whole without it', () => {
     const text = read('marker-pipe-quoted.txt');
-    expect(extractReply({ text, html: null }).visibleText).toBe('Product: Exporter 5.2.1 on Windows Server 2022.\n\nSupport wrote on Monday');
+    // The attribution paragraph right above the marker goes with it, though alone it is too loose to trust.
+    expect(extractReply({ text, html: null }).visibleText).toBe('Product: Exporter 5.2.1 on Windows Server 2022.');
     const withoutMarker = text.replace(`| ${REPLY_MARKER}\n`, '');
     expect(extractReply({ text: withoutMarker, html: null }).visibleText).toContain('thank you for contacting support');
+  });
+  it('keeps a sentence that says "wrote" right above the marker when no attribution came between', () => {
+    const text = `As I wrote yesterday, the export hangs.\n\n> ${REPLY_MARKER}\n> Hello Dana Fischer,`;
+    expect(extractReply({ text, html: null }).visibleText).toBe('As I wrote yesterday, the export hangs.');
   });
   it('an answer written below our quoted mail is kept (bottom post)', () => {
     const r = extractReply({ text: read('marker-bottom-post.txt'), html: null });
