@@ -8,6 +8,7 @@ import { extractReply } from '../../src/threading/reply-text.js';
 import { htmlToQuoteText } from '../../src/threading/quote-html.js';
 import { findReplyMarker, isReplyMarkerLine, REPLY_MARKER } from '../../src/threading/reply-marker.js';
 import { relayText } from '../../src/threading/relay-text.js';
+import { relayHtml } from '../../src/notify/relay-html.js';
 import { loadMailTemplates, SAMPLE_MAIL_DATA } from '../../src/notify/templates.js';
 import { MAIL_KINDS } from '../../src/notify/mail-kinds.js';
 
@@ -54,6 +55,12 @@ describe('a reply that kept the marker is cut exactly there', () => {
     expect(htmlToQuoteText(html).split('\n')).toContain(`> ${REPLY_MARKER}`);
     expect(extractReply({ text: '', html }).visibleText).toBe(`${NEW_TEXT}\n\nDana`);
     expect(extractReply({ text: read('marker-gt-quoted.txt'), html }).visibleText).toBe(`${NEW_TEXT}\n\nDana`);
+  });
+  it("Outlook's HTML header block over our unquoted body, without the reply container's id", () => {
+    const html = read('marker-outlook-html-unmarked.html');
+    expect(extractReply({ text: '', html }).visibleText).toBe('Product: Exporter 5.2.1 on Windows Server 2022.');
+    // An engineer's HTML relay never carries our notification: cut before the marker or not sent as HTML at all.
+    expect(relayHtml(html, 0) ?? '').not.toContain('Please type your reply');
   });
   it('before any heuristic: a quoting shape the heuristics miss is cut at the marker, and kept whole without it', () => {
     const text = read('marker-pipe-quoted.txt');
