@@ -14,12 +14,16 @@ export const MAX_TEST_CHARS = 400;
 // The combining ones (CGJ, Hangul jungseong filler, Khmer inherent vowels) stand outside the class: inside it they would combine with their neighbour.
 const INVISIBLE = /[\u00a0\u00ad\u061c\u115f\u180e\u2000-\u200f\u202a-\u202f\u2060-\u2064\u3164\ufeff\uffa0\ufffc]|\u034f|\u1160|\u17b4|\u17b5/g;
 
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /** A line as the recognisers see it: capped, invisible characters folded to spaces, trimmed. */
 export function norm(line: string): string {
   // Leading space first: a long indent must not make a line with text at its end look blank.
   const start = line.length > MAX_TEST_CHARS ? line.trimStart() : line;
   const capped = start.length > MAX_TEST_CHARS ? start.slice(0, MAX_TEST_CHARS) : start;
-  return capped.replace(INVISIBLE, ' ').trim();
+  // Plain ASCII has none of them: skip the replace on most lines.
+  return (NON_ASCII.test(capped) ? capped.replace(INVISIBLE, ' ') : capped).trim();
 }
 
 /**
@@ -60,6 +64,12 @@ const WROTE = [
 
 /** The verbs an attribution may end on when the client left off the colon ("On … wrote"). */
 const WROTE_AT_END = WROTE.filter((w) => !['quoting', 'zitat von', 'citando', 'cytuję', 'citat'].includes(w));
+/** Those verbs by their last character: most prose lines are turned away on one look-up. */
+const WROTE_BY_LAST = new Map<string, string[]>();
+for (const w of WROTE_AT_END) {
+  const last = w[w.length - 1] ?? '';
+  WROTE_BY_LAST.set(last, [...(WROTE_BY_LAST.get(last) ?? []), w]);
+}
 
 const TIME = /\d{1,2}[:.]\d{2}/;
 const YEAR = /(?:^|\D)(?:19|20)\d{2}(?:\D|$)/;
@@ -95,7 +105,7 @@ function stripLead(s: string): string {
 const NUMERIC_ATTRIBUTION = /^\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}(?::\d{2})? (?:GMT|UTC)[+-]\d{1,2}(?::?\d{2})? (\S.{0,100})$/;
 
 function isNumericAttribution(s: string): boolean {
-  if (s.charCodeAt(0) < 48 || s.charCodeAt(0) > 57) return false;
+  if (s.charCodeAt(0) < 48 || s.charCodeAt(0) > 57 || s[4] !== '-') return false;
   const m = NUMERIC_ATTRIBUTION.exec(s);
   if (!m) return false;
   // The tail is a name (with an address), not a log message: it ends the line with ":" or ">", or is a few capitalised words.
@@ -106,9 +116,11 @@ function isNumericAttribution(s: string): boolean {
 }
 
 /** "On <date>, Name <a@b> wrote" with the colon left off: only with an address or a full date and time, and the verb last. */
-function noColonStrength(s: string, lower: string): HeaderStrength | null {
-  if (!WROTE_AT_END.some((w) => lower.endsWith(w))) return null;
-  if (s.length > 200) return null;
+function noColonStrength(s: string): HeaderStrength | null {
+  const verbs = s.length > 200 ? undefined : WROTE_BY_LAST.get(lastChar(s).toLowerCase());
+  if (!verbs) return null;
+  const lower = s.toLowerCase();
+  if (!verbs.some((w) => lower.endsWith(w))) return null;
   if (!hasDate(s)) return null;
   if (hasAddress(s) || (TIME.test(s) && YEAR.test(s) && OPENERS.some((o) => lower.startsWith(o)))) return 'strong';
   return null;
@@ -128,8 +140,8 @@ export function attributionStrength(text: string): HeaderStrength | null {
   const s = stripLead(text);
   if (s.length < 6) return null;
   if (isNumericAttribution(s)) return 'strong';
+  if (!endsWithColon(s)) return noColonStrength(s);
   const lower = s.toLowerCase();
-  if (!endsWithColon(s)) return noColonStrength(s, lower);
   const hasVerb = WROTE.some((w) => lower.includes(w));
   const dated = hasDate(s);
   const addressed = hasAddress(s);
@@ -236,7 +248,7 @@ export function isOriginalMessageLine(s: string): boolean {
 
 /** The separator's words standing bare on a line ("ORIGINAL MESSAGE"); a cut only above a header field. */
 export function isBareOriginalMessageLine(s: string): boolean {
-  return s.length <= 40 && ORIGINAL_MESSAGE_SET.has(originalMessageWords(s));
+  return s.length >= 4 && s.length <= 40 && !isQuoted(s) && ORIGINAL_MESSAGE_SET.has(originalMessageWords(s));
 }
 
 const FORWARD_MARKERS = [

@@ -37,7 +37,7 @@ function attributionAt(N: readonly string[], i: number): Attribution | null {
     const next = N[i + k];
     if (next === undefined) break;
     if (next === '') {
-      if (blanks === 3 || !mayOpenGappedAttribution(first)) break;
+      if (blanks === 3 || (blanks === 0 && !mayOpenGappedAttribution(first))) break;
       blanks++;
       continue;
     }
@@ -143,12 +143,15 @@ function isGreeting(N: readonly string[], q: number): boolean {
   return seen.length <= 40 && (end === ',' || end === '!') && seen.split(' ').length <= 4;
 }
 
+/** Only spaces and invisible characters (see norm), with at least one of the latter. */
+const INVISIBLE_ONLY = /^(?:\s|[\u00ad\u061c\u115f\u180e\u2000-\u200f\u202a-\u202f\u2060-\u2064\u3164\ufeff\uffa0\ufffc]|\u034f|\u1160|\u17b4|\u17b5)+$/;
+
 function render(lines: readonly string[]): string {
   const kept: string[] = [];
   for (const l of lines) {
     if (l === QUOTE_MARK || l === SIGNATURE_MARK) continue;
     // A line of only invisible or tracker characters reads as blank and is one.
-    if (norm(l) === '' && l.trim() !== '') {
+    if (l.trim() !== '' && INVISIBLE_ONLY.test(l)) {
       if (kept.at(-1) !== '') kept.push('');
       continue;
     }
