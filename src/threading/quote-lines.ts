@@ -174,7 +174,9 @@ export function mayStartWrappedAttribution(line: string): boolean {
   const last = s[s.length - 1];
   if (last === '.' || last === '!' || last === '?') return false;
   const lower = s.toLowerCase();
-  return OPENERS.some((o) => lower.startsWith(o)) || hasDate(s);
+  if (OPENERS.some((o) => lower.startsWith(o)) || hasDate(s)) return true;
+  // German clients put the name first and wrap the date: "Name <a@b> schrieb am Di., 3. März\n2026, 10:12:".
+  return hasAddress(s) && WROTE.some((w) => lower.includes(w));
 }
 
 // ---- Outlook-style header blocks ---------------------------------------------------------------

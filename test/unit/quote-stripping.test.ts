@@ -26,6 +26,9 @@ const attributions: Case[] = [
   { file: 'attribution-ru.txt', visible: 'Спасибо, всё работает.', removedHas: '> Попробуйте' },
   { file: 'attribution-ru-mailru.txt', visible: 'Спасибо, проблема решена.', removedHas: 'Перезапустите' },
   { file: 'attribution-uk.txt', visible: 'Дякую, тепер усе працює.', removedHas: '> Спробуйте' },
+  { file: 'attribution-de-verb-first-wrapped.txt', visible: 'Danke, der Import läuft wieder.', removedHas: 'Bitte löschen Sie den Cache' },
+  { file: 'outlook-block-uk.txt', visible: 'Дякую, тепер усе працює.', removedHas: 'Спробуйте ще раз.' },
+  { file: 'attribution-ru-wrapped.txt', visible: 'Спасибо, всё работает.', removedHas: '> Попробуйте' },
   { file: 'quote-prefix-initials.txt', visible: 'Fixed on our side as well.', removedHas: 'AB> Did the update fix the sync?' },
 ];
 

@@ -11,6 +11,7 @@ import { relayText } from '../../src/threading/relay-text.js';
 import { relayHtml } from '../../src/notify/relay-html.js';
 import { loadMailTemplates, SAMPLE_MAIL_DATA } from '../../src/notify/templates.js';
 import { MAIL_KINDS } from '../../src/notify/mail-kinds.js';
+import { parseMessage } from '../../src/ingest/parse-message.js';
 
 const dir = new URL('../fixtures/mail/quotes/', import.meta.url);
 const read = (name: string): string => readFileSync(new URL(name, dir), 'utf8');
@@ -61,6 +62,12 @@ describe('a reply that kept the marker is cut exactly there', () => {
     expect(extractReply({ text: '', html }).visibleText).toBe('Product: Exporter 5.2.1 on Windows Server 2022.');
     // An engineer's HTML relay never carries our notification: cut before the marker or not sent as HTML at all.
     expect(relayHtml(html, 0) ?? '').not.toContain('Please type your reply');
+  });
+  it('a whole Gmail reply (text and HTML parts, base64) cuts at the marker', async () => {
+    const parsed = await parseMessage(readFileSync(new URL('gmail-reply-above-marker.eml', dir)));
+    const r = extractReply({ text: parsed.text, html: parsed.html });
+    expect(r.visibleText).toBe(`${NEW_TEXT}\n\nDana`);
+    expect(r.removedText).toContain(REPLY_MARKER);
   });
   it('before any heuristic: a quoting shape the heuristics miss is cut at the marker, and kept whole without it', () => {
     const text = read('marker-pipe-quoted.txt');
