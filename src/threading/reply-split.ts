@@ -1,7 +1,8 @@
 // Splits the lines of a reply into what the sender newly wrote, the quoted history and the
 // signature. Top-posted, bottom-posted and inline (interleaved) replies are told apart by where the
 // unquoted text sits around the first quote. One pass to find the first boundary, one to classify
-// the lines after it; every recogniser works on a capped line, so the whole split is linear.
+// the lines after it; every recogniser works on a capped line, so the whole split is linear. Our
+// reply marker (reply-marker.ts), when the reply kept it, decides the cut before any of that.
 
 import {
   attributionStrength, headerField, isAddressedFromLine, isBareOriginalMessageLine, mentionsWrote, isForwardMarker, isMobileSignature,
