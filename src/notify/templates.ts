@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { MAIL_KINDS, type MailKind, type MailKindData } from './mail-kinds.js';
+import { REPLY_MARKER } from '../threading/reply-marker.js';
 
 export interface RenderedMail {
   text: string;
@@ -285,8 +286,8 @@ export function loadMailTemplates(dir: string, options: LoadTemplatesOptions = {
   const renderKind = (kind: MailKind, data: unknown): RenderedMail => {
     const t = compiled.get(kind);
     if (!t) throw new TemplateError([`no template for kind ${kind}`]);
-    const text = normaliseText(t.text(data));
-    const body = t.html(data);
+    const text = normaliseText(withReplyMarker(t.text(data)));
+    const body = REPLY_MARKER_HTML + t.html(data);
     const html = layout({ body: new Handlebars.SafeString(body), title: htmlTitle(data) });
     return { text, html };
   };
@@ -310,6 +311,15 @@ export function loadMailTemplates(dir: string, options: LoadTemplatesOptions = {
   if (problems.length > 0) throw new TemplateError(problems);
   return templates;
 }
+
+/**
+ * Every kind opens with the reply marker (src/threading/reply-marker.ts): a reply that keeps it
+ * is cut there on intake. In HTML a small grey paragraph at the top of the layout body.
+ */
+function withReplyMarker(text: string): string {
+  return `${REPLY_MARKER}\n\n${text}`;
+}
+const REPLY_MARKER_HTML = `<p style="margin: 0 0 16px 0; font-size: 12px; color: #8c959f;">${Handlebars.escapeExpression(REPLY_MARKER)}</p>\n`;
 
 function htmlTitle(data: unknown): string {
   const c = (data as { case?: { tag?: unknown; subject?: unknown } } | null)?.case;

@@ -7,15 +7,23 @@
 /** Longest piece of a line any recogniser looks at; the rest of a longer line cannot change the answer. */
 export const MAX_TEST_CHARS = 400;
 
-/** Characters that behave like spaces in mail text: NBSP, zero-width and directional marks, BOM. */
-const INVISIBLE = /[\u00a0\u2000-\u200f\u202a-\u202f\u2060\ufeff]/g;
+/**
+ * Characters that behave like spaces in mail text: NBSP, zero-width and directional marks, BOM, and
+ * the invisible fillers newsletters and trackers pad preheaders with (soft hyphen, CGJ, Hangul fillers, U+FFFC).
+ */
+// The combining ones (CGJ, Hangul jungseong filler, Khmer inherent vowels) stand outside the class: inside it they would combine with their neighbour.
+const INVISIBLE = /[\u00a0\u00ad\u061c\u115f\u180e\u2000-\u200f\u202a-\u202f\u2060-\u2064\u3164\ufeff\uffa0\ufffc]|\u034f|\u1160|\u17b4|\u17b5/g;
+
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
 
 /** A line as the recognisers see it: capped, invisible characters folded to spaces, trimmed. */
 export function norm(line: string): string {
   // Leading space first: a long indent must not make a line with text at its end look blank.
   const start = line.length > MAX_TEST_CHARS ? line.trimStart() : line;
   const capped = start.length > MAX_TEST_CHARS ? start.slice(0, MAX_TEST_CHARS) : start;
-  return capped.replace(INVISIBLE, ' ').trim();
+  // Plain ASCII has none of them: skip the replace on most lines.
+  return (NON_ASCII.test(capped) ? capped.replace(INVISIBLE, ' ') : capped).trim();
 }
 
 /**
@@ -28,9 +36,12 @@ export function trimEndChars(s: string, chars: string): string {
   return end === s.length ? s : s.slice(0, end);
 }
 
-/** `>`-quoted line (also `> >`, and a quote mark after leading spaces). Takes a normalised line. */
+/** Supercite-style quote prefix: the quoted author's initials before the mark ("AB> text"). */
+const INITIALS_QUOTE = /^[A-Z]{1,3}>(?: |$)/;
+
+/** `>`-quoted line (also `> >`, "AB> ", and a quote mark after leading spaces). Takes a normalised line. */
 export function isQuoted(s: string): boolean {
-  return s.startsWith('>');
+  return s.startsWith('>') || (s.length > 1 && s.charCodeAt(0) >= 65 && s.charCodeAt(0) <= 90 && INITIALS_QUOTE.test(s));
 }
 
 function lastChar(s: string): string {
@@ -48,8 +59,17 @@ const WROTE = [
   'ha scritto', 'skrev', 'napisał', 'napisala', 'napisała', 'pisze', 'написал', 'написала', 'написав', 'пишет',
   'napsal', 'írta', 'irta', 'kirjoitti', 'yazdı', 'έγραψε', '写道', '寫道', '작성', 'のメッセージ', '書きました', 'כתב', 'كتب',
   'scrisse', 'scris', 'rašė', 'rakstīja', 'kirjutas', 'napísal', 'je napisal', 'написа',
-  'quoting', 'zitat von', 'citando', 'cytuję', 'citat',
+  'quoting', 'zitat von', 'citando', 'cytuję', 'citat', 'пише', 'писав', 'писала',
 ];
+
+/** The verbs an attribution may end on when the client left off the colon ("On … wrote"). */
+const WROTE_AT_END = WROTE.filter((w) => !['quoting', 'zitat von', 'citando', 'cytuję', 'citat'].includes(w));
+/** Those verbs by their last character: most prose lines are turned away on one look-up. */
+const WROTE_BY_LAST = new Map<string, string[]>();
+for (const w of WROTE_AT_END) {
+  const last = w[w.length - 1] ?? '';
+  WROTE_BY_LAST.set(last, [...(WROTE_BY_LAST.get(last) ?? []), w]);
+}
 
 const TIME = /\d{1,2}[:.]\d{2}/;
 const YEAR = /(?:^|\D)(?:19|20)\d{2}(?:\D|$)/;
@@ -68,13 +88,42 @@ function endsWithColon(s: string): boolean {
   return s.endsWith(':') || s.endsWith('：');
 }
 
-/** Strips decoration some clients put before an attribution: "- Le …" (Zimbra), "*On …*". */
+/**
+ * Strips decoration clients put around an attribution: "- Le …" (Zimbra), "*On …*", webmail's
+ * "---- On … wrote ----" (Zoho) and "-----Name <a@b> schrieb: -----" (Notes).
+ */
 function stripLead(s: string): string {
   let i = 0;
-  while (i < s.length && i < 6 && (s[i] === '-' || s[i] === '*' || s[i] === ' ' || s[i] === '_')) i++;
+  while (i < s.length && i < 8 && (s[i] === '-' || s[i] === '*' || s[i] === ' ' || s[i] === '_')) i++;
   let out = s.slice(i);
   if (out.endsWith('*')) out = out.slice(0, -1).trimEnd();
+  if (out.endsWith('--')) out = trimEndChars(out, '- ');
   return out;
+}
+
+/** Gmail's old numeric attribution: "2016-03-03 17:21 GMT+01:00 Name:" with neither verb nor always an address. */
+const NUMERIC_ATTRIBUTION = /^\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}(?::\d{2})? (?:GMT|UTC)[+-]\d{1,2}(?::?\d{2})? (\S.{0,100})$/;
+
+function isNumericAttribution(s: string): boolean {
+  if (s.charCodeAt(0) < 48 || s.charCodeAt(0) > 57 || s[4] !== '-') return false;
+  const m = NUMERIC_ATTRIBUTION.exec(s);
+  if (!m) return false;
+  // The tail is a name (with an address), not a log message: it ends the line with ":" or ">", or is a few capitalised words.
+  const tail = m[1] ?? '';
+  if (endsWithColon(tail) || tail.endsWith('>')) return true;
+  const words = tail.split(' ');
+  return words.length <= 4 && words.every((w) => /^\p{Lu}/u.test(w));
+}
+
+/** "On <date>, Name <a@b> wrote" with the colon left off: only with an address or a full date and time, and the verb last. */
+function noColonStrength(s: string): HeaderStrength | null {
+  const verbs = s.length > 200 ? undefined : WROTE_BY_LAST.get(lastChar(s).toLowerCase());
+  if (!verbs) return null;
+  const lower = s.toLowerCase();
+  if (!verbs.some((w) => lower.endsWith(w))) return null;
+  if (!hasDate(s)) return null;
+  if (hasAddress(s) || (TIME.test(s) && YEAR.test(s) && OPENERS.some((o) => lower.startsWith(o)))) return 'strong';
+  return null;
 }
 
 export type HeaderStrength = 'strong' | 'weak';
@@ -86,9 +135,12 @@ export type HeaderStrength = 'strong' | 'weak';
  */
 export function attributionStrength(text: string): HeaderStrength | null {
   const end = lastChar(text);
-  if (end !== ':' && end !== '：' && end !== '*') return null;
+  const letter = end.toLowerCase() !== end.toUpperCase() || end > '\u2e80';
+  if (end !== ':' && end !== '：' && end !== '*' && end !== '-' && !letter) return null;
   const s = stripLead(text);
-  if (s.length < 6 || !endsWithColon(s)) return null;
+  if (s.length < 6) return null;
+  if (isNumericAttribution(s)) return 'strong';
+  if (!endsWithColon(s)) return noColonStrength(s);
   const lower = s.toLowerCase();
   const hasVerb = WROTE.some((w) => lower.includes(w));
   const dated = hasDate(s);
@@ -102,6 +154,19 @@ export function attributionStrength(text: string): HeaderStrength | null {
   return dated || addressed || opened ? 'strong' : 'weak';
 }
 
+/**
+ * A loose attribution, for where the quote is known to start right below (our reply marker): a
+ * short line naming "wrote" in any of the known languages, not ending as a sentence does.
+ */
+export function mentionsWrote(text: string): boolean {
+  const s = stripLead(text);
+  if (s.length < 6 || s.length > 200) return false;
+  const end = lastChar(s);
+  if (end === '.' || end === '!' || end === '?') return false;
+  const lower = s.toLowerCase();
+  return WROTE.some((w) => lower.includes(w));
+}
+
 /** Whether a line may start a multi-line attribution (wrapped by the sender's client). */
 export function mayStartWrappedAttribution(line: string): boolean {
   const s = stripLead(line);
@@ -109,7 +174,9 @@ export function mayStartWrappedAttribution(line: string): boolean {
   const last = s[s.length - 1];
   if (last === '.' || last === '!' || last === '?') return false;
   const lower = s.toLowerCase();
-  return OPENERS.some((o) => lower.startsWith(o)) || hasDate(s);
+  if (OPENERS.some((o) => lower.startsWith(o)) || hasDate(s)) return true;
+  // German clients put the name first and wrap the date: "Name <a@b> schrieb am Di., 3. März\n2026, 10:12:".
+  return hasAddress(s) && WROTE.some((w) => lower.includes(w));
 }
 
 // ---- Outlook-style header blocks ---------------------------------------------------------------
@@ -154,13 +221,36 @@ const ORIGINAL_MESSAGE = [
   'messaggio originale', 'oorspronkelijk bericht', 'opprinnelig melding', 'ursprungligt meddelande', 'oprindelig meddelelse',
   'původní zpráva', 'oryginalna wiadomość', 'исходное сообщение', 'alkuperäinen viesti', 'mensagem original', 'eredeti üzenet',
   'оригинальное сообщение', 'original-nachricht', '原始邮件', '原始郵件', 'reply message',
+  'original besked', 'oprindelig besked', 'original meddelelse', 'originalmeddelelse', 'originalt meddelande', 'originalmeldung',
+  'originalnachricht', 'origineel bericht', 'originalmelding', 'mensaje de origen', 'messaggio di origine', 'mensagem de origem',
+  'mesaj original', 'orijinal mesaj', 'özgün ileti', 'pôvodná správa', 'izvirno sporočilo', 'izvorna poruka', 'originalna poruka',
+  'оригинална порука', 'αρχικό μήνυμα', 'вихідне повідомлення', 'початкове повідомлення', 'оригінальне повідомлення',
+  'оригинално съобщение', '元のメッセージ', '원본 메시지', 'tin nhắn gốc', 'pesan asli', 'oriģinālā ziņa', 'pradinis laiškas',
 ];
 
-/** "-----Original Message-----" and its translations: the quoted history starts here. */
+const ORIGINAL_MESSAGE_SET = new Set(ORIGINAL_MESSAGE);
+
+/** The separator's words without decoration ("-----", "*", "_____", "=="), lower-cased. */
+function originalMessageWords(s: string): string {
+  return s.replace(/^[-_=*\s]+|[-_=*:\s]+$/g, '').toLowerCase();
+}
+
+/**
+ * "-----Original Message-----" and its translations, decorated with dashes, `*` or `_` in any
+ * case: the quoted history starts here.
+ */
 export function isOriginalMessageLine(s: string): boolean {
-  if (s.length > 80 || !(s.startsWith('--') || s.startsWith('__') || s.startsWith('=='))) return false;
-  const inner = s.replace(/^[-_=\s]+|[-_=\s]+$/g, '').toLowerCase();
-  return ORIGINAL_MESSAGE.includes(inner);
+  if (s.length > 80) return false;
+  const first = s[0];
+  if (first !== '-' && first !== '_' && first !== '=' && first !== '*') return false;
+  // A single dash or "=" opens list items and prose; the separator's rule is a run of them.
+  if ((first === '-' || first === '=') && s[1] !== first) return false;
+  return ORIGINAL_MESSAGE_SET.has(originalMessageWords(s));
+}
+
+/** The separator's words standing bare on a line ("ORIGINAL MESSAGE"); a cut only above a header field. */
+export function isBareOriginalMessageLine(s: string): boolean {
+  return s.length >= 4 && s.length <= 40 && !isQuoted(s) && ORIGINAL_MESSAGE_SET.has(originalMessageWords(s));
 }
 
 const FORWARD_MARKERS = [
@@ -195,6 +285,8 @@ export function isSignatureDelimiter(s: string): boolean {
 
 const MOBILE_PREFIXES = [
   'sent from ', 'sent via ', 'sent with ', 'sent using ', 'sent on the go', 'get outlook for ', 'envoyé de mon ', 'envoyé depuis ',
+  'envoyé à partir de ', 'envoyé avec ', 'envoyé via ', 'inviato dal ', 'inviato dal mio ', 'inviato con ', 'enviado con ', 'enviado via ',
+  'enviado do ', 'enviado a partir do ', 'verzonden van mijn ', 'verstuurd van mijn ', 'gesendet vom ', 'gesendet via ', 'von mein ',
   'von meinem ', 'gesendet von ', 'gesendet mit ', 'enviado desde ', 'enviado do meu ', 'enviado de mi ', 'inviato da ',
   'verzonden vanaf ', 'verzonden met ', 'verstuurd vanaf ', 'verstuurd met ', 'skickat från ', 'sendt fra ', 'wysłane z ', 'отправлено с ', 'надіслано з ',
   'lähetetty ', 'iphone\'dan gönderildi', 'from my iphone', 'from my android',
@@ -206,10 +298,21 @@ const MOBILE_PREFIXES = [
  */
 const MOBILE_FIRST = new Set(MOBILE_PREFIXES.map((p) => p[0]));
 
+/**
+ * "Get Outlook for iOS" as Outlook words it per language: "Obtenir Outlook pour iOS", "Outlook für
+ * Android herunterladen", "Obtener Outlook para iOS", "Outlook voor iOS downloaden", …
+ */
+const OUTLOOK_MOBILE = new RegExp(
+  '^(?:(?:get|download|obtenir|télécharger|obtener|descargar|obter|baixar|baixe|scarica|ottieni|holen sie sich|hämta|hent|pobierz|скачать|скачайте|завантажте)\\s+)?' +
+  'outlook\\s+(?:for|pour|para|per|für|fur|voor|för|til|dla|для)\\s+(?:ios|android)' +
+  '(?:\\s+(?:herunterladen|beziehen|downloaden|downloade|hämta|скачать|завантажити))?\\.?$', 'i');
+
 export function isMobileSignature(s: string): boolean {
   if (s.length < 8 || s.length > 80) return false;
+  if (OUTLOOK_MOBILE.test(s)) return true;
   if (!MOBILE_FIRST.has(s[0]?.toLowerCase())) return false;
-  const lower = s.toLowerCase();
+  // Apple Mail may send "Envoyé" decomposed (e + combining accent).
+  const lower = s.normalize('NFC').toLowerCase();
   if (!MOBILE_PREFIXES.some((p) => lower.startsWith(p))) return false;
   const noUrl = s.replace(/\(?(?:https?:\/\/|www\.)\S*\)?/g, '').replace(/<[^<>\s]*>/g, '');
   if (/[,;!?]/.test(noUrl) || /\.\s/.test(noUrl)) return false;

@@ -2,9 +2,19 @@
 // command block (engineer-commands.ts), with the engineer's signature kept. Pure; quote removal is
 // extractReply's job (reply-text.ts), command removal the parser's.
 
-/** The relayed text: the command parse's body with trailing whitespace (and leading blank lines) trimmed. */
+import { norm } from './quote-lines.js';
+import { findReplyMarker } from './reply-marker.js';
+
+/**
+ * The relayed text: the command parse's body with trailing whitespace (and leading blank lines)
+ * trimmed, and cut at our reply marker should one still be in it (extractReply cuts there already;
+ * this keeps our own notification from ever being relayed to a customer).
+ */
 export function relayText(body: string): string {
-  return body.replace(/\r\n?/g, '\n').replace(/^(?:[ \t]*\n)+/, '').trimEnd();
+  const lines = body.replace(/\r\n?/g, '\n').split('\n');
+  const m = findReplyMarker(lines.map(norm));
+  const kept = m < 0 ? lines : lines.slice(0, m);
+  return kept.join('\n').replace(/^(?:[ \t]*\n)+/, '').trimEnd();
 }
 
 /**

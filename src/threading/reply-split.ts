@@ -1,14 +1,16 @@
 // Splits the lines of a reply into what the sender newly wrote, the quoted history and the
 // signature. Top-posted, bottom-posted and inline (interleaved) replies are told apart by where the
 // unquoted text sits around the first quote. One pass to find the first boundary, one to classify
-// the lines after it; every recogniser works on a capped line, so the whole split is linear.
+// the lines after it; every recogniser works on a capped line, so the whole split is linear. Our
+// reply marker (reply-marker.ts), when the reply kept it, decides the cut before any of that.
 
 import {
-  attributionStrength, headerField, isAddressedFromLine, isForwardMarker, isMobileSignature,
+  attributionStrength, headerField, isAddressedFromLine, isBareOriginalMessageLine, mentionsWrote, isForwardMarker, isMobileSignature,
   isOriginalMessageLine, isQuoted, isRuleLine, isSignatureDelimiter, mayStartWrappedAttribution, norm,
   type HeaderStrength, MAX_TEST_CHARS, trimEndChars,
 } from './quote-lines.js';
 import { QUOTE_MARK } from './quote-html.js';
+import { findReplyMarker, REPLY_MARKER } from './reply-marker.js';
 import { findSignatureStart, SIGNATURE_MARK, type SignatureOptions } from './signature-detect.js';
 
 export interface ReplySplit {
@@ -28,16 +30,27 @@ function attributionAt(N: readonly string[], i: number): Attribution | null {
   const single = attributionStrength(first);
   if (single) return { end: i + 1, strength: single };
   // A wrapped header ends with a colon within the next three lines: check that before anything costly.
+  // Some clients also leave blank lines inside it (around a "<mailto:…>" fragment): up to three
+  // blank lines are skipped when the first line already opens like an attribution.
   let colonAt = -1;
-  for (let k = 1; k <= 3; k++) {
+  let blanks = 0;
+  for (let k = 1; k <= 3 + blanks; k++) {
     const next = N[i + k];
-    if (next === undefined || next === '') break;
+    if (next === undefined) break;
+    if (next === '') {
+      if (blanks === 3 || (blanks === 0 && !mayOpenGappedAttribution(first))) break;
+      blanks++;
+      continue;
+    }
+    // After a gap only the header's own pieces follow: the address ("<mailto:…>") or the verb.
+    if (blanks > 0 && !next.includes('@') && next.length > 24) break;
     if (next.endsWith(':') || next.endsWith('：')) { colonAt = k; break; }
   }
   if (colonAt < 0 || !mayStartWrappedAttribution(first)) return null;
   let joined = first;
   for (let k = 1; k <= colonAt; k++) {
     const next = N[i + k] ?? '';
+    if (next === '') continue;
     // Gmail wraps "<a@b.example\n>:" so the last piece of a header can look like a quote.
     if (isQuoted(next) && next.length > 3) return null;
     joined += ' ' + next;
@@ -46,6 +59,11 @@ function attributionAt(N: readonly string[], i: number): Attribution | null {
     if (strength) return { end: i + k + 1, strength };
   }
   return null;
+}
+
+/** A first line that may continue past blank lines: an opener with a date and time, as clients write it. */
+function mayOpenGappedAttribution(first: string): boolean {
+  return mayStartWrappedAttribution(first) && /\d{1,2}[:.]\d{2}/.test(first) && /\d{4}/.test(first);
 }
 
 /** An Outlook-style block of header fields ("From:/Sent:/To:/Subject:", localised) starting at i. */
@@ -77,6 +95,10 @@ function isCutAt(lines: readonly string[], i: number): boolean {
   const line = lines[i] ?? '';
   if (line === '') return false;
   if (line === QUOTE_MARK || isOriginalMessageLine(line)) return true;
+  if (isBareOriginalMessageLine(line)) {
+    const j = nextNonBlank(lines, i + 1);
+    return j <= i + 2 && headerField(lines[j] ?? '') !== null;
+  }
   if (isRuleLine(line)) {
     const j = nextNonBlank(lines, i + 1);
     return j <= i + 3 && j < lines.length && isHeaderBlockAt(lines, j);
@@ -122,9 +144,20 @@ function isGreeting(N: readonly string[], q: number): boolean {
   return seen.length <= 40 && (end === ',' || end === '!') && seen.split(' ').length <= 4;
 }
 
+/** Only spaces and invisible characters (see norm), with at least one of the latter. */
+const INVISIBLE_ONLY = /^(?:\s|[\u00ad\u061c\u115f\u180e\u2000-\u200f\u202a-\u202f\u2060-\u2064\u3164\ufeff\uffa0\ufffc]|\u034f|\u1160|\u17b4|\u17b5)+$/;
+
 function render(lines: readonly string[]): string {
   const kept: string[] = [];
-  for (const l of lines) if (l !== QUOTE_MARK && l !== SIGNATURE_MARK) kept.push(trimEndChars(l, ' \t\u00a0\r'));
+  for (const l of lines) {
+    if (l === QUOTE_MARK || l === SIGNATURE_MARK) continue;
+    // A line of only invisible or tracker characters reads as blank and is one.
+    if (l.trim() !== '' && INVISIBLE_ONLY.test(l)) {
+      if (kept.at(-1) !== '') kept.push('');
+      continue;
+    }
+    kept.push(trimEndChars(l, ' \t\u00a0\r'));
+  }
   let a = 0;
   let b = kept.length;
   while (a < b && norm(kept[a] ?? '') === '') a++;
@@ -146,6 +179,59 @@ function withoutSignature(lines: readonly string[], N: readonly string[], from: 
 
 export function splitReply(lines: readonly string[], opts: SignatureOptions): ReplySplit {
   const N = lines.map(norm);
+  const m = findReplyMarker(N);
+  if (m >= 0) return atMarker(lines, N, m, opts);
+  return neverEmpty(lines, N, splitCore(lines, N, opts), opts, true);
+}
+
+/**
+ * Our reply marker survived the client's quoting: what stands above it is the reply, with the
+ * attribution or header block the client put above our quoted mail removed by the usual
+ * recognisers (the marker line is handed to them as a quoted line, so even a bare "X wrote:" goes).
+ */
+function atMarker(lines: readonly string[], N: readonly string[], m: number, opts: SignatureOptions): ReplySplit {
+  const placeholder = '> ' + REPLY_MARKER;
+  // The paragraph right above the marker is the client's attribution when it says "wrote" in
+  // some form, even in shapes the recognisers would not trust on their own ("Support wrote on Monday").
+  let top = m;
+  while (top > 0 && N[top - 1] === '') top--;
+  let start = top;
+  while (start > 0 && N[start - 1] !== '' && top - start < 3) start--;
+  if (start < top && (start === 0 || N[start - 1] === '') && mentionsWrote(N.slice(start, top).join(' '))) top = start;
+  else top = m;
+  const r = splitCore([...lines.slice(0, top), placeholder], [...N.slice(0, top), placeholder], opts);
+  if (r.visible !== '') {
+    const removedHead = r.removed.endsWith(placeholder) ? r.removed.slice(0, -placeholder.length).trimEnd() : r.removed;
+    return { quoteFound: true, visible: r.visible, signature: r.signature, removed: joinParts([removedHead, render(lines.slice(top))]) };
+  }
+  // Nothing above the marker: an answer written below our quoted mail, or nothing new at all. Our
+  // own mail quoted back is never the sender's text, so there is no fall back to the quote here.
+  const below = neverEmpty(lines, N, splitCore(lines, N, opts), opts, false);
+  if (below.visible !== '' && findReplyMarker(below.visible.split('\n').map(norm)) < 0) return below;
+  return { quoteFound: true, visible: '', signature: null, removed: render(lines) };
+}
+
+/**
+ * Never empty when the sender wrote something: a body that opens with a reply header or header
+ * block and answers below the `>` quote is bottom-posted; when nothing but quote is left, the quote
+ * itself (when `quoteFallback`) is better than nothing.
+ */
+function neverEmpty(lines: readonly string[], N: readonly string[], r: ReplySplit, opts: SignatureOptions, quoteFallback: boolean): ReplySplit {
+  if (r.visible !== '' || !r.quoteFound) return r;
+  let q = 0;
+  while (q < N.length && !isQuoted(N[q] ?? '')) q++;
+  // Only `>`-quoted history counts as "the quote" here: a body that is a bare header block over
+  // unquoted text (a forward's remains, our own mail pasted back) stays empty, as before.
+  if (q >= N.length) return r;
+  const blank = (l: string, i: number): string => (i < q ? '' : l);
+  const below = structured(lines.map(blank), N.map(blank), q, opts);
+  if (below.visible !== '') return { ...below, removed: joinParts([render(lines.slice(0, q)), below.removed]) };
+  if (!quoteFallback) return r;
+  const all = render(lines);
+  return all === '' ? r : { quoteFound: true, visible: all, signature: null, removed: '' };
+}
+
+function splitCore(lines: readonly string[], N: readonly string[], opts: SignatureOptions): ReplySplit {
   const n = lines.length;
   // 1. The first boundary, top-down.
   let quoteStart = -1;

@@ -76,7 +76,12 @@ function extractWhole(input: { text: string; html: string | null }): ReplyText {
   // The HTML's structure says exactly what is quoted; text derived from HTML often does not
   // (blockquotes flattened, converter debris), so the HTML is split too.
   const fromHtml = splitReply(toLines(htmlToQuoteText(input.html)), opts);
-  if (!fromHtml.quoteFound && input.text.trim() !== '') return toReplyText(fromText);
+  // No history in the HTML: the text part is trusted, unless only the HTML shows the signature
+  // (Gmail marks it with gmail_signature; its text part has no "-- " unless the user typed one).
+  if (!fromHtml.quoteFound && input.text.trim() !== '') {
+    const htmlOnlySignature = fromHtml.signature !== null && fromText.signature === null && !fromText.quoteFound && fromHtml.visible !== '';
+    return toReplyText(htmlOnlySignature ? fromHtml : fromText);
+  }
   if (!fromText.quoteFound) return toReplyText(fromHtml);
   // Both show quoted history: they should agree. When they do not, the one that kept less is the
   // one that recognised more of the history as such (a flattened quote reads as new text).

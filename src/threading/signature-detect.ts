@@ -32,6 +32,8 @@ function isDashName(s: string): boolean {
   if (!s.startsWith('-') || s.startsWith('--') || s.length > 40) return false;
   const words = s.slice(1).trim().split(/\s+/);
   if (words.length === 0 || words.length > 4) return false;
+  // "- A" is a list item: a name after "- " has at least two letters ("-J" initials stay a sign-off).
+  if (s[1] === ' ' && words.some((w) => w.replace(/[.'’-]/g, '').length < 2)) return false;
   return words.every((w) => /^[\p{Lu}][\p{L}.'’-]*$/u.test(w));
 }
 
@@ -51,6 +53,14 @@ function nonBlank(lines: readonly string[], from: number, to: number): number[] 
 
 function isBlank(s: string): boolean {
   return s === '';
+}
+
+/** A dash line under a list item or an intro ending in ":" is the list's next item, never a sign-off. */
+function inList(lines: readonly string[], from: number, i: number): boolean {
+  const above = nonBlank(lines, Math.max(from, i - 12), i).at(-1);
+  if (above === undefined) return false;
+  const prev = lines[above] ?? '';
+  return prev.endsWith(':') || /^[-*•] /.test(prev) || (prev.startsWith('-') && !prev.startsWith('--'));
 }
 
 export interface SignatureOptions {
@@ -84,7 +94,7 @@ export function findSignatureStart(lines: readonly string[], from: number, to: n
     const line = lines[i] ?? '';
     const after = tail.length - k - 1;
     if (isMobileSignature(line) && after <= 3) return i;
-    if (isDashName(line) && after <= 8 && isBlank(lines[i - 1] ?? '')) return i;
+    if (isDashName(line) && after <= 8 && isBlank(lines[i - 1] ?? '') && !inList(lines, from, i)) return i;
     if (isRuleLine(line) && after >= 1 && after <= 15 && tail.slice(k + 1).every((j) => (lines[j] ?? '').length <= 100)) return i;
   }
   if (!opts.guess) return -1;

@@ -15,6 +15,7 @@ import { addBusinessDays } from '../../src/calendar/business-calendar.js';
 import { calendarOf } from '../../src/cases/case-rules.js';
 import { caseView } from '../../src/cases/case-view.js';
 import { replyAddressFor } from '../../src/threading/reply-token.js';
+import { REPLY_MARKER } from '../../src/threading/reply-marker.js';
 import { MessageHandler } from '../../src/cases/message-handler.js';
 import { releaseHeld } from '../../src/cases/held-release.js';
 import { importDirectory } from '../../src/directory/directory-store.js';
@@ -131,7 +132,8 @@ describe(`cases worked by mail, through SMTP into the sink, on ${databaseKind()}
     expect(parsed.from).toEqual({ name: 'Erin Engineer via Support', address: SUPPORT });
     expect(parsed.subject).toBe(`[Case #${number}] Export stops with E42`);
     expect(parsed.references).toContain(headerOf(raw, 'Message-ID'));
-    expect(parsed.text.trim()).toBe('Hello Bob,\n\nplease update to 4.2.1; it fixes E42.\n\nErin\n\n-- \nErin Engineer\nVendor Support, +49 30 1234567');
+    // The reply marker stands above every mail we send, the relay included; below it exactly the new text.
+    expect(parsed.text.trim()).toBe(`${REPLY_MARKER}\n\nHello Bob,\n\nplease update to 4.2.1; it fixes E42.\n\nErin\n\n-- \nErin Engineer\nVendor Support, +49 30 1234567`);
     expect(headerOf(relay.raw, 'Auto-Submitted')).toBeNull();
     expect(headerOf(relay.raw, 'Reply-To')).toBe(replyAddressFor(SUPPORT, SECRET, number));
 
@@ -147,7 +149,7 @@ describe(`cases worked by mail, through SMTP into the sink, on ${databaseKind()}
     await engineerAnswers(notification, '#need-info\nCould you send the licence server log (lserver.log)?\n\nErin');
     const relay = await waitOne((m) => to('bob@acme.example')(m) && subjectOf(m) === `[Case #${number}] Licence server refuses seats` && /Erin Engineer via Support/.test(headerOf(m.raw, 'From') ?? ''));
     const text = (await parseMessage(relay.raw)).text;
-    expect(text).toMatch(/^Could you send the licence server log/);
+    expect(text.startsWith(`${REPLY_MARKER}\n\nCould you send the licence server log`)).toBe(true);
     expect(text).not.toContain('#need-info');
     const waiting = await caseRow(number);
     expect(waiting.state).toBe('awaiting_customer');
@@ -165,6 +167,29 @@ describe(`cases worked by mail, through SMTP into the sink, on ${databaseKind()}
     const toldText = (await parseMessage(told.raw)).text;
     expect(toldText).toContain('Here is the log: the server says "seat table locked".');
     expect(toldText).not.toContain('> Could you send');
+  });
+
+  it('a customer\'s reply above the reply marker reaches the engineer as only the new text, the quoted acknowledgement cut at the marker', async () => {
+    const { number, ack } = await openCase('Export hangs at 99 percent');
+    const ackText = (await parseMessage(ack.raw)).text;
+    expect(ackText.startsWith(REPLY_MARKER)).toBe(true);
+    // A client the quote heuristics do not know: "|" quoting under an attribution with neither date nor colon.
+    const quoted = ackText.trimEnd().split('\n').map((l) => `| ${l}`.trimEnd()).join('\n');
+    const newText = 'It hangs with PDF files over 200 pages.\nVersion 4.2.0 on Windows Server 2022.';
+    now = new Date('2026-11-24T11:00:00Z');
+    const raw = buildMail({
+      from: 'Bob Builder <bob@acme.example>', subject: `Re: ${subjectOf(ack)}`,
+      inReplyTo: headerOf(ack.raw, 'Message-ID')!, references: headerOf(ack.raw, 'Message-ID')!,
+      body: `${newText}\n\nSupport wrote on Tuesday\n${quoted}\n`,
+    });
+    expect(await send(raw, 'bob@acme.example')).toMatch(/OK: processed/);
+    const told = await waitOne((m) => to(ERIN)(m) && subjectOf(m).startsWith(`[Case #${number}] Customer reply`));
+    const toldText = (await parseMessage(told.raw)).text;
+    const message = /----- customer's message -----\n([\s\S]*?)\n----- end of customer's message -----/.exec(toldText)?.[1];
+    expect(message).toBe(newText);
+    expect(toldText).not.toContain('thank you for contacting support');
+    // Our marker opens the engineer's notification too, so the engineer's answer is cut the same way.
+    expect(toldText.startsWith(REPLY_MARKER)).toBe(true);
   });
 
   it('#severity 5 applies and relays nothing, stores the message, and tells the engineer which line is wrong', async () => {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MailKind, MailKindData } from '../../src/notify/mail-kinds.js';
 import { MAIL_KINDS } from '../../src/notify/mail-kinds.js';
+import { REPLY_MARKER } from '../../src/threading/reply-marker.js';
 import { formatBytes, loadMailTemplates, SAMPLE_MAIL_DATA, TemplateError } from '../../src/notify/templates.js';
 import { boundMailData } from '../../src/notify/mail-bounds.js';
 
@@ -125,7 +126,8 @@ describe('mail templates', () => {
       expect(html).toContain('{{name}}&lt;b&gt;.log (10 bytes)');
       expect(html).toContain('<title>[Case #100051] Report {{name}} shows &amp;amp;</title>');
     } else {
-      expect(text.split('\n')[0]).toBe('<script>alert(1)</script> <eve@customer.example> wrote on [Case #100042] Export to PDF fails with error 0x80004005');
+      // Line 1 is the reply marker, line 2 blank; the template's own first line follows.
+      expect(text.split('\n')[2]).toBe('<script>alert(1)</script> <eve@customer.example> wrote on [Case #100042] Export to PDF fails with error 0x80004005');
       expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &lt;eve@customer.example&gt;');
     }
   });
@@ -221,7 +223,7 @@ describe('loadMailTemplates start-up check', () => {
     writeFileSync(path.join(dir, 'acknowledgement.text.hbs'), 'Dear {{requesterName}}, your case is {{case.tag}}; we answer {{targetDuration}}.\n');
     const overridden = loadMailTemplates(dir);
     const ack = overridden.render('acknowledgement', SAMPLE_MAIL_DATA.acknowledgement);
-    expect(ack.text).toBe('Dear Dana Fischer, your case is [Case #100042]; we answer within 8 business hours.\n');
+    expect(ack.text).toBe(`${REPLY_MARKER}\n\nDear Dana Fischer, your case is [Case #100042]; we answer within 8 business hours.\n`);
     // Its HTML and every other kind are the shipped ones.
     expect(ack.html).toBe(templates.render('acknowledgement', SAMPLE_MAIL_DATA.acknowledgement).html);
     for (const kind of MAIL_KINDS.filter((k) => k !== 'acknowledgement')) {
