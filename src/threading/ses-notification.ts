@@ -20,6 +20,8 @@ export interface SesNotification {
   permanent: boolean;
   /** bounceSubType, complaintFeedbackType or delayType, for the reasons. */
   detail: string | null;
+  /** Message-ID of the mail the notice is about, as we wrote it (mail.commonHeaders / mail.headers). */
+  originalMessageIds: string[];
 }
 
 type Json = Record<string, unknown>;
@@ -72,8 +74,22 @@ function addresses(list: unknown, field: string | null): string[] {
   return out;
 }
 
+/** SES sends with its own Message-ID; the one we wrote survives in the mail object's headers. */
+function originalIds(o: Json): string[] {
+  const mail = isObject(o['mail']) ? o['mail'] : {};
+  const found: string[] = [];
+  const common = isObject(mail['commonHeaders']) ? str(mail['commonHeaders']['messageId']) : null;
+  if (common) found.push(common);
+  if (Array.isArray(mail['headers'])) {
+    for (const h of mail['headers'].slice(0, 200)) {
+      if (isObject(h) && str(h['name'])?.toLowerCase() === 'message-id' && str(h['value'])) found.push(str(h['value'])!);
+    }
+  }
+  return [...new Set(found.map((id) => (id.startsWith('<') ? id : `<${id}>`)))];
+}
+
 function readSes(o: Json, type: string, viaSns: boolean): SesNotification {
-  const base: SesNotification = { type, viaSns, recipients: [], statuses: [], permanent: false, detail: null };
+  const base: SesNotification = { type, viaSns, recipients: [], statuses: [], permanent: false, detail: null, originalMessageIds: originalIds(o) };
   const key = type.toLowerCase();
   if (key === 'bounce') {
     const b = isObject(o['bounce']) ? o['bounce'] : {};
