@@ -56,6 +56,13 @@ describe('Amazon SES notifications', () => {
     expect(readSesNotification(msg('{not json'))).toBeNull();
   });
 
+  it('names the Message-ID we wrote, which SES keeps in the mail object', () => {
+    const n = readSesNotification(msg(JSON.stringify({
+      notificationType: 'Complaint', complaint: {}, mail: { messageId: 'ses-own', commonHeaders: { messageId: '<ack-7@casemail.example>' }, headers: [{ name: 'Message-ID', value: 'ack-7@casemail.example' }] },
+    })));
+    expect(n?.originalMessageIds).toEqual(['<ack-7@casemail.example>']);
+  });
+
   it('a DeliveryDelay event is a temporary bounce', () => {
     const n = readSesNotification(msg(JSON.stringify({
       eventType: 'DeliveryDelay', mail: {}, deliveryDelay: { delayType: 'MailboxFull', delayedRecipients: [{ emailAddress: 'x@y.example', status: '4.2.2' }] },
@@ -120,11 +127,15 @@ describe('mailing-list manager notices are bounces of the post (automated)', () 
   });
 });
 
-describe('delivery status notifications', () => {
-  it('every recipient delivered or deliverable (2.x.x): a delivery report', async () => {
-    const c = await classify('dsn-deliverable.eml');
+describe('delivery status notifications whose every recipient succeeded are delivery reports', () => {
+  it.each([
+    ['dsn-deliverable.eml', 'delivered, deliverable'],
+    ['dsn-deliverable-only.eml', 'deliverable'],
+    ['dsn-success-status-only.eml', '2.0.0, 2.6.0'],
+  ])('%s', async (name, reason) => {
+    const c = await classify(name);
     expect(c).toMatchObject({ kind: 'delivery-report', automated: true, bounce: null });
-    expect(c.reasons[0]).toContain('deliverable');
+    expect(c.reasons[0]).toBe(`delivery status notification: ${reason}`);
   });
 });
 
