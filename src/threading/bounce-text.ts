@@ -23,7 +23,7 @@ const BOUNCE_SUBJECT = new RegExp(
     'impossível entregar', 'olevererbar', 'kunne ikke leveres', 'ikke levert', 'kan ikke leveres',
     'ei voitu toimittaa', 'niedostarczalna', 'nie dostarczono', 'nepiegādāt', 'nepiegādāts', 'nedoručitelné',
     // ja (carriers and hosting providers), zh, ko, ru
-    '配信エラー', '送信エラー', '配送エラー', '配信不能', '配信失敗', '不達', '未達', 'エラーメール', '宛先不明',
+    '配信エラー', '送信エラー', '配送エラー', '配信不能', '配信失敗', '(?:配信|送信|配送)に失敗', '不達', '未達', 'エラーメール', '宛先不明',
     'メールが届きませんでした', '送信できませんでした', '配信できませんでした', '未配信',
     '退信', '投递失败', '发送失败', '無法傳遞', '반송', '전달 실패', '배달 실패',
     'не доставлено', 'недоставленное сообщение', 'ошибка доставки', 'невозможно доставить',
@@ -142,10 +142,11 @@ export function bounceWording(section: string): string | null {
   return m ? m[0].toLowerCase().replace(/\s+/g, ' ') : null;
 }
 
-const SMTP_COMMAND = /^\s*(?:>>>\s*)?(?:rcpt to|mail from|data|ehlo|helo)\b|\b(?:in reply to|after) (?:rcpt to|mail from|data|end of data)\b/im;
+const SMTP_COMMAND = /(?:^|>>>|<<<)[ \t]*(?:rcpt to|mail from|data|ehlo|helo)\b|\b(?:in reply to|after) (?:rcpt to|mail from|data|end of data)\b/im;
 /** Postfix and Exim quote the reply inline: "host mx.example said: 550 5.1.1 ...". */
 const SAID_REPLY = /\b(?:said|replied|responded):[ \t]*[45]\d\d[ -]/i;
-const SMTP_REPLY = /^\s*(?:<<<\s*)?[45]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3}\b|\S)/m;
+/** "550 5.1.1 ...", "<<< 550 ..." and InterScan's "Received >>> 550 ..." (arrows point either way). */
+const SMTP_REPLY = /(?:^|>>>|<<<)[ \t]*[45]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3}\b|\S)/m;
 
 /**
  * An SMTP dialogue in the text: a 4xx/5xx reply line and the command it answered (or a

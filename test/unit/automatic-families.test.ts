@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseMessage } from '../../src/ingest/parse-message.js';
 import { classifyAutomatic, type AutomaticClassification } from '../../src/threading/automatic.js';
 import { readSesNotification } from '../../src/threading/ses-notification.js';
-import { hasSmtpTranscript, readsAsPersonalLetter, statusesFromText } from '../../src/threading/bounce-text.js';
+import { hasSmtpTranscript, looksLikeBounceSubject, readsAsPersonalLetter, statusesFromText } from '../../src/threading/bounce-text.js';
 import type { ParsedMessage } from '../../src/threading/parsed-message.js';
 
 const OPTS = { ourMessageIdDomains: ['casemail.example'], loopHeader: 'X-Casemail-Loop' };
@@ -83,12 +83,17 @@ describe('plain-text bounces that are no RFC 3464 report', () => {
     ['text-error-with-rfc822-attachment.eml', ['5.1.1'], ['m.rossi@customer.example'], true, 'returned message attached'],
     ['text-error-with-inline-original.eml', ['5.1.1'], ['t.nguyen@partner.example'], true, 'returned message inline'],
     ['text-japanese-carrier.eml', ['5.1.1'], ['y.suzuki@carrier.example.jp'], true, 'bounce subject'],
+    ['text-interscan-transcript.eml', ['5.1.1'], ['w.berg@partner.example'], true, 'smtp transcript'],
   ] as const)('%s', async (name, statuses, recipients, permanent, reason) => {
     const c = await classify(name);
     expect(c.kind).toBe('bounce');
     expect(c.automated).toBe(true);
     expect(c.bounce).toEqual({ statuses, recipients, permanent });
     expect(c.reasons).toContain(reason);
+  });
+
+  it.each(['配信エラー', 'メール送信に失敗しました', '不達メール', '系统退信', '메일 반송', 'Не доставлено: отчёт'])('bounce subject in another language: %s', (subject) => {
+    expect(looksLikeBounceSubject(subject)).toBe(true);
   });
 
   it('a transcript needs a command beside the failure reply', () => {
