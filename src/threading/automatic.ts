@@ -63,8 +63,8 @@ function senderLocal(msg: ParsedMessage): string {
   if (msg.from?.address) return localPart(msg.from.address);
   const name = msg.from?.name.trim() ?? '';
   if (/^[^\s@<>"]{1,64}$/.test(name)) return name;
-  const raw = /^\s*(?:"?[^"<]*"?\s*)?<?([^\s@<>"]{1,64})>?\s*$/.exec(header(msg, 'from') ?? '');
-  return raw ? raw[1]! : '';
+  const raw = /^\s*(?:[^<]{0,200}<([^\s@<>"]{1,64})>|([^\s@<>"]{1,64}))\s*$/.exec(header(msg, 'from') ?? '');
+  return raw ? (raw[1] ?? raw[2]!) : '';
 }
 
 /** Machine structure of a report: what a person writing about a delivery problem rarely sends. */

@@ -8,6 +8,7 @@ import { classifyAutomatic, type AutomaticClassification } from '../../src/threa
 import { readSesNotification } from '../../src/threading/ses-notification.js';
 import { hasSmtpTranscript, looksLikeBounceSubject, readsAsPersonalLetter, statusesFromText } from '../../src/threading/bounce-text.js';
 import type { ParsedMessage } from '../../src/threading/parsed-message.js';
+import { buildMessage } from '../support/parsed-message-builder.js';
 
 const OPTS = { ourMessageIdDomains: ['casemail.example'], loopHeader: 'X-Casemail-Loop' };
 
@@ -90,6 +91,15 @@ describe('plain-text bounces that are no RFC 3464 report', () => {
     expect(c.automated).toBe(true);
     expect(c.bounce).toEqual({ statuses, recipients, permanent });
     expect(c.reasons).toContain(reason);
+  });
+
+  it('a sender with no domain is read from the From header even when the parser gives no usable sender', () => {
+    const text = 'We had trouble delivering your message to x.y@customer.example: user unknown.';
+    for (const from of [null, { address: '', name: 'MAILER-DAEMON' }] as const) {
+      const c = classifyAutomatic(buildMessage({ from, headers: { From: 'MAILER-DAEMON' }, subject: 'Notice', text }), OPTS);
+      expect(c).toMatchObject({ kind: 'bounce', automated: true, bounce: { statuses: ['5.1.1'], recipients: ['x.y@customer.example'], permanent: true } });
+      expect(c.reasons).toContain('sender mailer-daemon');
+    }
   });
 
   it.each(['配信エラー', 'メール送信に失敗しました', '不達メール', '系统退信', '메일 반송', 'Не доставлено: отчёт'])('bounce subject in another language: %s', (subject) => {
