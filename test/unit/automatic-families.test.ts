@@ -159,6 +159,7 @@ describe('people writing about delivery problems are never bounces', () => {
     'human-parcel-not-delivered.eml',
     'human-reports-bounce-problem.eml',
     'human-not-a-member-admin-sender.eml',
+    'human-admin-sender-needs-approval.eml',
     'human-pastes-ses-json.eml',
   ])('%s', async (name) => {
     expect(await classify(name)).toEqual({ kind: 'human', automated: false, mailingList: false, reasons: [], bounce: null });
