@@ -6,7 +6,7 @@ import type { ParsedMessage } from './parsed-message.js';
 import { normaliseStatus } from './bounce-report.js';
 
 /** Notifications are a few KB; a huge body is not one and is not worth parsing. */
-const MAX_JSON_CHARS = 256 * 1024;
+const MAX_JSON_CHARS = 128 * 1024;
 const MAX_RECIPIENTS = 100;
 
 export interface SesNotification {
