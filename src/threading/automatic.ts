@@ -1,14 +1,18 @@
 // Automatic-mail detection: auto-replies, bounces, delivery and feedback reports, list mail and
 // our own mail coming back. Pure: reads only the ParsedMessage it is given. Order (spec 3):
-// loop, machine-readable reports, human-readable bounces, auto-reply signals, list mail.
-// Helpers: bounce-report.ts (RFC 3464/8098/5965 parts), bounce-text.ts (MTA wording),
+// loop, machine-readable reports (RFC parts, Amazon SES JSON), list-manager notices,
+// human-readable bounces, auto-reply signals, list mail. Helpers: bounce-report.ts (RFC
+// 3464/8098/5965 parts), ses-notification.ts, list-notice.ts, bounce-text.ts (MTA wording),
 // auto-reply.ts (headers and vacation subjects).
 import { header, type ParsedMessage } from './parsed-message.js';
 import { readReport, type DsnRecipient } from './bounce-report.js';
 import {
-  bounceBodyPhrase, looksLikeBounceSubject, looksLikeDelaySubject, recipientsFromText, reportSection, statusesFromText,
+  bounceBodyPhrase, bounceWording, hasReturnedMessageInline, hasSmtpTranscript, looksLikeBounceSubject, looksLikeDelaySubject,
+  readsAsPersonalLetter, recipientsFromText, reportSection, statusesFromText,
 } from './bounce-text.js';
 import { readHeaderSignals } from './auto-reply.js';
+import { readSesNotification, type SesNotification } from './ses-notification.js';
+import { readListNotice } from './list-notice.js';
 
 export type MailKind = 'human' | 'auto-reply' | 'bounce' | 'delivery-report' | 'feedback-report' | 'loop';
 
@@ -34,8 +38,8 @@ export interface AutomaticOptions {
   loopHeader: string;
 }
 
-const DAEMON_SENDER = /^(?:mailer-?daemon|mailer_daemon|mail-?daemon|mailerdaemon)$/i;
-const POSTMASTER_SENDER = /^(?:postmaster|mail-delivery-system|mail\.delivery\.system)$/i;
+const DAEMON_SENDER = /^(?:mailer[-_]?daemon|mail[-_]?daemon)$/i;
+const POSTMASTER_SENDER = /^(?:post[-_]?master|mail-delivery-system|mail\.delivery\.system|mail[-_]delivery[-_]subsystem)$/i;
 const DAEMON_NAME = /mail delivery (?:sub)?system|mailer[- ]daemon|mail administrator|postmaster|system administrator/i;
 /** A person forwarding or answering a bounce wants help with it: that is human mail. */
 const FORWARD_OR_REPLY = /^\s*(?:fwd?|fw|re|aw|wg|tr|sv|vs|rv|enc|i|r)\s*(?:\[\d+\])?\s*:/i;
@@ -49,6 +53,39 @@ function localPart(address: string | undefined): string {
   if (!address) return '';
   const at = address.lastIndexOf('@');
   return at >= 0 ? address.slice(0, at) : address;
+}
+
+/**
+ * The sender's local part, also when the From header holds no domain: "MAILER-DAEMON" alone parses
+ * as a name with no address (and may leave `from` null), yet names the bounce's author.
+ */
+function senderLocal(msg: ParsedMessage): string {
+  if (msg.from?.address) return localPart(msg.from.address);
+  const name = msg.from?.name.trim() ?? '';
+  if (/^[^\s@<>"]{1,64}$/.test(name)) return name;
+  const raw = /^\s*(?:[^<]{0,200}<([^\s@<>"]{1,64})>|([^\s@<>"]{1,64}))\s*$/.exec(header(msg, 'from') ?? '');
+  return raw ? (raw[1] ?? raw[2]!) : '';
+}
+
+/** Machine structure of a report: what a person writing about a delivery problem rarely sends. */
+function reportStructure(msg: ParsedMessage, section: string): string | null {
+  if (hasSmtpTranscript(section)) return 'smtp transcript';
+  if (msg.attachments.some((a) => /^(?:message\/(?:rfc822|global|rfc822-headers)|text\/rfc822-headers)\b/i.test(a.contentType))) return 'returned message attached';
+  if (hasReturnedMessageInline(msg.text ?? '')) return 'returned message inline';
+  return null;
+}
+
+function sesResult(ses: SesNotification): { kind: MailKind; reason: string; bounce: BounceInfo | null } {
+  const via = ses.viaSns ? 'amazon ses via sns' : 'amazon ses';
+  const detail = ses.detail ? ` (${ses.detail.toLowerCase()})` : '';
+  const type = ses.type.toLowerCase();
+  const reason = `${via}: ${type}${detail}`;
+  if (type === 'bounce' || type === 'deliverydelay') {
+    return { kind: 'bounce', reason, bounce: { statuses: ses.statuses, recipients: ses.recipients, permanent: type === 'bounce' && ses.permanent } };
+  }
+  if (type === 'complaint') return { kind: 'feedback-report', reason, bounce: null };
+  // Delivery, and the event-publishing notices about mail we sent (Send, Open, Click, Reject, ...).
+  return { kind: 'delivery-report', reason, bounce: null };
 }
 
 function messageIdDomain(messageId: string | null): string | null {
@@ -121,24 +158,52 @@ export function classifyAutomatic(msg: ParsedMessage, opts: AutomaticOptions): A
 
   // 2. Machine-readable reports.
   const report = readReport(msg);
-  const fromLocal = localPart(msg.from?.address);
+  const fromLocal = senderLocal(msg);
   const section = reportSection(msg.text ?? '');
   if (report.kind === 'feedback') return result('feedback-report', [`feedback report${report.detail ? `: ${report.detail}` : ''}`, ...signals.autoReasons]);
   if (report.kind === 'disposition') return result('delivery-report', [`disposition notification${report.detail ? `: ${report.detail}` : ''}`, ...signals.autoReasons]);
   if (report.kind === 'delivery-status') {
-    const failed = report.recipients.filter((r) => r.action === null || r.action === 'failed' || r.action === 'delayed');
-    const succeeded = report.recipients.filter((r) => r.action === 'delivered' || r.action === 'relayed' || r.action === 'expanded');
+    // "deliverable" is what a verification (sendmail -bv style) reports; a 2.x.x with no action is a success too.
+    const ok = (r: DsnRecipient): boolean =>
+      r.action === 'delivered' || r.action === 'relayed' || r.action === 'expanded' || r.action === 'deliverable' ||
+      (r.action === null && r.status !== null && r.status.startsWith('2'));
+    const failed = report.recipients.filter((r) => !ok(r) && (r.action === null || r.action === 'failed' || r.action === 'delayed'));
+    const succeeded = report.recipients.filter(ok);
     if (succeeded.length > 0 && failed.length === 0) {
-      return result('delivery-report', [`delivery status notification: ${unique(succeeded.map((r) => r.action!)).join(', ')}`, ...signals.autoReasons]);
+      return result('delivery-report', [`delivery status notification: ${unique(succeeded.map((r) => r.action ?? r.status ?? '')).join(', ')}`, ...signals.autoReasons]);
     }
     const actions = unique(failed.map((r) => r.action ?? 'unknown'));
     return result('bounce', [`delivery status notification${actions.length ? `: ${actions.join(', ')}` : ''}`, ...signals.autoReasons], bounceFromDsn(failed, msg, section));
   }
 
-  // 3. Bounces written for people. Who sent it decides how much evidence the content needs.
+  const forwarded = FORWARD_OR_REPLY.test(msg.subject);
+  // Amazon SES notifications: JSON as the whole body (a person quoting one writes around it).
+  const ses = forwarded ? null : readSesNotification(msg);
+  if (ses) {
+    const r = sesResult(ses);
+    return result(r.kind, [r.reason, ...signals.autoReasons], r.bounce);
+  }
+
+  const personal = readsAsPersonalLetter(section);
+  // 3. Mailing-list software refusing a non-member's post or stopping a loop: our mail did not get through.
+  const notice = readListNotice(msg, fromLocal, section);
+  if (notice && !(notice.bySenderOnly && personal)) {
+    const reasons = [`list manager notice: ${notice.kind}`, notice.software, ...signals.autoReasons, ...signals.listReasons];
+    if (notice.kind === 'held') return result('auto-reply', reasons);
+    const statuses = statusesFromText(section).filter((s) => s.startsWith('5') || s.startsWith('4'));
+    const bounceStatuses = statuses.length > 0 ? statuses : [notice.status];
+    return result('bounce', reasons, {
+      statuses: bounceStatuses, recipients: unique([...failedRecipientsHeader(msg), ...recipientsFromText(section, excluded(msg))]),
+      permanent: permanentOf(bounceStatuses),
+    });
+  }
+
+  // 4. Bounces written for people. Who sent it decides how much evidence the content needs; a
+  // person's letter about a delivery problem (greeting, sign-off, first-person prose) needs a machine sender.
   const subjectSaysBounce = looksLikeBounceSubject(msg.subject);
   const bodyPhrase = bounceBodyPhrase(section);
-  const forwarded = FORWARD_OR_REPLY.test(msg.subject);
+  const wording = bodyPhrase ?? bounceWording(section);
+  const structure = reportStructure(msg, section);
   const bounceReasons: string[] = [];
   const failedHeader = header(msg, 'x-failed-recipients') !== null;
   const daemon = DAEMON_SENDER.test(fromLocal);
@@ -148,7 +213,8 @@ export function classifyAutomatic(msg: ParsedMessage, opts: AutomaticOptions): A
   if (daemon) bounceReasons.push(`sender ${fromLocal.toLowerCase()}`);
   else if (postmaster) bounceReasons.push(`sender ${fromLocal.toLowerCase() || msg.from?.name}`);
   if (subjectSaysBounce) bounceReasons.push('bounce subject');
-  if (bodyPhrase) bounceReasons.push(`bounce text: ${bodyPhrase.slice(0, 60)}`);
+  if (wording) bounceReasons.push(`bounce text: ${wording.slice(0, 60)}`);
+  if (structure) bounceReasons.push(structure);
   const machineSender = failedHeader || daemon || postmaster || nullSender || signals.autoReasons.some((r) => r.startsWith('auto-submitted'));
   const isReceipt = (RECEIPT_SUBJECT.test(msg.subject) && RECEIPT_BODY.test(section)) || (machineSender && SUCCESS_SUBJECT.test(msg.subject));
   const isBounce =
@@ -156,20 +222,22 @@ export function classifyAutomatic(msg: ParsedMessage, opts: AutomaticOptions): A
     (failedHeader ||
       daemon ||
       (machineSender && (subjectSaysBounce || bodyPhrase !== null)) ||
-      (!forwarded && subjectSaysBounce && bodyPhrase !== null));
+      ((postmaster || nullSender) && !personal && (wording !== null || structure === 'smtp transcript')) ||
+      (!forwarded && !personal && subjectSaysBounce && (bodyPhrase !== null || (wording !== null && structure !== null))) ||
+      (!forwarded && !personal && bodyPhrase !== null && structure !== null));
   if (isBounce) {
     if (nullSender) bounceReasons.push('empty return-path');
     return result('bounce', [...bounceReasons, ...signals.autoReasons], bounceFromText(msg, section));
   }
   if (isReceipt) return result('delivery-report', ['delivery receipt', ...signals.autoReasons]);
 
-  // 4. Auto-replies and other machine-sent mail.
+  // 5. Auto-replies and other machine-sent mail.
   const autoReasons = [...signals.autoReasons];
   if (nullSender) autoReasons.push('empty return-path');
   if (daemon || postmaster) autoReasons.push(`sender ${fromLocal.toLowerCase() || msg.from?.name}`);
   if (autoReasons.length > 0) return result('auto-reply', [...autoReasons, ...signals.listReasons]);
 
-  // 5. List mail written by a person: still never answered automatically (spec 3.2).
+  // 6. List mail written by a person: still never answered automatically (spec 3.2).
   if (mailingList) return result('human', signals.listReasons);
   return result('human', []);
 }

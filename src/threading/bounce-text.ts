@@ -22,6 +22,11 @@ const BOUNCE_SUBJECT = new RegExp(
     'non recapitabile', 'mancato recapito', 'onbestelbaar', 'niet bezorgd', 'não entregue',
     'impossível entregar', 'olevererbar', 'kunne ikke leveres', 'ikke levert', 'kan ikke leveres',
     'ei voitu toimittaa', 'niedostarczalna', 'nie dostarczono', 'nepiegādāt', 'nepiegādāts', 'nedoručitelné',
+    // ja (carriers and hosting providers), zh, ko, ru
+    '配信エラー', '送信エラー', '配送エラー', '配信不能', '配信失敗', '(?:配信|送信|配送)に失敗', '不達', '未達', 'エラーメール', '宛先不明',
+    'メールが届きませんでした', '送信できませんでした', '配信できませんでした', '未配信',
+    '退信', '投递失败', '发送失败', '無法傳遞', '반송', '전달 실패', '배달 실패',
+    'не доставлено', 'недоставленное сообщение', 'ошибка доставки', 'невозможно доставить',
   ].join('|'),
   'i',
 );
@@ -29,7 +34,10 @@ const BOUNCE_SUBJECT = new RegExp(
 /** Delay notices: a bounce that is not (yet) a failure. */
 const DELAY_SUBJECT = /\b(?:delay(?:ed)?|warning: could not send|still (?:being )?(?:retried|trying)|verzögert|retardé|retrasad)/i;
 
-/** Sentences MTAs open their reports with. Matched against the report text only. */
+/**
+ * Sentences only MTAs write: the opening lines of their report templates. Matched against the
+ * report text only. Together with a bounce subject these alone make a bounce.
+ */
 const BOUNCE_BODY = new RegExp(
   [
     'this is the (?:mail system|qmail-send program|postfix program) at',
@@ -40,26 +48,40 @@ const BOUNCE_BODY = new RegExp(
     'could not be delivered to (?:one or more|the following|some)',
     'delivery to the following recipients? (?:failed|has been delayed|was unsuccessful)',
     'delivery has failed to these recipients',
-    'your message (?:did not|didn\'t|could not|couldn\'t|wasn\'t|was not|cannot|can\'t) (?:reach|be delivered|delivered)',
     'your message to .{0,200} (?:couldn\'t|could not) be delivered',
     'the following (?:addresses|recipients?) (?:had permanent fatal errors|failed|could not be reached|cannot be reached)',
     'transcript of session follows',
-    'was not delivered to',
     'did not reach the following recipient',
-    'unable to deliver (?:your|the|this) message',
     'sorry,? we were unable to deliver',
-    'message delivery (?:failed|has failed|to .{0,200} failed)',
-    'permanent(?:ly)? (?:fatal )?(?:error|failure|failed)',
-    'delivery (?:status notification|failure)',
-    'undeliverable message',
-    'your email (?:could not|couldn\'t|wasn\'t|was not) (?:be )?delivered',
-    'failed to deliver',
-    'has not (?:yet )?been delivered',
-    'remote (?:host|server) (?:said|replied)',
     'smtp error from remote mail server',
     'unrouteable address',
     'retry timeout exceeded',
-    'message (?:is )?(?:undeliverable|returned)',
+    'this is an automatically generated delivery status notification',
+    'the original message was received at',
+    'undeliverable message',
+  ].join('|'),
+  'i',
+);
+
+/**
+ * Wording people use too ("my parcel was not delivered to me", "user unknown"): evidence of a
+ * bounce only beside a machine sender or the structure of a report (transcript, returned message).
+ */
+const BOUNCE_WORDING = new RegExp(
+  [
+    'could not be delivered to', 'couldn\'t be delivered to', 'trouble delivering', 'problem delivering',
+    'invalid (?:user|recipient|mailbox|address)', 'user unknown', 'unknown user', 'no such (?:user|mailbox|recipient)',
+    'mailbox (?:is )?(?:full|unavailable|not found)', 'over ?quota', 'quota exceeded', 'recipient (?:address )?rejected',
+    'was not delivered to', 'failed to deliver', 'has not (?:yet )?been delivered', 'permanent(?:ly)? (?:fatal )?(?:error|failure|failed)',
+    'delivery (?:status notification|failure)', 'message delivery (?:failed|has failed|to .{0,200} failed)',
+    'unable to deliver (?:your|the|this) message',
+    'your message (?:did not|didn\'t|could not|couldn\'t|wasn\'t|was not|cannot|can\'t) (?:reach|be delivered|delivered)',
+    'your email (?:could not|couldn\'t|wasn\'t|was not) (?:be )?delivered',
+    'remote (?:host|server) (?:said|replied)', 'message (?:is )?(?:undeliverable|returned)', 'returned to sender',
+    // ja, zh, ko, ru, de, fr, es
+    '宛先不明', '配信できませんでした', '送信できませんでした', '届きませんでした', '存在しません', '無効なアドレス', '容量(?:を)?超過',
+    '退信', '投递失败', '无法投递', '반송', '전달되지 않았습니다', 'не может быть доставлено', 'не доставлено',
+    'konnte nicht zugestellt werden', 'n\'a pas pu être (?:remis|distribué)', 'no pudo ser entregado', 'no se pudo entregar',
   ].join('|'),
   'i',
 );
@@ -75,6 +97,14 @@ const ORIGINAL_MARKER = new RegExp(
     ')',
   'i',
 );
+
+/** Separators MTAs put above the message they return; a person's "Original Message" is not one. */
+const RETURNED_INLINE = /^\s*(?:-{2,}\s*(?:this is a copy of the message|below this line is a copy|the header of the original message|original message follows|returned message|undelivered message|message headers? follows?|copy of (?:the )?(?:original )?message)|original message headers:|-{2,}\s*(?:元の|原始)|return-path: ?<)/im;
+
+/** The message a bounce returns, below its explanation, inline in the text. */
+export function hasReturnedMessageInline(text: string): boolean {
+  return RETURNED_INLINE.test(text.slice(0, MAX_REPORT_CHARS));
+}
 
 /** Returns the explanation part of a bounce text: up to the returned message, capped. */
 export function reportSection(text: string): string {
@@ -106,6 +136,40 @@ export function bounceBodyPhrase(section: string): string | null {
   return m ? m[0].toLowerCase().replace(/\s+/g, ' ') : null;
 }
 
+/** Failure wording people use as well as MTAs, or null. */
+export function bounceWording(section: string): string | null {
+  const m = BOUNCE_WORDING.exec(section);
+  return m ? m[0].toLowerCase().replace(/\s+/g, ' ') : null;
+}
+
+const SMTP_COMMAND = /(?:^|>>>|<<<)[ \t]*(?:rcpt to|mail from|data|ehlo|helo)\b|\b(?:in reply to|after) (?:rcpt to|mail from|data|end of data)\b/im;
+/** Postfix and Exim quote the reply inline: "host mx.example said: 550 5.1.1 ...". */
+const SAID_REPLY = /\b(?:said|replied|responded):[ \t]*[45]\d\d[ -]/i;
+/** "550 5.1.1 ...", "<<< 550 ..." and InterScan's "Received >>> 550 ..." (arrows point either way). */
+const SMTP_REPLY = /(?:^|>>>|<<<)[ \t]*[45]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3}\b|\S)/m;
+
+/**
+ * An SMTP dialogue in the text: a 4xx/5xx reply line and the command it answered (or a
+ * "host said: 550" line). A lone "550 user unknown" quoted by a person is not a transcript.
+ */
+export function hasSmtpTranscript(section: string): boolean {
+  return SAID_REPLY.test(section) || (SMTP_REPLY.test(section) && SMTP_COMMAND.test(section));
+}
+
+const GREETING = /^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|hallo|guten tag|bonjour|hola|buongiorno|ciao)\b(?:[ \t]+[^\s,.!:]+){0,3}[ \t]*[,!:]?[ \t]*$/im;
+const SIGN_OFF = /^\s*(?:thanks?(?: you)?(?: in advance)?|many thanks|thx|cheers|(?:best |kind |warm )?regards|best(?: wishes)?|sincerely|yours(?: truly| sincerely)?|mit freundlichen gr(?:ü|ue)(?:ß|ss)en|viele gr(?:ü|ue)(?:ß|ss)e|cordialement|merci|saludos|atentamente|grazie)\b[^\n]{0,40}$/im;
+const FIRST_PERSON = /\b(?:i|we|my|our|i'm|we're|i've|we've|could you|can you|please help)\b/gi;
+
+/**
+ * A person's letter rather than a machine's report: a greeting line or a sign-off, or
+ * first-person prose throughout. MTAs write "I'm sorry to inform you" once, never "Hi" or "Thanks".
+ */
+export function readsAsPersonalLetter(section: string): boolean {
+  const head = section.slice(0, 4000);
+  if (GREETING.test(head) || SIGN_OFF.test(head)) return true;
+  return (head.match(FIRST_PERSON)?.length ?? 0) >= 5;
+}
+
 // ---- status codes ----
 
 const ENHANCED_GLOBAL = /(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)/g;
@@ -114,11 +178,11 @@ const SMTP_CODE_GLOBAL = /(?:^|[\s:#(<"'])([45][0-5]\d)(?=[\s-][^\d]|[\s-]?$|\s[
 
 /** Known wording -> the enhanced status it stands for, used when the report gives none. */
 const PHRASE_STATUS: ReadonlyArray<[RegExp, string]> = [
-  [/mailbox (?:is )?full|over ?quota|quota (?:exceeded|full)|exceeded (?:the |his |her |their |its )?(?:storage|quota|mailbox)|insufficient (?:disk |system )?(?:space|storage)|mailbox size limit|full mailbox|postfach voll/i, '4.2.2'],
+  [/容量(?:を)?超過|mailbox (?:is )?full|over ?quota|quota (?:exceeded|full)|exceeded (?:the |his |her |their |its )?(?:storage|quota|mailbox)|insufficient (?:disk |system )?(?:space|storage)|mailbox size limit|full mailbox|postfach voll/i, '4.2.2'],
   [/message (?:is )?too (?:large|big)|message size exceeds|size limit exceeded|exceeds (?:the )?(?:maximum )?(?:message )?size/i, '5.3.4'],
   [/host (?:or domain name )?not found|domain (?:name )?not found|unrouteable (?:mail )?domain|no mx (?:record|host)|host unknown|unknown host|name or service not known|domain does not exist|nxdomain|no such domain|bad destination (?:mailbox|system)/i, '5.1.2'],
   [/account (?:has been |is )?(?:disabled|inactive|suspended|locked|deactivated)|mailbox (?:is )?(?:disabled|inactive|deactivated)|inactive (?:user|account)/i, '5.2.1'],
-  [/user unknown|unknown user|no such (?:user|mailbox|recipient|address|person)|(?:does not|doesn't|did not) exist|invalid (?:recipient|mailbox|address|user)|recipient (?:address )?rejected|mailbox (?:is )?unavailable|mailbox not found|not listed in (?:the )?(?:domino )?(?:public )?(?:name and address book|directory)|unrouteable address|user not found|addressee unknown|no mailbox|recipient not found|unknown (?:local[- ]part|recipient|address|mailbox)|address rejected|no longer (?:valid|available|active)|not our customer|user doesn't have a .{1,40} account|recipient unknown|mailbox does not exist|unknown or illegal alias|invalid mailbox|nicht bekannt|unbekannt|inconnu|sconosciuto|desconocido/i, '5.1.1'],
+  [/宛先不明|存在しません|無効なアドレス|user unknown|unknown user|no such (?:user|mailbox|recipient|address|person)|(?:does not|doesn't|did not) exist|invalid (?:recipient|mailbox|address|user)|recipient (?:address )?rejected|mailbox (?:is )?unavailable|mailbox not found|not listed in (?:the )?(?:domino )?(?:public )?(?:name and address book|directory)|unrouteable address|user not found|addressee unknown|no mailbox|recipient not found|unknown (?:local[- ]part|recipient|address|mailbox)|address rejected|no longer (?:valid|available|active)|not our customer|user doesn't have a .{1,40} account|recipient unknown|mailbox does not exist|unknown or illegal alias|invalid mailbox|nicht bekannt|unbekannt|inconnu|sconosciuto|desconocido/i, '5.1.1'],
   [/not unique\.? +several matches/i, '5.1.4'],
   [/system not accepting network messages/i, '5.3.2'],
   [/relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)|not permitted to relay|unable to relay|relay not permitted/i, '5.7.1'],
@@ -145,7 +209,10 @@ export function statusesFromText(section: string): string[] {
     pushUnique(out, `${m[1]}.${Number(m[2])}.${Number(m[3])}`);
     if (out.length >= 20) break;
   }
-  if (out.length > 0) return out;
+  // A transcript quotes the successful steps too ("250 2.1.0 Sender ok"): only failures describe the bounce.
+  const failures = out.filter((s) => !s.startsWith('2'));
+  if (failures.length > 0) return failures;
+  out.length = 0;
 
   const codes: string[] = [];
   for (const m of section.matchAll(SMTP_CODE_GLOBAL)) {
@@ -173,7 +240,7 @@ const ONLY_ADDRESS = new RegExp(`^\\s*(?:mailto:)?["'<(]?(${ADDRESS.source})[>"'
 const ANGLE_AT_START = new RegExp(`^\\s*<(${ADDRESS.source})>`);
 const RCPT_TO = new RegExp(`rcpt to:\\s*<(${ADDRESS.source})>`, 'i');
 const ADDRESS_ON_DATE = new RegExp(`^\\s*['"]?(${ADDRESS.source})['"]?\\s+on\\s+\\d`);
-const FAILURE_WORDS = /fail|unknown|not (?:found|exist|listed|deliver|reach|unique)|reject|undeliver|invalid|unavailable|refused|denied|full|quota|\b[45]\d\d\b|[45]\.\d{1,3}\.\d{1,3}|could not|couldn't|unable|error|delay|does not|doesn't|disabled/i;
+const FAILURE_WORDS = /fail|trouble|problem|unknown|not (?:found|exist|listed|deliver|reach|unique)|reject|undeliver|invalid|unavailable|refused|denied|full|quota|\b[45]\d\d\b|[45]\.\d{1,3}\.\d{1,3}|could not|couldn't|unable|error|delay|does not|doesn't|disabled/i;
 const HEADER_LINE = /^\s*(?:from|to|cc|reply-to|sender|return-path|subject|date|message-id|received|x-[a-z-]+):/i;
 const DAEMON_LOCAL = /^(?:mailer-?daemon|mailer_daemon|mail-?daemon|postmaster|mail-delivery-system|bounces?)$/i;
 

@@ -2,6 +2,7 @@
 // Message-IDs of the original inside a bounce or report, and whether the new text is a close
 // request. Pure: plain data in, plain data out.
 import type { ParsedMessage } from './parsed-message.js';
+import { readSesNotification } from './ses-notification.js';
 
 /** Every address the message was addressed to: headers, trace headers and the SMTP envelope. */
 export function recipientsOf(parsed: ParsedMessage, envelopeRecipients: readonly string[]): string[] {
@@ -20,6 +21,8 @@ export function originalMessageIds(parsed: ParsedMessage): string[] {
   }
   const inBody = /^message-id:\s*(<[^>\r\n]{1,500}>)/gim;
   for (const m of parsed.text.slice(0, 64 * 1024).matchAll(inBody)) if (m[1] && m[1] !== parsed.messageId) ids.push(m[1]);
+  // An Amazon SES notification names the original in its JSON, not in returned headers.
+  if (ids.length === 0) ids.push(...(readSesNotification(parsed)?.originalMessageIds ?? []));
   return ids;
 }
 
