@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import type { Trx } from '../db/database.js';
 import type { Insertable } from 'kysely';
 import type { MessagesTable } from '../db/schema.js';
-import { enqueueMails } from '../notify/outbox-store.js';
+import { enqueueMails, type EnqueueContext } from '../notify/outbox-store.js';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
 import { insertMessageWithRaw, storeAttachments } from './message-store.js';
 import type { CaseUpdate, Plan } from './plan.js';
@@ -19,7 +19,7 @@ export interface InboundRow {
 }
 
 /** Returns whether any outgoing mail was queued (so the dispatcher can be woken after commit). */
-export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: { now: Date; messageIdDomain: string }): Promise<{ queuedMail: boolean }> {
+export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: EnqueueContext): Promise<{ queuedMail: boolean }> {
   const { now } = ctx;
   if (plan.openCases.length) {
     await trx.insertInto('cases').values(plan.openCases.map((c) => ({
@@ -62,7 +62,11 @@ export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: 
     await trx.updateTable('contacts').set({ bouncing_since: now, bounce_reason: plan.markBouncing.reason })
       .where('address', 'in', plan.markBouncing.addresses).where('bouncing_since', 'is', null).execute();
   }
-  const inserted = await enqueueMails(trx, plan.mails, { messageIdDomain: ctx.messageIdDomain, now });
+  if (plan.clearBouncing) {
+    await trx.updateTable('contacts').set({ bouncing_since: null, bounce_reason: null })
+      .where('address', '=', plan.clearBouncing.address).where('bouncing_since', 'is not', null).execute();
+  }
+  const inserted = await enqueueMails(trx, plan.mails, ctx);
   return { queuedMail: inserted.size > 0 };
 }
 

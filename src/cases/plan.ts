@@ -73,6 +73,8 @@ export interface Plan {
   merges: PlannedMerge[];
   /** Recipients of our mail that a permanent bounce names. */
   markBouncing: { addresses: string[]; reason: string } | null;
+  /** A sender marked bouncing wrote to us: the mark goes (their address works again). */
+  clearBouncing: { address: string } | null;
   /** Engineers given a case by round-robin (their turn moves on). */
   assignedEngineers: number[];
   /** Case numbers the intake reports for this message. */
@@ -82,7 +84,7 @@ export interface Plan {
 export function emptyPlan(message: Plan['message'], caseNumbers: number[] = []): Plan {
   return {
     message, openCases: [], caseUpdates: [], participants: [], links: [], events: [], mails: [], merges: [],
-    markBouncing: null, assignedEngineers: [], caseNumbers,
+    markBouncing: null, clearBouncing: null, assignedEngineers: [], caseNumbers,
   };
 }
 
