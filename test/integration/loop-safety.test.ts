@@ -14,7 +14,9 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
 import { caseView, type MessageItem } from '../../src/cases/case-view.js';
-import { outboxSummary } from '../../src/notify/outbox-store.js';
+import { sql } from 'kysely';
+import { enqueueMail, enqueueMails, outboxSummary } from '../../src/notify/outbox-store.js';
+import type { OutgoingMail } from '../../src/notify/mail-kinds.js';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-sink.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
@@ -134,5 +136,78 @@ describe(`an auto-responder that ignores Auto-Submitted, through SMTP into the s
     // One warn line per held-back mail.
     const warned = logLines.filter((l) => l.level === 40 && /held back/.test(l.msg));
     expect(warned.map((l) => l.dropped)).toEqual([[BOB], [ERIN]]);
+  });
+});
+
+describe(`the per-address limit where outbox rows are written, on ${databaseKind()}`, () => {
+  let tdb: TestDatabase;
+  const now = new Date('2026-11-24T09:00:00Z');
+  const minutesAgo = (m: number) => new Date(now.getTime() - m * 60_000);
+  const ctx = { messageIdDomain: 'casemail.test', now, maxAutomaticPerAddressPerHour: 10 };
+  let n = 0;
+  const mail = (to: string[], opts: { cc?: string[]; autoSubmitted?: 'auto-replied' | null } = {}): OutgoingMail<'not-entitled'> => ({
+    causeKey: `limit-test:${++n}`, kind: 'not-entitled', caseId: null, to, cc: opts.cc ?? [], subject: `Mail ${n}`,
+    autoSubmitted: opts.autoSubmitted === undefined ? 'auto-replied' : opts.autoSubmitted,
+    data: { reason: 'unknown_sender', senderAddress: to[0]!, supportAddress: SUPPORT },
+  });
+  const row = (causeKey: string) => tdb.db.selectFrom('outbox').select(['status', 'to_addresses', 'cc_addresses', 'last_error']).where('cause_key', '=', causeKey).executeTakeFirstOrThrow();
+  async function history(address: string, ats: Date[]): Promise<void> {
+    await tdb.db.insertInto('automatic_mail_log').values(ats.map((at) => ({ address, at, outbox_id: null }))).execute();
+  }
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await tdb?.close();
+  });
+
+  it('counts the rolling hour before now, drops only the addresses at the limit, holds back a mail with nobody left, and never limits a human relay', async () => {
+    // Nine in the last hour, and one just outside it that no longer counts.
+    await history('ann@acme.example', [...Array.from({ length: 9 }, (_, i) => minutesAgo(59 - i)), minutesAgo(61)]);
+    const [tenth, partial, none, human] = [
+      mail(['ann@acme.example']), mail(['Ann@Acme.example'], { cc: ['carl@acme.example'] }), mail(['ann@acme.example']),
+      mail(['ann@acme.example'], { autoSubmitted: null }),
+    ];
+    const inserted = await tdb.db.transaction().execute((trx) => enqueueMails(trx, [tenth!, partial!, none!, human!], ctx));
+    expect(inserted.size).toBe(4);
+    expect(await row(tenth!.causeKey)).toMatchObject({ status: 'pending', to_addresses: ['ann@acme.example'], last_error: null });
+    // Ann is at the limit: she is dropped, Carl (only on Cc) becomes the To.
+    expect(await row(partial!.causeKey)).toMatchObject({ status: 'pending', to_addresses: ['carl@acme.example'], cc_addresses: [] });
+    expect(await row(none!.causeKey)).toMatchObject({ status: 'held_back', to_addresses: ['ann@acme.example'] });
+    expect((await row(none!.causeKey)).last_error).toMatch(/^held back: ann@acme\.example got 10 automatic mails in the hour before/);
+    expect(await row(human!.causeKey)).toMatchObject({ status: 'pending', to_addresses: ['ann@acme.example'] });
+    const counts = await tdb.db.selectFrom('automatic_mail_log').select(['address', (eb) => eb.fn.countAll<string>().as('n')])
+      .where('at', '=', now).groupBy('address').orderBy('address').execute();
+    expect(counts.map((c) => [c.address, Number(c.n)])).toEqual([['ann@acme.example', 1], ['carl@acme.example', 1]]);
+
+    // A cause that already has a row is not counted again, whatever its status.
+    await tdb.db.transaction().execute((trx) => enqueueMails(trx, [tenth!, partial!], ctx));
+    expect(Number((await tdb.db.selectFrom('automatic_mail_log').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n)).toBe(12);
+    // Two minutes later her two oldest mails have left the window.
+    const later = { ...ctx, now: new Date(now.getTime() + 2 * 60_000) };
+    await tdb.db.transaction().execute((trx) => enqueueMail(trx, { ...mail(['ann@acme.example']), causeKey: 'limit-test:later' }, later));
+    expect((await row('limit-test:later')).status).toBe('pending');
+  });
+
+  it('serialises two writers of one address: the second waits for the first to commit and counts its mail', async () => {
+    const dora = 'dora@acme.example';
+    await history(dora, Array.from({ length: 9 }, (_, i) => minutesAgo(30 - i)));
+    const first = mail([dora]);
+    const second = mail([dora]);
+    let firstQueued!: () => void;
+    const queued = new Promise<void>((resolve) => (firstQueued = resolve));
+    const a = tdb.db.transaction().execute(async (trx) => {
+      await enqueueMails(trx, [first], ctx);
+      firstQueued();
+      // Commit only once the second writer is seen waiting on the address's advisory lock.
+      await expect.poll(async () => Number((await sql<{ n: string }>`select count(*) as n from pg_locks where locktype = 'advisory' and not granted`
+        .execute(tdb.db)).rows[0]!.n), { timeout: 10_000, interval: 20 }).toBe(1);
+    });
+    await queued;
+    const b = tdb.db.transaction().execute((trx) => enqueueMails(trx, [second], ctx));
+    await Promise.all([a, b]);
+    expect((await row(first.causeKey)).status).toBe('pending');
+    expect((await row(second.causeKey)).status).toBe('held_back');
   });
 });
