@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import type { Trx } from '../db/database.js';
 import type { Insertable } from 'kysely';
 import type { MessagesTable } from '../db/schema.js';
-import { enqueueMails } from '../notify/outbox-store.js';
+import { enqueueMails, type EnqueueContext } from '../notify/outbox-store.js';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
 import { insertMessageWithRaw, storeAttachments } from './message-store.js';
 import type { CaseChanges, CaseUpdate, Plan } from './plan.js';
@@ -19,7 +19,7 @@ export interface InboundRow {
 }
 
 /** Returns whether any outgoing mail was queued (so the dispatcher can be woken after commit). */
-export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: { now: Date; messageIdDomain: string }): Promise<{ queuedMail: boolean; mailsQueued: number }> {
+export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: EnqueueContext): Promise<{ queuedMail: boolean; mailsQueued: number }> {
   await insertCases(trx, plan, ctx.now);
   await insertMessageWithRaw(trx, inbound.raw, {
     ...inbound.row, id: inbound.id, status: plan.message.status, case_id: plan.message.caseId, status_reason: plan.message.reason,
@@ -29,7 +29,7 @@ export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: 
 }
 
 /** A plan with no inbound message (the timer sweep's): the case changes, events and mail alone. */
-export async function applyCaseChanges(trx: Trx, changes: CaseChanges, ctx: { now: Date; messageIdDomain: string }): Promise<{ queuedMail: boolean; mailsQueued: number }> {
+export async function applyCaseChanges(trx: Trx, changes: CaseChanges, ctx: EnqueueContext): Promise<{ queuedMail: boolean; mailsQueued: number }> {
   await insertCases(trx, changes, ctx.now);
   return applyChanges(trx, changes, null, ctx);
 }
@@ -46,7 +46,7 @@ async function insertCases(trx: Trx, plan: CaseChanges, now: Date): Promise<void
 }
 
 /** Everything after the cases and the inbound row; `inboundId` is what events `aboutMessage` name. */
-async function applyChanges(trx: Trx, plan: CaseChanges, inboundId: number | null, ctx: { now: Date; messageIdDomain: string }): Promise<{ queuedMail: boolean; mailsQueued: number }> {
+async function applyChanges(trx: Trx, plan: CaseChanges, inboundId: number | null, ctx: EnqueueContext): Promise<{ queuedMail: boolean; mailsQueued: number }> {
   const { now } = ctx;
   for (const u of plan.caseUpdates) await updateCase(trx, u, now);
   if (plan.assignedEngineers.length) {
@@ -76,7 +76,11 @@ async function applyChanges(trx: Trx, plan: CaseChanges, inboundId: number | nul
     await trx.updateTable('contacts').set({ bouncing_since: now, bounce_reason: plan.markBouncing.reason })
       .where('address', 'in', plan.markBouncing.addresses).where('bouncing_since', 'is', null).execute();
   }
-  const inserted = await enqueueMails(trx, plan.mails, { messageIdDomain: ctx.messageIdDomain, now });
+  if (plan.clearBouncing) {
+    await trx.updateTable('contacts').set({ bouncing_since: null, bounce_reason: null })
+      .where('address', '=', plan.clearBouncing.address).where('bouncing_since', 'is not', null).execute();
+  }
+  const inserted = await enqueueMails(trx, plan.mails, ctx);
   return { queuedMail: inserted.size > 0, mailsQueued: inserted.size };
 }
 

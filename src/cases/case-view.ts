@@ -155,7 +155,8 @@ export async function caseView(db: DbOrTrx, number: number, opts: { supportAddre
       at: o.created_at, rank: 2, id: o.id,
       item: {
         type: 'message', at: o.created_at.toISOString(), direction: 'outbound', from: opts.supportAddress, to: [...o.to_addresses, ...o.cc_addresses],
-        subject: o.subject, messageId: o.message_id_header, kind: o.kind, status: o.status, statusReason: null,
+        // Held back by the per-address limit: the reason is the point, so it is the status reason too.
+        subject: o.subject, messageId: o.message_id_header, kind: o.kind, status: o.status, statusReason: o.status === 'held_back' ? o.last_error : null,
         delivery: { status: o.status, attempts: o.attempts, lastError: o.last_error, sentAt: iso(o.sent_at) },
       } satisfies MessageItem,
     })),

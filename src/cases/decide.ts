@@ -5,10 +5,10 @@ import type { Route } from '../threading/route-message.js';
 import { parseEngineerCommands } from '../threading/engineer-commands.js';
 import { relayHtml } from '../notify/relay-html.js';
 import {
-  automaticMail, engineerMail, escalation, followUp, hold, ignoreLoop, newCaseParts, newRequest, type EngineerFacts,
+  automaticMail, bouncedAddresses, engineerMail, escalation, followUp, hold, ignoreLoop, newCaseParts, newRequest, type EngineerFacts,
 } from './actions/index.js';
 import {
-  ccContacts, findCaseByNumber, findEngineer, gatherNewRequestFacts, reserveCases, unassignedRecipients, type IntakeFacts,
+  casesReachedBy, ccContacts, findCaseByNumber, findEngineer, gatherNewRequestFacts, reserveCases, unassignedRecipients, type IntakeFacts,
 } from './intake-facts.js';
 import type { Plan } from './plan.js';
 
@@ -16,7 +16,14 @@ type Decider<K extends Route['kind']> = (trx: Trx, route: Extract<Route, { kind:
 
 const DECIDERS: { [K in Route['kind']]: Decider<K> } = {
   'ignore-loop': async (_trx, route, facts) => ignoreLoop(route, facts),
-  automatic: async (_trx, route, facts) => automaticMail(route, facts),
+  automatic: async (trx, route, facts) => {
+    const bounced = bouncedAddresses(facts);
+    if (bounced.length === 0) return automaticMail(route, facts);
+    const about = facts.ourMail.flatMap((m) => (m.caseId === null ? [] : [m.caseId]));
+    const cases = await casesReachedBy(trx, bounced, about);
+    const unassigned = cases.some((c) => !c.assignee?.active) ? await unassignedRecipients(trx, facts.settings) : [];
+    return automaticMail(route, facts, { cases, unassigned });
+  },
   escalation: async (_trx, route, facts) => escalation(route, facts),
   hold: async (trx, route, facts) => hold(route, facts, { unassigned: needsWatchers(facts, route.notifyAssignee) ? await unassignedRecipients(trx, facts.settings) : [] }),
   'follow-up': async (trx, route, facts) => {

@@ -252,3 +252,18 @@ export async function findCaseByNumber(trx: Trx, number: number): Promise<CaseFa
   const c = await trx.selectFrom('cases').select('id').where('number', '=', number).executeTakeFirst();
   return c ? loadCase(trx, Number(c.id)) : null;
 }
+
+/**
+ * The cases a permanent bounce is news for: those the bounced mail was about, and every other
+ * not-closed case where a bounced address is a customer participant (newest first, at most 50).
+ */
+export async function casesReachedBy(trx: Trx, addresses: readonly string[], aboutCaseIds: readonly number[]): Promise<CaseFacts[]> {
+  if (addresses.length === 0) return [];
+  const rows = await trx.selectFrom('case_participants as p').innerJoin('cases as c', 'c.id', 'p.case_id')
+    .select('c.id').distinct()
+    .where('p.address', 'in', addresses.map((a) => a.toLowerCase())).where('c.state', '<>', 'closed')
+    .orderBy('c.id', 'desc').limit(50).execute();
+  const ids = [...new Set([...aboutCaseIds, ...rows.map((r) => Number(r.id))])];
+  const cases = await Promise.all(ids.map((id) => loadCase(trx, id)));
+  return cases.filter((c): c is CaseFacts => c !== null);
+}

@@ -172,7 +172,7 @@ export class MessageHandler implements IntakeHandler {
         uid_validity: source.uidValidity, uid: source.uid, kind: u.classify.kind, classification: JSON.stringify(u.classify),
         sender_role: senderRole(facts.sender), visible_text: u.reply.visibleText,
       },
-    }, { now, messageIdDomain: settings.messageIdDomain });
+    }, { now, messageIdDomain: settings.messageIdDomain, maxAutomaticPerAddressPerHour: settings.limits.maxAutomaticMailPerAddressPerHour, maxAutomaticPerEngineerPerHour: settings.limits.maxAutomaticMailPerEngineerPerHour, logger: this.deps.logger });
     const result: IntakeResult = { status: plan.message.status, messageId: String(facts.messageRowId), caseNumbers: plan.caseNumbers, reason: plan.message.reason };
     return { result, queuedMail };
   }
@@ -206,7 +206,7 @@ export class MessageHandler implements IntakeHandler {
         const r = await enqueueMail(trx, oversizeNotice({
           now, to: from, answering: { messageId: parsed?.messageId ?? null, references: [] },
           data: { subject: parsed?.subject ?? '', sizeBytes: raw.length, limitBytes: settings.limits.maxMessageBytes, supportAddress: settings.addresses.support },
-        }), { messageIdDomain: settings.messageIdDomain, now });
+        }), { messageIdDomain: settings.messageIdDomain, now, maxAutomaticPerAddressPerHour: settings.limits.maxAutomaticMailPerAddressPerHour, maxAutomaticPerEngineerPerHour: settings.limits.maxAutomaticMailPerEngineerPerHour, logger: this.deps.logger });
         queued = r.inserted;
       }
       return id;

@@ -80,6 +80,8 @@ export interface CaseChanges {
   merges: PlannedMerge[];
   /** Recipients of our mail that a permanent bounce names. */
   markBouncing: { addresses: string[]; reason: string } | null;
+  /** A sender marked bouncing wrote to us: the mark goes (their address works again). */
+  clearBouncing: { address: string } | null;
   /** Engineers given a case by round-robin (their turn moves on). */
   assignedEngineers: number[];
 }
@@ -92,7 +94,7 @@ export interface Plan extends CaseChanges {
 }
 
 export function noChanges(): CaseChanges {
-  return { openCases: [], caseUpdates: [], participants: [], links: [], events: [], mails: [], merges: [], markBouncing: null, assignedEngineers: [] };
+  return { openCases: [], caseUpdates: [], participants: [], links: [], events: [], mails: [], merges: [], markBouncing: null, clearBouncing: null, assignedEngineers: [] };
 }
 
 export function emptyPlan(message: Plan['message'], caseNumbers: number[] = []): Plan {

@@ -1,10 +1,12 @@
 // `casemail doctor`: one line per check — configuration, database reachability and pending
-// migrations, clock skew against the database, IMAP login per mailbox, SMTP connection — and a
-// non-zero exit when any fails. Each check has a timeout so a dead server cannot hang it.
+// migrations, the outbox (pending, sent, failed, held back), clock skew against the database, IMAP
+// login per mailbox, SMTP connection — and a non-zero exit when any fails. Each check has a
+// timeout so a dead server cannot hang it.
 import { sql } from 'kysely';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { openDatabase, pendingMigrations, embeddedDirFor, type DatabaseHandle } from '../db/database.js';
 import type { GlobalOptions } from './context.js';
+import { outboxSummary } from '../notify/outbox-store.js';
 import { terminalLine } from './terminal-text.js';
 
 export interface CheckResult {
@@ -49,6 +51,15 @@ export async function runChecks(opts: GlobalOptions, env: NodeJS.ProcessEnv = pr
     results.push(pending.length === 0 ? { name: 'migrations', status: 'ok', detail: 'up to date' }
       : handle.kind === 'embedded' ? { name: 'migrations', status: 'ok', detail: `pending: ${pending.join(', ')} (the embedded database migrates itself at start)` }
       : { name: 'migrations', status: 'fail', detail: `pending: ${pending.join(', ')} (run \`casemail migrate\`)` });
+    if (pending.length === 0) {
+      // Failed and held-back mail never goes out by itself: an operator has to look.
+      const o = await withTimeout(outboxSummary(handle.db), 'database');
+      const oldest = o.oldestPendingAt ? `, oldest pending due ${o.oldestPendingAt.toISOString()}` : '';
+      results.push({
+        name: 'outbox', status: 'ok',
+        detail: `${o.pending} pending, ${o.sent} sent, ${o.failed} failed, ${o.held_back} held back by the automatic-mail limit${oldest}`,
+      });
+    }
     const dbNow = new Date(row.rows[0]!.now).getTime();
     const skew = dbNow - (t0 + t1) / 2;
     results.push(Math.abs(skew) > MAX_SKEW_MS

@@ -96,6 +96,8 @@ export const configSchema = z.object({
      * Stops loops with auto-responders that ignore Auto-Submitted.
      */
     maxAutomaticMailPerAddressPerHour: z.number().int().positive().default(10),
+    /** The same limit for our engineers' own addresses, whose notifications are their work queue: higher, still bounded (a loop through an engineer's auto-responder). */
+    maxAutomaticMailPerEngineerPerHour: z.number().int().positive().default(200),
     /** MIME parts read per message; the rest becomes one opaque part and a warning. */
     maxMimeParts: z.number().int().positive().default(1000),
     /** MIME nesting depth read; deeper parts stay raw data and a warning. */

@@ -3,7 +3,7 @@
 // outbox row is written by apply-plan.ts in the same transaction as the change that caused it.
 import type { CasemailSettings } from '../config/config.js';
 import type {
-  AcknowledgementData, AssignmentNoticeData, CaseSummary, CommandErrorData, CustomerReplyNotificationData, EngineerRelayData,
+  AcknowledgementData, AssignmentNoticeData, CaseSummary, CommandErrorData, CustomerReplyNotificationData, CustomerUnreachableData, EngineerRelayData,
   HeldMessageNoticeData, NewCaseNotificationData, NotEntitledData, OutgoingMail, OversizeNoticeData,
   SlaWarningData, SlaBreachData, InfoReminderData, ConfirmationReminderData, AutoCloseNoticeData,
 } from './mail-kinds.js';
@@ -103,6 +103,17 @@ export function oversizeNotice(a: { now: Date; to: string; answering: Answering;
   return {
     causeKey: `oversize:${a.to}:${a.now.toISOString().slice(0, 10)}`, kind: 'oversize-notice', caseId: null, to: [a.to],
     subject: `Re: ${a.data.subject || 'your message to support'}`, inReplyTo: a.answering.messageId, autoSubmitted: 'auto-replied', data: a.data,
+  };
+}
+
+/**
+ * Our mail to a customer address bounced permanently: the case's assignee (or whoever hears of
+ * unassigned cases) is told once per case, address and bounce message.
+ */
+export function customerUnreachable(a: { bounceRowId: number; caseId: number; to: string[]; replyTo: string; data: CustomerUnreachableData }): OutgoingMail<'customer-unreachable'> {
+  return {
+    causeKey: `unreachable:${a.caseId}:${a.data.address}:${a.bounceRowId}`, kind: 'customer-unreachable', caseId: a.caseId, to: a.to,
+    subject: `${a.data.case.tag} Customer unreachable: ${a.data.address}`, replyTo: a.replyTo, autoSubmitted: 'auto-generated', data: a.data,
   };
 }
 

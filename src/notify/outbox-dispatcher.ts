@@ -2,7 +2,8 @@
 // each message with nodemailer's MailComposer (a relay gets its engineer's name on From and the
 // attachments of the message it relays, read for that one mail), sends it through a MailTransport outside any
 // transaction, then records the result (sent + outbound message, retry with backoff, or failed).
-// Every mail passes build(): our own addresses are dropped from To/Cc there, headers are bounded,
+// Every mail passes build(): our own addresses (and, on automatic mail, addresses marked bouncing)
+// are dropped from To/Cc there, headers are bounded,
 // and a composed message with a header line over 998 characters is refused.
 // I/O: the database handle, the transport; the clock is read only by the start() loop.
 import { createHash, randomBytes } from 'node:crypto';
@@ -14,7 +15,7 @@ import { isProcessAlive } from '../db/process-alive.js';
 import type { Logger } from '../log/logger.js';
 import { sanitizeRelayHtml } from './relay-html.js';
 import {
-  claimDueMail, loadMailAttachments, markMailFailed, markMailSent, releaseAbandonedLeases, releaseMail, scheduleMailRetry, stripHeaderBreaks, type ClaimedMail,
+  bouncingAddresses, claimDueMail, loadMailAttachments, markMailFailed, markMailSent, releaseAbandonedLeases, releaseMail, scheduleMailRetry, stripHeaderBreaks, type ClaimedMail,
 } from './outbox-store.js';
 import {
   boundMailData, boundName, boundReferences, boundSubject, longestHeaderLine, MAX_LINE_CHARS, messageIds, sendableRecipients,
@@ -287,7 +288,12 @@ export class OutboxDispatcher {
   }
 
   private async build(row: ClaimedMail, now: Date): Promise<BuiltMail> {
-    const { to, cc, dropped } = sendableRecipients(row.to, row.cc, this.ownAddresses);
+    // Automatic mail queued before a permanent bounce marked an address must not go there now;
+    // a human relay still goes (the engineer chose to write).
+    const bouncing = row.autoSubmitted ? await bouncingAddresses(this.db, [...row.to, ...row.cc]) : new Map<string, string>();
+    const reachable = (list: readonly string[]) => list.filter((a) => !bouncing.has(a.trim().toLowerCase()));
+    const { to, cc, dropped } = sendableRecipients(reachable(row.to), reachable(row.cc), this.ownAddresses);
+    dropped.unshift(...[...bouncing].map(([address, reason]) => ({ address, reason: `bouncing since a permanent bounce (${reason})` })));
     if (to.length === 0) {
       const why = dropped.map((d) => `${d.address} (${d.reason})`).join(', ');
       throw new NoRecipientError(`no recipient left${why ? `: ${why}` : ''}`);

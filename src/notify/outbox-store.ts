@@ -1,10 +1,13 @@
 // The outbox table: enqueueing a mail inside the caller's transaction (one row per cause), and
 // the dispatcher's claim / finish / retry / fail / release steps, each one short statement or
 // transaction. All I/O is the database handle passed first; time always comes in as `now`.
-// Every row is bounded on the way in (mail-bounds.ts): no 200 KB subject or 14 MB text is stored.
+// Every row is bounded on the way in (mail-bounds.ts): no 200 KB subject or 14 MB text is stored,
+// and automatic mail passes the per-address hourly limit (loops with auto-responders) here, so
+// every path that queues mail is covered.
 import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db, DbOrTrx } from '../db/database.js';
+import type { Logger } from '../log/logger.js';
 import type { OutboxTable } from '../db/schema.js';
 import type { MailKind, OutgoingMail } from './mail-kinds.js';
 import { boundMailData, boundMessageId, boundName, boundReferences, boundSubject } from './mail-bounds.js';
@@ -28,7 +31,7 @@ export function boundCauseKey(key: string): string {
 }
 
 /** The outbox row for one mail, with its own Message-ID fixed now (every delivery carries it). */
-function outboxRow(mail: OutgoingMail, ctx: { messageIdDomain: string; now: Date }): Insertable<OutboxTable> {
+function outboxRow(mail: OutgoingMail, ctx: EnqueueContext): Insertable<OutboxTable> {
   if (mail.to.length === 0) {
     throw Object.assign(new Error(`outbox: mail for cause ${boundCauseKey(mail.causeKey)} has no recipient`), { code: 'outbox_no_recipient' });
   }
@@ -52,22 +55,34 @@ function outboxRow(mail: OutgoingMail, ctx: { messageIdDomain: string; now: Date
   };
 }
 
+/** Default of `limits.maxAutomaticMailPerAddressPerHour`: a caller that passes no limit still gets one. */
+export const DEFAULT_MAX_AUTOMATIC_MAIL_PER_ADDRESS_PER_HOUR = 10;
+export const DEFAULT_MAX_AUTOMATIC_MAIL_PER_ENGINEER_PER_HOUR = 200;
+const HOUR_MS = 3_600_000;
+
+export interface EnqueueContext {
+  messageIdDomain: string;
+  now: Date;
+  /** Automatic mail (autoSubmitted set) queued to one address per rolling hour before `now`; default 10. */
+  maxAutomaticPerAddressPerHour?: number;
+  /** The same for our engineers' addresses (notifications are their work queue); default 200. */
+  maxAutomaticPerEngineerPerHour?: number;
+  /** Gets one warn line per mail the limit held back or cut down. */
+  logger?: Pick<Logger, 'warn'>;
+}
+
 /**
  * Writes one outbox row for `mail` unless its cause already has one. Call it inside the
  * transaction that makes the change causing the mail, so both commit or neither does. The
  * Message-ID is fixed here, so every delivery attempt of this row carries the same one.
+ * Automatic mail passes the per-address hourly limit (see enqueueMails).
  */
 export async function enqueueMail<K extends MailKind>(
   trx: DbOrTrx,
   mail: OutgoingMail<K>,
-  ctx: { messageIdDomain: string; now: Date },
+  ctx: EnqueueContext,
 ): Promise<{ inserted: boolean; messageIdHeader: string }> {
-  const inserted = await trx
-    .insertInto('outbox')
-    .values(outboxRow(mail as OutgoingMail, ctx))
-    .onConflict((oc) => oc.column('cause_key').doNothing())
-    .returning('message_id_header')
-    .executeTakeFirst();
+  const [inserted] = await insertMails(trx, [mail as OutgoingMail], ctx);
   if (inserted) return { inserted: true, messageIdHeader: inserted.message_id_header };
   const existing = await trx
     .selectFrom('outbox')
@@ -78,22 +93,105 @@ export async function enqueueMail<K extends MailKind>(
 }
 
 /**
- * enqueueMail for several mails in one statement (one round trip): rows whose cause already has
- * one are skipped. Returns the causes that were inserted.
+ * enqueueMail for several mails in one statement: rows whose cause already has one are skipped.
+ * Returns the causes that were inserted. Automatic mail (autoSubmitted set) is limited per
+ * recipient address: an address that got `maxAutomaticPerAddressPerHour` automatic mails in the
+ * hour before `now` is dropped from the mail; a mail with nobody left is written `held_back`
+ * (never sent) with the reason in last_error. Human relays (autoSubmitted null) are never limited.
  */
 export async function enqueueMails(
   trx: DbOrTrx,
   mails: readonly OutgoingMail[],
-  ctx: { messageIdDomain: string; now: Date },
+  ctx: EnqueueContext,
 ): Promise<Set<string>> {
-  if (mails.length === 0) return new Set();
+  return new Set((await insertMails(trx, mails, ctx)).map((r) => r.cause_key));
+}
+
+/** The recipients of a mail, lower-cased, each once. */
+function recipientsOf(mail: OutgoingMail): string[] {
+  return [...new Set([...mail.to, ...(mail.cc ?? [])].map((a) => a.trim().toLowerCase()).filter((a) => a !== ''))];
+}
+
+interface LimitedMail {
+  row: Insertable<OutboxTable>;
+  /** Addresses the automatic-mail log gets a row for once the outbox row is in; empty for human mail. */
+  logged: string[];
+  note: { dropped: string[]; heldBack: boolean } | null;
+}
+
+async function insertMails(trx: DbOrTrx, mails: readonly OutgoingMail[], ctx: EnqueueContext): Promise<{ id: number; cause_key: string; message_id_header: string }[]> {
+  if (mails.length === 0) return [];
+  const limited = await limitAutomaticMail(trx, mails, ctx);
   const rows = await trx
     .insertInto('outbox')
-    .values(mails.map((mail) => outboxRow(mail, ctx)))
+    .values(limited.map((l) => l.row))
     .onConflict((oc) => oc.column('cause_key').doNothing())
-    .returning('cause_key')
+    .returning(['id', 'cause_key', 'message_id_header'])
     .execute();
-  return new Set(rows.map((r) => r.cause_key));
+  const byCause = new Map(limited.map((l) => [l.row.cause_key, l]));
+  const log = rows.flatMap((r) => (byCause.get(r.cause_key)?.logged ?? []).map((address) => ({ address, at: ctx.now, outbox_id: r.id })));
+  if (log.length) await trx.insertInto('automatic_mail_log').values(log).execute();
+  const inserted = new Set(rows.map((r) => r.cause_key));
+  for (const l of limited) {
+    if (!l.note || !inserted.has(l.row.cause_key)) continue;
+    ctx.logger?.warn(
+      { causeKey: l.row.cause_key, kind: l.row.kind, caseId: l.row.case_id, dropped: l.note.dropped },
+      l.note.heldBack ? 'automatic mail held back: every recipient reached the hourly limit' : 'automatic mail limited: recipients at the hourly limit dropped',
+    );
+  }
+  return rows.map((r) => ({ id: Number(r.id), cause_key: r.cause_key, message_id_header: r.message_id_header }));
+}
+
+/**
+ * The per-address hourly limit on automatic mail. Each address is serialised with a transaction
+ * advisory lock (taken in sorted order, so two writers cannot deadlock), then its log rows in the
+ * rolling hour before `now` are counted: a second writer for the same address waits and sees the
+ * first one's rows. Mails whose cause already has a row are left alone (their insert does nothing).
+ */
+async function limitAutomaticMail(trx: DbOrTrx, mails: readonly OutgoingMail[], ctx: EnqueueContext): Promise<LimitedMail[]> {
+  const customerLimit = ctx.maxAutomaticPerAddressPerHour ?? DEFAULT_MAX_AUTOMATIC_MAIL_PER_ADDRESS_PER_HOUR;
+  const engineerLimit = ctx.maxAutomaticPerEngineerPerHour ?? DEFAULT_MAX_AUTOMATIC_MAIL_PER_ENGINEER_PER_HOUR;
+  const plain = (mail: OutgoingMail): LimitedMail => ({ row: outboxRow(mail, ctx), logged: [], note: null });
+  const automatic = mails.filter((m) => m.autoSubmitted);
+  if (automatic.length === 0) return mails.map(plain);
+  const existing = new Set((await trx.selectFrom('outbox').select('cause_key')
+    .where('cause_key', 'in', automatic.map((m) => boundCauseKey(m.causeKey))).execute()).map((r) => r.cause_key));
+  const limited = automatic.filter((m) => !existing.has(boundCauseKey(m.causeKey)));
+  const addresses = [...new Set(limited.flatMap(recipientsOf))].sort();
+  if (addresses.length === 0) return mails.map(plain);
+  for (const address of addresses) {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${`casemail-automatic:${address}`}, 0))`.execute(trx);
+  }
+  const since = new Date(ctx.now.getTime() - HOUR_MS);
+  // One round trip: each address's count in the hour, and whether it is one of our engineers (who get a higher limit).
+  const counted = await sql<{ address: string; n: string; engineer: boolean }>`
+    select a.address,
+           (select count(*) from automatic_mail_log l where l.address = a.address and l.at > ${since} and l.at <= ${ctx.now}) as n,
+           exists (select 1 from engineers e where lower(e.address) = a.address) as engineer
+      from unnest(${addresses}::text[]) as a(address)`.execute(trx);
+  const sent = new Map(counted.rows.map((c) => [c.address, Number(c.n)]));
+  const limitOf = new Map(counted.rows.map((c) => [c.address, c.engineer ? engineerLimit : customerLimit]));
+  const limitFor = (a: string) => limitOf.get(a) ?? customerLimit;
+  const isEngineer = (a: string) => counted.rows.some((c) => c.address === a && c.engineer);
+  return mails.map((mail) => {
+    if (!mail.autoSubmitted || existing.has(boundCauseKey(mail.causeKey))) return plain(mail);
+    const all = recipientsOf(mail);
+    const kept = all.filter((a) => (sent.get(a) ?? 0) < limitFor(a));
+    const dropped = all.filter((a) => !kept.includes(a));
+    if (kept.length === 0) {
+      // Kept with its recipients as written, so an operator sees whom it was for.
+      const why = `held back: ${dropped.map((a) => `${a} got ${limitFor(a)} automatic mails in the hour before ${ctx.now.toISOString()} (limits.${
+        limitFor(a) === customerLimit && !isEngineer(a) ? 'maxAutomaticMailPerAddressPerHour' : 'maxAutomaticMailPerEngineerPerHour'})`).join('; ')}`;
+      return { row: { ...outboxRow(mail, ctx), status: 'held_back', last_error: why.slice(0, 1000) }, logged: [], note: { dropped, heldBack: true } };
+    }
+    for (const a of kept) sent.set(a, (sent.get(a) ?? 0) + 1);
+    if (dropped.length === 0) return { row: outboxRow(mail, ctx), logged: kept, note: null };
+    const keep = (list: readonly string[]) => list.filter((a) => kept.includes(a.trim().toLowerCase()));
+    const to = keep(mail.to);
+    const cc = keep(mail.cc ?? []);
+    if (to.length === 0) to.push(cc.shift()!);
+    return { row: outboxRow({ ...mail, to, cc }, ctx), logged: kept, note: { dropped, heldBack: false } };
+  });
 }
 
 /** A claimed row, as the dispatcher needs it. */
@@ -383,4 +481,13 @@ export async function outboxSummary(db: DbOrTrx): Promise<{ pending: number; sen
     if (r.status === 'pending' && r.oldest) out.oldestPendingAt = new Date(r.oldest);
   }
   return out;
+}
+
+/** Which of `addresses` are contacts marked bouncing (a permanent bounce of our mail), with the bounce's reason. */
+export async function bouncingAddresses(db: DbOrTrx, addresses: readonly string[]): Promise<Map<string, string>> {
+  const wanted = [...new Set(addresses.map((a) => a.trim().toLowerCase()).filter((a) => a !== ''))];
+  if (wanted.length === 0) return new Map();
+  const rows = await db.selectFrom('contacts').select(['address', 'bounce_reason'])
+    .where('address', 'in', wanted).where('bouncing_since', 'is not', null).execute();
+  return new Map(rows.map((r) => [r.address, r.bounce_reason ?? 'permanent bounce']));
 }

@@ -105,7 +105,11 @@ async function sweepCase(deps: SweepDeps, facts: SweepFacts, caseId: number): Pr
       if (!c) return { kind: 'skipped' };
       const changes = decideTimers({ ...timers, case: c }, facts);
       if (!changes) return { kind: 'skipped' };
-      const { mailsQueued } = await applyCaseChanges(trx, changes, { now: facts.now, messageIdDomain: deps.settings.messageIdDomain });
+      const { mailsQueued } = await applyCaseChanges(trx, changes, {
+        now: facts.now, messageIdDomain: deps.settings.messageIdDomain,
+        maxAutomaticPerAddressPerHour: deps.settings.limits.maxAutomaticMailPerAddressPerHour,
+        maxAutomaticPerEngineerPerHour: deps.settings.limits.maxAutomaticMailPerEngineerPerHour, logger: deps.logger,
+      });
       return { kind: 'acted', mails: mailsQueued, events: changes.events.map((e) => e.kind) };
     });
   } catch (err) {

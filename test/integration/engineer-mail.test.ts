@@ -46,6 +46,8 @@ describe(`cases worked by mail, through SMTP into the sink, on ${databaseKind()}
       overrides: {
         dataDir: mkdtempSync(path.join(tmpdir(), 'casemail-engineer-')), demoDirectory: false, logLevel: 'silent',
         smtpIntake: { enabled: true, host: '127.0.0.1', port: 0 }, imap: { mailboxes: [] }, outbox: { retryBaseSeconds: 0.2 },
+        // Every scenario here runs in the same hour; the per-address limit on automatic mail (loop-safety.test.ts) is not under test.
+        limits: { maxAutomaticMailPerAddressPerHour: 1000 },
       },
     });
     settings = config.settings;

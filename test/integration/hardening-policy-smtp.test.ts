@@ -34,7 +34,8 @@ describe(`intake policy through SMTP into the sink on ${databaseKind()}`, () => 
       overrides: {
         dataDir: mkdtempSync(path.join(tmpdir(), 'casemail-policy-')), demoDirectory: false, logLevel: 'silent',
         smtpIntake: { enabled: true, host: '127.0.0.1', port: 0 }, imap: { mailboxes: [] }, outbox: { retryBaseSeconds: 0.2 },
-        limits: { maxAcknowledgementsPerSenderPerHour: 5 },
+        // Erin hears of every case here; the per-address limit on automatic mail (loop-safety.test.ts) is not under test.
+        limits: { maxAcknowledgementsPerSenderPerHour: 5, maxAutomaticMailPerAddressPerHour: 1000 },
       },
     });
     service = await startService({ config, logger: silentLogger }, tdb);

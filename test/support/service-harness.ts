@@ -16,9 +16,10 @@ export const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname)
 
 /**
  * Volume tests send hundreds of requests from one contact within seconds; the per-sender hourly
- * caps (issue 11; tested in hardening-policy*.test.ts) would acknowledge only the first 20.
+ * caps (issue 11; tested in hardening-policy*.test.ts) would acknowledge only the first 20, and
+ * the per-address limit on automatic mail (issue 9; loop-safety.test.ts) would send only 10.
  */
-const VOLUME_LIMITS = { maxNewCasesPerSenderPerHour: 1_000_000, maxAcknowledgementsPerSenderPerHour: 1_000_000 };
+const VOLUME_LIMITS = { maxNewCasesPerSenderPerHour: 1_000_000, maxAcknowledgementsPerSenderPerHour: 1_000_000, maxAutomaticMailPerAddressPerHour: 1_000_000 };
 
 export function serviceSettings(dataDir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {

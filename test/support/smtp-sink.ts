@@ -24,6 +24,8 @@ export interface SinkFailure {
 
 export interface SmtpSinkOptions {
   failure?: SinkFailure | null;
+  /** Called for every accepted message, after it is recorded (a scripted correspondent answers here). */
+  onMessage?: (message: SinkMessage) => void;
 }
 
 export interface SmtpSink {
@@ -109,6 +111,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
         messages.push(message);
         callback(null);
         events.emit('message', message);
+        options.onMessage?.(message);
       });
     },
   }));

@@ -8,7 +8,7 @@ import { isClosePhrase } from '../../threading/message-facts.js';
 import { calendarOf, transition } from '../case-rules.js';
 import type { IntakeFacts } from '../intake-facts.js';
 import { emptyPlan, type Plan } from '../plan.js';
-import { caseWatchers, eventAbout, listedAttachments, summaryOf } from './shared.js';
+import { caseWatchers, eventAbout, listedAttachments, reachableAgain, summaryOf } from './shared.js';
 
 export interface FollowUpFacts {
   /** CC'd entitled contacts of the case's organisation. */
@@ -25,6 +25,7 @@ export function followUp(route: Extract<Route, { kind: 'follow-up' }>, facts: In
     plan.participants.push({ caseId: c.id, address: facts.fromAddress, contactId: sender.id, role: 'organisation' });
   }
   for (const k of more.cc) plan.participants.push({ caseId: c.id, address: k.address, contactId: k.id, role: 'cc' });
+  reachableAgain(plan, facts, [c.id]);
 
   const t = transition(c.state, { kind: 'customer-replied', confirms: isClosePhrase(text, settings.closePhrases) }, facts.now, calendarOf(settings), settings.timers);
   if (!t.ok) throw new Error(`customer reply refused by the state machine: ${t.problem}`);

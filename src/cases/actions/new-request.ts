@@ -12,7 +12,7 @@ import type { Sender } from '../../directory/directory-store.js';
 import { severityMeaning, slaInstants } from '../case-rules.js';
 import type { IntakeFacts, NewRequestFacts } from '../intake-facts.js';
 import { emptyPlan, type Plan, type PlannedCase } from '../plan.js';
-import { eventAbout, listedAttachments, summaryOf } from './shared.js';
+import { eventAbout, listedAttachments, reachableAgain, summaryOf } from './shared.js';
 
 type Contact = Extract<Sender, { kind: 'contact' }>;
 
@@ -52,9 +52,11 @@ export function newRequest(
   const plan = emptyPlan({ status: 'processed', caseId: cases[0]?.id ?? null, reason: limitNote }, cases.map((c) => c.number));
   plan.openCases = cases.map(({ text: _text, ...c }) => c);
   if (more.assignee?.turnTaken) plan.assignedEngineers.push(more.assignee.id);
+  reachableAgain(plan, facts, cases.map((c) => c.id));
 
   const people = [
-    { address: sender.address, contactId: sender.id, role: 'requester' as const, bouncing: sender.bouncing },
+    // The sender just wrote: a bouncing mark on their address is cleared by this plan (reachableAgain).
+    { address: sender.address, contactId: sender.id, role: 'requester' as const, bouncing: false },
     ...more.cc.map((k) => ({ address: k.address, contactId: k.id, role: 'cc' as const, bouncing: k.bouncing })),
   ];
   for (const c of cases) {

@@ -1,8 +1,9 @@
-// Small pure helpers the actions share: case summaries, who reads a case's mail, who hears of it.
+// Small pure helpers the actions share: case summaries, who reads a case's mail, who hears of it,
+// and a bouncing sender becoming reachable again.
 import { caseSummary } from '../../notify/compose.js';
 import type { CaseSummary } from '../../notify/mail-kinds.js';
 import type { CaseFacts, IntakeFacts } from '../intake-facts.js';
-import type { PlannedEvent } from '../plan.js';
+import type { Plan, PlannedEvent } from '../plan.js';
 
 export function summaryOf(facts: IntakeFacts, c: { number: number; subject: string }): CaseSummary {
   return caseSummary(facts.settings, c);
@@ -30,4 +31,15 @@ export function eventAbout(facts: IntakeFacts, caseId: number | null, kind: stri
 /** The customer's attachments as notifications list them. */
 export function listedAttachments(facts: IntakeFacts): { filename: string; size: number }[] {
   return facts.understanding.parsed.attachments.filter((a) => !a.inline).map((a) => ({ filename: a.filename ?? '(unnamed)', size: a.size }));
+}
+
+/**
+ * A sender marked bouncing wrote to us (a person: automatic mail never gets here), so the address
+ * works again: the plan clears the mark and each case the message writes to records it.
+ */
+export function reachableAgain(plan: Plan, facts: IntakeFacts, caseIds: readonly number[]): void {
+  const s = facts.sender;
+  if (s.kind !== 'contact' || !s.bouncing || facts.understanding.classify.automated) return;
+  plan.clearBouncing = { address: s.address };
+  for (const id of caseIds) plan.events.push(eventAbout(facts, id, 'customer_reachable_again', { address: s.address }));
 }
