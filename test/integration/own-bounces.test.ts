@@ -159,7 +159,7 @@ describe(`bounces of our own mail, through SMTP into the sink, on ${databaseKind
       const text = (await parseMessage(notice.raw)).text;
       expect(text).toContain(`to ${BOB} bounced`);
       expect(text).toContain('(5.1.1)');
-      expect(text).toContain('Nobody on the case can be reached by mail now');
+      expect(text).toContain('Nobody on this case can be reached by mail now');
     }
     // The same report delivered again changes nothing.
     expect(await send(dsn, '')).toMatch(/duplicate|already/i);
