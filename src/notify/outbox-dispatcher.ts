@@ -328,7 +328,8 @@ export class OutboxDispatcher {
       from: { name: row.fromName ? stripHeaderBreaks(boundName(row.fromName)) : this.fromName, address: this.supportAddress },
       to,
       ...(cc.length > 0 ? { cc } : {}),
-      ...(row.replyTo ? { replyTo: stripHeaderBreaks(row.replyTo) } : {}),
+      // One plain address or none: a stored value that reads as a list or group never becomes extra reply addresses.
+      ...(singleAddress(row.replyTo) ? { replyTo: singleAddress(row.replyTo)! } : {}),
       subject: boundSubject(row.subject),
       messageId,
       ...(inReplyTo ? { inReplyTo } : {}),
@@ -405,4 +406,11 @@ export function createOutboxDispatcher(opts: { config: Config; db: Db; logger: L
     pollIntervalMs: settings.outbox.pollSeconds * 1000,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
+}
+
+/** `value` when it is exactly one bare address (local@domain, no spaces, commas, brackets or line breaks), else null. */
+export function singleAddress(value: string | null): string | null {
+  if (!value) return null;
+  const v = value.trim();
+  return /^[^\s@,;:<>()"\[\]\\]+@[^\s@,;:<>()"\[\]\\]+$/.test(v) ? v : null;
 }

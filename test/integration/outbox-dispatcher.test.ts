@@ -298,6 +298,15 @@ describe(`outbox dispatcher on ${databaseKind()}`, () => {
     expect(parsed.from?.value[0]?.address).toBe(SUPPORT);
     expect([...parsed.headers.keys()].filter((k) => k.startsWith('x-injected'))).toEqual([]);
     expect(parsed.cc).toBeUndefined();
+    // The Reply-To that read as a group after its breaks were removed is not sent at all (no extra reply address).
+    expect(parsed.replyTo).toBeUndefined();
+  });
+
+  it('sends a Reply-To that is one plain address as it is', async () => {
+    await enqueue(ack({ replyTo: `support+c${caseNumber}@casemail.test` }));
+    expect(await dispatcher().runOnce(at(1))).toMatchObject({ sent: 1 });
+    const [received] = await sink.waitFor(1);
+    expect((await parse(received!)).replyTo?.value.map((v) => v.address)).toEqual([`support+c${caseNumber}@casemail.test`]);
   });
 
   it('drops malformed threading ids instead of copying them into headers', async () => {
