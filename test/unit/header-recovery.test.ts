@@ -79,3 +79,10 @@ describe('From recovery', () => {
     expect((await parse('from-missing')).from).toBeNull();
   });
 });
+
+describe('TNEF: an attached Outlook item with its own embedded object', () => {
+  it('is listed once from winmail.dat, without the legacy placeholder stub', async () => {
+    const m = await parse('tnef-attached-item-with-stub');
+    expect(m.attachments.filter((a) => a.fromTnef).map((a) => a.filename)).toEqual(['Printer outage report', 'error-screenshot.png']);
+  });
+});
