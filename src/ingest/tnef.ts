@@ -68,7 +68,6 @@ const PR_ATTACH_MIME_TAG = 0x370e;
 const PR_ATTACH_CONTENT_ID = 0x3712;
 
 const ATTACH_EMBEDDED_MSG = 5;
-const ATTACH_OLE = 6;
 
 interface MapiProp {
   id: number;
@@ -259,12 +258,10 @@ interface AttachmentDraft {
   legacyData: Buffer | null;
   method: number | null;
   embedded: Buffer | null;
-  /** PR_ATTACH_DATA_OBJ: the attachment is an object (an Outlook item, an OLE object), not a file. */
-  isObject: boolean;
 }
 
 function newDraft(): AttachmentDraft {
-  return { title: null, longName: null, shortName: null, displayName: null, mimeTag: null, contentId: null, data: null, legacyData: null, method: null, embedded: null, isObject: false };
+  return { title: null, longName: null, shortName: null, displayName: null, mimeTag: null, contentId: null, data: null, legacyData: null, method: null, embedded: null };
 }
 
 const CODEPAGES: Record<number, string> = { 65001: 'utf8', 20127: 'ascii', 28591: 'latin1', 20866: 'koi8-r', 21866: 'koi8-u' };
@@ -314,7 +311,6 @@ export function decodeTnef(buf: Buffer, depth = 0): TnefResult {
         // PT_OBJECT data starts with the interface id of the object it holds; the object is kept
         // whole (as Outlook and MimeKit hand it out), an embedded message is also unpacked below.
         d.data = v;
-        if (p.type === PT_OBJECT) d.isObject = true;
         if (p.type === PT_OBJECT && v.subarray(0, 16).equals(IID_IMESSAGE)) d.embedded = v.subarray(16);
       }
     }
@@ -368,12 +364,12 @@ export function decodeTnef(buf: Buffer, depth = 0): TnefResult {
   result.bodyType = result.html !== null ? 'html' : result.rtf !== null ? 'rtf' : result.text !== null ? 'text' : null;
   for (const d of drafts) {
     const filename = d.longName ?? d.title ?? d.shortName ?? d.displayName;
-    // attAttachData normally repeats PR_ATTACH_DATA_BIN; when it differs for a plain file both are
-    // kept, so nothing the sender attached is lost. For an attached item or OLE object Outlook
-    // writes a placeholder stub there for readers that know no MAPI: the object is listed once,
-    // from its MAPI data, and the stub is dropped.
-    const objectItem = d.isObject || d.embedded !== null || d.method === ATTACH_EMBEDDED_MSG || d.method === ATTACH_OLE;
-    if (d.legacyData && d.data && !objectItem && !d.legacyData.equals(d.data)) {
+    // attAttachData normally repeats the MAPI data. For an attached Outlook item it may repeat the
+    // embedded item without its interface id: then the item is listed once. When it differs (a
+    // placeholder stub Outlook writes for readers without MAPI) both are kept: MimeKit and the
+    // upstream test folders list the stub too, and nothing the sender attached is lost.
+    const listed = d.embedded ?? d.data;
+    if (d.legacyData && listed && !d.legacyData.equals(listed) && !(d.data && d.legacyData.equals(d.data))) {
       result.attachments.push({ filename: filename ?? null, contentType: null, contentId: null, content: Buffer.from(d.legacyData) });
     }
     d.data ??= d.legacyData;
