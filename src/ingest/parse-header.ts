@@ -297,7 +297,7 @@ export function stripComments(s: string): string {
 
 const ENCODED_WORD_AT = /=\?[^?\s"]+\?[bBqQ]\?[^?\s]*\?=/y;
 /** An address written inside a comment: "Name (user@host)". */
-const COMMENT_ADDRESS = /[^\s@()<>,;:"\[\]]+@[^\s@()<>,;:"\[\]]+\.[^\s@()<>,;:"\[\]]+/;
+const COMMENT_ADDRESS = /[^\s@()<>,;:"[\]]+@[^\s@()<>,;:"[\]]+\.[^\s@()<>,;:"[\]]+/;
 
 type Token = { t: 'word' | 'quoted' | 'comment' | 'angle' | 'sep'; v: string };
 
