@@ -156,6 +156,14 @@ export const MULTIBYTE_MIN_CONFIDENCE = 0.01;
 const DETECT_BYTES = 8192;
 const CJK_LETTER = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]/;
 const NOT_TEXT = /[\u0080-\u009f\ue000-\uf8ff\ufffd]/;
+// A CJK character glued between two Latin letters is a Latin-1 accent misread ("Fr" + 0xF6 0x73 +
+// "che"): real CJK text does not sit inside a Latin word.
+const INSIDE_LATIN_WORD = /[A-Za-z][\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f][A-Za-z]/;
+
+/** Decoded text that can be CJK: has CJK letters, nothing unprintable, none inside a Latin word. */
+function plausibleCjk(text: string): boolean {
+  return CJK_LETTER.test(text) && !NOT_TEXT.test(text) && !INSIDE_LATIN_WORD.test(text);
+}
 
 /**
  * 8-bit text that is not UTF-8 and has no usable label: the multibyte charset it decodes in,
@@ -165,6 +173,14 @@ const NOT_TEXT = /[\u0080-\u009f\ue000-\uf8ff\ufffd]/;
  */
 export function guessMultibyte(buf: Buffer): { text: string; used: string } | null {
   const sample = buf.length > DETECT_BYTES ? buf.subarray(0, DETECT_BYTES) : buf;
+  // The detector's first use costs 100-300 ms (it inflates its models), so it is asked only when
+  // some candidate reads the bytes as plausible CJK text; "Frösche" in Latin-1 never wakes it.
+  const plausible = new Map<string, string>();
+  for (const name of new Set(Object.values(MULTIBYTE_GUESSES))) {
+    const text = decodeStrict(buf, name);
+    if (text !== null && plausibleCjk(text)) plausible.set(name, text);
+  }
+  if (plausible.size === 0) return null;
   let guesses: Array<{ encoding: string | null; confidence: number }>;
   try {
     guesses = jschardet().chardet.detectAll(sample, { includeEncodings: DETECTOR_CANDIDATES, ignoreThreshold: true });
@@ -174,8 +190,8 @@ export function guessMultibyte(buf: Buffer): { text: string; used: string } | nu
   for (const g of guesses) {
     const name = g.encoding ? MULTIBYTE_GUESSES[g.encoding] : undefined;
     if (!name || g.confidence < MULTIBYTE_MIN_CONFIDENCE) continue;
-    const text = decodeStrict(buf, name);
-    if (text !== null && CJK_LETTER.test(text) && !NOT_TEXT.test(text)) return { text, used: name };
+    const text = plausible.get(name);
+    if (text !== undefined) return { text, used: name };
   }
   return null;
 }
