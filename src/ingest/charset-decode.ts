@@ -2,8 +2,9 @@
 // rule: non-ASCII bytes that form valid UTF-8 are UTF-8 whatever the label says, because real
 // legacy-charset text almost never happens to be valid UTF-8, while mislabelled UTF-8 is common.
 // Pure: no I/O. The built-in WHATWG TextDecoder does the charsets mail actually uses; iconv-lite
-// (rarer charsets, and a second opinion when TextDecoder meets bytes it cannot map) and libmime
-// (lenient ISO-2022-JP) are loaded only on first need, so `casemail inspect` starts without them.
+// (rarer charsets, and a second opinion when TextDecoder meets bytes it cannot map), libmime
+// (lenient ISO-2022-JP) and jschardet (guessing the multibyte charset of unlabelled 8-bit text)
+// are loaded only on first need, so `casemail inspect` starts without them.
 import { isAscii, isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 
@@ -12,6 +13,13 @@ type LibmimeCharset = { decode(buf: Buffer, charset: string): string };
 const requireLazy = createRequire(import.meta.url);
 let iconvModule: Iconv | null = null;
 let libmimeModule: LibmimeCharset | null = null;
+type Jschardet = {
+  chardet: { detectAll(bytes: Uint8Array, opts: { includeEncodings: string[]; ignoreThreshold: boolean }): Array<{ encoding: string | null; confidence: number }> };
+};
+let jschardetModule: Jschardet | null = null;
+function jschardet(): Jschardet {
+  return (jschardetModule ??= requireLazy('jschardet') as Jschardet);
+}
 function iconv(): Iconv {
   return (iconvModule ??= requireLazy('iconv-lite') as Iconv);
 }
@@ -108,11 +116,13 @@ export function isValidUtf8(buf: Buffer): boolean {
 }
 
 /**
- * True when text labelled UTF-8 holds at least one well-formed multibyte sequence: damaged UTF-8
- * (corrupt bytes) rather than a legacy charset, whose text practically never forms one.
+ * Well-formed multibyte sequences and stray high bytes in text labelled UTF-8. Damaged UTF-8 has
+ * good ones; legacy single-byte text practically never forms one, and legacy multibyte text
+ * (Shift_JIS, GBK) forms the odd valid pair by chance but never mostly.
  */
-function mostlyUtf8(buf: Buffer): boolean {
+function utf8Evidence(buf: Buffer): { good: number; bad: number } {
   let good = 0;
+  let bad = 0;
   for (let i = 0; i < buf.length; i++) {
     const c = buf[i]!;
     if (c < 0x80) continue;
@@ -122,9 +132,85 @@ function mostlyUtf8(buf: Buffer): boolean {
     if (ok) {
       good++;
       i += n;
-    }
+    } else bad++;
   }
-  return good > 0;
+  return { good, bad };
+}
+
+/** The multibyte charsets guessed for unlabelled 8-bit text, as jschardet names them -> our names. */
+const MULTIBYTE_GUESSES: Record<string, string> = { SHIFT_JIS: 'shiftjis', CP932: 'shiftjis', 'EUC-JP': 'eucjp', GB2312: 'gb18030', GB18030: 'gb18030', Big5: 'big5' };
+/**
+ * The detector's candidates: the four multibyte families, plus windows-1252 as its "none of
+ * these" answer (we then fall back ourselves). Every single-byte code page stays out: on a short
+ * subject they all score alike and the detector's pick among them is noise.
+ */
+const DETECTOR_CANDIDATES = ['shift_jis', 'cp932', 'euc-jp', 'gb18030', 'big5', 'cp1252'];
+/**
+ * Below this jschardet confidence a guess is not taken. Restricted to the four multibyte
+ * candidates, two-character CJK strings score about 0.010-0.015, while Latin-1 words that happen to
+ * form valid multibyte pairs ("ÀÉÎÕÜ") score under 0.009 or nothing; the strict decode and the
+ * CJK-letter check below do the rest of the work.
+ */
+export const MULTIBYTE_MIN_CONFIDENCE = 0.01;
+/** Only so much text is given to the detector: a header or the head of a body decides it. */
+const DETECT_BYTES = 8192;
+const CJK_LETTER = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]/;
+const NOT_TEXT = /[\u0080-\u009f\ue000-\uf8ff\ufffd]/;
+// A CJK character glued between two Latin letters is a Latin-1 accent misread ("Fr" + 0xF6 0x73 +
+// "che"): real CJK text does not sit inside a Latin word.
+const INSIDE_LATIN_WORD = /[A-Za-z][\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f][A-Za-z]/;
+
+/** Decoded text that can be CJK: has CJK letters, nothing unprintable, none inside a Latin word. */
+function plausibleCjk(text: string): boolean {
+  return CJK_LETTER.test(text) && !NOT_TEXT.test(text) && !INSIDE_LATIN_WORD.test(text);
+}
+
+/**
+ * 8-bit text that is not UTF-8 and has no usable label: the multibyte charset it decodes in,
+ * or null. Only GB18030, Shift_JIS, EUC-JP and Big5 are candidates (a detector guessing among
+ * every single-byte code page on a short subject is noise); a guess counts only when the bytes
+ * decode in it without error and the result holds CJK letters.
+ */
+export function guessMultibyte(buf: Buffer): { text: string; used: string } | null {
+  const sample = buf.length > DETECT_BYTES ? buf.subarray(0, DETECT_BYTES) : buf;
+  // The detector's first use costs 100-300 ms (it inflates its models), so it is asked only when
+  // some candidate reads the bytes as plausible CJK text; "Frösche" in Latin-1 never wakes it.
+  const plausible = new Map<string, string>();
+  for (const name of new Set(Object.values(MULTIBYTE_GUESSES))) {
+    const text = decodeStrict(buf, name);
+    if (text !== null && plausibleCjk(text)) plausible.set(name, text);
+  }
+  if (plausible.size === 0) return null;
+  let guesses: Array<{ encoding: string | null; confidence: number }>;
+  try {
+    guesses = jschardet().chardet.detectAll(sample, { includeEncodings: DETECTOR_CANDIDATES, ignoreThreshold: true });
+  } catch {
+    return null;
+  }
+  for (const g of guesses) {
+    const name = g.encoding ? MULTIBYTE_GUESSES[g.encoding] : undefined;
+    if (!name || g.confidence < MULTIBYTE_MIN_CONFIDENCE) continue;
+    const text = plausible.get(name);
+    if (text !== undefined) return { text, used: name };
+  }
+  return null;
+}
+
+/** Bytes in a multibyte charset, or null when any byte sequence is invalid in it. */
+function decodeStrict(buf: Buffer, name: string): string | null {
+  const label = WHATWG[name] ?? (name === 'shiftjis' ? 'shift_jis' : name);
+  try {
+    return new TextDecoder(label, { fatal: true }).decode(buf);
+  } catch {
+    return null;
+  }
+}
+
+/** 8-bit bytes with no trustworthy label (UTF-8 already ruled out): a multibyte guess, else `fallback`. */
+function decodeUnlabelled(buf: Buffer, label: string | null | undefined, fallback: string): DecodeResult {
+  const guess = guessMultibyte(buf);
+  if (guess) return { text: guess.text, used: guess.used, warning: `8-bit text labelled ${label || 'us-ascii'} is not UTF-8; read as ${guess.used} (detected)` };
+  return { text: decodeNamed(buf, fallback), used: fallback, warning: `8-bit text labelled ${label || 'us-ascii'} is not UTF-8; read as ${fallback}` };
 }
 
 export interface DecodeResult {
@@ -144,13 +230,26 @@ export function decodeCharset(buf: Buffer, label: string | null | undefined, fal
   const high = hasHighBytes(buf);
   if (UTF8_LABELS.has(norm)) {
     if (!high || isValidUtf8(buf)) return { text: buf.toString('utf8'), used: 'utf8', warning: null };
-    if (mostlyUtf8(buf)) return { text: buf.toString('utf8'), used: 'utf8', warning: 'UTF-8 text has invalid bytes; replaced' };
+    const damaged = { text: buf.toString('utf8'), used: 'utf8', warning: 'UTF-8 text has invalid bytes; replaced' };
+    const { good, bad } = utf8Evidence(buf);
+    if (good > bad) return damaged;
+    // A 7-bit (or UTF-8) label over bytes that are not UTF-8 is a mislabel: a multibyte charset
+    // the detector names and the bytes decode in; else UTF-8 with some damage; else `fallback`.
+    const guess = guessMultibyte(buf);
+    if (guess) return { text: guess.text, used: guess.used, warning: `8-bit text labelled ${label || 'us-ascii'} is not UTF-8; read as ${guess.used} (detected)` };
+    if (good > 0) return damaged;
     return { text: decodeNamed(buf, fallback), used: fallback, warning: `8-bit text labelled ${label || 'us-ascii'} is not UTF-8; read as ${fallback}` };
   }
   if (high && !NO_SNIFF.test(norm) && isValidUtf8(buf)) {
     return { text: buf.toString('utf8'), used: 'utf8', warning: `text labelled ${label} is valid UTF-8; read as UTF-8` };
   }
   if (JAPANESE.test(norm)) {
+    // ISO-2022-JP is 7-bit; 8-bit bytes under that label are in practice Shift_JIS.
+    if (high) {
+      const sjis = decodeStrict(buf, 'shiftjis');
+      if (sjis !== null) return { text: sjis, used: 'shiftjis', warning: `8-bit text labelled ${label}; read as Shift_JIS` };
+      return decodeUnlabelled(buf, label, fallback);
+    }
     const text = decodeNamed(buf, 'iso2022jp');
     return { text: text.includes('\ufffd') ? libmime().decode(buf, 'ISO-2022-JP') : text, used: norm, warning: null };
   }

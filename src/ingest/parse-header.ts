@@ -295,6 +295,10 @@ export function stripComments(s: string): string {
 
 // ---- addresses ----
 
+const ENCODED_WORD_AT = /=\?[^?\s"]+\?[bBqQ]\?[^?\s]*\?=/y;
+/** An address written inside a comment: "Name (user@host)". */
+const COMMENT_ADDRESS = /[^\s@()<>,;:"[\]]+@[^\s@()<>,;:"[\]]+\.[^\s@()<>,;:"[\]]+/;
+
 type Token = { t: 'word' | 'quoted' | 'comment' | 'angle' | 'sep'; v: string };
 
 /**
@@ -356,6 +360,20 @@ function* tokenizeAddresses(s: string): Generator<Token> {
       yield { t: 'sep', v: c };
       i++;
       continue;
+    }
+    if (c === '=' && s[i + 1] === '?') {
+      // An encoded word is one atom even when its text holds "," or ":" (Q-encoding leaves them
+      // raw in practice), so "=?utf-8?Q?Doe,_John?= <j@x>" stays one mailbox.
+      ENCODED_WORD_AT.lastIndex = i;
+      const ew = ENCODED_WORD_AT.exec(s);
+      if (ew) {
+        word.lastIndex = i + ew[0].length;
+        const rest = word.exec(s);
+        const v = ew[0] + (rest && rest.index === i + ew[0].length ? rest[0] : '');
+        i += v.length;
+        yield { t: 'word', v };
+        continue;
+      }
     }
     word.lastIndex = i;
     const m = word.exec(s);
@@ -442,8 +460,11 @@ export function parseAddressList(value: string, limit = Infinity): MailAddress[]
         const name = [...nameToks.map((t) => t.v), ...rest].join(' ') || comment;
         out.push({ address: addr, name: cleanName(name) });
       } else {
-        const name = words.map((t) => t.v).join(' ') || comment;
-        if (name.trim()) out.push({ address: '', name: cleanName(name) });
+        // "Name (user@host)": the only address is in the comment.
+        const inComment = COMMENT_ADDRESS.exec(comment);
+        const name = words.map((t) => t.v).join(' ') || (inComment ? '' : comment);
+        if (inComment) out.push({ address: normalizeAddress(inComment[0]), name: cleanName(name) });
+        else if (name.trim()) out.push({ address: '', name: cleanName(name) });
       }
     }
     phrase = [];

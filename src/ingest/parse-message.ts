@@ -354,7 +354,10 @@ export function parseMessageSync(raw: Buffer, opts: ParseMessageOptions = {}): P
   const text = normalizeLineEnds(collected.text.join('\n'));
 
   const fromMailboxes = addressesOf(rawValues, 'from', fallbackCharset, warnings);
-  const from = fromMailboxes[0] ?? null;
+  // Duplicate From fields or an empty first entry: the first mailbox that has an address speaks.
+  // A From holding only a name ("From: MAILER-DAEMON") still names who sent it; nothing at all
+  // ("From: <>", an empty field) is no sender: null, never an empty address with an empty name.
+  const from = fromMailboxes.find((m) => m.address !== '') ?? fromMailboxes.find((m) => m.name !== '') ?? null;
   const date = firstRaw('date');
   const rp = firstRaw('return-path');
   const ct = root.contentType;

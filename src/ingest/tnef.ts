@@ -364,9 +364,12 @@ export function decodeTnef(buf: Buffer, depth = 0): TnefResult {
   result.bodyType = result.html !== null ? 'html' : result.rtf !== null ? 'rtf' : result.text !== null ? 'text' : null;
   for (const d of drafts) {
     const filename = d.longName ?? d.title ?? d.shortName ?? d.displayName;
-    // attAttachData normally repeats PR_ATTACH_DATA_BIN; when it differs (Outlook puts a stub
-    // there for attached items) both are kept, so nothing the sender attached is lost.
-    if (d.legacyData && d.data && !d.legacyData.equals(d.data)) {
+    // attAttachData normally repeats the MAPI data. For an attached Outlook item it may repeat the
+    // embedded item without its interface id: then the item is listed once. When it differs (a
+    // placeholder stub Outlook writes for readers without MAPI) both are kept: MimeKit and the
+    // upstream test folders list the stub too, and nothing the sender attached is lost.
+    const listed = d.embedded ?? d.data;
+    if (d.legacyData && listed && !d.legacyData.equals(listed) && !(d.data && d.legacyData.equals(d.data))) {
       result.attachments.push({ filename: filename ?? null, contentType: null, contentId: null, content: Buffer.from(d.legacyData) });
     }
     d.data ??= d.legacyData;

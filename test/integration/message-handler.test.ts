@@ -146,6 +146,19 @@ describe(`message handler on ${databaseKind()}`, () => {
     expect(again).toHaveLength(2);
   });
 
+  it('holds a message with no usable sender (From: <>, or no From at all) with a clear reason, answering no one', async () => {
+    const noAddress = Buffer.from('From: <>\r\nTo: support@casemail.localhost\r\nSubject: Nobody sent this\r\nMessage-ID: <no-sender-1@example.org>\r\n\r\nThe printer is broken.\r\n');
+    const noFrom = Buffer.from('To: support@casemail.localhost\r\nSubject: No From field\r\nMessage-ID: <no-sender-2@example.org>\r\n\r\nThe printer is broken.\r\n');
+    for (const raw of [noAddress, noFrom]) {
+      const r = await handler.handleAt(raw, smtp, NOW);
+      expect(r).toMatchObject({ status: 'held', reason: 'unknown_sender' });
+      const row = await tdb.db.selectFrom('messages').select(['from_address', 'status']).where('id', '=', Number(r.messageId)).executeTakeFirstOrThrow();
+      expect(row).toEqual({ from_address: null, status: 'held' });
+    }
+    const answered = await tdb.db.selectFrom('outbox').select('id').where('in_reply_to', 'in', ['<no-sender-1@example.org>', '<no-sender-2@example.org>']).execute();
+    expect(answered).toHaveLength(0);
+  });
+
   it('never answers automatic mail and does not open a case for it', async () => {
     const r = await handler.handleAt(buildMail({ from: 'stranger2@nowhere.example', subject: 'Out of office', headers: { 'Auto-Submitted': 'auto-replied' } }), smtp, NOW);
     expect(r.status).toBe('ignored');

@@ -137,6 +137,28 @@ describe('decodeTnef', () => {
     expect(r.attachments[1]!.content.toString()).toBe('inside');
   });
 
+  it('lists an attached Outlook item with its own embedded object once when attAttachData repeats it; a placeholder stub is kept beside it', () => {
+    const inner = tnef([attribute(2, 0x00069002, Buffer.alloc(14)), attribute(2, 0x00018010, str8('diagram.png')), attribute(2, 0x0006800f, Buffer.from('png bytes'))]);
+    const iid = Buffer.from('0703020000000000c000000000000046', 'hex');
+    const item = (legacy: Buffer): Buffer[] => [
+      attribute(2, 0x00069002, Buffer.alloc(14)),
+      attribute(2, 0x00018010, str8('Meeting notes')),
+      attribute(2, 0x0006800f, legacy),
+      attribute(2, 0x00069005, props([
+        { id: 0x3705, type: 0x0003, value: 5 },
+        { id: 0x3701, type: 0x000d, value: Buffer.concat([iid, inner]) },
+      ])),
+    ];
+    // attAttachData repeating the embedded item (without the interface id): one entry, not two.
+    const repeated = decodeTnef(tnef(item(inner)));
+    expect(repeated.attachments.map((a) => a.filename)).toEqual(['Meeting notes', 'diagram.png']);
+    expect(md5(repeated.attachments[0]!.content)).toBe(md5(inner));
+    // A placeholder stub there is listed as MimeKit lists it (the shared corpus expects it).
+    const stub = Buffer.from('This attachment is a MAPI 1.0 embedded message (invented stub text)');
+    const stubbed = decodeTnef(tnef(item(stub)));
+    expect(stubbed.attachments.map((a) => [a.filename, a.content.length])).toEqual([['Meeting notes', stub.length], ['Meeting notes', inner.length], ['diagram.png', 9]]);
+  });
+
   it('never throws on a truncated stream or a non-TNEF blob, and says why', () => {
     const cut = decodeTnef(stream.subarray(0, stream.length - 5));
     expect(cut.ok).toBe(true);
