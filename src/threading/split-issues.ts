@@ -51,7 +51,7 @@ export function isReply(subject: string, text: string): boolean {
 /** A symptom, an error or expected-against-actual. Word stems, so inflections match. */
 const PROBLEM_SIGNAL = new RegExp([
   // English
-  String.raw`\b(?:fail(?:s|ed|ing|ure)?|errors?|exceptions?|crash(?:es|ed|ing)?|hang(?:s|ing)?|hung|freez(?:e|es|ing)|froze|slow(?:er|ly)?|time[sd]? ?out|timeouts?|broken|breaks|wrong|incorrect(?:ly)?|missing|bugs?|stuck|spins?|lost|loses?|disappear(?:s|ed)?|duplicates?|duplicated|twice|empty|blank|reject(?:s|ed)|refus(?:es|ed)|ignor(?:es|ed)|denied|invalid|corrupt(?:ed)?|garbled|truncated|misbehav\w*|unresponsive|unavailable|down|aborts?|aborted|stops?|stopped|no longer|any ?more|instead of|expected|actual(?:ly)?|unable|cannot|delay(?:s|ed)?|whenever|every time|each time|jedes mal|chaque fois|cada vez|differ(?:s|ent)? from|although|even though|even with|obwohl|trotz|bien que|alors que|malgré|aunque|a pesar de|can't|couldn't|won't|doesn't|don't|didn't|isn't|aren't|never|not (?:work|load|open|show|start|save|send|arriv|appear|possible)\w*)\b`,
+  String.raw`\b(?:fail(?:s|ed|ing|ure)?|errors?|exceptions?|crash(?:es|ed|ing)?|hang(?:s|ing)?|hung|freez(?:e|es|ing)|froze|slow(?:er|ly)?|time[sd]? ?out|timeouts?|broken|breaks|wrong|incorrect(?:ly)?|missing|bugs?|stuck|spins?|lost|loses?|disappear(?:s|ed)?|duplicates?|duplicated|twice|empty|blank|reject(?:s|ed)|refus(?:es|ed)|ignor(?:es|ed)|denied|invalid|corrupt(?:ed)?|garbled|truncated|misbehav\w*|unresponsive|unavailable|down|aborts?|aborted|stops?|stopped|no longer|any ?more|instead of|expected|actual(?:ly)?|unable|cannot|blurr(?:ed|y)|distorted|cut off|overlap(?:s|ping)?|misaligned|unreadable|(?:returns?|shows?|finds?|gets?|displays?|produces?) (?:no|nothing|an? (?:error|blank|empty))|nothing happens|delay(?:s|ed)?|whenever|every time|each time|jedes mal|chaque fois|cada vez|differ(?:s|ent)? from|although|even though|even with|obwohl|trotz|bien que|alors que|malgré|aunque|a pesar de|can't|couldn't|won't|doesn't|don't|didn't|isn't|aren't|never|not (?:work|load|open|show|start|save|send|arriv|appear|possible)\w*)\b`,
   // German
   String.raw`\b(?:fehler\w*|funktioniert\w* nicht|geht nicht|klappt nicht|stürzt\w*|abst(?:u|ü)rz\w*|hängt|hängen|langsam\w*|falsch\w*|fehlt|fehlen|nicht mehr|kein(?:e|en|er)?|lässt sich nicht|kann nicht|können nicht|statt|anstatt|erwartet\w*|tatsächlich\w*|leer\w*|doppelt\w*|verschwunden|verschwinde\w*|bricht\w* ab|abgebrochen|zeitüberschreitung|unvollständig|kaputt|nicht (?:mehr |)(?:möglich|angezeigt|gespeichert|gesendet|geladen|erreichbar))\b`,
   // French
@@ -142,7 +142,7 @@ const GREETING = /^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|ha
 // ---------------------------------------------------------------------------------------------
 // Markers: list items of any style, labelled problems, ordinal paragraphs
 
-type MarkerKind = 'ordered' | 'labelled' | 'ordinal' | 'bullet';
+type MarkerKind = 'ordered' | 'labelled' | 'ordinal' | 'bullet' | 'heading';
 
 interface Marker {
   kind: MarkerKind;
@@ -160,7 +160,7 @@ const ROMAN: Record<string, number> = { i: 1, ii: 2, iii: 3, iv: 4, v: 5, vi: 6,
 
 const ORDERED = /^([ \t]{0,40})(?:(\()?(\d{1,2}|[a-z]|[ivx]{1,4})([.)])(?![\d.])|#(\d{1,2})[.:)]?)[ \t]{1,8}(\S.*)$/i;
 const LABEL_WORDS = 'issue|problem|question|request|bug|topic|item|point|error|matter|ticket|case|fehler|frage|punkt|thema|anliegen|problème|souci|sujet|point|problema|pregunta|punto|tema|incidencia|error';
-const LABELLED = new RegExp(String.raw`^([ \t]{0,40})(?:the[ \t]{1,8})?(${LABEL_WORDS})[ \t]{0,3}(?:#|no\.?|nr\.?|n[°º]\.?)?[ \t]{0,3}(\d{1,2}|[A-Z])[ \t]{0,3}(?:[:.)\-–—]|$)[ \t]{0,3}(.*)$`, 'i');
+const LABELLED = new RegExp(String.raw`^([ \t]{0,40})(?:#{1,6}[ \t]{1,4}|\*\*)?(?:the[ \t]{1,8})?(${LABEL_WORDS})[ \t]{0,3}(?:#|no\.?|nr\.?|n[°º]\.?)?[ \t]{0,3}(\d{1,2}|[A-Z])[ \t]{0,3}(?:[:.)\-–—]|$)[ \t]{0,3}(.*)$`, 'i');
 const ORDINAL_WORDS: Record<string, number> = {
   first: 1, second: 2, third: 3, fourth: 4, fifth: 5, sixth: 6,
   erstens: 1, zweitens: 2, drittens: 3, viertens: 4,
@@ -170,6 +170,10 @@ const ORDINAL_WORDS: Record<string, number> = {
 };
 const ORDINAL = /^([ \t]{0,40})(?:the[ \t]{1,8})?(first|second|third|fourth|fifth|sixth|erstens|zweitens|drittens|viertens|premièrement|deuxièmement|troisièmement|quatrièmement|primero|segundo|tercero|cuarto|en primer lugar|en segundo lugar|en tercer lugar)(?:ly)?(?:[ \t]{1,8}(?:issue|problem|question|thing|point|topic|request|bug|one|matter))?(?:[ \t]{1,8}(?:is|was))?[ \t]{0,3}([:,.\-–—])?[ \t]{0,3}(.*)$/i;
 const FINALLY = /^([ \t]{0,40})(?:finally|lastly|last but not least|and finally|last|schließlich|zuletzt|enfin|finalement|finalmente|por último)(?:[ \t]{1,8}(?:issue|problem|question|thing|point))?[ \t]{0,3}([:,\-–—])[ \t]{0,3}(.*)$/i;
+/** A Markdown heading: each section under headings of one level is a segment. */
+const HEADING = /^(#{1,6})[ \t]+(\S.*)$/;
+/** Headings of a bug-report template: its sections are parts of one report. */
+const TEMPLATE_HEADING = /\b(?:description|summary|overview|context|background|notes?|impact|priority|beschreibung|zusammenfassung|hintergrund|auswirkung|résumé|contexte|remarques?|descripción|resumen|contexto|notas?)\b/i;
 const BULLET = /^([ \t]{0,40})([-*•–·▪◦‣o])[ \t]{1,8}(\S.*)$/;
 
 function indentOf(s: string): number {
@@ -195,6 +199,8 @@ function markerOf(line: string): Marker | null {
     if (/^[a-z]$/.test(m[3]!)) return null;
     return { kind: 'labelled', style: 'label', n: v, indent: indentOf(m[1]!), rest: m[4]!.trim() };
   }
+  m = HEADING.exec(line);
+  if (m) return { kind: 'heading', style: m[1]!, n: 0, indent: 0, rest: m[2]!.replace(/[\s#:]+$/, '').trim() };
   m = ORDERED.exec(line);
   if (m) {
     if (m[5] !== undefined) return { kind: 'ordered', style: '#', n: Number(m[5]), indent: indentOf(m[1]!), rest: m[6]!.trim() };
@@ -265,8 +271,9 @@ function orderedLists(lines: string[], markers: Array<[number, Marker]>, style: 
         placed = true;
       } else if (m.n === 1 && Math.abs(m.indent - t.c.indent) <= 1) {
         const prev = i - 1;
-        const attachedHeading = prev >= 0 && !isBlank(lines[prev]) && /:\s*$/.test(lines[prev]!) && prev > t.c.starts[t.c.starts.length - 1]!
-          && markerOf(lines[prev]!) === null;
+        // Attached: the "To reproduce:" line runs on from the item; after a blank line it heads a new list.
+        const attachedHeading = prev >= 1 && !isBlank(lines[prev]) && /:\s*$/.test(lines[prev]!) && prev > t.c.starts[t.c.starts.length - 1]!
+          && markerOf(lines[prev]!) === null && !isBlank(lines[prev - 1]);
         if (attachedHeading) {
           stack.push({ c: { kind: 'ordered', starts: [i], indent: m.indent, rests: [m.rest] }, next: 2 });
           placed = true;
@@ -284,6 +291,22 @@ function orderedLists(lines: string[], markers: Array<[number, Marker]>, style: 
     }
   }
   return top.filter((c) => c.starts.length >= 2);
+}
+
+/** Sections under Markdown headings of one level, in a row. */
+function headingRuns(markers: Array<[number, Marker]>): Candidate[] {
+  const out: Candidate[] = [];
+  let cur: Candidate | null = null;
+  let curStyle = '';
+  for (const [i, m] of markers) {
+    if (m.kind !== 'heading') continue;
+    if (cur && m.style === curStyle) { cur.starts.push(i); cur.rests.push(m.rest); continue; }
+    if (cur && m.style.length > curStyle.length) continue; // a sub-heading belongs to its section
+    cur = { kind: 'heading', starts: [i], indent: 0, rests: [m.rest] };
+    curStyle = m.style;
+    out.push(cur);
+  }
+  return out.filter((c) => c.starts.length >= 2);
 }
 
 /** Bullet runs of one style at one indent. A run ends at an unindented, non-bullet paragraph. */
@@ -341,6 +364,8 @@ function layout(lines: string[], c: Candidate): Layout {
       const nextLine = lines[next]!;
       // Deeper-indented paragraphs (and nested lists) continue the item; others are shared.
       if (indentOf(/^[ \t]{0,3}/.exec(nextLine)![0]) > c.indent && !CLOSING.test(nextLine)) { end = next + 1; continue; }
+      // A heading's section runs on to the closing.
+      if (c.kind === 'heading' && !CLOSING.test(nextLine)) { end = next + 1; continue; }
       if (ownParagraphBelow && paragraphsSeen === 0 && end === lastStart + 1 && !CLOSING.test(nextLine)) { paragraphsSeen++; end = next + 1; continue; }
       break;
     }
@@ -353,6 +378,7 @@ function layout(lines: string[], c: Candidate): Layout {
 
 function itemBody(item: string, kind: MarkerKind): string {
   const first = item.split('\n', 1)[0]!;
+  if (kind === 'heading') return item.split('\n').slice(1).join('\n');
   const m = markerOf(first);
   const rest = m ? m.rest : first.trim();
   const body = [rest, ...item.split('\n').slice(1)].join('\n');
@@ -382,11 +408,14 @@ function rejection(c: Candidate, l: Layout, ctx: Context): string | null {
   const labelled = c.kind === 'labelled';
   const explicit = labelled || ctx.counted || COUNT_PHRASE.test(introPara);
   if (!explicit && !pluralIntro && SINGULAR_INTRO.test(introPara)) return 'one issue announced';
+  if (c.kind === 'heading' && c.rests.some((h) => TEMPLATE_HEADING.test(h) || DETAIL_HEADING.test(h))) return 'a report template';
   const judged = l.items.map((item) => judge(itemBody(item, c.kind)));
   if (judged.some((j) => j.data)) return 'data';
   const steps = judged.filter((j) => j.step).length;
   if (!labelled && steps * 2 >= judged.length) return 'steps';
   if (judged.some((j) => j.step && !labelled)) return 'a step among the items';
+  // Questions about one feature stay together unless the writer labels each one.
+  if (!labelled && judged.every((j) => j.question)) return 'questions about one thing';
   if (explicit) {
     // Counted or labelled: the writer says these are separate; items still need a description.
     return judged.every((j) => j.words >= MIN_ITEM_WORDS_EXPLICIT && (j.report || j.question || j.words >= MIN_ITEM_WORDS)) ? null : 'one-liner';
@@ -396,7 +425,7 @@ function rejection(c: Candidate, l: Layout, ctx: Context): string | null {
   // The markers are a cue of their own for ordered items: most must report a problem. Bullets are
   // a weaker cue (symptoms are listed that way too): every bullet must.
   const reports = judged.filter((j) => j.report && !j.question).length;
-  if (c.kind === 'bullet' ? reports < judged.length : reports * 2 < judged.length || reports === 0) return 'not enough items report a problem';
+  if (c.kind === 'bullet' || c.kind === 'heading' ? reports < judged.length : reports * 2 < judged.length || reports === 0) return 'not enough items report a problem';
   // The line above is itself one symptom ("since the update the editor misbehaves:"): the items
   // are its symptoms, unless the writer introduces several ("we are seeing the following").
   const introJudged = judge(introPara.replace(GREETING, ''));
@@ -469,7 +498,7 @@ function proseSplit(lines: string[], ctx: Context): IssuePart[] | null {
     if (j.words < MIN_ITEM_WORDS || j.data) return null;
     // A part needs to report a problem unless a cue names it one: "Another problem: ..." names
     // its own part and the one before it.
-    const namedHere = k > 0 ? named[k - 1]! : named[0]!;
+    const namedHere = ctx.counted || (k > 0 ? named[k - 1]! : named[0]!);
     if (!j.report && !namedHere && !(ctx.counted && j.question)) return null;
     parts.push({ title: titleOf(body, own, 'ordered'), text: compose([intro, own, closing]) });
   }
@@ -558,9 +587,12 @@ function splitWith(subject: string, text: string, reasons: string[] | null): Iss
     ...sequentialRuns(markers, 'ordinal'),
     ...styles.flatMap((s) => orderedLists(lines, markers, s)),
     ...bulletRuns(markers, lines),
+    ...headingRuns(markers),
   ];
-  // Outermost first, in reading order: the top level decides.
-  const candidates = all.filter((c) => !isNested(c, all)).sort((a, b) => a.starts[0]! - b.starts[0]!);
+  // Outermost first, in reading order: the top level decides. An enclosing list starts before
+  // what it encloses, so the nesting check only needs the first few (and stays linear).
+  const first = all.sort((a, b) => a.starts[0]! - b.starts[0]!).slice(0, MAX_CANDIDATES * 8);
+  const candidates = first.filter((c) => !isNested(c, first));
   for (const c of candidates.slice(0, MAX_CANDIDATES)) {
     const l = layout(lines, c);
     const why = rejection(c, l, ctx);
