@@ -53,7 +53,7 @@ const PROBLEM_SIGNAL = new RegExp([
   // English
   String.raw`\b(?:fail(?:s|ed|ing|ure)?|errors?|exceptions?|crash(?:es|ed|ing)?|hang(?:s|ing)?|hung|freez(?:e|es|ing)|froze|slow(?:er|ly)?|time[sd]? ?out|timeouts?|broken|breaks|wrong|incorrect(?:ly)?|missing|bugs?|stuck|spins?|lost|loses?|disappear(?:s|ed)?|duplicates?|duplicated|twice|empty|blank|reject(?:s|ed)|refus(?:es|ed)|ignor(?:es|ed)|denied|invalid|corrupt(?:ed)?|garbled|truncated|misbehav\w*|unresponsive|unavailable|down|aborts?|aborted|stops?|stopped|no longer|any ?more|instead of|expected|actual(?:ly)?|unable|cannot|blurr(?:ed|y)|distorted|cut off|overlap(?:s|ping)?|misaligned|unreadable|(?:returns?|shows?|finds?|gets?|displays?|produces?) (?:no|nothing|an? (?:error|blank|empty))|nothing happens|delay(?:s|ed)?|whenever|every time|each time|jedes mal|chaque fois|cada vez|differ(?:s|ent)? from|although|even though|even with|obwohl|trotz|bien que|alors que|malgré|aunque|a pesar de|can't|couldn't|won't|doesn't|don't|didn't|isn't|aren't|never|not (?:work|load|open|show|start|save|send|arriv|appear|possible)\w*)\b`,
   // German
-  String.raw`\b(?:fehler\w*|funktioniert\w* nicht|geht nicht|klappt nicht|stürzt\w*|abst(?:u|ü)rz\w*|hängt|hängen|langsam\w*|falsch\w*|fehlt|fehlen|nicht mehr|kein(?:e|en|er)?|lässt sich nicht|kann nicht|können nicht|statt|anstatt|erwartet\w*|tatsächlich\w*|leer\w*|doppelt\w*|verschwunden|verschwinde\w*|bricht\w* ab|abgebrochen|zeitüberschreitung|unvollständig|kaputt|nicht (?:mehr |)(?:möglich|angezeigt|gespeichert|gesendet|geladen|erreichbar))\b`,
+  String.raw`\b(?:fehler\w*|funktioniert\w* nicht|geht nicht|klappt nicht|stürzt\w*|abst(?:u|ü)rz\w*|hängt|hängen|langsam\w*|falsch\w*|fehlt|fehlen|nicht mehr|kein(?:e|en|er)?|lässt sich nicht|kann nicht|können nicht|statt|anstatt|erwartet\w*|tatsächlich\w*|leer\w*|doppelt\w*|verschwunden|verschwinde\w*|bricht\w* ab|schläg\w* fehl|fehlgeschlagen|abgebrochen|zeitüberschreitung|unvollständig|kaputt|nicht (?:mehr |)(?:möglich|angezeigt|gespeichert|gesendet|geladen|erreichbar))\b`,
   // French
   String.raw`(?:\berreurs?\b|ne (?:fonctionne|marche|s'affiche|s’affiche|démarre|charge|répond)\w* (?:pas|plus)|n'(?:arrive|apparaît|est)\w* (?:pas|plus)|\bplant(?:e|ent|é|age)\b|\bbloqu(?:e|é|ée|és)\b|\bfig(?:e|é)\b|\blent(?:e|s|eur)?\b|\bincorrecte?s?\b|\bfau(?:x|sse)\b|\bmanqu(?:e|ent|ant|ante)s?\b|\bimpossible\b|\bau lieu de\b|\battendu\b|\béchou\w*|\béchec\b|\bvides?\b|\ben double\b|\bdisparu\w*|\bne \w+ (?:pas|plus)\b)`,
   // Spanish
@@ -69,6 +69,29 @@ const EXPECTED_ACTUAL = /^(?:expected|actual|result|erwartet\w*|tatsächlich\w*|
 const QUESTION_START = /^(?:¿|how|can|could|is|are|do|does|what|why|when|where|which|who|would|will|should|shall|wie|kann|können|ist|gibt|warum|wann|wo|was|welche\w*|comment|pourquoi|est-ce|peut-on|pouvez|quand|où|quel\w*|cómo|por qué|puedo|podemos|pueden|hay|cuándo|dónde|qué|cuál\w*)\b/i;
 /** Starts that point back at what was said before: the segment is not self-contained. */
 const ANAPHORA = /^(?:it|this|that|these|those|the same|same|also the|es|das|dies\w*|derselbe|dasselbe|il|elle|cela|ça|ce|le même|la même|esto|eso|lo mismo|él|ella)\b/i;
+
+/** Starts that carry on from the item before: a consequence, not a new report. */
+const CONSEQUENCE = /^(?:after (?:that|this|the (?:crash|error|failure|restart|update))|afterwards|as a result|because of (?:this|that)|therefore|so now|then|and then|danach|dadurch|deshalb|daraufhin|infolgedessen|ensuite|du coup|par conséquent|après (?:cela|ça)|después|luego|por eso|como resultado|por lo tanto)\b/i;
+
+const STOPWORDS = new Set(('that this with from when what have been were they them their there then than also only even into over under after before about some other every each which while since until '
+  + 'dass wenn dann eine einer einem einen nicht auch noch sich sind wird wurde werden beim nach über unter seit '
+  + 'dans pour avec sans mais plus elle elles nous vous sont être tout tous toutes depuis quand '
+  + 'para pero como cuando desde este esta estos estas todos todas sobre entre sino también').split(' '));
+
+/** Content words of a segment, for telling "the same problem again" from a new one. */
+function contentWords(s: string): Set<string> {
+  const out = new Set<string>();
+  for (const m of s.toLowerCase().matchAll(/[\p{L}][\p{L}'’-]{3,}/gu)) if (!STOPWORDS.has(m[0])) out.add(m[0]);
+  return out;
+}
+
+/** Two segments that say mostly the same thing (overlap over the smaller's words). */
+function sameProblem(a: Set<string>, b: Set<string>): boolean {
+  if (a.size < 3 || b.size < 3) return false;
+  let common = 0;
+  for (const w of a) if (b.has(w)) common++;
+  return common / Math.min(a.size, b.size) >= 0.6;
+}
 
 /** Lines that are data, not prose: versions, log lines, stack frames, paths, key=value dumps. */
 const DATA_LINE = /^(?:at\s+[\w$.<>]+[.(]|#?\d+\s+0x[0-9a-f]+|0x[0-9a-f]+|\[?\d{4}-\d\d-\d\d|\[?\d\d:\d\d:\d\d|\[?(?:ERROR|WARN(?:ING)?|INFO|DEBUG|TRACE|FATAL|SEVERE|CRITICAL|NOTICE)\b|File "|Traceback|Caused by:|[\w$]+(?:\.[\w$<>]+){2,}\s*\(|[\w$]+(?:::[\w$]+)+|v?\d+(?:\.\d+)+\b|[A-Za-z]:\\|\/[\w.-]+\/|[\w.-]+\s*[=:]\s*\S+$|[\w.]+\([\w.]*:\d+\))/;
@@ -420,7 +443,11 @@ function rejection(c: Candidate, l: Layout, ctx: Context): string | null {
     // Counted or labelled: the writer says these are separate; items still need a description.
     return judged.every((j) => j.words >= MIN_ITEM_WORDS_EXPLICIT && (j.report || j.question || j.words >= MIN_ITEM_WORDS)) ? null : 'one-liner';
   }
-  // From here only the markers say "several": each item must itself be a problem report.
+  // From here only the markers say "several": the items must be independent problem reports.
+  const bodies = l.items.map((item) => itemBody(item, c.kind).trim());
+  if (bodies.slice(1).some((b) => ANAPHORA.test(stripConnective(b)) || CONSEQUENCE.test(b))) return 'an item carries on from the one before';
+  const bags = bodies.slice(0, 12).map(contentWords);
+  for (let x = 0; x < bags.length; x++) for (let y = x + 1; y < bags.length; y++) if (sameProblem(bags[x]!, bags[y]!)) return 'the same problem in several items';
   if (judged.every((j) => j.question)) return 'questions about one thing';
   // The markers are a cue of their own for ordered items: most must report a problem. Bullets are
   // a weaker cue (symptoms are listed that way too): every bullet must.

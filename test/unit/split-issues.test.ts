@@ -433,7 +433,10 @@ describe('judging segments: why', () => {
       return explainSplit(ex.subject ?? 'x', ex.text);
     };
     expect(reason('a list of questions about one feature')).toEqual(['ordered at line 5: questions about one thing']);
-    expect(reason('symptoms of one problem under an intro')).toEqual(['bullet at line 5: symptoms of the problem above']);
+    expect(reason('symptoms of one problem under an intro')).toEqual(['bullet at line 5: the same problem in several items']);
+    expect(reason('German: bullets that are symptoms')).toEqual(['bullet at line 5: symptoms of the problem above']);
+    expect(reason('the second item is a consequence')).toEqual(['ordered at line 3: an item carries on from the one before']);
+    expect(reason('the same failure on two versions')).toEqual(['bullet at line 5: the same problem in several items']);
     expect(reason('German: numbered steps')).toEqual(['ordered at line 6: detail heading']);
     expect(reason('French: expected/obtained')).toEqual(['bullet at line 5: steps']);
     expect(reason('keyword bullets')).toEqual(['bullet at line 5: not enough items report a problem']);
