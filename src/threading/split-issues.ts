@@ -420,7 +420,12 @@ function stripConnective(s: string): string {
 interface Context {
   /** The writer counted the issues ("two problems") in the subject or the opening. */
   counted: boolean;
+  /** The sentences holding the count (subject and opening), to tell "two problems" from "a few things". */
+  countSentences: string;
 }
+
+/** Counts of anything, not of problems. */
+const VAGUE_COUNT = /\b(?:things|points|topics|matters|requests|punkte|themen|anliegen|sujets|points|cosas|temas)\b/i;
 
 /** Why this candidate is not a list of issues, or null when it is one. */
 function rejection(c: Candidate, l: Layout, ctx: Context): string | null {
@@ -441,14 +446,19 @@ function rejection(c: Candidate, l: Layout, ctx: Context): string | null {
   if (!labelled && judged.every((j) => j.question)) return 'questions about one thing';
   if (explicit) {
     // Counted or labelled: the writer says these are separate; items still need a description.
-    return judged.every((j) => j.words >= MIN_ITEM_WORDS_EXPLICIT && (j.report || j.question || j.words >= MIN_ITEM_WORDS)) ? null : 'one-liner';
+    // "A few things" or "two points" count anything (setup notes too): then each item must report.
+    // "A few things are broken" says what the things are: the sentence with the count reports.
+    const sentences = `${ctx.countSentences}\n${introPara}`.split(/(?<=[.!?:])\s+|\n/).filter((x) => COUNT_PHRASE.test(x));
+    const vague = !labelled && sentences.length > 0
+      && sentences.every((x) => VAGUE_COUNT.test(COUNT_PHRASE.exec(x)![0]) && !PROBLEM_SIGNAL.test(x));
+    const described = (j: Judgement): boolean => j.words >= MIN_ITEM_WORDS_EXPLICIT && (j.report || j.question || (!vague && j.words >= MIN_ITEM_WORDS));
+    return judged.every(described) ? null : vague ? 'things counted, not problems' : 'one-liner';
   }
   // From here only the markers say "several": the items must be independent problem reports.
   const bodies = l.items.map((item) => itemBody(item, c.kind).trim());
   if (bodies.slice(1).some((b) => ANAPHORA.test(stripConnective(b)) || CONSEQUENCE.test(b))) return 'an item carries on from the one before';
   const bags = bodies.slice(0, 12).map(contentWords);
   for (let x = 0; x < bags.length; x++) for (let y = x + 1; y < bags.length; y++) if (sameProblem(bags[x]!, bags[y]!)) return 'the same problem in several items';
-  if (judged.every((j) => j.question)) return 'questions about one thing';
   // The markers are a cue of their own for ordered items: most must report a problem. Bullets are
   // a weaker cue (symptoms are listed that way too): every bullet must.
   const reports = judged.filter((j) => j.report && !j.question).length;
@@ -606,7 +616,8 @@ function splitWith(subject: string, text: string, reasons: string[] | null): Iss
   });
   // The opening (first three paragraphs) is where a writer counts what follows.
   const opening = lines.slice(0, 60).join('\n').split(/\n[ \t]{0,3}\n/).slice(0, 3).join('\n\n');
-  const ctx: Context = { counted: COUNT_PHRASE.test(subject) || COUNT_PHRASE.test(opening) };
+  const countSentences = [subject, ...opening.split(/(?<=[.!?:])\s+|\n/)].filter((x) => COUNT_PHRASE.test(x)).join('\n');
+  const ctx: Context = { counted: countSentences !== '', countSentences };
 
   const styles = [...new Set(markers.filter(([, m]) => m.kind === 'ordered').map(([, m]) => m.style))];
   const all = [

@@ -440,7 +440,8 @@ describe('judging segments: why', () => {
     expect(reason('German: numbered steps')).toEqual(['ordered at line 6: detail heading']);
     expect(reason('French: expected/obtained')).toEqual(['bullet at line 5: steps']);
     expect(reason('keyword bullets')).toEqual(['bullet at line 5: not enough items report a problem']);
-    expect(reason('bullets with one-line facets')).toEqual(['bullet at line 5: one-liner']);
+    expect(reason('bullets with one-line facets')).toEqual(['bullet at line 5: things counted, not problems']);
+    expect(reason('"a few things about our setup"')).toEqual(['ordered at line 5: things counted, not problems']);
     expect(reason('a bug-report template')).toEqual(['heading at line 3: a report template']);
   });
 
