@@ -5,7 +5,7 @@ import { parseMessageSync } from '../../src/ingest/parse-message.js';
 import { explainSplit, isReply, splitIssues } from '../../src/threading/split-issues.js';
 import { understandParsed } from '../../src/threading/understanding.js';
 import { DEFAULT_INSPECT_OPTIONS } from '../../src/inspect/inspect-options.js';
-import { MUST_NOT_SPLIT, MUST_SPLIT, SECOND_BATCH, type SegmentExample } from '../fixtures/split-examples.js';
+import { MUST_NOT_SPLIT, MUST_SPLIT, SECOND_BATCH, THIRD_BATCH, type SegmentExample } from '../fixtures/split-examples.js';
 
 interface Example {
   name: string;
@@ -401,12 +401,17 @@ describe('judging segments: second batch (written after tuning on the first)', (
   it.each(SECOND_BATCH.map((ex) => [`[${ex.lang}] ${ex.name}`, ex] as const))('%s', (_n, ex) => checkExample(ex));
 });
 
+describe('judging segments: third batch (written after the second was pinned)', () => {
+  it.each(THIRD_BATCH.map((ex) => [`[${ex.lang}] ${ex.name}`, ex] as const))('%s', (_n, ex) => checkExample(ex));
+});
+
 describe('judging segments: the examples', () => {
   it('cover four languages, half splitting and half not', () => {
-    const all = [...MUST_SPLIT, ...MUST_NOT_SPLIT, ...SECOND_BATCH];
+    const all = [...MUST_SPLIT, ...MUST_NOT_SPLIT, ...SECOND_BATCH, ...THIRD_BATCH];
     expect(all.length).toBeGreaterThanOrEqual(30);
     expect(new Set(all.map((e) => e.lang))).toEqual(new Set(['en', 'de', 'fr', 'es']));
     expect(MUST_SPLIT.length).toBe(MUST_NOT_SPLIT.length);
+    for (const batch of [SECOND_BATCH, THIRD_BATCH]) expect(batch.filter((e) => e.parts > 1).length * 2).toBe(batch.length);
     for (const lang of ['en', 'de', 'fr', 'es']) {
       expect(all.some((e) => e.lang === lang && e.parts > 1)).toBe(true);
       expect(all.some((e) => e.lang === lang && e.parts === 1)).toBe(true);
