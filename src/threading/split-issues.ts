@@ -1,9 +1,8 @@
 // Splitting one new request into several issues (spec section 4). Pure, line-based and linear.
-// The text is cut into segments (list items of any marker style, labelled problems, ordinal and
-// "another problem" paragraphs, P.S. lines); each segment is judged on its own (a problem report
-// in English, German, French or Spanish? a step, a question, a version or log line?) and the text
-// splits only when two or more independent reports stand at one level with an enumeration cue.
-// A wrong split costs the customer more than a missed one: anything doubtful stays one case.
+// The text is cut into segments (list items of any marker style, labelled problems, headings,
+// ordinal and "another problem" paragraphs, P.S.); each is judged (a problem report in English,
+// German, French or Spanish? a step, a question, data?) and the text splits only when two or more
+// independent reports stand at one level with an enumeration cue. When unsure: one case.
 
 export interface IssuePart {
   title: string;
