@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseMessageSync, type ParseMessageOptions } from './parse-message.js';
 import { understandParsed, type UnderstandingOptions } from '../threading/understanding.js';
+import { splitIssues } from '../threading/split-issues.js';
 import type { ParsedMessage } from '../threading/parsed-message.js';
 
 export interface UnderstandRequest {
@@ -73,6 +74,8 @@ try {
     + '2. The login page is slow for every user since Monday.\r\n\r\n-- \r\nA\r\n\r\nOn Mon, B wrote:\r\n> earlier\r\n');
   const parsed = parseMessageSync(sample, options);
   if (understanding) understandParsed(parsed, understanding);
+  // The sample is a reply, which the splitter never reads: warm its list and prose paths apart.
+  if (understanding) splitIssues('Problems', 'We are seeing the following:\n\n- The export fails with E42 every night since the update.\n- The login page is slow for every user since Monday.\n\nAnother problem: the import hangs.\n\nP.S. Attached is the log.');
 } catch {
   // A warm-up failure is not this thread's death: real messages report their own errors.
 }

@@ -1,6 +1,11 @@
 // Issue splitting (spec section 4): split / do-not-split examples, one per writing habit.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { isReply, splitIssues } from '../../src/threading/split-issues.js';
+import { parseMessageSync } from '../../src/ingest/parse-message.js';
+import { explainSplit, isReply, splitIssues } from '../../src/threading/split-issues.js';
+import { understandParsed } from '../../src/threading/understanding.js';
+import { DEFAULT_INSPECT_OPTIONS } from '../../src/inspect/inspect-options.js';
+import { MUST_NOT_SPLIT, MUST_SPLIT, SECOND_BATCH, THIRD_BATCH, type SegmentExample } from '../fixtures/split-examples.js';
 
 interface Example {
   name: string;
@@ -365,4 +370,129 @@ describe('isReply', () => {
 
 it('has at least 40 split / do-not-split examples', () => {
   expect(SPLIT.length + NO_SPLIT.length).toBeGreaterThanOrEqual(40);
+});
+
+// Judging segments (issue 8): hand-written requests in four languages, see test/fixtures/split-examples.ts.
+function checkExample(ex: SegmentExample): void {
+  const subject = ex.subject ?? 'Problem';
+  const parts = splitIssues(subject, ex.text);
+  expect(parts, explainSplit(subject, ex.text).join('; ')).toHaveLength(ex.parts);
+  if (ex.parts === 1) {
+    expect(parts).toEqual([{ title: subject, text: ex.text }]);
+    return;
+  }
+  parts.forEach((p, k) => {
+    expect(p.title.length).toBeGreaterThan(0);
+    expect(p.title.length).toBeLessThanOrEqual(81);
+    // Each part holds its own report and none of the others'.
+    ex.own?.forEach((phrase, j) => (j === k ? expect(p.text).toContain(phrase) : expect(p.text).not.toContain(phrase)));
+  });
+}
+
+describe('judging segments: must split', () => {
+  it.each(MUST_SPLIT.map((ex) => [`[${ex.lang}] ${ex.name}`, ex] as const))('%s', (_n, ex) => checkExample(ex));
+});
+
+describe('judging segments: must not split', () => {
+  it.each(MUST_NOT_SPLIT.map((ex) => [`[${ex.lang}] ${ex.name}`, ex] as const))('%s', (_n, ex) => checkExample(ex));
+});
+
+describe('judging segments: second batch (written after tuning on the first)', () => {
+  it.each(SECOND_BATCH.map((ex) => [`[${ex.lang}] ${ex.name}`, ex] as const))('%s', (_n, ex) => checkExample(ex));
+});
+
+describe('judging segments: third batch (written after the second was pinned)', () => {
+  it.each(THIRD_BATCH.map((ex) => [`[${ex.lang}] ${ex.name}`, ex] as const))('%s', (_n, ex) => checkExample(ex));
+});
+
+describe('judging segments: the examples', () => {
+  it('cover four languages, half splitting and half not', () => {
+    const all = [...MUST_SPLIT, ...MUST_NOT_SPLIT, ...SECOND_BATCH, ...THIRD_BATCH];
+    expect(all.length).toBeGreaterThanOrEqual(30);
+    expect(new Set(all.map((e) => e.lang))).toEqual(new Set(['en', 'de', 'fr', 'es']));
+    expect(MUST_SPLIT.length).toBe(MUST_NOT_SPLIT.length);
+    for (const batch of [SECOND_BATCH, THIRD_BATCH]) expect(batch.filter((e) => e.parts > 1).length * 2).toBe(batch.length);
+    for (const lang of ['en', 'de', 'fr', 'es']) {
+      expect(all.some((e) => e.lang === lang && e.parts > 1)).toBe(true);
+      expect(all.some((e) => e.lang === lang && e.parts === 1)).toBe(true);
+    }
+  });
+});
+
+describe('judging segments: why', () => {
+  it('the environment list is turned down and the problems list after it splits', () => {
+    const ex = MUST_SPLIT.find((e) => e.name.startsWith('numbered problems list after'))!;
+    expect(explainSplit('x', ex.text)).toEqual(['ordered at line 4: detail heading']);
+    const parts = splitIssues('x', ex.text);
+    // The environment is shared introduction: every case keeps it.
+    for (const p of parts) expect(p.text).toContain('PostgreSQL 15 on Debian 12');
+    expect(parts.map((p) => p.title)).toEqual([
+      'The dashboard takes more than a minute to load for agents with many open cases',
+      'Attachments larger than 10 MB are rejected with error 413 even though the limit…',
+    ]);
+  });
+
+  it('names the reason a list stays one case', () => {
+    const reason = (name: string): string[] => {
+      const ex = [...MUST_NOT_SPLIT, ...SECOND_BATCH].find((e) => e.name.startsWith(name))!;
+      return explainSplit(ex.subject ?? 'x', ex.text);
+    };
+    expect(reason('a list of questions about one feature')).toEqual(['ordered at line 5: questions about one thing']);
+    expect(reason('symptoms of one problem under an intro')).toEqual(['bullet at line 5: the same problem in several items']);
+    expect(reason('German: bullets that are symptoms')).toEqual(['bullet at line 5: symptoms of the problem above']);
+    expect(reason('the second item is a consequence')).toEqual(['ordered at line 3: an item carries on from the one before']);
+    expect(reason('the same failure on two versions')).toEqual(['bullet at line 5: the same problem in several items']);
+    expect(reason('German: numbered steps')).toEqual(['ordered at line 6: detail heading']);
+    expect(reason('French: expected/obtained')).toEqual(['bullet at line 5: steps']);
+    expect(reason('keyword bullets')).toEqual(['bullet at line 5: not enough items report a problem']);
+    expect(reason('bullets with one-line facets')).toEqual(['bullet at line 5: things counted, not problems']);
+    expect(reason('"a few things about our setup"')).toEqual(['ordered at line 5: things counted, not problems']);
+    expect(reason('a bug-report template')).toEqual(['heading at line 3: a report template']);
+  });
+
+  it('labelled, ordinal and prose titles drop the label and the cue', () => {
+    const titles = (name: string): string[] => splitIssues('x', MUST_SPLIT.find((e) => e.name.startsWith(name))!.text).map((p) => p.title);
+    expect(titles('"Problem A -"')).toEqual(['The weekly digest mail is sent at 3 am instead of 8 am local time', 'Agents cannot reassign a case to a colleague in another team, the button is…']);
+    expect(titles('prose ordinals in one paragraph')).toEqual(['The calendar export drops all-day events from the file it produces', 'The mobile app logs me out whenever I switch to another app and back']);
+    expect(titles('German: "Erstens:"')).toEqual(['Die Suche findet keine Kunden mehr, wenn man nach der Postleitzahl sucht', 'Beim Speichern eines Angebots erscheint die Meldung "Zugriff verweigert"…']);
+    expect(titles('Spanish: "Otro problema:"')[1]).toBe('Los informes mensuales muestran cifras incorrectas para los casos reabiertos');
+  });
+});
+
+describe('judging segments: .eml fixtures through the real parser and understanding step', () => {
+  const understand = (name: string) => understandParsed(
+    parseMessageSync(readFileSync(new URL(`../fixtures/mail/split/${name}`, import.meta.url))), DEFAULT_INSPECT_OPTIONS.understanding);
+  it.each([
+    ['prose-ordinals-unrelated.eml', 2],
+    ['bullets-we-are-seeing-the-following.eml', 2],
+    ['labelled-problem-a-b.eml', 2],
+    ['environment-then-problems.eml', 2],
+    ['german-zwei-probleme.eml', 2],
+    ['french-autre-probleme.eml', 2],
+    ['no-split-questions-one-feature.eml', 1],
+    ['no-split-spanish-symptoms.eml', 1],
+    ['no-split-german-steps.eml', 1],
+  ] as const)('%s → %i case(s)', (name, n) => {
+    const u = understand(name);
+    expect(u.errors).toEqual([]);
+    expect(u.issues).toHaveLength(n);
+    if (n === 1) expect(u.issues[0]!.severity).toEqual(u.severity);
+  });
+
+  it('each split case gets its own severity', () => {
+    const u = understand('bullets-we-are-seeing-the-following.eml');
+    const [a, b] = u.issues.map((i) => i.severity.suggested);
+    // Production down outranks a blurred logo.
+    expect(a).toBeLessThan(b!);
+  });
+});
+
+describe('judging segments: cost', () => {
+  it('stays fast on 32 KB of mixed markers of every style', () => {
+    const unit = '- a b c fails\n1. d e f error\na) g h crashes\ni. slow j k\nProblem A: x y z broken\nFirst, p q r lost.\n\n';
+    const text = 'we have several problems:\n\n' + unit.repeat(Math.floor(31_000 / unit.length));
+    const t0 = performance.now();
+    splitIssues('x', text);
+    expect(performance.now() - t0).toBeLessThan(200);
+  });
 });
