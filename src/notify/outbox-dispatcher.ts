@@ -412,5 +412,5 @@ export function createOutboxDispatcher(opts: { config: Config; db: Db; logger: L
 export function singleAddress(value: string | null): string | null {
   if (!value) return null;
   const v = value.trim();
-  return /^[^\s@,;:<>()"\[\]\\]+@[^\s@,;:<>()"\[\]\\]+$/.test(v) ? v : null;
+  return /^[^\s@,;:<>()"[\]\\]+@[^\s@,;:<>()"[\]\\]+$/.test(v) ? v : null;
 }

@@ -79,7 +79,7 @@ describe(`operator JSON on ${databaseKind()}`, () => {
       closedAt: null, closeReason: null, escalatedAt: null, links: [],
     });
     expect(view.participants).toContainEqual({ address: 'bob@acme.example', role: 'requester' });
-    expect(Object.keys(view.deadlines).sort()).toEqual(['autoCloseAt', 'autoCloseReason', 'firstResponseAt', 'firstResponseDueAt', 'slaWarningDueAt']);
+    expect(Object.keys(view.deadlines).sort()).toEqual(['autoCloseAt', 'autoCloseReason', 'firstResponseAt', 'firstResponseDueAt', 'nextReminderAt', 'slaBreachedAt', 'slaWarnedAt', 'slaWarningDueAt']);
     expect(view.deadlines.firstResponseDueAt).toBe(c.first_response_due_at.toISOString());
     expect(view.openedAt).toMatch(ISO);
 
