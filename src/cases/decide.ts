@@ -8,7 +8,7 @@ import {
   automaticMail, engineerMail, escalation, followUp, hold, ignoreLoop, newCaseParts, newRequest, type EngineerFacts,
 } from './actions/index.js';
 import {
-  ccContacts, findCaseByNumber, findEngineer, gatherNewRequestFacts, reserveCases, unassignedRecipients, type IntakeFacts,
+  ccContacts, findCaseByNumber, findEngineer, gatherEscalationFacts, gatherNewRequestFacts, reserveCases, unassignedRecipients, type IntakeFacts,
 } from './intake-facts.js';
 import type { Plan } from './plan.js';
 
@@ -17,7 +17,7 @@ type Decider<K extends Route['kind']> = (trx: Trx, route: Extract<Route, { kind:
 const DECIDERS: { [K in Route['kind']]: Decider<K> } = {
   'ignore-loop': async (_trx, route, facts) => ignoreLoop(route, facts),
   automatic: async (_trx, route, facts) => automaticMail(route, facts),
-  escalation: async (_trx, route, facts) => escalation(route, facts),
+  escalation: async (trx, route, facts) => escalation(route, facts, await gatherEscalationFacts(trx, facts)),
   hold: async (trx, route, facts) => hold(route, facts, { unassigned: needsWatchers(facts, route.notifyAssignee) ? await unassignedRecipients(trx, facts.settings) : [] }),
   'follow-up': async (trx, route, facts) => {
     const c = facts.referenced!;

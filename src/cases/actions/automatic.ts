@@ -1,6 +1,5 @@
-// Mail that opens nothing and answers nobody: our own mail coming back, automatic mail (attached
-// to its case only when its sender may write there or it reports on our mail), and escalations
-// (held until escalation handling exists). Pure.
+// Mail that opens nothing and answers nobody: our own mail coming back, and automatic mail
+// (attached to its case only when its sender may write there or it reports on our mail). Pure.
 import { addressesToMarkBouncing } from '../../threading/bounce-trust.js';
 import type { Route } from '../../threading/route-message.js';
 import type { IntakeFacts } from '../intake-facts.js';
@@ -20,12 +19,5 @@ export function automaticMail(route: Extract<Route, { kind: 'automatic' }>, fact
   if (route.refusedCaseId) plan.events.push(eventAbout(facts, route.refusedCaseId, 'automatic_mail_not_attached', { kind: auto.kind, reason: 'not_allowed_on_case' }));
   const bouncing = addressesToMarkBouncing(auto.bounce, facts.ourMail);
   if (bouncing.length) plan.markBouncing = { addresses: bouncing, reason: (auto.bounce?.statuses ?? []).join(', ') || 'permanent bounce' };
-  return plan;
-}
-
-/** Escalation handling (spec section 7) is its own piece of work; until then the message is held, not lost. */
-export function escalation(route: Extract<Route, { kind: 'escalation' }>, facts: IntakeFacts): Plan {
-  const plan = emptyPlan({ status: 'held', caseId: route.caseId, reason: 'escalation' }, route.caseId && facts.referenced ? [facts.referenced.number] : []);
-  if (route.caseId) plan.events.push(eventAbout(facts, route.caseId, 'escalation_received'));
   return plan;
 }
