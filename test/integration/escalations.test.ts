@@ -197,6 +197,23 @@ describe(`escalations, through SMTP into the sink, on ${databaseKind()}`, () => 
     expect(receipt.raw.toString()).not.toContain('Falcon');
   });
 
+  it('a bare case number counts for an engineer (any case) but not for a contact of another organisation', async () => {
+    now = new Date('2026-11-30T10:00:00Z');
+    const number = await openCase('Backups are slow');
+    now = new Date('2026-11-30T10:10:00Z');
+    const hank = buildMail({ from: 'Hank <hank@globex.example>', to: ESCALATION, subject: 'Escalation', body: `About case ${number}: please hurry.\n` });
+    expect(await send(hank, 'hank@globex.example', [ESCALATION])).toMatch(/OK: processed/);
+    await waitOne((m) => to(SAM)(m) && subjectOf(m) === 'Unmatched escalation from hank@globex.example: Escalation');
+    expect(await textOf(await waitOne((m) => to('hank@globex.example')(m) && answering(hank)(m)))).toMatch(/could not tell which case/);
+    expect(await events(number, 'escalated')).toHaveLength(0);
+
+    const erin = buildMail({ from: 'Erin Engineer <erin@vendor.example>', to: ESCALATION, subject: 'Needs a second pair of eyes', body: `#${number} is beyond me.\n` });
+    expect(await send(erin, 'erin@vendor.example', [ESCALATION])).toMatch(/OK: processed/);
+    const notice = await waitOne((m) => to(SAM)(m) && subjectOf(m) === `[Case #${number}] Escalated: Backups are slow`);
+    expect(await textOf(notice)).toContain('(engineer)');
+    expect(subjectOf(await waitOne((m) => to('erin@vendor.example')(m) && answering(erin)(m)))).toBe(`[Case #${number}] Escalation received: Backups are slow`);
+  });
+
   it('a message held as an escalation before this change is released with the same treatment', async () => {
     now = new Date('2026-11-30T12:00:00Z');
     const number = await openCase('Reports are empty');
