@@ -107,5 +107,6 @@ async function updateCase(trx: Trx, u: CaseUpdate, now: Date): Promise<void> {
     ...(u.nextReminderAt !== undefined ? { next_reminder_at: u.nextReminderAt } : {}),
     ...(u.assigneeEngineerId !== undefined ? { assignee_engineer_id: u.assigneeEngineerId } : {}),
     ...(u.firstResponseAt ? { first_response_at: u.firstResponseAt } : {}),
+    ...(u.escalatedAt ? { escalated_at: sql<Date>`coalesce(escalated_at, ${u.escalatedAt})` } : {}),
   }).where('id', '=', u.caseId).execute();
 }

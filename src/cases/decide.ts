@@ -8,7 +8,7 @@ import {
   automaticMail, bouncedAddresses, engineerMail, escalation, followUp, hold, ignoreLoop, newCaseParts, newRequest, type EngineerFacts,
 } from './actions/index.js';
 import {
-  casesReachedBy, ccContacts, findCaseByNumber, findEngineer, gatherNewRequestFacts, reserveCases, unassignedRecipients, type IntakeFacts,
+  casesReachedBy, ccContacts, findCaseByNumber, findEngineer, gatherEscalationFacts, gatherNewRequestFacts, reserveCases, unassignedRecipients, type IntakeFacts,
 } from './intake-facts.js';
 import type { Plan } from './plan.js';
 
@@ -24,7 +24,7 @@ const DECIDERS: { [K in Route['kind']]: Decider<K> } = {
     const unassigned = cases.some((c) => !c.assignee?.active) ? await unassignedRecipients(trx, facts.settings) : [];
     return automaticMail(route, facts, { cases, unassigned });
   },
-  escalation: async (_trx, route, facts) => escalation(route, facts),
+  escalation: async (trx, route, facts) => escalation(route, facts, await gatherEscalationFacts(trx, facts)),
   hold: async (trx, route, facts) => hold(route, facts, { unassigned: needsWatchers(facts, route.notifyAssignee) ? await unassignedRecipients(trx, facts.settings) : [] }),
   'follow-up': async (trx, route, facts) => {
     const c = facts.referenced!;

@@ -9,6 +9,8 @@ import { casesOpenedBy, heldMessage, rawBytes, type NotHeld } from './held-store
 /** The intake as a release needs it (MessageHandler): `releasing` names the held row it replaces. */
 export interface ReleaseIntake {
   handleAt(raw: Buffer, source: IntakeSource, now: Date, opts?: { releasing?: number }): Promise<IntakeResult>;
+  /** The configured escalation address: a message held as an escalation is released as one. */
+  readonly escalationAddress?: string;
 }
 
 export type ReleaseOutcome =
@@ -22,7 +24,10 @@ export async function releaseHeld(db: Db, intake: ReleaseIntake, id: number, now
   const raw = held.rawSha256 ? await rawBytes(db, held.rawSha256) : null;
   if (!raw) return { ok: false, why: 'raw_missing' };
   // Where it first came from; the IMAP position and SMTP envelope belong to the first delivery.
-  const source: IntakeSource = { kind: held.source === 'outbox' ? 'pipe' : held.source, mailbox: null, uidValidity: null, uid: null, envelopeRecipients: [] };
+  // The first delivery's envelope is not stored; a message held as an escalation (before escalations
+  // were handled) may have named the escalation address only there (a Bcc), so it is named again.
+  const envelopeRecipients = held.reason === 'escalation' && intake.escalationAddress ? [intake.escalationAddress] : [];
+  const source: IntakeSource = { kind: held.source === 'outbox' ? 'pipe' : held.source, mailbox: null, uidValidity: null, uid: null, envelopeRecipients };
   const result = await intake.handleAt(raw, source, now, { releasing: id });
   const newId = Number(result.messageId);
   const opened = result.status === 'processed' && Number.isInteger(newId) && newId > 0 ? await casesOpenedBy(db, newId) : [];

@@ -64,12 +64,12 @@ export async function showHeld(db: DbOrTrx, id: number): Promise<HeldDetail | nu
 export type NotHeld = { ok: false; why: 'not_found' } | { ok: false; why: 'not_held'; status: string };
 
 /** The message row when it is inbound and held, else why not. */
-export async function heldMessage(db: DbOrTrx, id: number): Promise<{ ok: true; source: 'imap' | 'smtp' | 'pipe' | 'outbox'; rawSha256: string | null } | NotHeld> {
-  const m = await db.selectFrom('messages').select(['status', 'source', 'raw_sha256'])
+export async function heldMessage(db: DbOrTrx, id: number): Promise<{ ok: true; source: 'imap' | 'smtp' | 'pipe' | 'outbox'; rawSha256: string | null; reason: string | null } | NotHeld> {
+  const m = await db.selectFrom('messages').select(['status', 'source', 'raw_sha256', 'status_reason'])
     .where('id', '=', id).where('direction', '=', 'inbound').executeTakeFirst();
   if (!m) return { ok: false, why: 'not_found' };
   if (m.status !== 'held') return { ok: false, why: 'not_held', status: m.status };
-  return { ok: true, source: m.source, rawSha256: m.raw_sha256 };
+  return { ok: true, source: m.source, rawSha256: m.raw_sha256, reason: m.status_reason };
 }
 
 /**

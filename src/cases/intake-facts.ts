@@ -11,6 +11,7 @@ import { findSender, entitledContactsOf, type Sender } from '../directory/direct
 import { originalMessageIds, recipientsOf } from '../threading/message-facts.js';
 import { outboxIdFromReturnPath } from '../threading/return-path-token.js';
 import { caseNumberFromReplyToken, replyAddressFor } from '../threading/reply-token.js';
+import { escalationRefs } from '../threading/escalation-ref.js';
 import type { OurMail } from '../threading/bounce-trust.js';
 import type { Understanding } from '../threading/understanding.js';
 import { caseIdForMessageIds, findOurMail } from './message-store.js';
@@ -266,4 +267,111 @@ export async function casesReachedBy(trx: Trx, addresses: readonly string[], abo
   const ids = [...new Set([...aboutCaseIds, ...rows.map((r) => Number(r.id))])];
   const cases = await Promise.all(ids.map((id) => loadCase(trx, id)));
   return cases.filter((c): c is CaseFacts => c !== null);
+}
+
+// ---------------------------------------------------------------- escalations (spec section 7)
+
+/** A message on a case as the escalation notice quotes it. */
+export interface CaseMessageFacts {
+  from: string;
+  receivedAt: Date;
+  text: string;
+}
+
+export interface EscalatedCaseFacts extends CaseFacts {
+  /** How the escalation named it: our threading headers (or reply token), the case tag, or a case number the sender may name. */
+  via: 'headers' | 'tag' | 'number';
+  escalatedAt: Date | null;
+  /** Escalations recorded before this one. */
+  previousEscalations: number;
+  requester: { name: string; address: string } | null;
+  lastCustomer: CaseMessageFacts | null;
+  lastEngineer: CaseMessageFacts | null;
+}
+
+export interface EscalationFacts {
+  case: EscalatedCaseFacts | null;
+  /** Numbers the message named that matched no case the sender may name. */
+  unmatchedNumbers: number[];
+  /** Active supervisors (engineers with role supervisor). */
+  supervisors: string[];
+  /** Who hears of an unassigned case: the queue address, else every active engineer. */
+  unassigned: string[];
+}
+
+/**
+ * Which case an escalation is about: the threading headers (or reply token) first, then a case
+ * tag, then a loose case number — which counts only when it is a case of the sender's organisation,
+ * a case the sender takes part in, or any case when an engineer writes. A stranger naming a bare
+ * number learns nothing from the answer (it is treated as unmatched).
+ */
+export async function gatherEscalationFacts(trx: Trx, facts: IntakeFacts): Promise<EscalationFacts> {
+  const { settings, understanding: u, sender } = facts;
+  const refs = escalationRefs(u.parsed.subject, u.reply.visibleText, [settings.caseNumber.prefix]);
+  let found: { caseId: number; via: EscalatedCaseFacts['via'] } | null = null;
+  const r = facts.referenced;
+  if (r && (r.via === 'headers' || r.via === 'token')) found = { caseId: r.id, via: 'headers' };
+  const numbers = [...new Set([...refs.tagged, ...refs.mentioned])];
+  const rows = numbers.length
+    ? await trx.selectFrom('cases').select(['id', 'number', 'organisation_id']).where('number', 'in', numbers).execute()
+    : [];
+  const byNumber = new Map(rows.map((x) => [Number(x.number), x]));
+  if (!found) {
+    const tagged = refs.tagged.map((n) => byNumber.get(n)).find((x) => x !== undefined);
+    if (tagged) found = { caseId: Number(tagged.id), via: 'tag' };
+  }
+  const from = facts.fromAddress;
+  const participantOf = from && rows.length
+    ? new Set((await trx.selectFrom('case_participants').select('case_id').where('address', '=', from)
+      .where('case_id', 'in', rows.map((x) => x.id)).execute()).map((x) => Number(x.case_id)))
+    : new Set<number>();
+  const mayName = (x: { id: number; organisation_id: number }) => sender.kind === 'engineer'
+    || participantOf.has(Number(x.id)) || (sender.kind === 'contact' && sender.organisationId === Number(x.organisation_id));
+  if (!found) {
+    const named = refs.mentioned.map((n) => byNumber.get(n)).find((x) => x !== undefined && mayName(x));
+    if (named) found = { caseId: Number(named.id), via: 'number' };
+  }
+  const [c, supervisors, unassigned] = await Promise.all([
+    found ? loadEscalatedCase(trx, await followMerges(trx, found.caseId), found.via) : Promise.resolve(null),
+    trx.selectFrom('engineers').select('address').where('active', '=', true).where('role', '=', 'supervisor').orderBy('address').execute(),
+    unassignedRecipients(trx, settings),
+  ]);
+  const unmatchedNumbers = c ? [] : refs.mentioned;
+  return { case: c, unmatchedNumbers, supervisors: supervisors.map((x) => x.address), unassigned };
+}
+
+async function followMerges(trx: Trx, caseId: number): Promise<number> {
+  let id = caseId;
+  for (let hop = 0; hop < MERGE_HOPS; hop++) {
+    const into = await trx.selectFrom('case_links').select('linked_case_id').where('case_id', '=', id).where('kind', '=', 'merged_into').executeTakeFirst();
+    if (!into) break;
+    id = Number(into.linked_case_id);
+  }
+  return id;
+}
+
+async function loadEscalatedCase(trx: Trx, caseId: number, via: EscalatedCaseFacts['via']): Promise<EscalatedCaseFacts | null> {
+  const c = await loadCase(trx, caseId);
+  if (!c) return null;
+  // Earlier escalations are stored on the case too; they are not what the customer or engineer last said.
+  const lastBy = (roles: string[]) => trx.selectFrom('messages').select(['from_address', 'received_at', 'visible_text'])
+    .where('case_id', '=', caseId).where('direction', '=', 'inbound').where('status', '=', 'processed')
+    .where('sender_role', 'in', roles).where(sql<boolean>`coalesce(status_reason, '') not like 'escalation%'`)
+    .orderBy('id', 'desc').limit(1).executeTakeFirst();
+  const [row, count, requester, customer, engineer] = await Promise.all([
+    trx.selectFrom('cases').select('escalated_at').where('id', '=', caseId).executeTakeFirstOrThrow(),
+    trx.selectFrom('case_events').select(sql<number>`count(*)::int`.as('n')).where('case_id', '=', caseId).where('kind', '=', 'escalated').executeTakeFirstOrThrow(),
+    trx.selectFrom('cases').innerJoin('contacts', 'contacts.id', 'cases.requester_contact_id')
+      .select(['contacts.name', 'contacts.address']).where('cases.id', '=', caseId).executeTakeFirst(),
+    lastBy(['customer', 'org_admin']),
+    lastBy(['engineer', 'supervisor']),
+  ]);
+  const message = (m: typeof customer): CaseMessageFacts | null => (m
+    ? { from: m.from_address ?? '(no sender)', receivedAt: m.received_at, text: m.visible_text ?? '' }
+    : null);
+  return {
+    ...c, via, escalatedAt: row.escalated_at, previousEscalations: count.n,
+    requester: requester ? { name: requester.name, address: requester.address } : null,
+    lastCustomer: message(customer), lastEngineer: message(engineer),
+  };
 }

@@ -66,6 +66,11 @@ export class MessageHandler implements IntakeHandler {
     this.understand = deps.understand ?? (async (raw) => understandParsed(await this.parse(raw), options));
   }
 
+  /** Held-message release re-addresses a held escalation to it (held-release.ts). */
+  get escalationAddress(): string {
+    return this.deps.settings.addresses.escalation;
+  }
+
   async handle(raw: Buffer, source: IntakeSource): Promise<IntakeResult> {
     try {
       return await this.handleAt(raw, source, this.deps.clock());
@@ -150,7 +155,8 @@ export class MessageHandler implements IntakeHandler {
     const { settings } = this.deps;
     const facts = await gatherFacts(trx, { understanding: u, source, now, settings, replyTokenSecret: this.deps.replyTokenSecret ?? null });
     const route = routeMessage({
-      auto: u.classify, recipients: facts.recipients, escalationAddress: settings.addresses.escalation, sender: senderFacts(facts.sender),
+      auto: u.classify, recipients: facts.recipients, escalationAddress: settings.addresses.escalation,
+      escalationAliases: settings.addresses.escalationAliases, sender: senderFacts(facts.sender),
       referenced: facts.referenced && {
         caseId: facts.referenced.id, number: facts.referenced.number, organisationId: facts.referenced.organisationId,
         state: facts.referenced.state, closedAt: facts.referenced.closedAt, via: facts.referenced.via,

@@ -34,6 +34,8 @@ export interface CaseUpdate {
   slaBreachedAt?: Date;
   /** The sweep sent a reminder and moves on to the next one (null: none left). */
   nextReminderAt?: Date | null;
+  /** Escalated at this instant; a case already escalated keeps its first instant. */
+  escalatedAt?: Date;
 }
 
 export interface PlannedParticipant {

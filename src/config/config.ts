@@ -41,6 +41,8 @@ export const configSchema = z.object({
     escalation: emailAddress.default('escalation@casemail.localhost'),
     /** Extra addresses we own (per-product or per-team aliases); mail to them is intake too. */
     aliases: z.array(emailAddress).default([]),
+    /** More addresses that mean "escalate" (e.g. escalate@, urgent@) when the MTA delivers them here unrewritten. */
+    escalationAliases: z.array(emailAddress).default([]),
     /** Team queue addresses that get new-case notifications when a case has no assignee. */
     queue: emailAddress.nullable().default(null),
   }).prefault({}),
@@ -310,7 +312,7 @@ function checkConsistency(s: CasemailSettings, problems: string[]): void {
 /** Every address the service owns; mail to any of them is intake. */
 export function ownAddresses(settings: CasemailSettings): string[] {
   const a = settings.addresses;
-  return [a.support, a.escalation, ...a.aliases];
+  return [a.support, a.escalation, ...a.aliases, ...a.escalationAliases];
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

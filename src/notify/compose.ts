@@ -6,6 +6,7 @@ import type {
   AcknowledgementData, AssignmentNoticeData, CaseSummary, CommandErrorData, CustomerReplyNotificationData, CustomerUnreachableData, EngineerRelayData,
   HeldMessageNoticeData, NewCaseNotificationData, NotEntitledData, OutgoingMail, OversizeNoticeData,
   SlaWarningData, SlaBreachData, InfoReminderData, ConfirmationReminderData, AutoCloseNoticeData,
+  EscalationNoticeData, EscalationReceiptData,
 } from './mail-kinds.js';
 
 /** Where replies to a case's mail go: the case's reply-token address when tokens are on, else the support address. */
@@ -169,6 +170,37 @@ export function autoCloseNotice(a: { caseId: number; instant: Date; to: string[]
     causeKey: `auto-close:${a.caseId}:${a.instant.toISOString()}`, kind: 'auto-close-notice', caseId: a.caseId, to: a.to.slice(0, 1), cc: a.to.slice(1),
     subject: `${a.data.case.tag} Case closed: ${a.data.case.subject}`, replyTo: a.replyTo,
     ...threadOf(a.thread), autoSubmitted: 'auto-generated', data: a.data,
+  };
+}
+
+// ---------------------------------------------------------------- escalations (spec section 7)
+
+/** One notice per escalation message: a repeated escalation notifies again (its own cause key). */
+export function escalationNotice(a: { messageRowId: number; caseId: number | null; to: string[]; replyTo: string | null; data: EscalationNoticeData }): OutgoingMail<'escalation-notice'> {
+  const d = a.data;
+  const subject = d.case
+    ? `${d.case.tag} Escalated${d.times > 1 ? ` (${d.times} times)` : ''}: ${d.case.subject}`
+    : `Unmatched escalation from ${d.from.address}: ${d.subject || '(no subject)'}`;
+  return {
+    causeKey: `escalation:${a.messageRowId}`, kind: 'escalation-notice', caseId: a.caseId, to: a.to.slice(0, 1), cc: a.to.slice(1),
+    subject, replyTo: a.replyTo, autoSubmitted: 'auto-generated', data: d,
+  };
+}
+
+/**
+ * The sender's receipt. Asking for the case number happens once per sender per day (the cause key
+ * carries the day, like the not-entitled notice); a receipt for a found case once per message.
+ */
+export function escalationReceipt(a: { now: Date; messageRowId: number; caseId: number | null; to: string; answering: Answering; subject: string; data: EscalationReceiptData }): OutgoingMail<'escalation-receipt'> {
+  const d = a.data;
+  const causeKey = d.outcome === 'need-number'
+    ? `escalation-ask:${a.to}:${a.now.toISOString().slice(0, 10)}`
+    : `escalation-receipt:${a.messageRowId}`;
+  // Only a sender on the case sees its tag and subject; anyone else sees their own subject back.
+  const subject = d.outcome === 'case' && d.case ? `${d.case.tag} Escalation received: ${d.case.subject}` : `Re: ${a.subject || 'your escalation'}`;
+  return {
+    causeKey, kind: 'escalation-receipt', caseId: d.outcome === 'case' ? a.caseId : null, to: [a.to], subject,
+    ...threadingFor(a.answering), autoSubmitted: 'auto-replied', data: d,
   };
 }
 

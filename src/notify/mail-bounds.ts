@@ -3,7 +3,7 @@
 // Applied when the outbox row is written (so the row itself stays small) and again when the
 // dispatcher composes the mail, which then checks RFC 5322's 998-character line limit. Pure.
 import { isOwnAddress } from '../threading/addresses.js';
-import type { MailKind, MailKindData, NewCaseNotificationData, SlaStateData } from './mail-kinds.js';
+import type { MailKind, MailKindData, MessageExcerpt, NewCaseNotificationData, SlaStateData } from './mail-kinds.js';
 
 export const MAX_SUBJECT_CHARS = 200;
 /** Display names, organisation names, attachment file names, reasons. */
@@ -193,7 +193,31 @@ const BOUNDERS: { [K in MailKind]: (data: MailKindData[K]) => MailKindData[K] } 
     ...d, case: boundSummary(d.case), address: text(d.address, boundName), reason: text(d.reason, boundName),
     reachable: list(d.reachable, (xs) => xs.slice(0, MAX_LISTED_ATTACHMENTS).map((x) => text(x, boundName))),
   }),
+  'escalation-notice': (d) => ({
+    ...d,
+    case: d.case === null ? null : boundSummary(d.case),
+    from: d.from && typeof d.from === 'object' ? { name: text(d.from.name, boundName), address: text(d.from.address, boundName) } : d.from,
+    subject: text(d.subject, boundSubject),
+    text: text(d.text, (t) => clipNotificationText(t, d.case?.number ?? 0)),
+    sla: d.sla && typeof d.sla === 'object' ? {
+      ...d.sla, organisation: text(d.sla.organisation, boundName),
+      requester: d.sla.requester && typeof d.sla.requester === 'object'
+        ? { name: text(d.sla.requester.name, boundName), address: text(d.sla.requester.address, boundName) } : d.sla.requester,
+      assignee: d.sla.assignee === null ? null : text(d.sla.assignee, boundName),
+    } : d.sla,
+    lastCustomer: boundExcerpt(d.lastCustomer),
+    lastEngineer: boundExcerpt(d.lastEngineer),
+    unmatchedNumbers: list(d.unmatchedNumbers, (xs) => xs.slice(0, MAX_LISTED_ATTACHMENTS)),
+  }),
+  'escalation-receipt': (d) => ({
+    ...d, case: d.case === null ? null : boundSummary(d.case), senderName: text(d.senderName, boundName),
+  }),
 };
+
+export const MAX_EXCERPT_CHARS = 500;
+const boundExcerpt = (e: MessageExcerpt | null): MessageExcerpt | null => (e && typeof e === 'object'
+  ? { ...e, from: text(e.from, boundName), excerpt: text(e.excerpt, (t) => clipChars(t, MAX_EXCERPT_CHARS)) }
+  : e);
 
 function boundSlaState(d: SlaStateData): SlaStateData {
   return {

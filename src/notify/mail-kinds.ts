@@ -175,6 +175,68 @@ export interface CustomerUnreachableData {
   reachable: string[];
 }
 
+/** A dated short excerpt of a message on the case (first lines of its new text). */
+export interface MessageExcerpt {
+  from: string;
+  /** When it arrived, in words (formatLocal). */
+  dateLocal: string;
+  excerpt: string;
+}
+
+/** The SLA side of an escalated case, as supervisors read it. */
+export interface EscalationSlaData {
+  severity: number;
+  state: string;
+  organisation: string;
+  requester: { name: string; address: string };
+  openedLocal: string;
+  /** The first-response target as a duration ("within 8 business hours"). */
+  target: string;
+  dueLocal: string;
+  /** When the first response was given, in words, or null while nobody has answered. */
+  respondedLocal: string | null;
+  /** Unanswered and not yet due: the time left in words; else null. */
+  timeLeft: string | null;
+  /** Unanswered and past due: how long overdue, in words; else null. */
+  overdueBy: string | null;
+  assignee: string | null;
+}
+
+/** Someone wrote to the escalation address (spec section 7): to the supervisors. `case` is null when no case was found. */
+export interface EscalationNoticeData {
+  case: CaseSummary | null;
+  from: { name: string; address: string };
+  /** How the sender stands to the case: participant, organisation, engineer or stranger (no case: unknown). */
+  senderRelation: string;
+  subject: string;
+  /** The escalation's new text, quoted history removed, bounded. */
+  text: string;
+  receivedLocal: string;
+  /** How many escalations the case has had, this one included (0 without a case). */
+  times: number;
+  /** When the case was first escalated, in words (this one when first). */
+  firstLocal: string | null;
+  sla: EscalationSlaData | null;
+  lastCustomer: MessageExcerpt | null;
+  lastEngineer: MessageExcerpt | null;
+  /** Case numbers the message named that matched no case the sender may name. */
+  unmatchedNumbers: number[];
+  escalationAddress: string;
+}
+
+/**
+ * The escalation sender's receipt. `outcome`: 'case' names the case (the sender is on it);
+ * 'received' reveals nothing of any case (a stranger); 'need-number' asks for the case number.
+ */
+export interface EscalationReceiptData {
+  outcome: 'case' | 'received' | 'need-number';
+  case: CaseSummary | null;
+  state: string | null;
+  senderName: string;
+  supportAddress: string;
+  escalationAddress: string;
+}
+
 export interface MailKindData {
   acknowledgement: AcknowledgementData;
   'not-entitled': NotEntitledData;
@@ -191,6 +253,8 @@ export interface MailKindData {
   'confirmation-reminder': ConfirmationReminderData;
   'auto-close-notice': AutoCloseNoticeData;
   'customer-unreachable': CustomerUnreachableData;
+  'escalation-notice': EscalationNoticeData;
+  'escalation-receipt': EscalationReceiptData;
 }
 
 export type MailKind = keyof MailKindData;
@@ -199,6 +263,7 @@ export const MAIL_KINDS = [
   'acknowledgement', 'not-entitled', 'new-case-notification', 'held-message-notice', 'oversize-notice',
   'engineer-relay', 'command-error', 'customer-reply-notification', 'assignment-notice',
   'sla-warning', 'sla-breach', 'info-reminder', 'confirmation-reminder', 'auto-close-notice', 'customer-unreachable',
+  'escalation-notice', 'escalation-receipt',
 ] as const satisfies readonly MailKind[];
 
 /** One outgoing mail as the code that causes it describes it; written to the outbox in the same transaction. */

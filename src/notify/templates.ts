@@ -135,6 +135,27 @@ export const SAMPLE_MAIL_DATA: { [K in MailKind]: MailKindData[K] } = {
     case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
     address: 'dana@customer.example', reason: '5.1.1', reachable: ['it-desk@customer.example'],
   },
+  'escalation-notice': {
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    from: { name: 'Dana Fischer', address: 'dana@customer.example' }, senderRelation: 'participant',
+    subject: 'Escalation: case 100042', text: 'We have waited two days for an answer; our month-end run depends on the export.',
+    receivedLocal: 'Wednesday 2 December 2026, 10:15 (Europe/Berlin)', times: 2, firstLocal: 'Tuesday 1 December 2026, 16:40 (Europe/Berlin)',
+    sla: {
+      severity: 2, state: 'open', organisation: 'Customer GmbH', requester: { name: 'Dana Fischer', address: 'dana@customer.example' },
+      openedLocal: 'Monday 30 November 2026, 09:00 (Europe/Berlin)', target: 'within 8 business hours',
+      dueLocal: 'Monday 30 November 2026, 17:00 (Europe/Berlin)', respondedLocal: null, timeLeft: null, overdueBy: '1 day 17 hours',
+      assignee: 'Erin Example',
+    },
+    lastCustomer: { from: 'dana@customer.example', dateLocal: 'Monday 30 November 2026, 09:00 (Europe/Berlin)', excerpt: 'Since the update to 4.2.1 every PDF export fails.' },
+    lastEngineer: { from: 'erin@vendor.example', dateLocal: 'Monday 30 November 2026, 18:30 (Europe/Berlin)', excerpt: 'Please send the export log.' },
+    unmatchedNumbers: [],
+    escalationAddress: 'escalation@example.com',
+  },
+  'escalation-receipt': {
+    outcome: 'case',
+    case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+    state: 'open', senderName: 'Dana Fischer', supportAddress: 'support@example.com', escalationAddress: 'escalation@example.com',
+  },
 };
 
 /** 18432 -> "18 KB", 61865984 -> "59 MB": sizes as a person reads them. */

@@ -27,6 +27,8 @@ export interface RouteFacts {
   /** Every recipient address of the message (To, Cc, Delivered-To, X-Original-To, Envelope-To, RCPT TO), lower-cased. */
   recipients: readonly string[];
   escalationAddress: string;
+  /** Further addresses that mean the escalation address (addresses.escalationAliases), lower-cased. */
+  escalationAliases?: readonly string[];
   sender: SenderFacts;
   referenced: ReferencedCase | null;
   reopenWindowDays: number;
@@ -65,7 +67,7 @@ export function routeMessage(f: RouteFacts): Route {
   }
   if (f.auto.automated) return routeAutomatic(f);
 
-  if (f.recipients.includes(f.escalationAddress)) return { kind: 'escalation', caseId: f.referenced?.caseId ?? null };
+  if (isEscalation(f)) return { kind: 'escalation', caseId: f.referenced?.caseId ?? null };
 
   if (f.sender.kind === 'engineer') {
     if (!f.sender.active) return { kind: 'hold', reason: 'inactive_engineer', caseId: f.referenced?.caseId ?? null, notifySender: null, notifyAssignee: false };
@@ -92,6 +94,16 @@ export function routeMessage(f: RouteFacts): Route {
   // not at all (spec 3.5), so the answer does not tell which numbers exist.
   if (f.subjectNamesCase) return { kind: 'hold', reason: noticeReason(f.sender), caseId: null, notifySender: null, notifyAssignee: false };
   return holdNotEntitled(f.sender, null);
+}
+
+/**
+ * Addressed to the escalation address or one of its aliases by any recipient header (To, Cc,
+ * Delivered-To, X-Original-To, Envelope-To) or the SMTP envelope: a Bcc shows only in the latter.
+ * Any sender may escalate (spec 7), so this comes before who sent it.
+ */
+function isEscalation(f: RouteFacts): boolean {
+  const ours = [f.escalationAddress, ...(f.escalationAliases ?? [])].map((a) => a.toLowerCase());
+  return f.recipients.some((r) => ours.includes(r));
 }
 
 /** A contact on the case, an active contact of its organisation, or an active engineer. */

@@ -1,7 +1,7 @@
-// Mail that opens nothing and answers nobody: our own mail coming back, automatic mail (attached
-// to its case only when its sender may write there or it reports on our mail), and escalations
-// (held until escalation handling exists). A permanent bounce of our mail marks the address and
-// tells the assignee of each case it is a customer on. Pure.
+// Mail that opens nothing and answers nobody: our own mail coming back, and automatic mail
+// (attached to its case only when its sender may write there or it reports on our mail). A
+// permanent bounce of our mail marks the address and tells the assignee of each case it is a
+// customer on. Pure.
 import { customerUnreachable } from '../../notify/compose.js';
 import { addressesToMarkBouncing } from '../../threading/bounce-trust.js';
 import type { Route } from '../../threading/route-message.js';
@@ -64,9 +64,3 @@ function customerUnreachableNotices(plan: Plan, facts: IntakeFacts, more: Bounce
   }
 }
 
-/** Escalation handling (spec section 7) is its own piece of work; until then the message is held, not lost. */
-export function escalation(route: Extract<Route, { kind: 'escalation' }>, facts: IntakeFacts): Plan {
-  const plan = emptyPlan({ status: 'held', caseId: route.caseId, reason: 'escalation' }, route.caseId && facts.referenced ? [facts.referenced.number] : []);
-  if (route.caseId) plan.events.push(eventAbout(facts, route.caseId, 'escalation_received'));
-  return plan;
-}

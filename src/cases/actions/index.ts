@@ -1,6 +1,7 @@
 // Which action decides a route: one pure function per route kind, each returning a plan. A new
 // route kind is a new entry here and a new file beside this one.
-export { ignoreLoop, automaticMail, bouncedAddresses, escalation, type BounceFacts } from './automatic.js';
+export { ignoreLoop, automaticMail, bouncedAddresses, type BounceFacts } from './automatic.js';
+export { escalation } from './escalation.js';
 export { hold, type HoldFacts } from './hold.js';
 export { followUp, type FollowUpFacts } from './follow-up.js';
 export { newRequest, newCaseParts } from './new-request.js';
