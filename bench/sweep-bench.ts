@@ -115,7 +115,9 @@ export async function runSweepBench(log: (line: string) => void): Promise<void> 
       const roundDeps = Number.isNaN(concurrency) ? deps : { ...deps, concurrency };
       const label = Number.isNaN(concurrency) ? 'default concurrency' : `concurrency ${concurrency}`;
       profile?.start();
+      const cpu = process.cpuUsage();
       const busy = await timed(() => sweep(roundDeps, NOW));
+      const cpuMs = (({ user, system }) => (user + system) / 1000)(process.cpuUsage(cpu));
       profile?.stop();
       const byKind = new Map((await sql<{ kind: string; n: number }>`select kind, count(*) as n from outbox group by kind`.execute(db)).rows.map((r) => [r.kind, Number(r.n)]));
       const queued = [...byKind.values()].reduce((x, y) => x + y, 0);
@@ -125,7 +127,7 @@ export async function runSweepBench(log: (line: string) => void): Promise<void> 
       if (queued !== DUE) problems.push(`${label}: ${queued} outbox rows, expected ${DUE}`);
       for (const [kind, n] of Object.entries(EXPECTED_MAIL)) if ((byKind.get(kind) ?? 0) !== n) problems.push(`${label}: ${byKind.get(kind) ?? 0} ${kind} mails, expected ${n}`);
       if (again.value.due !== 0) problems.push(`${label}: the second sweep at the same instant found ${again.value.due} due`);
-      rows.push(`${`${DUE} due (${label})`.padEnd(44)} ${busy.ms.toFixed(1).padStart(9)} ${'< 1000'.padStart(9)}  ${ok(busy.ms, 1000)} (acted ${busy.value.acted}, ${queued} mails queued)`);
+      rows.push(`${`${DUE} due (${label})`.padEnd(44)} ${busy.ms.toFixed(1).padStart(9)} ${'< 1000'.padStart(9)}  ${ok(busy.ms, 1000)} (acted ${busy.value.acted}, ${queued} mails queued; this process's CPU ${cpuMs.toFixed(0)} ms)`);
       rows.push(`${'  then again at the same instant'.padEnd(44)} ${again.ms.toFixed(1).padStart(9)} ${''.padStart(9)}  due ${again.value.due}`);
       byKindLine = `sweep: mails queued by kind: ${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')}; events: ${Object.entries(busy.value.events).map(([k, n]) => `${k} ${n}`).join(', ')}`;
     }
