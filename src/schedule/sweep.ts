@@ -3,7 +3,7 @@
 // decideTimers, applyCaseChanges). Any number of sweeps may run at once, in one process or many:
 // a locked case is skipped, a committed one is no longer due, and every mail's cause key names the
 // deadline instant, so an instant sends one mail. All I/O here; time comes in as `now`.
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { CasemailSettings } from '../config/config.js';
 import type { Db, Trx } from '../db/database.js';
 import type { CaseState } from '../db/schema.js';
@@ -44,7 +44,13 @@ export interface SweepResult {
  * so a tick with nothing due reads nothing but index pages.
  */
 export async function dueCaseIds(db: Db | Trx, now: Date, limit: number): Promise<number[]> {
-  const r = await sql<{ id: string }>`
+  const r = await dueCasesQuery(now, limit).execute(db);
+  return r.rows.map((x) => Number(x.id));
+}
+
+/** dueCaseIds' statement, unexecuted (the bench explains it). */
+export function dueCasesQuery(now: Date, limit: number): RawBuilder<{ id: string }> {
+  return sql<{ id: string }>`
     select id from (
       (select id, sla_warning_due_at as at from cases
         where first_response_at is null and sla_warned_at is null and sla_breached_at is null and state <> 'closed'
@@ -57,22 +63,27 @@ export async function dueCaseIds(db: Db | Trx, now: Date, limit: number): Promis
       (select id, auto_close_at as at from cases where auto_close_at is not null and auto_close_at <= ${now} order by auto_close_at limit ${limit})
       union all
       (select id, next_reminder_at as at from cases where next_reminder_at is not null and next_reminder_at <= ${now} order by next_reminder_at limit ${limit})
-    ) due group by id order by min(at) limit ${limit}`.execute(db);
-  return r.rows.map((x) => Number(x.id));
+    ) due group by id order by min(at) limit ${limit}`;
 }
 
-/** Locks the case row (or returns null when another sweep holds it) and reads its deadlines and requester. */
-async function lockTimerFacts(trx: Trx, caseId: number): Promise<Omit<TimerCaseFacts, 'case'> | null> {
-  const r = await sql<{
-    state: CaseState; state_entered_at: Date; sla_warning_due_at: Date | null; sla_warned_at: Date | null; sla_breached_at: Date | null;
-    auto_close_at: Date | null; auto_close_reason: string | null; next_reminder_at: Date | null; requester_name: string | null; requester_address: string | null;
-  }>`
+interface TimerFactsRow {
+  state: CaseState; state_entered_at: Date; sla_warning_due_at: Date | null; sla_warned_at: Date | null; sla_breached_at: Date | null;
+  auto_close_at: Date | null; auto_close_reason: string | null; next_reminder_at: Date | null; requester_name: string | null; requester_address: string | null;
+}
+
+/** The per-case lock statement, unexecuted (the bench explains it). */
+export function lockTimerFactsQuery(caseId: number): RawBuilder<TimerFactsRow> {
+  return sql<TimerFactsRow>`
     select c.state, c.state_entered_at, c.sla_warning_due_at, c.sla_warned_at, c.sla_breached_at, c.auto_close_at, c.auto_close_reason,
            c.next_reminder_at, k.name as requester_name, k.address as requester_address
       from cases c left join contacts k on k.id = c.requester_contact_id
      where c.id = ${caseId}
-       for update of c skip locked`.execute(trx);
-  const row = r.rows[0];
+       for update of c skip locked`;
+}
+
+/** Locks the case row (or returns null when another sweep holds it) and reads its deadlines and requester. */
+async function lockTimerFacts(trx: Trx, caseId: number): Promise<Omit<TimerCaseFacts, 'case'> | null> {
+  const row = (await lockTimerFactsQuery(caseId).execute(trx)).rows[0];
   if (!row) return null;
   return {
     requester: row.requester_address ? { name: row.requester_name ?? '', address: row.requester_address } : null,
