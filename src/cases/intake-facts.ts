@@ -142,15 +142,19 @@ async function findReferencedCase(
   return c ? { ...c, via, mergedFrom } : null;
 }
 
-/** One case with its organisation, assignee, participants and thread, in one query. */
-export async function loadCase(trx: Trx, caseId: number): Promise<CaseFacts | null> {
-  const r = await sql<{
-    id: string; number: string; subject: string; organisation_id: string; org_name: string; time_zone: string; state: CaseState;
-    severity: number; opened_at: Date; closed_at: Date | null; first_response_at: Date | null; first_response_due_at: Date;
-    assignee_id: string | null; assignee_address: string | null; assignee_name: string | null; assignee_active: boolean | null;
-    participants: Participant[]; first_mid: string | null; last_mid: string | null;
-  }>`
-    select c.id, c.number, c.subject, c.organisation_id, o.name as org_name, o.time_zone, c.state, c.severity, c.opened_at,
+/** The columns loadCase reads, as a row. */
+export interface CaseFactsRow {
+  id: string; number: string; subject: string; organisation_id: string; org_name: string; time_zone: string; state: CaseState;
+  severity: number; opened_at: Date; closed_at: Date | null; first_response_at: Date | null; first_response_due_at: Date;
+  assignee_id: string | null; assignee_address: string | null; assignee_name: string | null; assignee_active: boolean | null;
+  participants: Participant[]; first_mid: string | null; last_mid: string | null;
+}
+
+/**
+ * The select list and joins of a case's facts (`c` is the case, `o` its organisation, `e` its
+ * assignee), shared by loadCase and the timer sweep's locking read, so both see a case alike.
+ */
+export const CASE_FACTS_SELECT = sql`c.id, c.number, c.subject, c.organisation_id, o.name as org_name, o.time_zone, c.state, c.severity, c.opened_at,
            c.closed_at, c.first_response_at, c.first_response_due_at,
            e.id as assignee_id, e.address as assignee_address, e.name as assignee_name, e.active as assignee_active,
            (select coalesce(json_agg(json_build_object('address', p.address, 'contactId', p.contact_id, 'role', p.role,
@@ -159,11 +163,10 @@ export async function loadCase(trx: Trx, caseId: number): Promise<CaseFacts | nu
            (select m.message_id_header from messages m where m.case_id = c.id and m.direction = 'inbound'
               and m.message_id_header is not null order by m.id limit 1) as first_mid,
            (select m.message_id_header from messages m where m.case_id = c.id and m.direction = 'inbound' and m.status = 'processed'
-              and m.sender_role in ('customer', 'org_admin') and m.message_id_header is not null order by m.id desc limit 1) as last_mid
-      from cases c join organisations o on o.id = c.organisation_id left join engineers e on e.id = c.assignee_engineer_id
-     where c.id = ${caseId}`.execute(trx);
-  const row = r.rows[0];
-  if (!row) return null;
+              and m.sender_role in ('customer', 'org_admin') and m.message_id_header is not null order by m.id desc limit 1) as last_mid`;
+export const CASE_FACTS_FROM = sql`cases c join organisations o on o.id = c.organisation_id left join engineers e on e.id = c.assignee_engineer_id`;
+
+export function caseFactsOf(row: CaseFactsRow): CaseFacts {
   return {
     id: Number(row.id), number: Number(row.number), subject: row.subject, organisationId: Number(row.organisation_id),
     organisationName: row.org_name, organisationTimeZone: row.time_zone, state: row.state, severity: row.severity as 1 | 2 | 3,
@@ -172,6 +175,13 @@ export async function loadCase(trx: Trx, caseId: number): Promise<CaseFacts | nu
     participants: row.participants.map((p) => ({ ...p, contactId: p.contactId === null ? null : Number(p.contactId) })),
     thread: { first: row.first_mid, lastFromCustomer: row.last_mid },
   };
+}
+
+/** One case with its organisation, assignee, participants and thread, in one query. */
+export async function loadCase(trx: Trx, caseId: number): Promise<CaseFacts | null> {
+  const r = await sql<CaseFactsRow>`select ${CASE_FACTS_SELECT} from ${CASE_FACTS_FROM} where c.id = ${caseId}`.execute(trx);
+  const row = r.rows[0];
+  return row ? caseFactsOf(row) : null;
 }
 
 // ---------------------------------------------------------------- what some routes need besides

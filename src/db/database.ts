@@ -28,6 +28,7 @@ export interface OpenOptions {
   databaseUrl: string | null;
   /** The embedded server's data folder (see embeddedDirFor). */
   embeddedDir?: string | null;
+  /** Connections at most (default 16: the intake, the dispatcher and a sweep tick of 8 cases at once). */
   poolSize?: number;
   /** Told about connection errors the pool survives (a terminated backend, a restart); default: ignored. */
   onConnectionError?: (error: Error) => void;
@@ -40,14 +41,14 @@ const DATE_OID = 1082;
 
 export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
   if (opts.databaseUrl) {
-    const { db, close } = kyselyOver(createPool(opts.databaseUrl, opts.poolSize ?? 10, opts.onConnectionError));
+    const { db, close } = kyselyOver(createPool(opts.databaseUrl, opts.poolSize ?? 16, opts.onConnectionError));
     return { db, kind: 'postgres', location: redactUrl(opts.databaseUrl), close };
   }
   if (!opts.embeddedDir) throw new Error('openDatabase: neither a database URL nor an embedded data folder');
   const lease = await acquireEmbeddedServer(opts.embeddedDir);
   let opened: { db: Db; close(): Promise<void> };
   try {
-    opened = kyselyOver(createPool(lease.connection, opts.poolSize ?? 10, opts.onConnectionError));
+    opened = kyselyOver(createPool(lease.connection, opts.poolSize ?? 16, opts.onConnectionError));
   } catch (err) {
     await lease.release();
     throw err;

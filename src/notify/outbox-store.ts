@@ -154,14 +154,16 @@ async function limitAutomaticMail(trx: DbOrTrx, mails: readonly OutgoingMail[], 
   const plain = (mail: OutgoingMail): LimitedMail => ({ row: outboxRow(mail, ctx), logged: [], note: null });
   const automatic = mails.filter((m) => m.autoSubmitted);
   if (automatic.length === 0) return mails.map(plain);
-  const existing = new Set((await trx.selectFrom('outbox').select('cause_key')
-    .where('cause_key', 'in', automatic.map((m) => boundCauseKey(m.causeKey))).execute()).map((r) => r.cause_key));
-  const limited = automatic.filter((m) => !existing.has(boundCauseKey(m.causeKey)));
-  const addresses = [...new Set(limited.flatMap(recipientsOf))].sort();
+  const addresses = [...new Set(automatic.flatMap(recipientsOf))].sort();
   if (addresses.length === 0) return mails.map(plain);
-  for (const address of addresses) {
-    await sql`select pg_advisory_xact_lock(hashtextextended(${`casemail-automatic:${address}`}, 0))`.execute(trx);
-  }
+  // One round trip: which causes already have a row (their insert will do nothing, so they are not
+  // counted), and every recipient's lock, taken in sorted order (locking an address whose mail turns
+  // out to exist already only serialises a little more).
+  const first = await sql<{ existing: string[] }>`
+    select (select coalesce(array_agg(o.cause_key), '{}') from outbox o where o.cause_key = any(${automatic.map((m) => boundCauseKey(m.causeKey))}::text[])) as existing,
+           (select count(pg_advisory_xact_lock(hashtextextended('casemail-automatic:' || s.address, 0)))
+              from (select a.address from unnest(${addresses}::text[]) as a(address) order by a.address) s) as locked`.execute(trx);
+  const existing = new Set(first.rows[0]?.existing ?? []);
   const since = new Date(ctx.now.getTime() - HOUR_MS);
   // One round trip: each address's count in the hour, and whether it is one of our engineers (who get a higher limit).
   const counted = await sql<{ address: string; n: string; engineer: boolean }>`

@@ -6,10 +6,9 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { CasemailSettings } from '../config/config.js';
 import type { Db, Trx } from '../db/database.js';
-import type { CaseState } from '../db/schema.js';
 import type { Logger } from '../log/logger.js';
 import { replyAddressFor } from '../threading/reply-token.js';
-import { loadCase, unassignedRecipients } from '../cases/intake-facts.js';
+import { CASE_FACTS_FROM, CASE_FACTS_SELECT, caseFactsOf, unassignedRecipients, type CaseFactsRow } from '../cases/intake-facts.js';
 import { decideTimers, type SweepFacts, type TimerCaseFacts } from '../cases/actions/timers.js';
 import { applyCaseChanges } from '../cases/apply-plan.js';
 
@@ -18,7 +17,7 @@ export interface SweepDeps {
   settings: CasemailSettings;
   logger: Logger;
   replyTokenSecret?: string | null;
-  /** Cases handled at once (each in its own transaction and connection); default 4. */
+  /** Cases handled at once (each in its own transaction and connection); default 8. */
   concurrency?: number;
 }
 
@@ -66,26 +65,30 @@ export function dueCasesQuery(now: Date, limit: number): RawBuilder<{ id: string
     ) due group by id order by min(at) limit ${limit}`;
 }
 
-interface TimerFactsRow {
-  state: CaseState; state_entered_at: Date; sla_warning_due_at: Date | null; sla_warned_at: Date | null; sla_breached_at: Date | null;
+interface TimerFactsRow extends CaseFactsRow {
+  state_entered_at: Date; sla_warning_due_at: Date | null; sla_warned_at: Date | null; sla_breached_at: Date | null;
   auto_close_at: Date | null; auto_close_reason: string | null; next_reminder_at: Date | null; requester_name: string | null; requester_address: string | null;
 }
 
-/** The per-case lock statement, unexecuted (the bench explains it). */
+/**
+ * The per-case read: locks the case row (nothing when another sweep holds it) and reads the case's
+ * facts, its deadlines and its requester in one statement. Unexecuted, so the bench can explain it.
+ */
 export function lockTimerFactsQuery(caseId: number): RawBuilder<TimerFactsRow> {
   return sql<TimerFactsRow>`
-    select c.state, c.state_entered_at, c.sla_warning_due_at, c.sla_warned_at, c.sla_breached_at, c.auto_close_at, c.auto_close_reason,
+    select ${CASE_FACTS_SELECT}, c.state_entered_at, c.sla_warning_due_at, c.sla_warned_at, c.sla_breached_at, c.auto_close_at, c.auto_close_reason,
            c.next_reminder_at, k.name as requester_name, k.address as requester_address
-      from cases c left join contacts k on k.id = c.requester_contact_id
+      from ${CASE_FACTS_FROM} left join contacts k on k.id = c.requester_contact_id
      where c.id = ${caseId}
        for update of c skip locked`;
 }
 
-/** Locks the case row (or returns null when another sweep holds it) and reads its deadlines and requester. */
-async function lockTimerFacts(trx: Trx, caseId: number): Promise<Omit<TimerCaseFacts, 'case'> | null> {
+/** Locks the case row (or returns null when another sweep holds it) and reads everything the decision needs. */
+async function lockTimerFacts(trx: Trx, caseId: number): Promise<TimerCaseFacts | null> {
   const row = (await lockTimerFactsQuery(caseId).execute(trx)).rows[0];
   if (!row) return null;
   return {
+    case: caseFactsOf(row),
     requester: row.requester_address ? { name: row.requester_name ?? '', address: row.requester_address } : null,
     stateEnteredAt: row.state_entered_at, slaWarningDueAt: row.sla_warning_due_at, slaWarnedAt: row.sla_warned_at,
     slaBreachedAt: row.sla_breached_at, autoCloseAt: row.auto_close_at, autoCloseReason: row.auto_close_reason, nextReminderAt: row.next_reminder_at,
@@ -112,9 +115,7 @@ async function sweepCase(deps: SweepDeps, facts: SweepFacts, caseId: number): Pr
     return await deps.db.transaction().execute(async (trx): Promise<CaseOutcome> => {
       const timers = await lockTimerFacts(trx, caseId);
       if (!timers) return { kind: 'skipped' };
-      const c = await loadCase(trx, caseId);
-      if (!c) return { kind: 'skipped' };
-      const changes = decideTimers({ ...timers, case: c }, facts);
+      const changes = decideTimers(timers, facts);
       if (!changes) return { kind: 'skipped' };
       const { mailsQueued } = await applyCaseChanges(trx, changes, {
         now: facts.now, messageIdDomain: deps.settings.messageIdDomain,
@@ -149,6 +150,6 @@ export async function sweep(deps: SweepDeps, now: Date): Promise<SweepResult> {
       else result.failed += 1;
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(deps.concurrency ?? 4, ids.length)) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(deps.concurrency ?? 8, ids.length)) }, worker));
   return result;
 }
