@@ -220,7 +220,8 @@ function shortData(data: Record<string, unknown>, esc: Escape): string {
   if (typeof data.from === 'string' && typeof data.to === 'string') {
     return `${esc(data.from)} -> ${esc(data.to)}${typeof data.reason === 'string' ? ` (${esc(data.reason)})` : ''}`;
   }
-  const parts = Object.entries(data).filter(([, v]) => v !== null && v !== undefined && typeof v !== 'object').map(([k, v]) => `${k}=${String(v)}`);
+  // The reason first: it is what an operator looks for, and long values (ISO instants) follow.
+  const parts = Object.entries(data).sort(([a], [b]) => Number(b === 'reason') - Number(a === 'reason')).filter(([, v]) => v !== null && v !== undefined && typeof v !== 'object').map(([k, v]) => `${k}=${String(v)}`);
   const text = parts.join(' ');
   return esc(text.length > 140 ? `${text.slice(0, 139)}…` : text);
 }
@@ -255,7 +256,7 @@ export function formatCaseTimeline(v: CaseView, opts: { timeZone: string; prefix
   };
   const person = (p: PersonView | null) => (p ? esc(p.name ? `${p.name} <${p.address}>` : p.address) : '(none)');
   const out: string[] = [];
-  const field = (label: string, value: string) => out.push(`${label.padEnd(15)}${value}`);
+  const field = (label: string, value: string) => out.push(`${label.padEnd(18)}${value}`);
   out.push(`${esc(opts.prefix)} #${v.number}: ${esc(v.subject)}`);
   field('organisation', `${esc(v.organisation.name)} (${esc(v.organisation.key)})`);
   field('requester', person(v.requester));

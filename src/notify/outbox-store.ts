@@ -49,6 +49,8 @@ function outboxRow(mail: OutgoingMail, ctx: { messageIdDomain: string; now: Date
     subject: boundSubject(mail.subject),
     data: JSON.stringify(boundMailData(mail.kind, mail.data)),
     next_attempt_at: ctx.now,
+    // The instant of the change that caused it (as its event's), not the database's clock: the case timeline orders by both.
+    created_at: ctx.now,
   };
 }
 
