@@ -4,7 +4,7 @@
 // release does (held-release.ts). I/O: the database `db`, and the intake passed in.
 import { sql } from 'kysely';
 import type { Db, DbOrTrx } from '../db/database.js';
-import { decodeRawHeader, splitHeaderBlock } from '../ingest/parse-header.js';
+import { decodeRawHeader, parseAddressList, splitHeaderBlock } from '../ingest/parse-header.js';
 import { rerunStored, type ReleaseIntake, type ReleaseOutcome } from './held-release.js';
 
 export interface QuarantineListItem {
@@ -44,7 +44,7 @@ export async function listQuarantined(db: DbOrTrx, limit = 500): Promise<Quarant
     const h = r.from_address === null || r.subject === null ? headerFields(r.head) : [];
     return {
       id: r.id, receivedAt: r.received_at.toISOString(), source: r.source,
-      from: r.from_address ?? firstHeader(h, 'from'), subject: r.subject ?? firstHeader(h, 'subject'),
+      from: r.from_address ?? senderOf(h), subject: r.subject ?? firstHeader(h, 'subject'),
       reason: r.status_reason, error: r.error, size: r.size === null ? null : Number(r.size),
     };
   });
@@ -62,7 +62,7 @@ export async function showQuarantined(db: DbOrTrx, id: number): Promise<Quaranti
   const headers = headerFields(m.head);
   const reason = m.status === 'quarantined' ? m.status_reason : null;
   return {
-    id: m.id, receivedAt: m.received_at.toISOString(), source: m.source, from: m.from_address ?? firstHeader(headers, 'from'),
+    id: m.id, receivedAt: m.received_at.toISOString(), source: m.source, from: m.from_address ?? senderOf(headers),
     subject: m.subject ?? firstHeader(headers, 'subject'), reason, error: m.error, size: m.size === null ? null : Number(m.size),
     status: m.status, statusReason: m.status_reason, mailbox: m.mailbox, headers, headersOnly: m.status_reason === 'oversize',
   };
@@ -100,4 +100,11 @@ function headerFields(head: Uint8Array | null): { name: string; value: string }[
 
 function firstHeader(fields: { name: string; value: string }[], name: string): string | null {
   return fields.find((f) => f.name === name)?.value ?? null;
+}
+
+/** The From address (as the intake would store it), else the header as written, else null. */
+function senderOf(fields: { name: string; value: string }[]): string | null {
+  const value = firstHeader(fields, 'from');
+  if (value === null) return null;
+  return parseAddressList(value, 1)[0]?.address || value;
 }
