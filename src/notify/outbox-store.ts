@@ -408,7 +408,8 @@ export async function listOutbox(db: DbOrTrx, opts: { failed?: boolean; limit?: 
   let q = db.selectFrom('outbox').leftJoin('cases', 'cases.id', 'outbox.case_id')
     .select(['outbox.id', 'outbox.created_at', 'outbox.status', 'outbox.kind', 'cases.number', 'outbox.to_addresses', 'outbox.cc_addresses',
       'outbox.subject', 'outbox.attempts', 'outbox.last_error', 'outbox.next_attempt_at', 'outbox.sent_at'])
-    .orderBy('outbox.created_at', 'desc').orderBy('outbox.id', 'desc').limit(opts.limit ?? 100);
+    // Newest by id: the primary key serves the bounded scan (created_at is the cause's instant, in the same order).
+    .orderBy('outbox.id', 'desc').limit(opts.limit ?? 100);
   if (opts.failed) q = q.where('outbox.status', 'in', ['failed', 'held_back']);
   const rows = await q.execute();
   return rows.map((r) => ({
