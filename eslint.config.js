@@ -37,7 +37,7 @@ const pureExceptions = [
 const ioNeighbours = [
   'case-store', 'case-queries', 'message-handler', 'message-store', 'mailbox-cursors',
   'outbox-dispatcher', 'outbox-store', 'templates', 'transport', 'intake-facts', 'apply-plan', 'decide', 'relay-html',
-  'case-view', 'held-store', 'held-release',
+  'case-view', 'held-store', 'held-release', 'quarantine-store', 'case-stats',
 ];
 
 export default tseslint.config(

@@ -170,3 +170,29 @@ export function formatLocal(at: Date, timeZone: string): string {
   const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
   return `${p.weekday} ${p.day} ${p.month} ${p.year}, ${p.hour}:${p.minute} (${timeZone})`;
 }
+
+/**
+ * Business minutes from `from` to `to` (what addBusinessMinutes(cal, from, m) would need to reach
+ * `to`): only the working windows of business days count. Zero when `to` is not after `from`.
+ * Not rounded, so a response 90 seconds in is 1.5 minutes.
+ */
+export function businessMinutesBetween(cal: BusinessCalendar, from: Date, to: Date): number {
+  const end = to.getTime();
+  let cursor = from.getTime();
+  if (end <= cursor) return 0;
+  let total = 0;
+  let day = localDayStart(cal, cursor);
+  // The loop runs once per local day; a span of many years is a caller's mistake, not a stats window.
+  for (let i = 0; day < end; i++) {
+    if (i > MAX_DAYS_SCANNED * 3) throw new Error(`businessMinutesBetween: span of more than ${MAX_DAYS_SCANNED * 3} days`);
+    const w = dayInfo(cal, day);
+    if (w.business) {
+      const s = Math.max(cursor, w.start);
+      const e = Math.min(end, w.end);
+      if (e > s) total += e - s;
+    }
+    day = w.nextDayStart;
+    cursor = Math.max(cursor, day);
+  }
+  return total / 60_000;
+}

@@ -1,8 +1,12 @@
 // The operator JSON contract (`casemail case show N --json`, `case list --json`): one stable,
 // documented shape (README "Operator JSON") that scripts, monitoring and tests read. Reads only:
 // cases, participants, links, events, inbound messages and outbox rows, through the `db` given.
-// Mail text stays as strings; the command escapes it for the terminal when printing.
+// Mail text stays as strings; the command escapes it for the terminal when printing. The human
+// form of `case show` (formatCaseTimeline) is pure text from that view.
 import { sql } from 'kysely';
+import { DateTime } from 'luxon';
+import { formatLocal } from '../calendar/business-calendar.js';
+import { formatDuration } from '../calendar/time-words.js';
 import type { DbOrTrx } from '../db/database.js';
 import { decodeRawHeader, parseAddressList, splitHeaderBlock } from '../ingest/parse-header.js';
 
@@ -202,4 +206,90 @@ function headerBlock(bytes: Buffer): string {
   const text = bytes.toString('latin1');
   const m = /\r?\n\r?\n/.exec(text);
   return m ? text.slice(0, m.index) : text;
+}
+
+/** One field's value in a terminal line: every control character visible (the CLI passes terminalLine). */
+type Escape = (value: string) => string;
+
+const CLOSE_REASONS: Record<string, string> = {
+  no_response: 'auto-closed: no answer to a request for information', auto_resolved: 'auto-closed: the proposed resolution was not answered',
+  customer_confirmed: 'the customer confirmed the resolution', customer_closed: 'closed by the customer', engineer_closed: 'closed by an engineer',
+  merged: 'merged into another case',
+};
+
+function shortData(data: Record<string, unknown>, esc: Escape): string {
+  if (typeof data.from === 'string' && typeof data.to === 'string') {
+    return `${esc(data.from)} -> ${esc(data.to)}${typeof data.reason === 'string' ? ` (${esc(data.reason)})` : ''}`;
+  }
+  // The reason first: it is what an operator looks for, and long values (ISO instants) follow.
+  const parts = Object.entries(data).sort(([a], [b]) => Number(b === 'reason') - Number(a === 'reason')).filter(([, v]) => v !== null && v !== undefined && typeof v !== 'object').map(([k, v]) => `${k}=${String(v)}`);
+  const text = parts.join(' ');
+  return esc(text.length > 140 ? `${text.slice(0, 139)}…` : text);
+}
+
+function delivery(d: DeliveryView, zone: string, esc: Escape): string {
+  const tries = `${d.attempts} attempt${d.attempts === 1 ? '' : 's'}`;
+  const err = d.lastError ? `, last error: ${esc(d.lastError.length > 200 ? `${d.lastError.slice(0, 199)}…` : d.lastError)}` : '';
+  switch (d.status) {
+    case 'sent': return `sent ${d.sentAt ? shortTime(d.sentAt, zone) : ''}${err}`.trimEnd();
+    case 'pending': return `pending (${tries}${err})`;
+    case 'failed': return `FAILED after ${tries}${err}`;
+    case 'held_back': return `held_back (per-address limit; ${tries}${err})`;
+  }
+}
+
+/** "Mon 7 Dec 2026 10:00" in the service's zone: one timeline line each, so short. */
+function shortTime(iso: string, zone: string): string {
+  return DateTime.fromISO(iso, { zone }).toFormat('ccc d LLL yyyy HH:mm');
+}
+
+/**
+ * `casemail case show N` for a person: the header, the deadlines in words in the service's time
+ * zone, then one line per inbound message, event and outgoing mail in time order. `now` only
+ * says whether a deadline is ahead or passed. Every value from mail or the directory goes through `esc`.
+ */
+export function formatCaseTimeline(v: CaseView, opts: { timeZone: string; prefix: string; now: Date; esc: Escape }): string {
+  const { timeZone: zone, esc } = opts;
+  const words = (iso: string) => formatLocal(new Date(iso), zone);
+  const rel = (iso: string) => {
+    const ms = new Date(iso).getTime() - opts.now.getTime();
+    return ms >= 0 ? `in ${formatDuration(ms)}` : `${formatDuration(-ms)} ago`;
+  };
+  const person = (p: PersonView | null) => (p ? esc(p.name ? `${p.name} <${p.address}>` : p.address) : '(none)');
+  const out: string[] = [];
+  const field = (label: string, value: string) => out.push(`${label.padEnd(18)}${value}`);
+  out.push(`${esc(opts.prefix)} #${v.number}: ${esc(v.subject)}`);
+  field('organisation', `${esc(v.organisation.name)} (${esc(v.organisation.key)})`);
+  field('requester', person(v.requester));
+  field('assignee', person(v.assignee));
+  field('severity', `${v.severity} (${esc(v.severitySource)})`);
+  field('state', esc(v.state));
+  field('opened', words(v.openedAt));
+  if (v.closedAt) field('closed', `${words(v.closedAt)}${v.closeReason ? ` — ${esc(CLOSE_REASONS[v.closeReason] ?? v.closeReason)}` : ''}`);
+  if (v.escalatedAt) field('escalated', words(v.escalatedAt));
+  if (v.links.length) field('linked', v.links.map((l) => `${esc(l.kind)} #${l.case}`).join(', '));
+
+  out.push('', 'Deadlines');
+  const d = v.deadlines;
+  field('  first response', d.firstResponseAt
+    ? `answered ${words(d.firstResponseAt)} (${new Date(d.firstResponseAt) <= new Date(d.firstResponseDueAt) ? 'within target' : 'after the target'}; due ${words(d.firstResponseDueAt)})`
+    : `due ${words(d.firstResponseDueAt)} (${rel(d.firstResponseDueAt)})`);
+  field('  SLA warning', d.slaWarnedAt ? `sent ${words(d.slaWarnedAt)}` : d.slaWarningDueAt && !d.firstResponseAt ? `due ${words(d.slaWarningDueAt)}` : '-');
+  field('  SLA breach', d.slaBreachedAt ? `breached ${words(d.slaBreachedAt)}` : '-');
+  field('  next reminder', d.nextReminderAt ? `${words(d.nextReminderAt)} (${rel(d.nextReminderAt)})` : '-');
+  field('  auto-close', d.autoCloseAt ? `${words(d.autoCloseAt)} (${rel(d.autoCloseAt)})${d.autoCloseReason ? `, reason ${esc(d.autoCloseReason)}` : ''}` : '-');
+
+  out.push('', `Timeline (${zone})`);
+  if (v.timeline.length === 0) out.push('  (nothing yet)');
+  for (const item of v.timeline) {
+    const when = shortTime(item.at, zone);
+    if (item.type === 'event') {
+      out.push(`  ${when}  event     ${esc(item.kind)} by ${esc(item.actor)}${Object.keys(item.data).length ? `: ${shortData(item.data, esc)}` : ''}`);
+    } else if (item.direction === 'inbound') {
+      out.push(`  ${when}  in        from ${esc(item.from ?? '(no sender)')} "${esc(item.subject ?? '')}" [${esc(item.status)}${item.statusReason ? `: ${esc(item.statusReason)}` : ''}]`);
+    } else {
+      out.push(`  ${when}  out       ${esc(item.kind ?? 'mail')} to ${esc(item.to.join(', '))}: ${item.delivery ? delivery(item.delivery, zone, esc) : esc(item.status)}`);
+    }
+  }
+  return out.join('\n') + '\n';
 }

@@ -21,6 +21,16 @@ export type ReleaseOutcome =
 export async function releaseHeld(db: Db, intake: ReleaseIntake, id: number, now: Date): Promise<ReleaseOutcome> {
   const held = await heldMessage(db, id);
   if (!held.ok) return held;
+  return rerunStored(db, intake, id, held, now);
+}
+
+/**
+ * Runs a stored inbound message (held, or quarantined: `casemail quarantine retry`) through the
+ * intake again; the intake retires the old row as `released` pointing at the new one.
+ */
+export async function rerunStored(
+  db: Db, intake: ReleaseIntake, id: number, held: { source: 'imap' | 'smtp' | 'pipe' | 'outbox'; rawSha256: string | null; reason?: string | null }, now: Date,
+): Promise<{ ok: false; why: 'raw_missing' } | { ok: true; result: IntakeResult; opened: number[] }> {
   const raw = held.rawSha256 ? await rawBytes(db, held.rawSha256) : null;
   if (!raw) return { ok: false, why: 'raw_missing' };
   // Where it first came from; the IMAP position and SMTP envelope belong to the first delivery.

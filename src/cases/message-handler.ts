@@ -259,12 +259,15 @@ function senderRole(s: Sender): string {
  * and the release recorded on the case it was held on.
  */
 async function markReleased(trx: Trx, heldId: number, newId: number, hash: string, plan: Plan, now: Date): Promise<void> {
+  // A quarantined message is retried the same way (`casemail quarantine retry`); the caller checked which it is.
+  const before = await trx.selectFrom('messages').select('status').where('id', '=', heldId).forUpdate().executeTakeFirst();
+  const wasQuarantined = before?.status === 'quarantined';
   const held = await trx.updateTable('messages')
     .set({ status: 'released', status_reason: `released as message ${newId}`, message_id_header: null, content_hash: `released:${heldId}:${hash}`, uid: null })
-    .where('id', '=', heldId).where('status', '=', 'held').returning(['case_id']).executeTakeFirst();
+    .where('id', '=', heldId).where('status', 'in', ['held', 'quarantined']).returning(['case_id']).executeTakeFirst();
   if (!held) throw Object.assign(new Error(`message ${heldId} is not held`), { code: 'not_held' });
   plan.events.push({
-    caseId: held.case_id ?? plan.message.caseId, actor: 'operator', kind: 'held_message_released', aboutMessage: false, messageId: heldId,
+    caseId: held.case_id ?? plan.message.caseId, actor: 'operator', kind: wasQuarantined ? 'quarantined_message_retried' : 'held_message_released', aboutMessage: false, messageId: heldId,
     data: { heldMessage: heldId, newMessage: newId, outcome: plan.message.status, reason: plan.message.reason, cases: plan.caseNumbers, at: now.toISOString() },
   });
 }

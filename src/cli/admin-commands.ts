@@ -1,12 +1,12 @@
-// Operator commands: migrate, directory import/export, case list/show (--json: case-view.ts). Each opens the
+// Operator commands: migrate, directory import/export, case list (--json: case-view.ts; `case show` is in operator-commands.ts). Each opens the
 // database, does one thing, prints a human-readable result and returns the exit code. Text
 // that came from mail or files goes through terminal-text.ts, so it cannot drive the terminal.
 import { readFileSync } from 'node:fs';
 import { migrateToLatest } from '../db/database.js';
 import { formatDirectory, parseDirectory } from '../directory/directory-file.js';
 import { exportDirectory, importDirectory } from '../directory/directory-store.js';
-import { listCases, showCase } from '../cases/case-queries.js';
-import { caseListView, caseView } from '../cases/case-view.js';
+import { listCases } from '../cases/case-queries.js';
+import { caseListView } from '../cases/case-view.js';
 import { loadContext, openForCommand, type AppContext, type GlobalOptions } from './context.js';
 import { directoryForOutput, stringifyForTerminal, terminalLine } from './terminal-text.js';
 import type { DatabaseHandle } from '../db/database.js';
@@ -100,30 +100,6 @@ export async function runCaseList(opts: GlobalOptions, state?: string, json = fa
     for (const r of rows) {
       process.stdout.write(`${ctx.config.settings.caseNumber.prefix} #${r.number}  sev ${r.severity}  ${r.state.padEnd(19)} ${terminalLine(r.organisation).padEnd(20).slice(0, 20)}  ${terminalLine(r.subject)}\n`);
     }
-    return 0;
-  } finally {
-    await handle.close();
-  }
-}
-
-export async function runCaseShow(opts: GlobalOptions, num: string, json = false): Promise<number> {
-  const n = Number(String(num).replace(/^#/, ''));
-  if (!Number.isInteger(n) || n <= 0) {
-    process.stderr.write(`casemail case show: "${terminalLine(String(num))}" is not a case number\n`);
-    return 2;
-  }
-  const ctx = loadContext(opts, 'stderr', { quiet: true });
-  if (!ctx) return 1;
-  const handle = await openOrSay(ctx, 'case show', 'auto', 'existing');
-  if (!handle) return 1;
-  try {
-    // --json is the documented contract (README "Operator JSON"); without it, the older dump.
-    const shown = json ? await caseView(handle.db, n, { supportAddress: ctx.config.settings.addresses.support }) : await showCase(handle.db, n);
-    if (!shown) {
-      process.stderr.write(`casemail case show: no case #${n}\n`);
-      return 1;
-    }
-    process.stdout.write(stringifyForTerminal(shown) + '\n');
     return 0;
   } finally {
     await handle.close();

@@ -113,10 +113,68 @@ export async function main(argv: string[]): Promise<void> {
   cases
     .command('show')
     .argument('<number>', 'case number')
+    .description('the case: header, deadlines and a timeline of messages, events and outgoing mail')
     .option('--json', 'the case and its timeline as JSON (README: Operator JSON)')
     .action(async (num: string, opts: { json?: boolean }) => {
-      const { runCaseShow } = await import('./admin-commands.js');
+      const { runCaseShow } = await import('./operator-commands.js');
       process.exitCode = await runCaseShow(program.opts(), num, opts.json === true);
+    });
+
+  const outbox = program.command('outbox').description('outgoing mail: look at the queue, retry a failed or held-back mail');
+  outbox
+    .command('list')
+    .description('newest first: status, kind, case, recipients, attempts, last error, next attempt')
+    .option('--failed', 'only mail that needs an operator (failed, held_back)')
+    .option('--limit <n>', 'at most this many rows', '100')
+    .option('--json', 'a JSON array (README: Operator JSON)')
+    .action(async (opts: { failed?: boolean; limit?: string; json?: boolean }) => {
+      const { runOutboxList } = await import('./operator-commands.js');
+      process.exitCode = await runOutboxList(program.opts(), opts);
+    });
+  outbox
+    .command('retry')
+    .argument('<id>', 'outbox id')
+    .description('a failed or held-back mail back in the queue, due now, attempts reset (a sent one is refused)')
+    .action(async (id: string) => {
+      const { runOutboxRetry } = await import('./operator-commands.js');
+      process.exitCode = await runOutboxRetry(program.opts(), id);
+    });
+
+  const quarantine = program.command('quarantine').description('mail the intake could not handle: look, or retry it through the intake');
+  quarantine
+    .command('list')
+    .option('--json', 'a JSON array (README: Operator JSON)')
+    .action(async (opts: { json?: boolean }) => {
+      const { runQuarantineList } = await import('./operator-commands.js');
+      process.exitCode = await runQuarantineList(program.opts(), opts.json === true);
+    });
+  quarantine
+    .command('show')
+    .argument('<id>', 'message id')
+    .option('--json', 'as JSON (README: Operator JSON)')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const { runQuarantineShow } = await import('./operator-commands.js');
+      process.exitCode = await runQuarantineShow(program.opts(), id, opts.json === true);
+    });
+  quarantine
+    .command('retry')
+    .argument('<id>', 'message id')
+    .description('run the stored message through the intake again (after the cause was fixed)')
+    .action(async (id: string) => {
+      const { runQuarantineRetry } = await import('./operator-commands.js');
+      process.exitCode = await runQuarantineRetry(program.opts(), id);
+    });
+
+  program
+    .command('stats')
+    .description('open cases, first responses within target, breaches, business-time response percentiles, auto-closes')
+    .requiredOption('--from <date>', 'window start: YYYY-MM-DD in the service time zone, or an ISO instant')
+    .requiredOption('--to <date>', 'window end: YYYY-MM-DD (that day included), or an ISO instant')
+    .option('--now <iso>', 'the instant the figures are "as of" (default: the clock)')
+    .option('--json', 'as JSON (README: Operator JSON)')
+    .action(async (opts: { from?: string; to?: string; now?: string; json?: boolean }) => {
+      const { runStats } = await import('./operator-commands.js');
+      process.exitCode = await runStats(program.opts(), opts);
     });
 
   const held = program.command('held').description('mail the intake held: look, release into the intake again, or discard');

@@ -52,6 +52,8 @@ function outboxRow(mail: OutgoingMail, ctx: EnqueueContext): Insertable<OutboxTa
     subject: boundSubject(mail.subject),
     data: JSON.stringify(boundMailData(mail.kind, mail.data)),
     next_attempt_at: ctx.now,
+    // The instant of the change that caused it (as its event's), not the database's clock: the case timeline orders by both.
+    created_at: ctx.now,
   };
 }
 
@@ -492,4 +494,65 @@ export async function bouncingAddresses(db: DbOrTrx, addresses: readonly string[
   const rows = await db.selectFrom('contacts').select(['address', 'bounce_reason'])
     .where('address', 'in', wanted).where('bouncing_since', 'is not', null).execute();
   return new Map(rows.map((r) => [r.address, r.bounce_reason ?? 'permanent bounce']));
+}
+
+/** One outbox row as `casemail outbox list` shows it (README "Operator JSON"). */
+export interface OutboxListItem {
+  id: number;
+  createdAt: string;
+  status: 'pending' | 'sent' | 'failed' | 'held_back';
+  kind: string;
+  caseNumber: number | null;
+  to: string[];
+  subject: string;
+  attempts: number;
+  lastError: string | null;
+  /** When the dispatcher tries next (pending rows); for other rows the last value it had. */
+  nextAttemptAt: string;
+  sentAt: string | null;
+}
+
+/** Newest first, at most `limit` rows; `failed` keeps the rows that need an operator (failed, held_back). */
+export async function listOutbox(db: DbOrTrx, opts: { failed?: boolean; limit?: number } = {}): Promise<OutboxListItem[]> {
+  let q = db.selectFrom('outbox').leftJoin('cases', 'cases.id', 'outbox.case_id')
+    .select(['outbox.id', 'outbox.created_at', 'outbox.status', 'outbox.kind', 'cases.number', 'outbox.to_addresses', 'outbox.cc_addresses',
+      'outbox.subject', 'outbox.attempts', 'outbox.last_error', 'outbox.next_attempt_at', 'outbox.sent_at'])
+    // Newest by id: the primary key serves the bounded scan (created_at is the cause's instant, in the same order).
+    .orderBy('outbox.id', 'desc').limit(opts.limit ?? 100);
+  if (opts.failed) q = q.where('outbox.status', 'in', ['failed', 'held_back']);
+  const rows = await q.execute();
+  return rows.map((r) => ({
+    id: r.id, createdAt: r.created_at.toISOString(), status: r.status, kind: r.kind, caseNumber: r.number,
+    to: [...r.to_addresses, ...r.cc_addresses], subject: r.subject, attempts: r.attempts, lastError: r.last_error,
+    nextAttemptAt: r.next_attempt_at.toISOString(), sentAt: r.sent_at ? r.sent_at.toISOString() : null,
+  }));
+}
+
+export type OutboxRetryOutcome =
+  | { ok: true; previous: 'failed' | 'held_back'; caseId: number | null }
+  | { ok: false; why: 'not_found' }
+  | { ok: false; why: 'not_retryable'; status: 'pending' | 'sent' };
+
+/**
+ * An operator's retry of one row (`casemail outbox retry ID`): a failed or held_back row goes back
+ * to pending, due now, attempts reset, its last error kept until the next attempt overwrites it.
+ * A sent row is refused (it would go out twice), and so is a pending one (it is already queued).
+ * The change and an `outbox_retried` event on its case are one transaction; the row is locked first.
+ */
+export async function retryOutboxRow(db: Db, id: number, opts: { now: Date; actor: string }): Promise<OutboxRetryOutcome> {
+  return db.transaction().execute(async (trx): Promise<OutboxRetryOutcome> => {
+    const row = await trx.selectFrom('outbox').select(['status', 'case_id', 'kind', 'attempts', 'last_error']).where('id', '=', id).forUpdate().executeTakeFirst();
+    if (!row) return { ok: false, why: 'not_found' };
+    if (row.status !== 'failed' && row.status !== 'held_back') return { ok: false, why: 'not_retryable', status: row.status };
+    await trx.updateTable('outbox')
+      .set({ status: 'pending', attempts: 0, next_attempt_at: opts.now, locked_until: null, locked_by: null })
+      .where('id', '=', id).execute();
+    if (row.case_id !== null) {
+      await trx.insertInto('case_events').values({
+        case_id: row.case_id, message_id: null, at: opts.now, actor: opts.actor, kind: 'outbox_retried',
+        data: JSON.stringify({ outboxId: id, mailKind: row.kind, previous: row.status, attempts: row.attempts, lastError: row.last_error }),
+      }).execute();
+    }
+    return { ok: true, previous: row.status, caseId: row.case_id };
+  });
 }

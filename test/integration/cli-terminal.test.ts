@@ -87,11 +87,19 @@ describe(`casemail CLI output of hostile mail on ${databaseKind()}`, () => {
     expect(r.stdout).toContain('Ac\\u202eme\\x9b');
   }, TIMEOUT);
 
-  it('case show stays JSON with the controls as \\u escapes, and parses back to the stored subject', async () => {
-    const r = await runCli(['case', 'show', String(caseNumber)], env);
+  it('case show --json stays JSON with the controls as \\u escapes, and parses back to the stored subject', async () => {
+    const r = await runCli(['case', 'show', String(caseNumber), '--json'], env);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(RAW_UNSAFE);
     expect(JSON.parse(r.stdout).subject).toBe(HOSTILE_SUBJECT);
+  }, TIMEOUT);
+
+  it('case show (the timeline) prints the subject and organisation with visible escapes', async () => {
+    const r = await runCli(['case', 'show', String(caseNumber)], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(RAW_UNSAFE);
+    expect(r.stdout.split('\n')[0]).toContain('Invoice \\x1b]0;pwned\\x07 \\x1b[2J \\x9b31m red \\x7f \\u202egnp.exe');
+    expect(r.stdout).toContain('Ac\\u202eme\\x9b');
   }, TIMEOUT);
 
   it('directory export (JSON) parses to the same names without raw controls', async () => {

@@ -416,7 +416,7 @@ describe('local mode: `casemail start` with no configuration (npm start)', () =>
     expect(list.code).toBe(0);
     const number = new RegExp(`^Case #(\\d+) .*${subject}$`, 'm').exec(list.stdout)?.[1];
     expect(number, list.stdout).toBeDefined();
-    const shown = await cli(['case', 'show', number!], env);
+    const shown = await cli(['case', 'show', number!, '--json'], env);
     expect(shown.code).toBe(0);
     expect(JSON.parse(shown.stdout)).toMatchObject({ number: Number(number), subject });
     // The commands used the service's server and left it running.
