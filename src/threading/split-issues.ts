@@ -472,7 +472,6 @@ const VAGUE_COUNT = /\b(?:things|points|topics|matters|requests|punkte|themen|an
 
 /** Why this candidate is not a list of issues, or null when it is one. */
 function rejection(c: Candidate, l: Layout, ctx: Context): string | null {
-  if (l.items.length > MAX_ITEMS) return 'too many items';
   const heading = lastNonBlank(l.intro);
   if (isDetailHeading(heading)) return 'detail heading';
   const introPara = lastParagraph(l.intro);
@@ -481,6 +480,9 @@ function rejection(c: Candidate, l: Layout, ctx: Context): string | null {
   // A short heading naming problems ("Problems:", "Bekannte Fehler:") counts them like "two problems".
   const problemsHeading = /:\s*$/.test(heading) && words(heading) <= 4 && PROBLEMS_NOUN.test(lc(heading));
   const explicit = labelled || ctx.counted || COUNT_PHRASE.test(lc(introPara)) || problemsHeading;
+  // A long list is an inventory or a log, unless the writer counts or labels its items as separate
+  // issues ("we have 30 separate issues:"): then it splits, up to limits.maxCasesPerMessage.
+  if (l.items.length > MAX_ITEMS && !explicit) return 'too many items';
   if (!explicit && !pluralIntro && SINGULAR_INTRO.test(lc(introPara))) return 'one issue announced';
   if (c.kind === 'heading' && c.rests.some((h) => TEMPLATE_HEADING.test(h) || DETAIL_HEADING.test(lc(h)))) return 'a report template';
   const judged = l.items.map((item) => judge(itemBody(item, c.kind)));

@@ -110,7 +110,8 @@ describe(`a deployment's templates folder with one changed file, through SMTP in
     const got = await sink.waitFor((ms) => ms.some(isAck) && ms.some(isNotification), 20_000);
 
     const ack = await parseMessage(got.find(isAck)!.raw);
-    expect(ack.text).toMatch(/^Dear Bob Builder,\n\nACME-PATCHED acknowledgement of \[Case #\d+\]\.\nWe answer within 24 business hours, by Wednesday 25 November 2026, 10:00 \(Europe\/Berlin\)\./);
+    // The reply marker opens every mail we send; the deployment's own text follows it.
+    expect(ack.text).toMatch(/^##- Please type your reply above this line -##\n\nDear Bob Builder,\n\nACME-PATCHED acknowledgement of \[Case #\d+\]\.\nWe answer within 24 business hours, by Wednesday 25 November 2026, 10:00 \(Europe\/Berlin\)\./);
     // Severity 3 (nothing urgent in the mail): 24 business hours. The HTML part had no override: the shipped one, with the target in both forms.
     expect(ack.html).toMatch(/Our target for the first response is within 24 business hours: by <strong>Wednesday 25 November 2026, 10:00 \(Europe\/Berlin\)<\/strong>/);
     expect(ack.html).not.toContain('ACME-PATCHED');
