@@ -108,5 +108,5 @@ export function domainOf(value: string): string | null {
 }
 
 function sameDomain(a: string | null, b: string): boolean {
-  return a !== null && a === b;
+  return a !== null && a.toLowerCase().replace(/\.$/, '') === b;
 }
