@@ -13,6 +13,8 @@ import { silentLogger } from '../../src/log/logger.js';
 import { parseMessage } from '../../src/ingest/parse-message.js';
 import { formatLocal } from '../../src/calendar/business-calendar.js';
 import { REPLY_MARKER } from '../../src/threading/reply-marker.js';
+import { MessageHandler } from '../../src/cases/message-handler.js';
+import { releaseHeld } from '../../src/cases/held-release.js';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-sink.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
@@ -28,6 +30,7 @@ interface Harness {
   tdb: TestDatabase;
   sink: SmtpSink;
   service: RunningService;
+  settings: ReturnType<typeof loadConfig>['settings'];
 }
 
 async function startHarness(trustAuthResultsFrom: string | null, clock: () => Date): Promise<Harness> {
@@ -43,7 +46,7 @@ async function startHarness(trustAuthResultsFrom: string | null, clock: () => Da
     },
   });
   const service = await startService({ config, logger: silentLogger }, tdb, { clock });
-  return { tdb, sink, service };
+  return { tdb, sink, service, settings: config.settings };
 }
 
 function helpers(h: () => Harness) {
@@ -262,5 +265,15 @@ describe(`organisation admins by mail without trustAuthResultsFrom, on ${databas
     expect(text).toContain('this service is not set up to check it');
     expect(text).toContain('(setting trustAuthResultsFrom)');
     expect(text).not.toContain('2027-12-31');
+
+    // Once the operator configures the trusted server, `casemail held release` runs the command.
+    const trusting = new MessageHandler({
+      db: h.tdb.db, settings: { ...h.settings, trustAuthResultsFrom: MX }, logger: silentLogger, clock: () => new Date('2026-11-24T09:30:00Z'),
+    });
+    const outcome = await releaseHeld(h.tdb.db, trusting, Number(/OK: \w+ (\d+)/.exec(reply)![1]), new Date('2026-11-24T09:30:00Z'));
+    expect(outcome).toMatchObject({ ok: true });
+    expect(await rowOf(reply)).toMatchObject({ status: 'released' });
+    const licenses = await h.tdb.db.selectFrom('outbox').select(['kind', 'data']).where('kind', '=', 'admin-command-result').orderBy('id', 'desc').executeTakeFirstOrThrow();
+    expect(licenses.data).toMatchObject({ outcome: 'licenses', licenses: [{ product: 'Server', endsOn: '2027-12-31', daysLeft: 402 }] });
   });
 });
