@@ -6,6 +6,7 @@ import type { Trx } from '../db/database.js';
 import type { Insertable } from 'kysely';
 import type { MessagesTable } from '../db/schema.js';
 import { enqueueMails, type EnqueueContext } from '../notify/outbox-store.js';
+import { addContacts } from '../directory/directory-store.js';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
 import { insertMessageWithRaw, storeAttachments } from './message-store.js';
 import type { CaseChanges, CaseUpdate, Plan } from './plan.js';
@@ -80,6 +81,7 @@ async function applyChanges(trx: Trx, plan: CaseChanges, inboundId: number | nul
     await trx.updateTable('contacts').set({ bouncing_since: null, bounce_reason: null })
       .where('address', '=', plan.clearBouncing.address).where('bouncing_since', 'is not', null).execute();
   }
+  if (plan.addContacts?.length) await addContacts(trx, plan.addContacts);
   const inserted = await enqueueMails(trx, plan.mails, ctx);
   return { queuedMail: inserted.size > 0, mailsQueued: inserted.size };
 }

@@ -5,12 +5,13 @@ import type { Route } from '../threading/route-message.js';
 import { parseEngineerCommands } from '../threading/engineer-commands.js';
 import { relayHtml } from '../notify/relay-html.js';
 import {
-  automaticMail, bouncedAddresses, engineerMail, escalation, followUp, hold, ignoreLoop, newCaseParts, newRequest, type EngineerFacts,
+  adminAuthentication, adminCommand, automaticMail, bouncedAddresses, engineerMail, escalation, followUp, hold, ignoreLoop, newCaseParts, newRequest, type EngineerFacts,
 } from './actions/index.js';
 import {
-  casesReachedBy, ccContacts, findCaseByNumber, findEngineer, gatherEscalationFacts, gatherNewRequestFacts, reserveCases, unassignedRecipients, type IntakeFacts,
+  casesReachedBy, ccContacts, findCaseByNumber, findEngineer, gatherAdminCommandFacts, gatherEscalationFacts, gatherNewRequestFacts, reserveCases, unassignedRecipients, type IntakeFacts,
 } from './intake-facts.js';
 import type { Plan } from './plan.js';
+import { MAX_DIGEST_CASES } from '../notify/mail-bounds.js';
 
 type Decider<K extends Route['kind']> = (trx: Trx, route: Extract<Route, { kind: K }>, facts: IntakeFacts) => Promise<Plan>;
 
@@ -37,6 +38,14 @@ const DECIDERS: { [K in Route['kind']]: Decider<K> } = {
   'new-request': (trx, route, facts) => decideNewRequest(trx, route, facts),
   'reopen-as-new': (trx, route, facts) => decideNewRequest(trx, route, facts),
   engineer: async (trx, route, facts) => engineerMail(route, facts, await gatherEngineerFacts(trx, facts)),
+  'admin-command': async (trx, route, facts) => {
+    const sender = facts.sender;
+    if (sender.kind !== 'contact') throw new Error('admin command from a non-contact');
+    // Nothing about the organisation is read for a sender who has not proved the domain.
+    const auth = adminAuthentication(facts);
+    const more = auth.ok ? await gatherAdminCommandFacts(trx, facts, route.command, sender.organisationId, MAX_DIGEST_CASES) : null;
+    return adminCommand(route, facts, auth, more);
+  },
 };
 
 export function decide(trx: Trx, route: Route, facts: IntakeFacts): Promise<Plan> {

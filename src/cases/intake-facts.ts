@@ -12,6 +12,7 @@ import { originalMessageIds, recipientsOf } from '../threading/message-facts.js'
 import { outboxIdFromReturnPath } from '../threading/return-path-token.js';
 import { caseNumberFromReplyToken, replyAddressFor } from '../threading/reply-token.js';
 import { escalationRefs } from '../threading/escalation-ref.js';
+import { contactLines, type AdminCommand, type ContactLine } from '../threading/admin-commands.js';
 import type { OurMail } from '../threading/bounce-trust.js';
 import type { Understanding } from '../threading/understanding.js';
 import { caseIdForMessageIds, findOurMail } from './message-store.js';
@@ -384,4 +385,78 @@ async function loadEscalatedCase(trx: Trx, caseId: number, via: EscalatedCaseFac
     requester: requester ? { name: requester.name, address: requester.address } : null,
     lastCustomer: message(customer), lastEngineer: message(engineer),
   };
+}
+
+// ---------------------------------------------------------------- organisation admins (spec section 8)
+
+export interface DigestCaseFacts {
+  number: number;
+  subject: string;
+  severity: 1 | 2 | 3;
+  state: CaseState;
+  requester: { name: string; address: string };
+  openedAt: Date;
+  firstResponseAt: Date | null;
+  firstResponseDueAt: Date;
+  autoCloseAt: Date | null;
+}
+
+export interface KnownAddress {
+  /** A contact's organisation, or 'engineer'. */
+  kind: 'contact' | 'engineer';
+  organisationId: number | null;
+}
+
+export interface AdminCommandFacts {
+  /** The organisation's open cases, oldest first, at most `limit`; `total` counts them all. */
+  openCases: DigestCaseFacts[];
+  openTotal: number;
+  contracts: { product: string; startsOn: string; endsOn: string }[];
+  /** `add contact`: the body's lines, and who each address already is. */
+  lines: ContactLine[];
+  omittedLines: number;
+  known: Map<string, KnownAddress>;
+}
+
+/** What one admin command needs: only the part its command reads is looked up. */
+export async function gatherAdminCommandFacts(trx: Trx, facts: IntakeFacts, command: AdminCommand, organisationId: number, limit: number): Promise<AdminCommandFacts> {
+  const out: AdminCommandFacts = { openCases: [], openTotal: 0, contracts: [], lines: [], omittedLines: 0, known: new Map() };
+  if (command === 'cases') {
+    const base = trx.selectFrom('cases as c').where('c.organisation_id', '=', organisationId).where('c.state', '<>', 'closed');
+    const [rows, count] = await Promise.all([
+      base.leftJoin('contacts as k', 'k.id', 'c.requester_contact_id')
+        .select(['c.number', 'c.subject', 'c.severity', 'c.state', 'c.opened_at', 'c.first_response_at', 'c.first_response_due_at', 'c.auto_close_at', 'k.name', 'k.address'])
+        .orderBy('c.opened_at').orderBy('c.number').limit(limit).execute(),
+      base.select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow(),
+    ]);
+    out.openTotal = count.n;
+    out.openCases = rows.map((r) => ({
+      number: Number(r.number), subject: r.subject, severity: r.severity as 1 | 2 | 3, state: r.state,
+      requester: { name: r.name ?? '', address: r.address ?? '' }, openedAt: r.opened_at, firstResponseAt: r.first_response_at,
+      firstResponseDueAt: r.first_response_due_at, autoCloseAt: r.auto_close_at,
+    }));
+  } else if (command === 'licenses') {
+    const rows = await trx.selectFrom('contracts').select(['product', 'starts_on', 'ends_on'])
+      .where('organisation_id', '=', organisationId).orderBy('ends_on', 'desc').orderBy('product').execute();
+    out.contracts = rows.map((r) => ({ product: r.product, startsOn: dateText(r.starts_on), endsOn: dateText(r.ends_on) }));
+  } else {
+    const parsed = contactLines(facts.understanding.reply.visibleText);
+    out.lines = parsed.lines;
+    out.omittedLines = parsed.omitted;
+    const addresses = [...new Set(parsed.lines.flatMap((l) => (l.address ? [l.address] : [])))];
+    if (addresses.length) {
+      const [contacts, engineers] = await Promise.all([
+        trx.selectFrom('contacts').select(['address', 'organisation_id']).where('address', 'in', addresses).execute(),
+        trx.selectFrom('engineers').select('address').where('address', 'in', addresses).execute(),
+      ]);
+      for (const c of contacts) out.known.set(c.address, { kind: 'contact', organisationId: Number(c.organisation_id) });
+      for (const e of engineers) out.known.set(e.address, { kind: 'engineer', organisationId: null });
+    }
+  }
+  return out;
+}
+
+/** Both drivers return `date` columns as 'YYYY-MM-DD' (db/database.ts); a Date is read as such. */
+function dateText(v: unknown): string {
+  return v instanceof Date ? v.toISOString().slice(0, 10) : String(v).slice(0, 10);
 }

@@ -12,6 +12,7 @@ import { EmptyMessageError, TemporaryIntakeError, type IntakeHandler, type Intak
 import { classifyAutomatic } from '../threading/automatic.js';
 import { routeMessage, type SenderFacts } from '../threading/route-message.js';
 import { doubtfulOriginator } from '../threading/originator.js';
+import { adminCommandOf } from '../threading/admin-commands.js';
 import { refersToOurMailOnCase } from '../threading/bounce-trust.js';
 import { pgSafeDeep, pgSafeText } from '../threading/pg-text.js';
 import { isEmptyInput } from '../threading/empty-input.js';
@@ -166,6 +167,7 @@ export class MessageHandler implements IntakeHandler {
       doubtfulSender: doubtfulOriginator(u.parsed),
       refersToOurMail: facts.referenced !== null && refersToOurMailOnCase(facts.referenced.id, facts.ourMail),
       subjectNamesCase: u.caseRef?.source === 'subject',
+      adminCommand: adminCommandOf(u.parsed.subject),
     });
     const plan = await decide(trx, route, facts);
     if (releasing !== null) await markReleased(trx, releasing, facts.messageRowId, hash, plan, now);

@@ -86,6 +86,14 @@ export interface CaseChanges {
   clearBouncing: { address: string } | null;
   /** Engineers given a case by round-robin (their turn moves on). */
   assignedEngineers: number[];
+  /** Contacts an org admin adds (`add contact`); an address that exists by then is left as it is. Absent: none. */
+  addContacts?: PlannedContact[];
+}
+
+export interface PlannedContact {
+  organisationId: number;
+  address: string;
+  name: string;
 }
 
 export interface Plan extends CaseChanges {

@@ -188,3 +188,16 @@ export async function entitledContactsOf(db: DbOrTrx, organisationId: number, ad
     .where('address', 'in', addresses.map((x) => x.toLowerCase()))
     .execute();
 }
+
+/**
+ * Active contacts (role contact) an org admin adds by mail. An address that is a contact by the
+ * time this runs (another intake added it) is left as it is; the caller has already refused
+ * engineers' addresses and other organisations' contacts. Returns the addresses inserted.
+ */
+export async function addContacts(db: DbOrTrx, rows: readonly { organisationId: number; address: string; name: string }[]): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const inserted = await db.insertInto('contacts')
+    .values(rows.map((r) => ({ organisation_id: r.organisationId, address: r.address.toLowerCase(), name: r.name, role: 'contact' as const, active: true })))
+    .onConflict((oc) => oc.column('address').doNothing()).returning('address').execute();
+  return inserted.map((r) => r.address);
+}

@@ -7,6 +7,7 @@ import type {
   HeldMessageNoticeData, NewCaseNotificationData, NotEntitledData, OutgoingMail, OversizeNoticeData,
   SlaWarningData, SlaBreachData, InfoReminderData, ConfirmationReminderData, AutoCloseNoticeData,
   EscalationNoticeData, EscalationReceiptData,
+  OrgDigestData, AdminCommandResultData,
 } from './mail-kinds.js';
 
 /** Where replies to a case's mail go: the case's reply-token address when tokens are on, else the support address. */
@@ -200,6 +201,28 @@ export function escalationReceipt(a: { now: Date; messageRowId: number; caseId: 
   const subject = d.outcome === 'case' && d.case ? `${d.case.tag} Escalation received: ${d.case.subject}` : `Re: ${a.subject || 'your escalation'}`;
   return {
     causeKey, kind: 'escalation-receipt', caseId: d.outcome === 'case' ? a.caseId : null, to: [a.to], subject,
+    ...threadingFor(a.answering), autoSubmitted: 'auto-replied', data: d,
+  };
+}
+
+// ---------------------------------------------------------------- organisation admins (spec section 8)
+
+/** The digest answers one command message (no case: it is about all of them). */
+export function orgDigest(a: { messageRowId: number; to: string; answering: Answering; data: OrgDigestData }): OutgoingMail<'org-digest'> {
+  const n = a.data.cases.length + a.data.more;
+  return {
+    causeKey: `org-digest:${a.messageRowId}`, kind: 'org-digest', caseId: null, to: [a.to],
+    subject: `Open cases of ${a.data.organisation}: ${n === 0 ? 'none' : n}`,
+    ...threadingFor(a.answering), autoSubmitted: 'auto-replied', data: a.data,
+  };
+}
+
+export function adminCommandResult(a: { messageRowId: number; to: string; answering: Answering; subject: string; data: AdminCommandResultData }): OutgoingMail<'admin-command-result'> {
+  const d = a.data;
+  const what = d.outcome === 'refused' ? 'refused' : d.outcome === 'contacts' ? 'contacts' : 'licenses';
+  return {
+    causeKey: `admin-command:${a.messageRowId}`, kind: 'admin-command-result', caseId: null, to: [a.to],
+    subject: `Re: ${a.subject || d.command}${what === 'refused' ? ' (refused)' : ''}`,
     ...threadingFor(a.answering), autoSubmitted: 'auto-replied', data: d,
   };
 }

@@ -212,7 +212,25 @@ const BOUNDERS: { [K in MailKind]: (data: MailKindData[K]) => MailKindData[K] } 
   'escalation-receipt': (d) => ({
     ...d, case: d.case === null ? null : boundSummary(d.case), senderName: text(d.senderName, boundName),
   }),
+  'org-digest': (d) => ({
+    ...d, adminName: text(d.adminName, boundName), organisation: text(d.organisation, boundName),
+    cases: list(d.cases, (xs) => xs.slice(0, MAX_DIGEST_CASES).map((c) => ({
+      ...c, case: boundSummary(c.case),
+      requester: c.requester && typeof c.requester === 'object'
+        ? { name: text(c.requester.name, boundName), address: text(c.requester.address, boundName) } : c.requester,
+    }))),
+  }),
+  'admin-command-result': (d) => ({
+    ...d, adminName: text(d.adminName, boundName), organisation: text(d.organisation, boundName),
+    contacts: list(d.contacts, (xs) => xs.slice(0, MAX_LISTED_ATTACHMENTS).map((c) => ({ ...c, line: text(c.line, boundName) }))),
+    licenses: list(d.licenses, (xs) => xs.slice(0, MAX_LISTED_ATTACHMENTS).map((l) => ({ ...l, product: text(l.product, boundName) }))),
+    refusal: d.refusal && typeof d.refusal === 'object'
+      ? { ...d.refusal, seen: list(d.refusal.seen, (xs) => xs.slice(0, 10).map((x) => text(x, boundName))) } : d.refusal,
+  }),
 };
+
+/** Open cases one digest lists; the rest are counted. */
+export const MAX_DIGEST_CASES = 100;
 
 export const MAX_EXCERPT_CHARS = 500;
 const boundExcerpt = (e: MessageExcerpt | null): MessageExcerpt | null => (e && typeof e === 'object'

@@ -237,6 +237,54 @@ export interface EscalationReceiptData {
   escalationAddress: string;
 }
 
+/** One open case in an organisation's digest. */
+export interface OrgDigestCase {
+  case: CaseSummary;
+  severity: number;
+  state: string;
+  requester: { name: string; address: string };
+  /** Time since the case opened, in words ("3 days 2 hours"). */
+  age: string;
+  /** The next deadline in words, in the organisation's time zone, or null when none runs. */
+  nextDeadline: string | null;
+}
+
+/** An org admin's `cases` (spec section 8): the organisation's open cases, oldest first. */
+export interface OrgDigestData {
+  adminName: string;
+  organisation: string;
+  /** When the digest was made, in the organisation's time zone. */
+  asOfLocal: string;
+  cases: OrgDigestCase[];
+  /** Open cases beyond those listed. */
+  more: number;
+  supportAddress: string;
+}
+
+export type ContactLineResult = 'added' | 'already a contact' | 'invalid address' | 'belongs to another organisation' | 'not available';
+
+/**
+ * The answer to an org admin's `add contact` or `licenses`, or the refusal of any admin command
+ * (`outcome`); the lists not about the outcome are empty.
+ */
+export interface AdminCommandResultData {
+  /** The command as the admin wrote it, normalised: "cases", "add contact" or "licenses". */
+  command: string;
+  outcome: 'contacts' | 'licenses' | 'refused';
+  adminName: string;
+  organisation: string;
+  contacts: { line: string; result: ContactLineResult }[];
+  /** Lines past the per-message limit, not read. */
+  omittedLines: number;
+  /** Contracts, newest end first; `remaining` in words ("396 days left", "ended 3 days ago"). */
+  licenses: { product: string; startsOn: string; endsOn: string; daysLeft: number; remaining: string }[];
+  /** Today's date in the organisation's time zone (what days left count from). */
+  todayLocal: string;
+  /** Why the command was refused and what it lacked. */
+  refusal: { reason: string; missing: string; seen: string[] } | null;
+  supportAddress: string;
+}
+
 export interface MailKindData {
   acknowledgement: AcknowledgementData;
   'not-entitled': NotEntitledData;
@@ -255,6 +303,8 @@ export interface MailKindData {
   'customer-unreachable': CustomerUnreachableData;
   'escalation-notice': EscalationNoticeData;
   'escalation-receipt': EscalationReceiptData;
+  'org-digest': OrgDigestData;
+  'admin-command-result': AdminCommandResultData;
 }
 
 export type MailKind = keyof MailKindData;
@@ -264,6 +314,7 @@ export const MAIL_KINDS = [
   'engineer-relay', 'command-error', 'customer-reply-notification', 'assignment-notice',
   'sla-warning', 'sla-breach', 'info-reminder', 'confirmation-reminder', 'auto-close-notice', 'customer-unreachable',
   'escalation-notice', 'escalation-receipt',
+  'org-digest', 'admin-command-result',
 ] as const satisfies readonly MailKind[];
 
 /** One outgoing mail as the code that causes it describes it; written to the outbox in the same transaction. */

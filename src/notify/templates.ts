@@ -156,6 +156,28 @@ export const SAMPLE_MAIL_DATA: { [K in MailKind]: MailKindData[K] } = {
     case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
     state: 'open', senderName: 'Dana Fischer', supportAddress: 'support@example.com', escalationAddress: 'escalation@example.com',
   },
+  'org-digest': {
+    adminName: 'Ada Admin', organisation: 'Customer GmbH', asOfLocal: 'Wednesday 2 December 2026, 10:15 (Europe/Berlin)',
+    cases: [{
+      case: { number: 100042, tag: '[Case #100042]', subject: 'Export to PDF fails with error 0x80004005' },
+      severity: 2, state: 'open', requester: { name: 'Dana Fischer', address: 'dana@customer.example' }, age: '2 days 1 hour',
+      nextDeadline: 'first response overdue since Monday 30 November 2026, 17:00 (Europe/Berlin)',
+    }, {
+      case: { number: 100057, tag: '[Case #100057]', subject: 'Licence key rejected after renewal' },
+      severity: 3, state: 'awaiting_customer', requester: { name: '', address: 'it-desk@customer.example' }, age: '1 hour 20 minutes',
+      nextDeadline: 'closes automatically on Wednesday 23 December 2026, 10:00 (Europe/Berlin) without your reply',
+    }],
+    more: 0, supportAddress: 'support@example.com',
+  },
+  'admin-command-result': {
+    command: 'add contact', outcome: 'contacts', adminName: 'Ada Admin', organisation: 'Customer GmbH',
+    contacts: [
+      { line: 'lee@customer.example, Lee Park', result: 'added' },
+      { line: 'Dana Fischer <dana@customer.example>', result: 'already a contact' },
+      { line: 'lee at customer', result: 'invalid address' },
+    ],
+    omittedLines: 0, licenses: [], todayLocal: '2026-12-02 (Europe/Berlin)', refusal: null, supportAddress: 'support@example.com',
+  },
 };
 
 /** 18432 -> "18 KB", 61865984 -> "59 MB": sizes as a person reads them. */

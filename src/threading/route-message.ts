@@ -2,6 +2,7 @@
 // its automatic-mail classification, where it was addressed, who sent it and which case it
 // refers to. Pure: the caller looks things up, this decides, the transaction acts.
 import type { AutomaticClassification } from './automatic.js';
+import type { AdminCommand } from './admin-commands.js';
 
 export type SenderFacts =
   | { kind: 'engineer'; active: boolean }
@@ -39,11 +40,13 @@ export interface RouteFacts {
   refersToOurMail?: boolean;
   /** The subject carries a case tag, whether or not that case exists. */
   subjectNamesCase?: boolean;
+  /** The admin command the subject names (admin-commands.ts), or null. */
+  adminCommand?: AdminCommand | null;
 }
 
 export type HoldReason =
   | 'no_contract' | 'inactive_contact' | 'unknown_sender' | 'not_allowed_on_case' | 'inactive_engineer' | 'engineer_without_case' | 'escalation'
-  | 'ambiguous_sender';
+  | 'ambiguous_sender' | 'admin_unauthenticated';
 
 export type Route =
   | { kind: 'ignore-loop' }
@@ -54,6 +57,8 @@ export type Route =
   | { kind: 'follow-up'; caseId: number; addParticipant: boolean; reopen: boolean }
   | { kind: 'reopen-as-new'; previousCaseId: number }
   | { kind: 'new-request' }
+  /** An active org admin's command by subject (spec 8); authentication is the action's to check. */
+  | { kind: 'admin-command'; command: AdminCommand }
   /** `notifySender`: the not-entitled notice to send the sender, if any. */
   | { kind: 'hold'; reason: HoldReason; caseId: number | null; notifySender: NoticeReason | null; notifyAssignee: boolean };
 
@@ -73,6 +78,12 @@ export function routeMessage(f: RouteFacts): Route {
     if (!f.sender.active) return { kind: 'hold', reason: 'inactive_engineer', caseId: f.referenced?.caseId ?? null, notifySender: null, notifyAssignee: false };
     if (f.referenced) return { kind: 'engineer', caseId: f.referenced.caseId };
     return { kind: 'hold', reason: 'engineer_without_case', caseId: null, notifySender: null, notifyAssignee: false };
+  }
+
+  // A command is a subject on a fresh message: on a case's thread the same word is a reply.
+  // Never a case: an admin who is not allowed to run it is refused, not given a case.
+  if (f.adminCommand && !f.referenced && f.sender.kind === 'contact' && f.sender.admin && f.sender.active) {
+    return { kind: 'admin-command', command: f.adminCommand };
   }
 
   if (f.referenced) {

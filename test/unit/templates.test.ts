@@ -91,6 +91,28 @@ const cases: Case[] = [
       attachments: Array.from({ length: 60 }, (_, i) => ({ filename: `part-${i}.log`, size: 1024 * (i + 1) })),
     }),
   },
+  { name: 'org-digest-empty', kind: 'org-digest', data: { ...SAMPLE_MAIL_DATA['org-digest'], cases: [] } },
+  {
+    name: 'admin-command-result-licenses', kind: 'admin-command-result',
+    data: {
+      ...SAMPLE_MAIL_DATA['admin-command-result'], command: 'licenses', outcome: 'licenses', contacts: [],
+      licenses: [
+        { product: 'Server', startsOn: '2026-01-01', endsOn: '2027-12-31', daysLeft: 394, remaining: '394 days left' },
+        { product: 'Desktop', startsOn: '2024-01-01', endsOn: '2025-12-31', daysLeft: -336, remaining: 'ended 336 days ago' },
+      ],
+    },
+  },
+  {
+    name: 'admin-command-result-refused', kind: 'admin-command-result',
+    data: {
+      ...SAMPLE_MAIL_DATA['admin-command-result'], command: 'cases', outcome: 'refused', contacts: [],
+      refusal: {
+        reason: 'neither DKIM, SPF nor DMARC passed for customer.example at mx.vendor.example.',
+        missing: 'a DKIM signature of customer.example, an SPF pass for a customer.example envelope sender, or a DMARC pass for customer.example',
+        seen: ['dkim=fail (header.d=customer.example)', 'spf=softfail (smtp.mailfrom=bounce@mailer.example)'],
+      },
+    },
+  },
 ];
 
 describe('mail templates', () => {

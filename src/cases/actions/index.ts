@@ -6,3 +6,4 @@ export { hold, type HoldFacts } from './hold.js';
 export { followUp, type FollowUpFacts } from './follow-up.js';
 export { newRequest, newCaseParts } from './new-request.js';
 export { engineerMail, type EngineerFacts } from './engineer-mail.js';
+export { adminCommand, adminAuthentication } from './admin-command.js';
