@@ -46,7 +46,9 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
   }
 
   // Per service, not prom-client's global registry: tests run several services in one process.
-  const metrics = settings.metrics.enabled ? new ServiceMetrics({ db: handle.db, logger: logger.child({ component: 'metrics' }), clock: opts.clock ?? (() => new Date()) }) : null;
+  const metrics = settings.metrics.enabled ? new ServiceMetrics({
+    db: handle.db, logger: logger.child({ component: 'metrics' }), clock: opts.clock ?? (() => new Date()), cacheMs: settings.metrics.scrapeCacheSeconds * 1000,
+  }) : null;
   const dispatcher = createOutboxDispatcher({
     config, db: handle.db, logger, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.templates ? { templates: opts.templates } : {}),
     ...(metrics ? { onOutcome: (outcome, row) => metrics.recordDelivery(outcome, row.kind) } : {}),

@@ -168,6 +168,8 @@ export const configSchema = z.object({
     outboxStuckMinutes: z.number().positive().default(15),
     /** /readyz fails once an IMAP intake has been reconnecting longer than this. */
     imapReconnectGraceSeconds: z.number().positive().default(300),
+    /** How long one read of the database gauges (outbox, open cases) serves scrapes; 0 reads on every scrape. */
+    scrapeCacheSeconds: z.number().nonnegative().default(5),
   }).prefault({}),
   /** Trust an upstream Authentication-Results header from this authserv-id (admin commands need DKIM/SPF pass). */
   trustAuthResultsFrom: z.string().nullable().default(null),
