@@ -4,8 +4,11 @@
 // /readyz turns 503 naming the database when the test database stops accepting connections.
 import pg from 'pg';
 import nodemailer from 'nodemailer';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
+import { ServiceMetrics } from '../../src/metrics/service-metrics.js';
+import { checkReadiness } from '../../src/metrics/metrics-server.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../support/dovecot.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 import { createTestDatabase, databaseKind, serverUrl, type TestDatabase } from '../support/test-database.js';
@@ -203,3 +206,56 @@ describeWithDovecot(`metrics and health endpoints on ${databaseKind()}`, () => {
     await expect.poll(async () => (await fetch(`${base}/readyz`)).status, { timeout: 10_000, interval: 100 }).toBe(200);
   });
 });
+
+describe(`database gauges and the outbox readiness check on ${databaseKind()}`, () => {
+  let tdb: TestDatabase;
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+  });
+  afterAll(async () => tdb?.close());
+
+  it('reads the database once per cache period however often it is scraped', async () => {
+    let wall = 1_000_000;
+    const clock = new Date('2026-11-24T09:00:00Z');
+    const metrics = new ServiceMetrics({ db: tdb.db, logger: silentLogger, cacheMs: 5_000, now: () => wall, clock: () => clock });
+    const due = new Date(clock.getTime() - 90_000);
+    const row = (n: number, status: 'pending' | 'failed' | 'held_back', at: Date) => ({
+      cause_key: `metrics-cache-${n}`, kind: 'acknowledgement', to_addresses: JSON.stringify(['bob@acme.example']), message_id_header: `<m${n}@casemail.localhost>`,
+      subject: 's', template: 'acknowledgement', data: JSON.stringify({}), status, next_attempt_at: at,
+    });
+    await tdb.db.insertInto('outbox').values([row(1, 'pending', due), row(2, 'pending', new Date(clock.getTime() + 60_000)), row(3, 'failed', due), row(4, 'held_back', due)]).execute();
+    const first = await scrapeOf(metrics);
+    expect(value(first, 'casemail_outbox_pending')).toBe(2);
+    expect(value(first, 'casemail_outbox_failed')).toBe(1);
+    expect(value(first, 'casemail_outbox_held_back')).toBe(1);
+    expect(value(first, 'casemail_outbox_oldest_due_age_seconds')).toBe(90);
+
+    await tdb.db.updateTable('outbox').set({ status: 'failed' }).where('cause_key', '=', 'metrics-cache-1').execute();
+    wall += 4_000;
+    const cached = await scrapeOf(metrics);
+    expect(value(cached, 'casemail_outbox_failed')).toBe(1);
+    wall += 2_000;
+    const fresh = await scrapeOf(metrics);
+    expect(value(fresh, 'casemail_outbox_failed')).toBe(2);
+    expect(value(fresh, 'casemail_outbox_pending')).toBe(1);
+    expect(value(fresh, 'casemail_outbox_oldest_due_age_seconds')).toBe(0);
+  });
+
+  it('is not ready while a pending mail has been due longer than outboxStuckMinutes', async () => {
+    const clock = () => new Date('2026-11-25T09:00:00Z');
+    await tdb.db.deleteFrom('outbox').execute();
+    await tdb.db.insertInto('outbox').values({
+      cause_key: 'metrics-stuck', kind: 'acknowledgement', to_addresses: JSON.stringify(['bob@acme.example']), message_id_header: '<stuck@casemail.localhost>',
+      subject: 's', template: 'acknowledgement', data: JSON.stringify({}), status: 'pending', next_attempt_at: new Date('2026-11-25T08:40:00Z'),
+    }).execute();
+    const stuck = await checkReadiness({ db: tdb.db, clock, outboxStuckMinutes: 15 });
+    expect(stuck.ready).toBe(false);
+    expect(stuck.checks.database).toBe('ok');
+    expect(stuck.problems).toEqual(['outbox: 1 pending mail due more than 15 minutes ago (oldest due 2026-11-25T08:40:00.000Z)']);
+    expect(await checkReadiness({ db: tdb.db, clock, outboxStuckMinutes: 30 })).toEqual({ ready: true, checks: { database: 'ok', outbox: 'ok' }, problems: [] });
+  });
+});
+
+async function scrapeOf(metrics: ServiceMetrics): Promise<string> {
+  return (await metrics.exposition()).body;
+}
