@@ -109,7 +109,7 @@ export class ServiceMetrics {
       async collect() { this.set((await snapshot()).outbox.oldestDueAgeSeconds); },
     });
     new Gauge({
-      name: 'casemail_outbox_failed', registers, help: 'Outbox rows that failed for good (see `casemail outbox list --failed`).',
+      name: 'casemail_outbox_failed', registers, help: 'Outbox rows that failed for good (status failed).',
       async collect() { this.set((await snapshot()).outbox.failed); },
     });
     new Gauge({
