@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
-import type { ServiceMetrics } from './service-metrics.js';
+import { withTimeout, type ServiceMetrics } from './service-metrics.js';
 
 /** One readiness check's answer: null when fine, else what is wrong. */
 export type ReadinessProbe = () => Promise<string | null> | string | null;
@@ -30,14 +30,6 @@ export interface Readiness {
   checks: Record<string, string>;
   /** The checks that failed, as "<name>: <what>". */
   problems: string[];
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 function problemText(err: unknown): string {
@@ -101,7 +93,7 @@ export class MetricsServer {
     if (this.server) throw new Error('metrics server already started');
     const server = createServer((req, res) => void this.route(req, res));
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(Object.assign(new Error(`metrics server cannot listen on ${this.opts.host}:${this.opts.port}: ${err.message}`), { cause: err }));
+      const onError = (err: NodeJS.ErrnoException) => reject(Object.assign(new Error(`metrics server cannot listen on ${this.opts.host}:${this.opts.port}: ${err.message}`), { code: err.code }));
       server.once('error', onError);
       server.listen(this.opts.port, this.opts.host, () => {
         server.off('error', onError);

@@ -29,6 +29,15 @@ export interface ServiceMetricsOptions {
   now?: () => number;
 }
 
+/** `work`, or a rejection naming `what` after `ms`: a database that does not answer must not hang a scrape or probe. */
+export function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 const HELD_REASON = /^[a-z][a-z0-9_]{0,39}$/;
 
 /** A label for `source`: the configured IMAP mailbox ("support/INBOX"), else the intake kind. */
@@ -44,6 +53,7 @@ export class ServiceMetrics {
   private readonly now: () => number;
   private readonly clock: () => Date;
   private snapshot: { at: number; value: Promise<DatabaseSnapshot> } | null = null;
+  private gaugesFailing = false;
 
   private readonly intakeMessages: Counter<'mailbox' | 'outcome' | 'reason'>;
   private readonly intakeFailures: Counter<'mailbox' | 'kind'>;
@@ -98,38 +108,35 @@ export class ServiceMetrics {
       help: 'First-response targets breached (sla_breached events written by this process\'s sweep).',
     });
 
-    // Gauges read from the database on scrape; all share one cached snapshot.
-    const snapshot = () => this.databaseSnapshot();
+    // Gauges read from the database on scrape; all share one cached snapshot. A failed read keeps
+    // their last values (and says so below): the rest of the scrape must not fail with the database.
+    const snapshot = () => this.databaseSnapshot().catch(() => null);
     new Gauge({
-      name: 'casemail_outbox_pending', registers, help: 'Outbox rows waiting to be sent (the outbox depth).',
-      async collect() { this.set((await snapshot()).outbox.pending); },
+      name: 'casemail_database_gauges_ok', registers, help: '1 when the last read of the database gauges succeeded, 0 when they show older values.',
+      async collect() { this.set((await snapshot()) ? 1 : 0); },
     });
-    new Gauge({
-      name: 'casemail_outbox_oldest_due_age_seconds', registers, help: 'How long the oldest pending row has been due (0 when none is due).',
-      async collect() { this.set((await snapshot()).outbox.oldestDueAgeSeconds); },
-    });
-    new Gauge({
-      name: 'casemail_outbox_failed', registers, help: 'Outbox rows that failed for good (status failed).',
-      async collect() { this.set((await snapshot()).outbox.failed); },
-    });
-    new Gauge({
-      name: 'casemail_outbox_held_back', registers, help: 'Automatic mail held back by the per-address hourly limit (never sent).',
-      async collect() { this.set((await snapshot()).outbox.heldBack); },
-    });
-    new Gauge({
-      name: 'casemail_open_cases', registers, labelNames: ['severity'], help: 'Cases not closed, by severity.',
+    const single = (name: string, help: string, pick: (s: DatabaseSnapshot) => number) => new Gauge({
+      name, help, registers,
       async collect() {
-        this.reset();
-        for (const s of (await snapshot()).openCases) this.set({ severity: String(s.severity) }, s.open);
+        const s = await snapshot();
+        if (s) this.set(pick(s));
       },
     });
-    new Gauge({
-      name: 'casemail_open_cases_sla_breached', registers, labelNames: ['severity'], help: 'Cases not closed whose first-response target was breached, by severity.',
+    single('casemail_outbox_pending', 'Outbox rows waiting to be sent (the outbox depth).', (s) => s.outbox.pending);
+    single('casemail_outbox_oldest_due_age_seconds', 'How long the oldest pending row has been due (0 when none is due).', (s) => s.outbox.oldestDueAgeSeconds);
+    single('casemail_outbox_failed', 'Outbox rows that failed for good (status failed).', (s) => s.outbox.failed);
+    single('casemail_outbox_held_back', 'Automatic mail held back by the per-address hourly limit (never sent).', (s) => s.outbox.heldBack);
+    const bySeverity = (name: string, help: string, pick: (c: DatabaseSnapshot['openCases'][number]) => number) => new Gauge({
+      name, help, registers, labelNames: ['severity'],
       async collect() {
+        const s = await snapshot();
+        if (!s) return;
         this.reset();
-        for (const s of (await snapshot()).openCases) this.set({ severity: String(s.severity) }, s.breached);
+        for (const c of s.openCases) this.set({ severity: String(c.severity) }, pick(c));
       },
     });
+    bySeverity('casemail_open_cases', 'Cases not closed, by severity.', (c) => c.open);
+    bySeverity('casemail_open_cases_sla_breached', 'Cases not closed whose first-response target was breached, by severity.', (c) => c.breached);
   }
 
   /** One committed intake result; `arrivedAt` in epoch ms. */
@@ -202,12 +209,17 @@ export class ServiceMetrics {
   databaseSnapshot(): Promise<DatabaseSnapshot> {
     const now = this.now();
     if (this.snapshot && now - this.snapshot.at < this.cacheMs) return this.snapshot.value;
-    const value = readSnapshot(this.db, this.clock());
+    const value = withTimeout(readSnapshot(this.db, this.clock()), 2_000, 'the database gauges query');
     const entry = { at: now, value };
     this.snapshot = entry;
-    value.catch((err: unknown) => {
+    // Logged once per outage, not once per scrape.
+    value.then(() => {
+      if (this.gaugesFailing) this.log.info('metrics: database gauges readable again');
+      this.gaugesFailing = false;
+    }, (err: unknown) => {
       if (this.snapshot === entry) this.snapshot = null;
-      this.log.warn({ err }, 'metrics: cannot read the database gauges');
+      if (!this.gaugesFailing) this.log.warn({ err }, 'metrics: cannot read the database gauges; their last values are served');
+      this.gaugesFailing = true;
     });
     return value;
   }

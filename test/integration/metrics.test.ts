@@ -199,11 +199,16 @@ describeWithDovecot(`metrics and health endpoints on ${databaseKind()}`, () => {
       expect(body.problems.some((p) => p.startsWith('database: '))).toBe(true);
       // The process is still alive.
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      // Counters and process metrics are still served; the database gauges say they are stale.
+      const text = await scrape();
+      expect(value(text, 'casemail_database_gauges_ok')).toBe(0);
+      expect(text).toMatch(/^casemail_intake_messages_total\{/m);
     } finally {
       await admin.query(`alter database ${name} allow_connections true`);
       await admin.end();
     }
     await expect.poll(async () => (await fetch(`${base}/readyz`)).status, { timeout: 10_000, interval: 100 }).toBe(200);
+    expect(value(await scrape(), 'casemail_database_gauges_ok')).toBe(1);
   });
 });
 
