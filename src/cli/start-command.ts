@@ -73,7 +73,10 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
     : null;
   const imaps: ImapIntake[] = [];
   let scheduler: Scheduler | null = null;
+  // Every intake is named from the start, so /readyz is not ready while the service is still starting.
   const intakeProbes = new Map<string, ReadinessProbe>();
+  if (smtp) intakeProbes.set('smtp', () => (smtp.listening ? null : 'the SMTP intake is not listening'));
+  for (const m of settings.imap.mailboxes) intakeProbes.set(`imap:${m.name}/${m.folder}`, () => 'starting');
   const metricsServer = metrics
     ? new MetricsServer({
       host: settings.metrics.host, port: settings.metrics.port, metrics, logger: logger.child({ component: 'metrics' }),
@@ -95,10 +98,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
     if (metricsServer) metricsAddress = await metricsServer.start();
     dispatcher.start();
     logger.info({ transport: config.secrets.smtpUrl && settings.outbox.transport !== 'file' ? 'smtp' : `files in ${config.paths.dataDir}/outbox` }, 'outbox dispatcher running');
-    if (smtp) {
-      smtpAddress = await smtp.start();
-      intakeProbes.set('smtp', () => (smtp.listening ? null : 'the SMTP intake is not listening'));
-    }
+    if (smtp) smtpAddress = await smtp.start();
     for (const m of settings.imap.mailboxes) {
       const u = new URL(config.secrets.imapUrls[m.urlEnv]!);
       const intake = new ImapIntake({
