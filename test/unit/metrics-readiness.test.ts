@@ -1,8 +1,9 @@
 // The IMAP readiness probe: connected is ready; reconnecting is ready for the grace period, counted
-// from the first failure of an outage, and then names the last error.
+// from the first failure of an outage, and then names the last error. And the metrics settings' defaults.
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { imapReadinessProbe } from '../../src/metrics/metrics-server.js';
+import { loadConfig } from '../../src/config/config.js';
 
 describe('imapReadinessProbe', () => {
   it('is ready while connected and within the grace period of reconnecting, and names the error after it', () => {
@@ -34,5 +35,13 @@ describe('imapReadinessProbe', () => {
     expect(probe()).toBeNull();
     t = 10_000;
     expect(probe()).toBe('not connected for 10 s (reconnecting; last error: AUTHENTICATIONFAILED)');
+  });
+});
+
+describe('metrics configuration', () => {
+  it('is off by default, on loopback port 9464 when turned on', () => {
+    const { metrics } = loadConfig({ env: {} }).settings;
+    expect(metrics).toEqual({ enabled: false, host: '127.0.0.1', port: 9464, outboxStuckMinutes: 15, imapReconnectGraceSeconds: 300, scrapeCacheSeconds: 5 });
+    expect(() => loadConfig({ env: {}, overrides: { metrics: { enabled: true, prot: 1 } } })).toThrow(/metrics: Unrecognized key/);
   });
 });
