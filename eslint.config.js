@@ -27,7 +27,7 @@ const pureFiles = [
 ];
 
 /** Folders holding I/O modules ... */
-const ioFolders = ['**/db/**', '**/notify/**', '**/ingest/**', '**/schedule/**', '**/cases/**', '**/inspect/**', '**/cli/**'];
+const ioFolders = ['**/db/**', '**/metrics/**', '**/notify/**', '**/ingest/**', '**/schedule/**', '**/cases/**', '**/inspect/**', '**/cli/**'];
 /** ... except the pure files inside them, which fenced files may import. */
 const pureExceptions = [
   '**/cases/actions/**', '**/cases/case-rules.js', '**/cases/plan.js',

@@ -17,10 +17,14 @@ import { startScheduler, type Scheduler } from '../schedule/scheduler.js';
 import { loadContext, openAppDatabase, type AppContext, type GlobalOptions } from './context.js';
 import type { DatabaseHandle } from '../db/database.js';
 import { terminalLine } from './terminal-text.js';
+import { ServiceMetrics } from '../metrics/service-metrics.js';
+import { checkReadiness, imapReadinessProbe, MetricsServer, type ReadinessProbe } from '../metrics/metrics-server.js';
 
 export interface RunningService {
   /** Where the SMTP intake listens, when enabled. */
   smtp: { host: string; port: number } | null;
+  /** Where /metrics, /healthz and /readyz answer, when metrics.enabled. */
+  metrics: { host: string; port: number } | null;
   /** Runs a timer sweep now, at the service's clock (what the cron tick does). */
   sweepNow(): Promise<void>;
   stop(): Promise<void>;
@@ -41,15 +45,22 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
     }
   }
 
+  // Per service, not prom-client's global registry: tests run several services in one process.
+  const metrics = settings.metrics.enabled ? new ServiceMetrics({
+    db: handle.db, logger: logger.child({ component: 'metrics' }), clock: opts.clock ?? (() => new Date()), cacheMs: settings.metrics.scrapeCacheSeconds * 1000,
+  }) : null;
   const dispatcher = createOutboxDispatcher({
     config, db: handle.db, logger, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.templates ? { templates: opts.templates } : {}),
+    ...(metrics ? { onOutcome: (outcome, row) => metrics.recordDelivery(outcome, row.kind) } : {}),
   });
   const understanding = createUnderstandPool(settings, logger);
-  const handler = new MessageHandler({
+  const messageHandler = new MessageHandler({
     db: handle.db, settings, logger: logger.child({ component: 'intake' }), clock: opts.clock ?? (() => new Date()), onOutboxWritten: () => dispatcher.wake(),
     replyTokenSecret: config.secrets.replyTokenSecret,
     understand: (raw) => understanding.understand(raw),
   });
+  // The intakes see the handler through the metrics' counting wrapper when metrics are on.
+  const handler = metrics ? metrics.countingHandler(messageHandler) : messageHandler;
   // Built (and so checked: credentials, networks, no open relay) before anything starts running.
   const smtp = settings.smtpIntake.enabled
     ? new SmtpIntake({
@@ -62,15 +73,29 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
     : null;
   const imaps: ImapIntake[] = [];
   let scheduler: Scheduler | null = null;
+  // Every intake is named from the start, so /readyz is not ready while the service is still starting.
+  const intakeProbes = new Map<string, ReadinessProbe>();
+  if (smtp) intakeProbes.set('smtp', () => (smtp.listening ? null : 'the SMTP intake is not listening'));
+  for (const m of settings.imap.mailboxes) intakeProbes.set(`imap:${m.name}/${m.folder}`, () => 'starting');
+  const metricsServer = metrics
+    ? new MetricsServer({
+      host: settings.metrics.host, port: settings.metrics.port, metrics, logger: logger.child({ component: 'metrics' }),
+      readiness: () => checkReadiness({ db: handle.db, clock: opts.clock ?? (() => new Date()), outboxStuckMinutes: settings.metrics.outboxStuckMinutes, intakes: intakeProbes }),
+    })
+    : null;
   const stop = async () => {
     // Intake and timers first (nothing new comes in), then let in-flight sends finish and record.
     await Promise.allSettled([smtp?.stop(), ...imaps.map((i) => i.stop()), scheduler?.stop()]);
     await understanding.close();
     await dispatcher.close();
+    await metricsServer?.stop();
   };
 
   let smtpAddress: { host: string; port: number } | null = null;
+  let metricsAddress: { host: string; port: number } | null = null;
   try {
+    // First: a metrics port already taken fails the start before anything runs.
+    if (metricsServer) metricsAddress = await metricsServer.start();
     dispatcher.start();
     logger.info({ transport: config.secrets.smtpUrl && settings.outbox.transport !== 'file' ? 'smtp' : `files in ${config.paths.dataDir}/outbox` }, 'outbox dispatcher running');
     if (smtp) smtpAddress = await smtp.start();
@@ -82,6 +107,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
         processedFolder: m.processedFolder, quarantineFolder: m.quarantineFolder, logger: logger.child({ component: 'imap-intake', mailbox: m.name }),
         handler, cursors: databaseCursorStore(handle.db), maxAttempts: 3,
       });
+      intakeProbes.set(`imap:${intake.mailbox}`, imapReadinessProbe(intake, settings.metrics.imapReconnectGraceSeconds));
       await intake.start();
       imaps.push(intake);
       logger.info({ mailbox: m.name, host: u.hostname, folder: m.folder }, 'IMAP intake running');
@@ -89,6 +115,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
     scheduler = startScheduler({
       db: handle.db, settings, logger: logger.child({ component: 'timers' }), replyTokenSecret: config.secrets.replyTokenSecret,
       clock: opts.clock ?? (() => new Date()), onMailQueued: () => dispatcher.wake(),
+      ...(metrics ? { onTick: ({ results, seconds, error }) => metrics.recordSweep(results, seconds, error) } : {}),
     });
     logger.info({ schedule: settings.timers.sweepSchedule }, 'timer sweep scheduled');
   } catch (err) {
@@ -97,7 +124,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
     throw err;
   }
 
-  return { smtp: smtpAddress, stop, sweepNow: async () => { await scheduler?.tick(); } };
+  return { smtp: smtpAddress, metrics: metricsAddress, stop, sweepNow: async () => { await scheduler?.tick(); } };
 }
 
 export async function runStart(opts: GlobalOptions, startOpts: { port?: string } = {}): Promise<void> {

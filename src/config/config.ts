@@ -158,6 +158,19 @@ export const configSchema = z.object({
      */
     pollSeconds: z.number().positive().default(5),
   }).prefault({}),
+  /** The Prometheus and health endpoints (/metrics, /healthz, /readyz); off unless enabled. */
+  metrics: z.strictObject({
+    enabled: z.boolean().default(false),
+    /** Keep it on loopback or a private network: the endpoints have no authentication. */
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(9464),
+    /** /readyz fails while a pending outgoing mail has been due longer than this. */
+    outboxStuckMinutes: z.number().positive().default(15),
+    /** /readyz fails once an IMAP intake has been reconnecting longer than this. */
+    imapReconnectGraceSeconds: z.number().positive().default(300),
+    /** How long one read of the database gauges (outbox, open cases) serves scrapes; 0 reads on every scrape. */
+    scrapeCacheSeconds: z.number().nonnegative().default(5),
+  }).prefault({}),
   /** Trust an upstream Authentication-Results header from this authserv-id (admin commands need DKIM/SPF pass). */
   trustAuthResultsFrom: z.string().nullable().default(null),
   /** Load the demo directory into an empty database (local mode). */

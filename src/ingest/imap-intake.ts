@@ -322,7 +322,7 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
       const first = inFlight.shift();
       if (first) settled.push({ uid: first.uid, outcome: await first.outcome });
     };
-    for await (const message of client.fetch(range, { uid: true, source: true }, { uid: true })) {
+    for await (const message of client.fetch(range, { uid: true, source: true, internalDate: true }, { uid: true })) {
       if (this.stopping) {
         stoppedEarly = true;
         break;
@@ -335,7 +335,8 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
         break;
       }
       const source: IntakeSource = { kind: 'imap', mailbox: this.mailbox, uidValidity, uid: message.uid, envelopeRecipients: [] };
-      inFlight.push({ uid: message.uid, outcome: this.handleMessage(message.source, source) });
+      const arrivedAt = message.internalDate instanceof Date ? message.internalDate : null;
+      inFlight.push({ uid: message.uid, outcome: this.handleMessage(message.source, source, arrivedAt) });
       if (inFlight.length >= this.concurrency) await settleOldest();
       if (settled.some((x) => x.outcome.kind === 'temporary')) {
         stoppedEarly = true;
@@ -377,12 +378,12 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
     await client.messageMove(range, folder, { uid: true });
   }
 
-  private async handleMessage(raw: Buffer, source: IntakeSource): Promise<MessageOutcome> {
+  private async handleMessage(raw: Buffer, source: IntakeSource, arrivedAt: Date | null): Promise<MessageOutcome> {
     const log = this.log.child({ uid: source.uid, uidValidity: source.uidValidity });
     let lastError: unknown = null;
     for (let attempt = 1; attempt <= this.options.maxAttempts; attempt += 1) {
       try {
-        const result = await this.options.handler.handle(raw, source);
+        const result = await this.options.handler.handle(raw, source, arrivedAt ? { at: arrivedAt } : undefined);
         // The handler may itself quarantine (oversize, unparseable): file it with the quarantined ones.
         return { kind: result.status === 'quarantined' ? 'quarantined' : 'processed' };
       } catch (error) {

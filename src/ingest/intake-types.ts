@@ -11,6 +11,11 @@ export interface IntakeSource {
   envelopeRecipients: string[];
 }
 
+/** When the message reached us (IMAP: INTERNALDATE), where the intake knows; metrics measure lag from it. */
+export interface IntakeArrival {
+  at: Date;
+}
+
 export type IntakeStatus = 'processed' | 'held' | 'quarantined' | 'ignored' | 'duplicate';
 
 export interface IntakeResult {
@@ -28,7 +33,7 @@ export interface IntakeHandler {
    * Resolves once committed. Rejects with TemporaryIntakeError when it could not commit and a
    * retry may succeed (database down); any other rejection is a bug in handling this message.
    */
-  handle(raw: Buffer, source: IntakeSource): Promise<IntakeResult>;
+  handle(raw: Buffer, source: IntakeSource, arrival?: IntakeArrival): Promise<IntakeResult>;
   /** Keeps a message that keeps failing, with the error, so nothing is lost. */
   quarantine(raw: Buffer, source: IntakeSource, error: unknown): Promise<IntakeResult>;
 }

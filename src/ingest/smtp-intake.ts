@@ -240,6 +240,11 @@ export class SmtpIntake {
     return { host, port: this.boundPort };
   }
 
+  /** Whether the socket is accepting connections (readiness asks). */
+  get listening(): boolean {
+    return this.server?.server.listening ?? false;
+  }
+
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;

@@ -64,6 +64,8 @@ export interface OutboxDispatcherOptions {
   random?: () => number;
   /** Only the start() loop reads it; defaults to the system clock. */
   clock?: () => Date;
+  /** Told each row's outcome once it is recorded (the service counts them for its metrics). */
+  onOutcome?: (outcome: 'sent' | 'retried' | 'failed' | 'released', row: { id: number; kind: string }) => void;
 }
 
 export interface DispatchResult {
@@ -108,6 +110,7 @@ export class OutboxDispatcher {
   private readonly pollIntervalMs: number;
   private readonly random: () => number;
   private readonly clock: () => Date;
+  private readonly onOutcome: OutboxDispatcherOptions['onOutcome'];
   readonly owner: string;
 
   private loop: Promise<void> | null = null;
@@ -132,6 +135,7 @@ export class OutboxDispatcher {
     this.pollIntervalMs = opts.pollIntervalMs ?? 5000;
     this.random = opts.random ?? Math.random;
     this.clock = opts.clock ?? (() => new Date());
+    this.onOutcome = opts.onOutcome;
     this.owner = opts.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.log = opts.logger.child({ component: 'outbox', owner: this.owner });
   }
@@ -151,6 +155,7 @@ export class OutboxDispatcher {
         while (next < rows.length) {
           const row = rows[next++] as ClaimedMail;
           const outcome = await this.deliver(row, now);
+          this.onOutcome?.(outcome, { id: row.id, kind: row.kind });
           if (outcome !== 'released') result[outcome] += 1;
         }
       };
@@ -390,7 +395,9 @@ function omittedNote(omitted: readonly { filename: string; size: number }[]): st
 }
 
 /** The dispatcher `casemail start` runs: templates from the config's folder (a broken one fails here), transport by configuration. */
-export function createOutboxDispatcher(opts: { config: Config; db: Db; logger: Logger; transport?: MailTransport; templates?: MailTemplates; clock?: () => Date }): OutboxDispatcher {
+export function createOutboxDispatcher(opts: {
+  config: Config; db: Db; logger: Logger; transport?: MailTransport; templates?: MailTemplates; clock?: () => Date; onOutcome?: OutboxDispatcherOptions['onOutcome'];
+}): OutboxDispatcher {
   const { settings, paths } = opts.config;
   return new OutboxDispatcher({
     db: opts.db,
@@ -405,6 +412,7 @@ export function createOutboxDispatcher(opts: { config: Config; db: Db; logger: L
     retryBaseSeconds: settings.outbox.retryBaseSeconds,
     pollIntervalMs: settings.outbox.pollSeconds * 1000,
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.onOutcome ? { onOutcome: opts.onOutcome } : {}),
   });
 }
 

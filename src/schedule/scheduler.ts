@@ -10,7 +10,10 @@ export interface Scheduler {
   stop(): Promise<void>;
 }
 
-export function startScheduler(deps: SweepDeps & { clock: () => Date; onMailQueued?: () => void }): Scheduler {
+/** `onTick`: told after every tick what its batches did, how long it took (wall time) and whether it threw (the service's metrics). */
+export type SweepTickHook = (tick: { results: SweepResult[]; seconds: number; error: unknown }) => void;
+
+export function startScheduler(deps: SweepDeps & { clock: () => Date; onMailQueued?: () => void; onTick?: SweepTickHook }): Scheduler {
   const { logger } = deps;
   let running: Promise<SweepResult[]> | null = null;
   let stopped = false;
@@ -31,10 +34,17 @@ export function startScheduler(deps: SweepDeps & { clock: () => Date; onMailQueu
 
   const tick = (): Promise<SweepResult[]> => {
     if (running) return running;
+    const started = performance.now();
+    let error: unknown = null;
     running = runTick()
       .catch((err: unknown) => {
+        error = err;
         logger.error({ err }, 'timer sweep failed; the next tick tries again');
         return [];
+      })
+      .then((results) => {
+        deps.onTick?.({ results, seconds: (performance.now() - started) / 1000, error });
+        return results;
       })
       .finally(() => { running = null; });
     return running;
