@@ -1,4 +1,4 @@
-// `casemail stats --from --to`: the figures a support lead reads (README "Operator JSON", stats).
+// `casemail stats --from --to`: the figures a support lead reads (docs/operator-json.md, stats).
 // The queries read cases and auto_closed events through `db`; the arithmetic (shares, breaches,
 // business-time percentiles) is the pure `computeCaseStats`, so its rules can be read in one place.
 // First-response times are business minutes of the service calendar (businessMinutesBetween).

@@ -1,5 +1,5 @@
 // The operator JSON contract (`casemail case show N --json`, `case list --json`): one stable,
-// documented shape (README "Operator JSON") that scripts, monitoring and tests read. Reads only:
+// documented shape (docs/operator-json.md) that scripts, monitoring and tests read. Reads only:
 // cases, participants, links, events, inbound messages and outbox rows, through the `db` given.
 // Mail text stays as strings; the command escapes it for the terminal when printing. The human
 // form of `case show` (formatCaseTimeline) is pure text from that view.

@@ -105,7 +105,7 @@ export async function main(argv: string[]): Promise<void> {
   cases
     .command('list')
     .option('--state <state>', 'only cases in this state')
-    .option('--json', 'a JSON array (README: Operator JSON)')
+    .option('--json', 'a JSON array (docs/operator-json.md)')
     .action(async (opts: { state?: string; json?: boolean }) => {
       const { runCaseList } = await import('./admin-commands.js');
       process.exitCode = await runCaseList(program.opts(), opts.state, opts.json === true);
@@ -114,7 +114,7 @@ export async function main(argv: string[]): Promise<void> {
     .command('show')
     .argument('<number>', 'case number')
     .description('the case: header, deadlines and a timeline of messages, events and outgoing mail')
-    .option('--json', 'the case and its timeline as JSON (README: Operator JSON)')
+    .option('--json', 'the case and its timeline as JSON (docs/operator-json.md)')
     .action(async (num: string, opts: { json?: boolean }) => {
       const { runCaseShow } = await import('./operator-commands.js');
       process.exitCode = await runCaseShow(program.opts(), num, opts.json === true);
@@ -126,7 +126,7 @@ export async function main(argv: string[]): Promise<void> {
     .description('newest first: status, kind, case, recipients, attempts, last error, next attempt')
     .option('--failed', 'only mail that needs an operator (failed, held_back)')
     .option('--limit <n>', 'at most this many rows', '100')
-    .option('--json', 'a JSON array (README: Operator JSON)')
+    .option('--json', 'a JSON array (docs/operator-json.md)')
     .action(async (opts: { failed?: boolean; limit?: string; json?: boolean }) => {
       const { runOutboxList } = await import('./operator-commands.js');
       process.exitCode = await runOutboxList(program.opts(), opts);
@@ -143,7 +143,7 @@ export async function main(argv: string[]): Promise<void> {
   const quarantine = program.command('quarantine').description('mail the intake could not handle: look, or retry it through the intake');
   quarantine
     .command('list')
-    .option('--json', 'a JSON array (README: Operator JSON)')
+    .option('--json', 'a JSON array (docs/operator-json.md)')
     .action(async (opts: { json?: boolean }) => {
       const { runQuarantineList } = await import('./operator-commands.js');
       process.exitCode = await runQuarantineList(program.opts(), opts.json === true);
@@ -151,7 +151,7 @@ export async function main(argv: string[]): Promise<void> {
   quarantine
     .command('show')
     .argument('<id>', 'message id')
-    .option('--json', 'as JSON (README: Operator JSON)')
+    .option('--json', 'as JSON (docs/operator-json.md)')
     .action(async (id: string, opts: { json?: boolean }) => {
       const { runQuarantineShow } = await import('./operator-commands.js');
       process.exitCode = await runQuarantineShow(program.opts(), id, opts.json === true);
@@ -171,7 +171,7 @@ export async function main(argv: string[]): Promise<void> {
     .requiredOption('--from <date>', 'window start: YYYY-MM-DD in the service time zone, or an ISO instant')
     .requiredOption('--to <date>', 'window end: YYYY-MM-DD (that day included), or an ISO instant')
     .option('--now <iso>', 'the instant the figures are "as of" (default: the clock)')
-    .option('--json', 'as JSON (README: Operator JSON)')
+    .option('--json', 'as JSON (docs/operator-json.md)')
     .action(async (opts: { from?: string; to?: string; now?: string; json?: boolean }) => {
       const { runStats } = await import('./operator-commands.js');
       process.exitCode = await runStats(program.opts(), opts);
@@ -180,7 +180,7 @@ export async function main(argv: string[]): Promise<void> {
   const held = program.command('held').description('mail the intake held: look, release into the intake again, or discard');
   held
     .command('list')
-    .option('--json', 'a JSON array (README: Operator JSON)')
+    .option('--json', 'a JSON array (docs/operator-json.md)')
     .action(async (opts: { json?: boolean }) => {
       const { runHeldList } = await import('./held-commands.js');
       process.exitCode = await runHeldList(program.opts(), opts.json === true);
@@ -188,7 +188,7 @@ export async function main(argv: string[]): Promise<void> {
   held
     .command('show')
     .argument('<id>', 'message id')
-    .option('--json', 'as JSON (README: Operator JSON)')
+    .option('--json', 'as JSON (docs/operator-json.md)')
     .action(async (id: string, opts: { json?: boolean }) => {
       const { runHeldShow } = await import('./held-commands.js');
       process.exitCode = await runHeldShow(program.opts(), id, opts.json === true);

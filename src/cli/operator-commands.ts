@@ -1,5 +1,5 @@
 // The operator's view: `casemail case show N`, `outbox list|retry`, `quarantine list|show|retry`
-// and `stats`. Each has --json (README "Operator JSON") and a readable form otherwise; every value
+// and `stats`. Each has --json (docs/operator-json.md) and a readable form otherwise; every value
 // from mail goes through terminal-text.ts. Exit 0 done, 1 not found or refused, 2 usage.
 // I/O: the database, and for `quarantine retry` the intake (MessageHandler, as `held release`).
 import { caseView, formatCaseTimeline } from '../cases/case-view.js';

@@ -496,7 +496,7 @@ export async function bouncingAddresses(db: DbOrTrx, addresses: readonly string[
   return new Map(rows.map((r) => [r.address, r.bounce_reason ?? 'permanent bounce']));
 }
 
-/** One outbox row as `casemail outbox list` shows it (README "Operator JSON"). */
+/** One outbox row as `casemail outbox list` shows it (docs/operator-json.md). */
 export interface OutboxListItem {
   id: number;
   createdAt: string;

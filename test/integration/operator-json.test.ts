@@ -1,4 +1,4 @@
-// The operator JSON contract (issue 7 section 4; README "Operator JSON"): `case show N --json`
+// The operator JSON contract (issue 7 section 4; docs/operator-json.md): `case show N --json`
 // and `case list --json`. In-process through caseView/caseListView for the shape and the
 // timeline's order, and spawned as the built command for the flags, the exit codes and
 // terminal safety (mail text with escape sequences comes out as JSON \u escapes).
