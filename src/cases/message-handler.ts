@@ -4,7 +4,7 @@
 // case, held with a reason, ignored as automatic/loop mail, or quarantined with its error; an
 // empty message has nothing to keep and is refused (EmptyMessageError, code empty_message).
 import { ownAddresses, type CasemailSettings } from '../config/config.js';
-import type { Db, Trx } from '../db/database.js';
+import { isTemporaryDatabaseError, type Db, type Trx } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
 import { contentHash, headerBlock } from '../ingest/content-hash.js';
 import { parseMessage } from '../ingest/parse-message.js';
@@ -41,14 +41,6 @@ export interface MessageHandlerDeps {
   understand?: (raw: Buffer) => Promise<Understanding>;
   /** Parses only (the understanding then runs here); for tests that watch or slow the parser. */
   parse?: (raw: Buffer) => Promise<ParsedMessage>;
-}
-
-/** Database errors that mean "try again later", not "this message is bad". */
-function isTemporaryDatabaseError(err: unknown): boolean {
-  const e = err as { code?: string; message?: string } | null;
-  const code = e?.code ?? '';
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08006', '40001', '40P01'].includes(code)
-    || /Connection terminated|connect ECONNREFUSED|the database system is (starting|shutting) up|Client has encountered a connection error/i.test(e?.message ?? '');
 }
 
 function isUniqueViolation(err: unknown): boolean {

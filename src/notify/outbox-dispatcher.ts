@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { ownAddresses, type Config } from '../config/config.js';
-import type { Db } from '../db/database.js';
+import { isTemporaryDatabaseError, type Db } from '../db/database.js';
 import { isProcessAlive } from '../db/process-alive.js';
 import type { Logger } from '../log/logger.js';
 import { sanitizeRelayHtml } from './relay-html.js';
@@ -241,6 +241,11 @@ export class OutboxDispatcher {
       if (err instanceof NoRecipientError) {
         log.warn({ reason: err.message }, 'mail has no recipient we may write to; not sent');
         return this.record(log, 'failed', () => markMailFailed(this.db, row.id, `not sent: ${errorText(err)}`));
+      }
+      if (isTemporaryDatabaseError(err)) {
+        // Building reads the database (bouncing addresses, attachments): a lost connection is not the mail's fault.
+        log.warn({ err }, 'database unavailable while building the mail; it is tried again');
+        return this.record(log, 'retried', () => scheduleMailRetry(this.db, row.id, nextAttemptAt(now, row.attempts, this.backoff, this.random), `database unavailable: ${errorText(err)}`));
       }
       log.error({ err }, 'cannot build the mail; marking it failed');
       return this.record(log, 'failed', () => markMailFailed(this.db, row.id, `cannot build the mail: ${errorText(err)}`));
