@@ -97,7 +97,7 @@ export async function runSweepBench(log: (line: string) => void): Promise<void> 
     const plans: [string, string[]][] = [
       [`plan of the due query at ${NOW.toISOString()} (dueCasesQuery, before the tick: it finds the ${DUE})`, await explain(db, dueCasesQuery(NOW, settings.timers.sweepBatch))],
       [`plan of the due query at ${QUIET.toISOString()} (a quiet tick)`, await explain(db, dueCasesQuery(QUIET, settings.timers.sweepBatch))],
-      [`plan of the per-case lock query (lockTimerFactsQuery(${CLOSED + 1}), in a rolled-back transaction)`, await explainLocked(db, lockTimerFactsQuery(CLOSED + 1))],
+      [`plan of the locking read of a group of 25 cases (lockTimerFactsQuery, in a rolled-back transaction)`, await explainLocked(db, lockTimerFactsQuery(Array.from({ length: 25 }, (_, i) => CLOSED + 1 + i)))],
     ];
 
     // BENCH_SWEEP_CONCURRENCY=4,8,16 times the due tick at each (the due cases are restored in between); default: the sweep's default.

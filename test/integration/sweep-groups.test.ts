@@ -1,0 +1,58 @@
+// The sweep writes due cases a group per transaction; a group that fails is done again case by
+// case, so one case the database refuses never holds the others back, and the next tick tries it
+// again. The failure is real: a trigger in the test's own database refuses updates of one case.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { loadConfig } from '../../src/config/config.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { MessageHandler } from '../../src/cases/message-handler.js';
+import type { IntakeSource } from '../../src/ingest/intake-types.js';
+import { sweep } from '../../src/schedule/sweep.js';
+import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
+import { loadTestDirectory } from '../support/directory-fixture.js';
+import { buildMail } from '../support/mail-builder.js';
+
+const SUPPORT = 'support@casemail.localhost';
+const smtp: IntakeSource = { kind: 'smtp', mailbox: null, uidValidity: null, uid: null, envelopeRecipients: [SUPPORT] };
+const OPENED = new Date('2026-12-07T09:00:00Z');
+
+describe(`sweep groups on ${databaseKind()}`, () => {
+  let tdb: TestDatabase;
+  const settings = loadConfig({ env: {}, overrides: { calendar: { timeZone: 'UTC' } } }).settings;
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    await loadTestDirectory(tdb.db);
+  });
+  afterAll(async () => {
+    await tdb?.close();
+  });
+
+  it('a case the database refuses fails alone: the others in its group are acted on, and the next tick acts on it once it can', async () => {
+    const handler = new MessageHandler({ db: tdb.db, settings, logger: silentLogger, clock: () => OPENED });
+    const numbers: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await handler.handleAt(buildMail({ from: 'Bob Builder <bob@acme.example>', subject: `Production down ${i}`, body: `Production down: server ${i} does not start.\n\nBob\n` }), smtp, OPENED);
+      numbers.push(...r.caseNumbers);
+    }
+    expect(numbers).toHaveLength(3);
+    const cases = await tdb.db.selectFrom('cases').select(['id', 'number', 'severity']).where('number', 'in', numbers).orderBy('number').execute();
+    expect(cases.every((c) => c.severity === 1)).toBe(true);
+    const refused = cases[1]!.id;
+    await sql`create function refuse_case() returns trigger language plpgsql as $$ begin raise exception 'refused by the test'; end $$`.execute(tdb.db);
+    await sql.raw(`create trigger refuse_one before update on cases for each row when (old.id = ${refused}) execute function refuse_case()`).execute(tdb.db);
+
+    const deps = { db: tdb.db, settings, logger: silentLogger };
+    const breach = new Date(OPENED.getTime() + 31 * 60_000); // severity 1: 30 minutes around the clock
+    const first = await sweep(deps, breach);
+    expect(first).toMatchObject({ due: 3, acted: 2, failed: 1, mailsQueued: 2 });
+    const breached = await tdb.db.selectFrom('cases').select(['id']).where('id', 'in', cases.map((c) => c.id)).where('sla_breached_at', 'is not', null).execute();
+    expect(breached.map((c) => c.id).sort()).toEqual(cases.filter((c) => c.id !== refused).map((c) => c.id).sort());
+
+    await sql`drop trigger refuse_one on cases`.execute(tdb.db);
+    const second = await sweep(deps, new Date(breach.getTime() + 60_000));
+    expect(second).toMatchObject({ due: 1, acted: 1, failed: 0, mailsQueued: 1 });
+    const mails = await tdb.db.selectFrom('outbox').select(['case_id']).where('kind', '=', 'sla-breach').execute();
+    expect(mails.map((m) => Number(m.case_id)).sort()).toEqual(cases.map((c) => c.id).sort());
+  });
+});
