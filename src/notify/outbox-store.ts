@@ -124,15 +124,22 @@ interface LimitedMail {
 async function insertMails(trx: DbOrTrx, mails: readonly OutgoingMail[], ctx: EnqueueContext): Promise<{ id: number; cause_key: string; message_id_header: string }[]> {
   if (mails.length === 0) return [];
   const limited = await limitAutomaticMail(trx, mails, ctx);
-  const rows = await trx
-    .insertInto('outbox')
-    .values(limited.map((l) => l.row))
+  // One statement: the outbox rows, and for each row actually inserted (a cause that already had
+  // one inserts nothing) a log row per address the hourly limit counts.
+  const logPairs = limited.flatMap((l) => l.logged.map((address) => ({ cause: l.row.cause_key, address })));
+  const insert = trx.insertInto('outbox').values(limited.map((l) => l.row))
     .onConflict((oc) => oc.column('cause_key').doNothing())
-    .returning(['id', 'cause_key', 'message_id_header'])
-    .execute();
-  const byCause = new Map(limited.map((l) => [l.row.cause_key, l]));
-  const log = rows.flatMap((r) => (byCause.get(r.cause_key)?.logged ?? []).map((address) => ({ address, at: ctx.now, outbox_id: r.id })));
-  if (log.length) await trx.insertInto('automatic_mail_log').values(log).execute();
+    .returning(['id', 'cause_key', 'message_id_header']);
+  const rows = logPairs.length === 0
+    ? await insert.execute()
+    : (await sql<{ id: string; cause_key: string; message_id_header: string }>`
+        with ins as (${insert}),
+        logged as (
+          insert into automatic_mail_log (address, at, outbox_id)
+          select l.address, ${ctx.now}::timestamptz, ins.id
+            from ins join unnest(${logPairs.map((p) => p.cause)}::text[], ${logPairs.map((p) => p.address)}::text[]) as l(cause_key, address)
+              on l.cause_key = ins.cause_key)
+        select id, cause_key, message_id_header from ins`.execute(trx)).rows;
   const inserted = new Set(rows.map((r) => r.cause_key));
   for (const l of limited) {
     if (!l.note || !inserted.has(l.row.cause_key)) continue;
@@ -158,14 +165,10 @@ async function limitAutomaticMail(trx: DbOrTrx, mails: readonly OutgoingMail[], 
   if (automatic.length === 0) return mails.map(plain);
   const addresses = [...new Set(automatic.flatMap(recipientsOf))].sort();
   if (addresses.length === 0) return mails.map(plain);
-  // One round trip: which causes already have a row (their insert will do nothing, so they are not
-  // counted), and every recipient's lock, taken in sorted order (locking an address whose mail turns
-  // out to exist already only serialises a little more).
-  const first = await sql<{ existing: string[] }>`
-    select (select coalesce(array_agg(o.cause_key), '{}') from outbox o where o.cause_key = any(${automatic.map((m) => boundCauseKey(m.causeKey))}::text[])) as existing,
-           (select count(pg_advisory_xact_lock(hashtextextended('casemail-automatic:' || s.address, 0)))
-              from (select a.address from unnest(${addresses}::text[]) as a(address) order by a.address) s) as locked`.execute(trx);
-  const existing = new Set(first.rows[0]?.existing ?? []);
+  // Every recipient's lock, taken in sorted order so two writers cannot deadlock. A mail whose cause
+  // already has a row is limited like the others; its insert then does nothing and logs nothing.
+  await sql`select count(pg_advisory_xact_lock(hashtextextended('casemail-automatic:' || s.address, 0)))
+              from (select a.address from unnest(${addresses}::text[]) as a(address) order by a.address) s`.execute(trx);
   const since = new Date(ctx.now.getTime() - HOUR_MS);
   // One round trip: each address's count in the hour, and whether it is one of our engineers (who get a higher limit).
   const counted = await sql<{ address: string; n: string; engineer: boolean }>`
@@ -178,7 +181,7 @@ async function limitAutomaticMail(trx: DbOrTrx, mails: readonly OutgoingMail[], 
   const limitFor = (a: string) => limitOf.get(a) ?? customerLimit;
   const isEngineer = (a: string) => counted.rows.some((c) => c.address === a && c.engineer);
   return mails.map((mail) => {
-    if (!mail.autoSubmitted || existing.has(boundCauseKey(mail.causeKey))) return plain(mail);
+    if (!mail.autoSubmitted) return plain(mail);
     const all = recipientsOf(mail);
     const kept = all.filter((a) => (sent.get(a) ?? 0) < limitFor(a));
     const dropped = all.filter((a) => !kept.includes(a));
