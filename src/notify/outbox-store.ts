@@ -201,6 +201,12 @@ async function limitAutomaticMail(trx: DbOrTrx, mails: readonly OutgoingMail[], 
   });
 }
 
+/** Drops automatic-mail log rows from before `before`: the hourly limit never reads them again. Returns how many went. */
+export async function pruneAutomaticMailLog(db: DbOrTrx, before: Date): Promise<number> {
+  const r = await db.deleteFrom('automatic_mail_log').where('at', '<', before).executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
 /** A claimed row, as the dispatcher needs it. */
 export interface ClaimedMail {
   id: number;

@@ -12,6 +12,7 @@ import { CASE_FACTS_FROM, CASE_FACTS_SELECT, caseFactsOf, unassignedRecipients, 
 import { decideTimers, type SweepFacts, type TimerCaseFacts } from '../cases/actions/timers.js';
 import { applyCaseChanges } from '../cases/apply-plan.js';
 import { noChanges, type CaseChanges } from '../cases/plan.js';
+import { pruneAutomaticMailLog } from '../notify/outbox-store.js';
 
 export interface SweepDeps {
   db: Db;
@@ -169,6 +170,8 @@ async function sweepGroupOrEach(deps: SweepDeps, facts: SweepFacts, caseIds: rea
 
 /** One sweep at `now`: acts on every due case (up to settings.timers.sweepBatch). */
 export async function sweep(deps: SweepDeps, now: Date): Promise<SweepResult> {
+  // Housekeeping that rides on the tick: the hourly limit reads only its last hour (two kept for clock skew).
+  await pruneAutomaticMailLog(deps.db, new Date(now.getTime() - 2 * 3_600_000));
   const limit = deps.settings.timers.sweepBatch;
   const ids = await dueCaseIds(deps.db, now, limit);
   const result: SweepResult = { due: ids.length, acted: 0, skipped: 0, mailsQueued: 0, events: {}, failed: 0, more: ids.length >= limit };

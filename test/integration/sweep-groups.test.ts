@@ -1,4 +1,4 @@
-// The sweep writes due cases a group per transaction; a group that fails is done again case by
+// The sweep writes due cases a group per transaction (and prunes the automatic-mail log as it goes); a group that fails is done again case by
 // case, so one case the database refuses never holds the others back, and the next tick tries it
 // again. The failure is real: a trigger in the test's own database refuses updates of one case.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,5 +54,19 @@ describe(`sweep groups on ${databaseKind()}`, () => {
     expect(second).toMatchObject({ due: 1, acted: 1, failed: 0, mailsQueued: 1 });
     const mails = await tdb.db.selectFrom('outbox').select(['case_id']).where('kind', '=', 'sla-breach').execute();
     expect(mails.map((m) => Number(m.case_id)).sort()).toEqual(cases.map((c) => c.id).sort());
+  });
+
+  it('prunes the automatic-mail log of rows the hourly limit never reads again, and keeps the last hours', async () => {
+    const now = new Date('2026-12-10T12:00:00Z');
+    const at = (minutesAgo: number) => new Date(now.getTime() - minutesAgo * 60_000);
+    await tdb.db.insertInto('automatic_mail_log').values([
+      { address: 'old@acme.example', at: at(24 * 60), outbox_id: null },
+      { address: 'old@acme.example', at: at(121), outbox_id: null },
+      { address: 'recent@acme.example', at: at(119), outbox_id: null },
+      { address: 'recent@acme.example', at: at(5), outbox_id: null },
+    ]).execute();
+    await sweep({ db: tdb.db, settings, logger: silentLogger }, now);
+    const left = await tdb.db.selectFrom('automatic_mail_log').select(['address']).where('address', 'in', ['old@acme.example', 'recent@acme.example']).execute();
+    expect(left.map((r) => r.address)).toEqual(['recent@acme.example', 'recent@acme.example']);
   });
 });
