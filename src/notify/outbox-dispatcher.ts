@@ -287,14 +287,24 @@ export class OutboxDispatcher {
       markMailSent(this.db, row, { raw: built.raw, sha256, fromAddress: this.supportAddress, text: built.text, rejected }, now));
   }
 
-  /** Runs a bookkeeping write; a failure is logged and the row is left to its lease. */
+  /**
+   * Runs a bookkeeping write. A lost connection is tried again on a fresh one a few times (the pool
+   * reconnects) before the row is left to its lease, which would hold it back for the lease's length.
+   */
   private async record(log: Logger, outcome: Outcome, write: () => Promise<void>): Promise<Outcome> {
-    try {
-      await write();
-    } catch (err) {
-      log.error({ err, outcome }, 'cannot record the outcome; the row is retried when its lease expires');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await write();
+        return outcome;
+      } catch (err) {
+        if (attempt < RECORD_ATTEMPTS && isTemporaryDatabaseError(err) && !this.stopping) {
+          await new Promise((resolve) => setTimeout(resolve, 100 * 3 ** (attempt - 1)));
+          continue;
+        }
+        log.error({ err, outcome }, 'cannot record the outcome; the row is retried when its lease expires');
+        return outcome;
+      }
     }
-    return outcome;
   }
 
   private async build(row: ClaimedMail, now: Date): Promise<BuiltMail> {
@@ -420,6 +430,9 @@ export function createOutboxDispatcher(opts: {
     ...(opts.onOutcome ? { onOutcome: opts.onOutcome } : {}),
   });
 }
+
+/** Tries of a bookkeeping write that lost its connection (100 ms, 300 ms, 900 ms apart). */
+const RECORD_ATTEMPTS = 4;
 
 /** `value` when it is exactly one bare address (local@domain, no spaces, commas, brackets or line breaks), else null. */
 export function singleAddress(value: string | null): string | null {
