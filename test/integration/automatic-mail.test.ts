@@ -6,7 +6,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/config.js';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -14,7 +13,7 @@ import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
-import { headerOf, smtpUrl } from '../support/service-harness.js';
+import { headerOf, sendToIntake, smtpUrl } from '../support/service-harness.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const SNS_SENDER = 'no-reply@sns.amazonaws.com';
@@ -44,14 +43,7 @@ describe(`automatic mail through SMTP is never answered, on ${databaseKind()}`, 
     await tdb?.close();
   });
 
-  async function send(raw: Buffer, from: string): Promise<string> {
-    const client = nodemailer.createTransport({ host: '127.0.0.1', port: service.smtp!.port, secure: false, ignoreTLS: true });
-    try {
-      return String((await client.sendMail({ envelope: { from, to: [SUPPORT] }, raw })).response);
-    } finally {
-      client.close();
-    }
-  }
+  const send = (raw: Buffer, from: string) => sendToIntake(service.smtp!.port, raw, { from, to: [SUPPORT] });
   async function waitOne(pred: (m: SinkMessage) => boolean): Promise<SinkMessage> {
     return (await sink.waitFor((ms) => ms.some(pred), 20_000)).find(pred)!;
   }

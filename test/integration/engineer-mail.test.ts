@@ -6,7 +6,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/config.js';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -23,7 +22,7 @@ import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
-import { headerOf, smtpUrl } from '../support/service-harness.js';
+import { headerOf, outboxSettled as settled, sendToIntake, smtpUrl } from '../support/service-harness.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const SECRET = 'engineer-mail-scenario-secret';
@@ -59,14 +58,7 @@ describe(`cases worked by mail, through SMTP into the sink, on ${databaseKind()}
     await tdb?.close();
   });
 
-  async function send(raw: Buffer, from: string, to: string[] = [SUPPORT]): Promise<string> {
-    const client = nodemailer.createTransport({ host: '127.0.0.1', port: service.smtp!.port, secure: false, ignoreTLS: true });
-    try {
-      return String((await client.sendMail({ envelope: { from, to }, raw })).response);
-    } finally {
-      client.close();
-    }
-  }
+  const send = (raw: Buffer, from: string, to: string[] = [SUPPORT]) => sendToIntake(service.smtp!.port, raw, { from, to });
 
   const rowId = (reply: string) => Number(/OK: \w+ (\d+)/.exec(reply)?.[1]);
   const subjectOf = (m: SinkMessage) => headerOf(m.raw, 'Subject') ?? '';
@@ -76,9 +68,7 @@ describe(`cases worked by mail, through SMTP into the sink, on ${databaseKind()}
     const got = await sink.waitFor((ms) => ms.filter(pred).length > already, 20_000);
     return got.filter(pred)[already]!;
   }
-  async function outboxSettled(): Promise<void> {
-    await expect.poll(async () => (await tdb.db.selectFrom('outbox').select('id').where('status', '=', 'pending').execute()).length, { timeout: 20_000, interval: 50 }).toBe(0);
-  }
+  const outboxSettled = () => settled(tdb.db);
   const caseRow = (n: number) => tdb.db.selectFrom('cases').selectAll().where('number', '=', n).executeTakeFirstOrThrow();
 
   /** A customer's new request; resolves with its case number, acknowledgement and the engineer's notification. */

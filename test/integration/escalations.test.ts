@@ -5,7 +5,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/config.js';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -17,7 +16,7 @@ import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
-import { headerOf, smtpUrl } from '../support/service-harness.js';
+import { headerOf, outboxSettled as settled, sendToIntake, smtpUrl } from '../support/service-harness.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const ESCALATION = 'escalation@casemail.localhost';
@@ -54,14 +53,7 @@ describe(`escalations, through SMTP into the sink, on ${databaseKind()}`, () => 
     await tdb?.close();
   });
 
-  async function send(raw: Buffer, from: string, to: string[]): Promise<string> {
-    const client = nodemailer.createTransport({ host: '127.0.0.1', port: service.smtp!.port, secure: false, ignoreTLS: true });
-    try {
-      return String((await client.sendMail({ envelope: { from, to }, raw })).response);
-    } finally {
-      client.close();
-    }
-  }
+  const send = (raw: Buffer, from: string, to: string[]) => sendToIntake(service.smtp!.port, raw, { from, to });
 
   const subjectOf = (m: SinkMessage) => headerOf(m.raw, 'Subject') ?? '';
   const to = (who: string) => (m: SinkMessage) => m.rcptTo.includes(who);
@@ -70,9 +62,7 @@ describe(`escalations, through SMTP into the sink, on ${databaseKind()}`, () => 
     const got = await sink.waitFor((ms) => ms.filter(pred).length > already, 20_000);
     return got.filter(pred)[already]!;
   }
-  async function outboxSettled(): Promise<void> {
-    await expect.poll(async () => (await tdb.db.selectFrom('outbox').select('id').where('status', '=', 'pending').execute()).length, { timeout: 20_000, interval: 50 }).toBe(0);
-  }
+  const outboxSettled = () => settled(tdb.db);
   const textOf = async (m: SinkMessage) => (await parseMessage(m.raw)).text;
   const caseRow = (n: number) => tdb.db.selectFrom('cases').selectAll().where('number', '=', n).executeTakeFirstOrThrow();
   const events = async (n: number, kind: string) => tdb.db.selectFrom('case_events').innerJoin('cases', 'cases.id', 'case_events.case_id')

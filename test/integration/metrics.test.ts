@@ -3,7 +3,6 @@
 // out to the real smtp-server sink; /metrics scraped before and after shows the counters move,
 // /readyz turns 503 naming the database when the test database stops accepting connections.
 import pg from 'pg';
-import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
 import { ServiceMetrics } from '../../src/metrics/service-metrics.js';
@@ -14,7 +13,7 @@ import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 import { createTestDatabase, databaseKind, serverUrl, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
-import { appendAll, folderCount, headerOf, serviceConfig } from '../support/service-harness.js';
+import { appendAll, folderCount, headerOf, outboxSettled as settled, sendToIntake, serviceConfig } from '../support/service-harness.js';
 
 type Labels = Record<string, string>;
 
@@ -79,18 +78,9 @@ describeWithDovecot(`metrics and health endpoints on ${databaseKind()}`, () => {
     return res.text();
   };
 
-  async function send(raw: Buffer, from: string): Promise<string> {
-    const client = nodemailer.createTransport({ host: '127.0.0.1', port: service.smtp!.port, secure: false, ignoreTLS: true });
-    try {
-      return String((await client.sendMail({ envelope: { from, to: ['support@casemail.localhost'] }, raw })).response);
-    } finally {
-      client.close();
-    }
-  }
+  const send = (raw: Buffer, from: string) => sendToIntake(service.smtp!.port, raw, { from, to: ['support@casemail.localhost'] });
 
-  async function outboxSettled(): Promise<void> {
-    await expect.poll(async () => (await tdb.db.selectFrom('outbox').select('id').where('status', '=', 'pending').execute()).length, { timeout: 20_000, interval: 50 }).toBe(0);
-  }
+  const outboxSettled = () => settled(tdb.db);
 
   it('answers /healthz, /readyz naming every check, and 404 elsewhere', async () => {
     const health = await fetch(`${base}/healthz`);

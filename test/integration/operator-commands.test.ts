@@ -8,7 +8,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/config.js';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
 import { MessageHandler } from '../../src/cases/message-handler.js';
@@ -18,7 +17,7 @@ import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
-import { headerOf, runCli, smtpUrl } from '../support/service-harness.js';
+import { headerOf, outboxSettled as settled, runCli, sendToIntake, smtpUrl } from '../support/service-harness.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const ERIN = 'erin@vendor.example';
@@ -60,16 +59,9 @@ describe(`operator commands against a running service, on ${databaseKind()}`, ()
   const cli = (args: string[]) => runCli([...args, '--config', configFile], { DATABASE_URL: tdb.url, USER: 'op-olga' });
   const subjectOf = (m: SinkMessage) => headerOf(m.raw, 'Subject') ?? '';
   async function send(raw: Buffer, from: string): Promise<void> {
-    const client = nodemailer.createTransport({ host: '127.0.0.1', port: service.smtp!.port, secure: false, ignoreTLS: true });
-    try {
-      expect(String((await client.sendMail({ envelope: { from, to: [SUPPORT] }, raw })).response)).toMatch(/OK: processed/);
-    } finally {
-      client.close();
-    }
+    expect(await sendToIntake(service.smtp!.port, raw, { from, to: [SUPPORT] })).toMatch(/OK: processed/);
   }
-  async function outboxSettled(): Promise<void> {
-    await expect.poll(async () => (await tdb.db.selectFrom('outbox').select('id').where('status', '=', 'pending').execute()).length, { timeout: 20_000, interval: 50 }).toBe(0);
-  }
+  const outboxSettled = () => settled(tdb.db);
   const at = (iso: string) => { now = new Date(iso); };
 
   async function openCase(iso: string, subject: string, body: string): Promise<number> {

@@ -6,7 +6,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/config.js';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -19,7 +18,7 @@ import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail, type TestMail } from '../support/mail-builder.js';
-import { headerOf, smtpUrl } from '../support/service-harness.js';
+import { headerOf, sendToIntake, smtpUrl } from '../support/service-harness.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const MX = 'mx.casemail.localhost';
@@ -50,14 +49,7 @@ async function startHarness(trustAuthResultsFrom: string | null, clock: () => Da
 }
 
 function helpers(h: () => Harness) {
-  async function send(raw: Buffer, from: string): Promise<string> {
-    const client = nodemailer.createTransport({ host: '127.0.0.1', port: h().service.smtp!.port, secure: false, ignoreTLS: true });
-    try {
-      return String((await client.sendMail({ envelope: { from, to: [SUPPORT] }, raw })).response);
-    } finally {
-      client.close();
-    }
-  }
+  const send = (raw: Buffer, from: string) => sendToIntake(h().service.smtp!.port, raw, { from, to: [SUPPORT] });
   /** A message as it leaves the border MTA: its Authentication-Results lines prepended, topmost first. */
   const withAuthResults = (results: string[], mail: TestMail): Buffer =>
     Buffer.concat([Buffer.from(results.map((r) => `Authentication-Results: ${r}\r\n`).join('')), buildMail(mail)]);

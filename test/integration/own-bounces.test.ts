@@ -7,7 +7,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
@@ -21,7 +20,7 @@ import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
-import { headerOf, smtpUrl } from '../support/service-harness.js';
+import { headerOf, sendToIntake, smtpUrl } from '../support/service-harness.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const BOB = 'bob@acme.example';
@@ -105,14 +104,7 @@ describe(`bounces of our own mail, through SMTP into the sink, on ${databaseKind
     await tdb?.close();
   });
 
-  async function send(raw: Buffer, from: string): Promise<string> {
-    const client = nodemailer.createTransport({ host: '127.0.0.1', port: service.smtp!.port, secure: false, ignoreTLS: true });
-    try {
-      return String((await client.sendMail({ envelope: { from, to: [SUPPORT] }, raw })).response);
-    } finally {
-      client.close();
-    }
-  }
+  const send = (raw: Buffer, from: string) => sendToIntake(service.smtp!.port, raw, { from, to: [SUPPORT] });
   const subjectOf = (m: SinkMessage) => headerOf(m.raw, 'Subject') ?? '';
   const toWhom = (who: string) => (m: SinkMessage) => m.rcptTo.includes(who);
   async function waitOne(pred: (m: SinkMessage) => boolean, already = 0): Promise<SinkMessage> {

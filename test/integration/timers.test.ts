@@ -8,7 +8,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/config.js';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -17,7 +16,7 @@ import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
-import { headerOf, runCli, smtpUrl } from '../support/service-harness.js';
+import { headerOf, outboxSettled as settled, runCli, sendToIntake, smtpUrl } from '../support/service-harness.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const ERIN = 'erin@vendor.example';
@@ -69,18 +68,9 @@ describe(`timers through SMTP into the sink, on ${databaseKind()}`, () => {
     await tdb?.close();
   });
 
-  async function send(raw: Buffer, from: string): Promise<string> {
-    const client = nodemailer.createTransport({ host: '127.0.0.1', port: service.smtp!.port, secure: false, ignoreTLS: true });
-    try {
-      return String((await client.sendMail({ envelope: { from, to: [SUPPORT] }, raw })).response);
-    } finally {
-      client.close();
-    }
-  }
+  const send = (raw: Buffer, from: string) => sendToIntake(service.smtp!.port, raw, { from, to: [SUPPORT] });
   const subjectOf = (m: SinkMessage) => headerOf(m.raw, 'Subject') ?? '';
-  async function outboxSettled(): Promise<void> {
-    await expect.poll(async () => (await tdb.db.selectFrom('outbox').select('id').where('status', '=', 'pending').execute()).length, { timeout: 20_000, interval: 50 }).toBe(0);
-  }
+  const outboxSettled = () => settled(tdb.db);
   /** Everything the sink received since `from`, as "recipient: subject" lines. */
   const since = (from: number) => sink.messages.slice(from).map((m) => `${m.rcptTo.join(',')}: ${subjectOf(m)}`);
 

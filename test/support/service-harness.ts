@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
+import { expect } from 'vitest';
+import type { Db } from '../../src/db/database.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger, silentLogger } from '../../src/log/logger.js';
 import type { DovecotServer } from './dovecot.js';
@@ -126,4 +129,19 @@ export function runCli(args: string[], env: Record<string, string>, input?: Buff
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(input ?? Buffer.alloc(0));
   });
+}
+
+/** One raw message into the service's SMTP intake, as an MTA hands it over; resolves with the server's reply. */
+export async function sendToIntake(port: number, raw: Buffer, envelope: { from: string; to: string[] }): Promise<string> {
+  const client = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+  try {
+    return String((await client.sendMail({ envelope, raw })).response);
+  } finally {
+    client.close();
+  }
+}
+
+/** Resolves once no outbox row is pending: everything due was delivered (or failed). */
+export async function outboxSettled(db: Db): Promise<void> {
+  await expect.poll(async () => (await db.selectFrom('outbox').select('id').where('status', '=', 'pending').execute()).length, { timeout: 20_000, interval: 50 }).toBe(0);
 }
