@@ -305,10 +305,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
 }
 
 /** The templates folder of this package (source tree or compiled dist/ alike). */
-function shippedTemplatesDir(): string {
+export function shippedTemplatesDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const candidates = [path.resolve(here, '../../templates'), path.resolve(here, '../../../templates')];
-  return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
+  return candidates.find((c) => existsSync(path.join(c, '_layout.html.hbs'))) ?? candidates[0]!;
 }
 
 function checkConsistency(s: CasemailSettings, problems: string[]): void {

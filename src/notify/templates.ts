@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { MAIL_KINDS, type MailKind, type MailKindData } from './mail-kinds.js';
 import { REPLY_MARKER } from '../threading/reply-marker.js';
+import { shippedTemplatesDir } from '../config/config.js';
 
 export interface RenderedMail {
   text: string;
@@ -211,13 +212,6 @@ const STRICT: CompileOptions = {
   knownHelpersOnly: true,
 };
 type CompileOptions = Parameters<typeof Handlebars.compile>[1];
-
-/** The templates folder of this package (source tree or compiled dist/ alike). */
-export function shippedTemplatesDir(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.resolve(here, '../../templates'), path.resolve(here, '../../../templates')];
-  return candidates.find((c) => existsSync(path.join(c, '_layout.html.hbs'))) ?? candidates[0]!;
-}
 
 export interface LoadTemplatesOptions {
   /**
