@@ -3,9 +3,8 @@
 // every kind with sample data so a broken template fails the start, not a send at 3 a.m.
 // A deployment's folder may hold only the files it changes; the rest come from the shipped one.
 // File I/O happens only in loadMailTemplates; rendering is pure.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { MAIL_KINDS, type MailKind, type MailKindData } from './mail-kinds.js';
 import { REPLY_MARKER } from '../threading/reply-marker.js';
