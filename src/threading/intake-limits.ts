@@ -2,6 +2,7 @@
 // acknowledgements per sender address per rolling hour. Past a cap the message is still kept
 // and a case still opened; what was held back is reported so the operator sees it. Pure: the
 // sender's recent activity is counted by the caller from durable state.
+import type { SeveritySuggestion } from './severity.js';
 
 export interface IntakeLimits {
   maxCasesPerMessage: number;
@@ -18,6 +19,8 @@ export interface SenderActivity {
 export interface IssuePart {
   title: string;
   text: string;
+  /** The understanding step's severity of exactly this text; absent on a part merged here (it is judged anew). */
+  severity?: SeveritySuggestion;
 }
 
 export type LimitName = keyof IntakeLimits;

@@ -20,9 +20,11 @@ type Contact = Extract<Sender, { kind: 'contact' }>;
 export function newCaseParts(facts: IntakeFacts, activity: NewRequestFacts['activity'], previousCaseId: number | null): CasePlan {
   const u = facts.understanding;
   const subject = u.parsed.subject.trim() || '(no subject)';
-  const whole = { title: subject, text: u.reply.visibleText };
+  // The understanding step (in the worker) already judged each part's severity; a part the caps
+  // merge is judged anew in newRequest.
+  const whole = { title: subject, text: u.reply.visibleText, severity: u.severity };
   // A closed case's late follow-up is one case: it is a reply, not a list of issues.
-  const found = previousCaseId === null ? u.issues.map((i) => ({ title: i.title, text: i.text })) : [whole];
+  const found = previousCaseId === null ? u.issues : [whole];
   return planNewCases(found, whole, activity, facts.settings.limits);
 }
 
@@ -38,7 +40,7 @@ export function newRequest(
   const group = split ? `split:${u.parsed.messageId ?? `${u.parsed.subject}:${u.parsed.date?.toISOString() ?? ''}`.slice(0, 100)}` : null;
 
   const cases: (PlannedCase & { text: string })[] = parts.parts.map((part, i) => {
-    const sev = suggestSeverity(part.title, part.text);
+    const sev = part.severity ?? suggestSeverity(part.title, part.text);
     const sla = slaInstants(settings, sev.suggested, now);
     return {
       ...reserved[i]!, organisationId: sender.organisationId, requesterContactId: sender.id,
