@@ -177,9 +177,9 @@ async function limitAutomaticMail(trx: DbOrTrx, mails: readonly OutgoingMail[], 
            exists (select 1 from engineers e where lower(e.address) = a.address) as engineer
       from unnest(${addresses}::text[]) as a(address)`.execute(trx);
   const sent = new Map(counted.rows.map((c) => [c.address, Number(c.n)]));
-  const limitOf = new Map(counted.rows.map((c) => [c.address, c.engineer ? engineerLimit : customerLimit]));
-  const limitFor = (a: string) => limitOf.get(a) ?? customerLimit;
-  const isEngineer = (a: string) => counted.rows.some((c) => c.address === a && c.engineer);
+  const engineers = new Set(counted.rows.filter((c) => c.engineer).map((c) => c.address));
+  const limitFor = (a: string) => (engineers.has(a) ? engineerLimit : customerLimit);
+  const settingFor = (a: string) => (engineers.has(a) ? 'maxAutomaticMailPerEngineerPerHour' : 'maxAutomaticMailPerAddressPerHour');
   return mails.map((mail) => {
     if (!mail.autoSubmitted) return plain(mail);
     const all = recipientsOf(mail);
@@ -187,8 +187,7 @@ async function limitAutomaticMail(trx: DbOrTrx, mails: readonly OutgoingMail[], 
     const dropped = all.filter((a) => !kept.includes(a));
     if (kept.length === 0) {
       // Kept with its recipients as written, so an operator sees whom it was for.
-      const why = `held back: ${dropped.map((a) => `${a} got ${limitFor(a)} automatic mails in the hour before ${ctx.now.toISOString()} (limits.${
-        limitFor(a) === customerLimit && !isEngineer(a) ? 'maxAutomaticMailPerAddressPerHour' : 'maxAutomaticMailPerEngineerPerHour'})`).join('; ')}`;
+      const why = `held back: ${dropped.map((a) => `${a} got ${limitFor(a)} automatic mails in the hour before ${ctx.now.toISOString()} (limits.${settingFor(a)})`).join('; ')}`;
       return { row: { ...outboxRow(mail, ctx), status: 'held_back', last_error: why.slice(0, 1000) }, logged: [], note: { dropped, heldBack: true } };
     }
     for (const a of kept) sent.set(a, (sent.get(a) ?? 0) + 1);
