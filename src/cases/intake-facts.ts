@@ -132,15 +132,9 @@ async function findReferencedCase(
     }
   }
   if (caseId === null) return null;
-  let mergedFrom: number | null = null;
-  for (let hop = 0; hop < MERGE_HOPS; hop++) {
-    const into = await trx.selectFrom('case_links').select('linked_case_id').where('case_id', '=', caseId).where('kind', '=', 'merged_into').executeTakeFirst();
-    if (!into) break;
-    mergedFrom ??= caseId;
-    caseId = Number(into.linked_case_id);
-  }
-  const c = await loadCase(trx, caseId);
-  return c ? { ...c, via, mergedFrom } : null;
+  const target = await followMerges(trx, caseId);
+  const c = await loadCase(trx, target);
+  return c ? { ...c, via, mergedFrom: target === caseId ? null : caseId } : null;
 }
 
 /** The columns loadCase reads, as a row. */
@@ -241,6 +235,12 @@ async function nextInTurn(trx: Trx, team: string | null): Promise<(EngineerRef &
 }
 
 /** The queue address, else every active engineer's. */
+/** The addresses of the active supervisors (escalations and SLA breaches go to them). */
+export async function activeSupervisors(db: DbOrTrx): Promise<string[]> {
+  return (await db.selectFrom('engineers').select('address').where('active', '=', true).where('role', '=', 'supervisor').orderBy('address').execute())
+    .map((e) => e.address);
+}
+
 export async function unassignedRecipients(trx: DbOrTrx, settings: CasemailSettings): Promise<string[]> {
   if (settings.addresses.queue) return [settings.addresses.queue];
   return (await trx.selectFrom('engineers').select('address').where('active', '=', true).orderBy('address').execute()).map((e) => e.address);
@@ -344,13 +344,14 @@ export async function gatherEscalationFacts(trx: Trx, facts: IntakeFacts): Promi
   }
   const [c, supervisors, unassigned] = await Promise.all([
     found ? loadEscalatedCase(trx, await followMerges(trx, found.caseId), found.via) : Promise.resolve(null),
-    trx.selectFrom('engineers').select('address').where('active', '=', true).where('role', '=', 'supervisor').orderBy('address').execute(),
+    activeSupervisors(trx),
     unassignedRecipients(trx, settings),
   ]);
   const unmatchedNumbers = c ? [] : refs.mentioned;
-  return { case: c, unmatchedNumbers, supervisors: supervisors.map((x) => x.address), unassigned };
+  return { case: c, unmatchedNumbers, supervisors, unassigned };
 }
 
+/** The case a merged case's messages now go to (a chain of merges followed up to MERGE_HOPS), else the case itself. */
 async function followMerges(trx: Trx, caseId: number): Promise<number> {
   let id = caseId;
   for (let hop = 0; hop < MERGE_HOPS; hop++) {

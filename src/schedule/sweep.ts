@@ -8,7 +8,7 @@ import type { CasemailSettings } from '../config/config.js';
 import type { Db, Trx } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
 import { replyAddressFor } from '../threading/reply-token.js';
-import { CASE_FACTS_FROM, CASE_FACTS_SELECT, caseFactsOf, unassignedRecipients, type CaseFactsRow } from '../cases/intake-facts.js';
+import { activeSupervisors, CASE_FACTS_FROM, CASE_FACTS_SELECT, caseFactsOf, unassignedRecipients, type CaseFactsRow } from '../cases/intake-facts.js';
 import { decideTimers, type SweepFacts, type TimerCaseFacts } from '../cases/actions/timers.js';
 import { applyCaseChanges } from '../cases/apply-plan.js';
 import { noChanges, type CaseChanges } from '../cases/plan.js';
@@ -104,8 +104,7 @@ function timerFactsOf(row: TimerFactsRow): TimerCaseFacts {
 async function sweepFacts(deps: SweepDeps, now: Date): Promise<SweepFacts> {
   const { db, settings } = deps;
   const secret = deps.replyTokenSecret ?? null;
-  const supervisors = (await db.selectFrom('engineers').select('address').where('active', '=', true).where('role', '=', 'supervisor').orderBy('address').execute())
-    .map((e) => e.address);
+  const supervisors = await activeSupervisors(db);
   return {
     settings, now, supervisors,
     unassigned: await unassignedRecipients(db, settings),
