@@ -9,6 +9,7 @@ export default defineConfig({
     name: 'chaos',
     include: ['test/chaos/**/*.chaos.ts'],
     environment: 'node',
+    setupFiles: ['test/support/temp-dirs-setup.ts'],
     testTimeout: 900_000,
     hookTimeout: 120_000,
     globalSetup: ['test/support/global-setup.ts', 'test/chaos/figures-setup.ts'],

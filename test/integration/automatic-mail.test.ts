@@ -2,9 +2,6 @@
 // envelope and a plain-text bounce from a bare `MAILER-DAEMON` both report on acknowledgements we
 // sent. Neither may be answered: nothing reaches their senders, they are stored as automatic and
 // attached to the case they report on, and the failed recipients are marked bouncing.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
@@ -14,6 +11,7 @@ import { createTestDatabase, databaseKind, type TestDatabase } from '../support/
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
 import { headerOf, sendToIntake, smtpUrl } from '../support/service-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const SNS_SENDER = 'no-reply@sns.amazonaws.com';
@@ -31,7 +29,7 @@ describe(`automatic mail through SMTP is never answered, on ${databaseKind()}`, 
     const config = loadConfig({
       env: { SMTP_URL: smtpUrl(sink), REPLY_TOKEN_SECRET: 'automatic-mail-scenario-secret' },
       overrides: {
-        dataDir: mkdtempSync(path.join(tmpdir(), 'casemail-automatic-')), demoDirectory: false, logLevel: 'silent',
+        dataDir: tempDir('casemail-automatic-'), demoDirectory: false, logLevel: 'silent',
         smtpIntake: { enabled: true, host: '127.0.0.1', port: 0 }, imap: { mailboxes: [] }, outbox: { retryBaseSeconds: 0.2 },
       },
     });

@@ -1,9 +1,6 @@
 // Response deadlines on business time (issue 7, section 3), as a customer meets them: a severity 2
 // request goes in through the real SMTP intake of a service whose calendar has working hours
 // 08:00–18:00 Monday to Friday, and the acknowledgement at the real sink names the deadline.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/config.js';
@@ -15,6 +12,7 @@ import { createTestDatabase, databaseKind, type TestDatabase } from '../support/
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
 import { headerOf, smtpUrl } from '../support/service-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SUPPORT = 'support@casemail.localhost';
 
@@ -37,7 +35,7 @@ describe(`severity 2 deadlines on business hours, through SMTP into the sink, on
     const config = loadConfig({
       env: { SMTP_URL: smtpUrl(sink) },
       overrides: {
-        dataDir: mkdtempSync(path.join(tmpdir(), 'casemail-hours-')), demoDirectory: false, logLevel: 'silent',
+        dataDir: tempDir('casemail-hours-'), demoDirectory: false, logLevel: 'silent',
         smtpIntake: { enabled: true, host: '127.0.0.1', port: 0 }, imap: { mailboxes: [] },
         calendar: { workingHours: { start: '08:00', end: '18:00' }, ...calendar },
       },

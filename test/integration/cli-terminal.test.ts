@@ -4,13 +4,13 @@
 // it as visible escapes (JSON stays JSON and parses to the same text). Needs the build (dist/).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, runCli } from '../support/service-harness.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const TIMEOUT = 120_000;
 // OSC 0 (retitle the window), CSI clear screen, one-byte C1 CSI, DEL, a right-to-left override.
@@ -26,7 +26,7 @@ describe(`casemail CLI output of hostile mail on ${databaseKind()}`, () => {
 
   beforeAll(async () => {
     if (!existsSync(path.join(REPO, 'dist/src/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` before the CLI tests');
-    dir = mkdtempSync(path.join(tmpdir(), 'casemail-terminal-'));
+    dir = tempDir('casemail-terminal-');
     const configFile = path.join(dir, 'casemail.json');
     env = { CASEMAIL_CONFIG: configFile };
     writeFileSync(configFile, JSON.stringify({ dataDir: dir, imap: { mailboxes: [] }, demoDirectory: false, smtpIntake: { port: 0 } }));

@@ -2,9 +2,6 @@
 // the middle of 500 messages and started again. Every message ends in exactly one case and every
 // acknowledgement arrives; an acknowledgement is delivered twice only when the process died between
 // the SMTP server accepting it and the commit recording it, and then with the same Message-ID.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../support/dovecot.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
@@ -12,6 +9,7 @@ import { createTestDatabase, databaseKind, type TestDatabase } from '../support/
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildRequest } from '../support/mail-builder.js';
 import { acknowledgements, appendAll, distinctAnswered, headerOf, imapUrl, serviceSettings, smtpUrl, spawnService } from '../support/service-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const N = 500;
 
@@ -24,7 +22,7 @@ describeWithDovecot(`crash recovery on ${databaseKind()}: SIGKILL in the middle 
   beforeAll(async () => {
     dovecot = await startDovecot();
     sink = await startSmtpSink();
-    dataDir = mkdtempSync(path.join(tmpdir(), 'casemail-crash-'));
+    dataDir = tempDir('casemail-crash-');
     tdb = await createTestDatabase();
     await loadTestDirectory(tdb.db);
   });

@@ -7,10 +7,7 @@
 // one case, every acknowledgement reached the sink exactly once, and the same process is serving.
 // Runs on the PostgreSQL tier (DATABASE_URL): the relay that takes the database away is a TCP
 // relay, and the embedded server listens on a Unix socket only.
-import { mkdtempSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import nodemailer from 'nodemailer';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +19,7 @@ import { buildRequest } from '../support/mail-builder.js';
 import {
   acknowledgements, appendAll, distinctAnswered, folderCount, headerOf, imapClient, imapUrl, serviceSettings, smtpUrl, spawnService, type ChildService,
 } from '../support/service-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const IMAP_N = 120;
 const SMTP_N = 60;
@@ -157,7 +155,7 @@ suite('database connections dropped mid-run: the service survives and loses noth
     await loadTestDirectory(tdb.db);
     admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await admin.connect();
-    dataDir = mkdtempSync(path.join(tmpdir(), 'casemail-dbfaults-'));
+    dataDir = tempDir('casemail-dbfaults-');
     const u = new URL(tdb.url!);
     relay = tcpRelay({ host: u.hostname, port: Number(u.port) || 5432 });
     await relay.start();

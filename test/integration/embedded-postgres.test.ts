@@ -6,8 +6,7 @@
 // missing shared-library links are restored; closing a handle waits for its connections to end.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
@@ -19,6 +18,7 @@ import { openDatabase } from '../../src/db/database.js';
 import { noPostmasterWithin, postmastersOf } from '../support/postmasters.js';
 import { withDatabase } from '../support/global-setup.js';
 import { serverUrl } from '../support/test-database.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const asRoot = process.getuid?.() === 0;
 const folders: string[] = [];
@@ -26,7 +26,7 @@ let base: string;
 
 /** A fresh folder the server's user can enter (0755: readable, not writable by others). */
 function folder(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'casemail-epg-'));
+  const dir = tempDir('casemail-epg-');
   chmodSync(dir, 0o755);
   folders.push(dir);
   return dir;

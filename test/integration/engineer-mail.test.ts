@@ -2,9 +2,6 @@
 // through the real SMTP intake of the running service (in-process, test database) and whatever we
 // send arrives at the real smtp-server sink. The engineer answers the mails they received, the way
 // a mail client does: Re: subject, In-Reply-To, the notification quoted below, a signature.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
@@ -23,6 +20,7 @@ import { createTestDatabase, databaseKind, type TestDatabase } from '../support/
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
 import { headerOf, outboxSettled as settled, sendToIntake, smtpUrl } from '../support/service-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const SECRET = 'engineer-mail-scenario-secret';
@@ -43,7 +41,7 @@ describe(`cases worked by mail, through SMTP into the sink, on ${databaseKind()}
     const config = loadConfig({
       env: { SMTP_URL: smtpUrl(sink), REPLY_TOKEN_SECRET: SECRET },
       overrides: {
-        dataDir: mkdtempSync(path.join(tmpdir(), 'casemail-engineer-')), demoDirectory: false, logLevel: 'silent',
+        dataDir: tempDir('casemail-engineer-'), demoDirectory: false, logLevel: 'silent',
         smtpIntake: { enabled: true, host: '127.0.0.1', port: 0 }, imap: { mailboxes: [] }, outbox: { retryBaseSeconds: 0.2 },
         // Every scenario here runs in the same hour; the per-address limit on automatic mail (loop-safety.test.ts) is not under test.
         limits: { maxAutomaticMailPerAddressPerHour: 1000 },

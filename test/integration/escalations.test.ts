@@ -1,9 +1,6 @@
 // Escalations (spec section 7, issue 10 part 1), as senders use them: every message goes in
 // through the real SMTP intake of the running service (in-process, test database) and whatever we
 // send arrives at the real smtp-server sink. Sam is the one supervisor of the test directory.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
@@ -17,6 +14,7 @@ import { createTestDatabase, databaseKind, type TestDatabase } from '../support/
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
 import { headerOf, outboxSettled as settled, sendToIntake, smtpUrl } from '../support/service-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const ESCALATION = 'escalation@casemail.localhost';
@@ -39,7 +37,7 @@ describe(`escalations, through SMTP into the sink, on ${databaseKind()}`, () => 
     const config = loadConfig({
       env: { SMTP_URL: smtpUrl(sink) },
       overrides: {
-        dataDir: mkdtempSync(path.join(tmpdir(), 'casemail-escalation-')), demoDirectory: false, logLevel: 'silent',
+        dataDir: tempDir('casemail-escalation-'), demoDirectory: false, logLevel: 'silent',
         smtpIntake: { enabled: true, host: '127.0.0.1', port: 0 }, imap: { mailboxes: [] }, outbox: { retryBaseSeconds: 0.2 },
         addresses: { escalationAliases: [URGENT] },
       },

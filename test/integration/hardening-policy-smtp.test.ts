@@ -1,9 +1,6 @@
 // Intake policy hardening (issue 11) as a sender sees it: mail goes in through the real SMTP
 // intake of the running service (in-process, test database) and whatever we answer arrives at
 // the real smtp-server sink. IMAP (a throwaway Dovecot) only for the empty message a mailbox holds.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/config/config.js';
@@ -16,6 +13,7 @@ import { buildMail } from '../support/mail-builder.js';
 import { appendAll, folderCount, headerOf, serviceConfig, smtpUrl } from '../support/service-harness.js';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../support/dovecot.js';
 import { manyIssues } from '../support/issue-list.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const SECRET = 'scenario-reply-token-secret';
@@ -32,7 +30,7 @@ describe(`intake policy through SMTP into the sink on ${databaseKind()}`, () => 
     const config = loadConfig({
       env: { SMTP_URL: smtpUrl(sink), REPLY_TOKEN_SECRET: SECRET },
       overrides: {
-        dataDir: mkdtempSync(path.join(tmpdir(), 'casemail-policy-')), demoDirectory: false, logLevel: 'silent',
+        dataDir: tempDir('casemail-policy-'), demoDirectory: false, logLevel: 'silent',
         smtpIntake: { enabled: true, host: '127.0.0.1', port: 0 }, imap: { mailboxes: [] }, outbox: { retryBaseSeconds: 0.2 },
         // Erin hears of every case here; the per-address limit on automatic mail (loop-safety.test.ts) is not under test.
         limits: { maxAcknowledgementsPerSenderPerHour: 5, maxAutomaticMailPerAddressPerHour: 1000 },

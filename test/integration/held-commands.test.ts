@@ -4,13 +4,13 @@
 // releases another once the sender is in the directory, which opens and acknowledges a case.
 // Release needs the intake's `releasing` option (MessageHandler.handleAt's fourth argument).
 // Needs the build: `npx tsc -p tsconfig.build.json`.
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildMail } from '../support/mail-builder.js';
 import { REPO, runCli } from '../support/service-harness.js';
 import { createTestDatabase, databaseKind } from '../support/test-database.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const CLI_TIMEOUT = 120_000;
 const FIXTURE = path.join(REPO, 'test/fixtures/mail/held/unknown-sender.eml');
@@ -28,7 +28,7 @@ beforeAll(() => {
 
 /** A data folder with a config, and this test's own database (DATABASE_URL) with the directory loaded. */
 async function setup(): Promise<Record<string, string>> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'casemail-held-'));
+  const dir = tempDir('casemail-held-');
   chmodSync(dir, 0o755);
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   const config = path.join(dir, 'casemail.json');

@@ -4,9 +4,6 @@
 // request. Everything goes through the service's real SMTP intake and out to the real smtp-server
 // sink; the service's clock is fixed, so the whole loop happens inside one hour and the
 // per-address limit on automatic mail is what ends it.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
@@ -22,6 +19,7 @@ import { createTestDatabase, databaseKind, type TestDatabase } from '../support/
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
 import { headerOf, smtpUrl } from '../support/service-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const BOB = 'bob@acme.example';
@@ -61,7 +59,7 @@ describe(`an auto-responder that ignores Auto-Submitted, through SMTP into the s
     const config = loadConfig({
       env: { SMTP_URL: smtpUrl(sink) },
       overrides: {
-        dataDir: mkdtempSync(path.join(tmpdir(), 'casemail-loop-')), demoDirectory: false, logLevel: 'silent',
+        dataDir: tempDir('casemail-loop-'), demoDirectory: false, logLevel: 'silent',
         smtpIntake: { enabled: true, host: '127.0.0.1', port: 0 }, imap: { mailboxes: [] }, outbox: { retryBaseSeconds: 0.2 },
         // The per-sender caps on new cases and acknowledgements would also end this loop; raised so the per-address limit is what does.
         limits: { maxNewCasesPerSenderPerHour: 1000, maxAcknowledgementsPerSenderPerHour: 1000 },

@@ -4,8 +4,7 @@
 // are worked out by hand below from the calendar (Europe/Berlin, Mon-Fri 09:00-17:00, holidays
 // 24, 25, 31 Dec and 1 Jan), not by the code under test.
 // Needs the build: `npx tsc -p tsconfig.build.json`.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
@@ -18,6 +17,7 @@ import { createTestDatabase, databaseKind, type TestDatabase } from '../support/
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
 import { headerOf, outboxSettled as settled, runCli, sendToIntake, smtpUrl } from '../support/service-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const ERIN = 'erin@vendor.example';
@@ -44,7 +44,7 @@ describe(`operator commands against a running service, on ${databaseKind()}`, ()
     tdb = await createTestDatabase();
     await loadTestDirectory(tdb.db);
     sink = await startSmtpSink();
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'casemail-operator-'));
+    const dataDir = tempDir('casemail-operator-');
     configFile = path.join(dataDir, 'casemail.json');
     writeFileSync(configFile, JSON.stringify({ ...SETTINGS, dataDir }));
     const config = loadConfig({ env: { SMTP_URL: smtpUrl(sink) }, overrides: { ...SETTINGS, dataDir } });
@@ -302,7 +302,7 @@ describe(`casemail quarantine on ${databaseKind()}`, () => {
   beforeAll(async () => {
     tdb = await createTestDatabase();
     await loadTestDirectory(tdb.db);
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'casemail-quarantine-'));
+    const dataDir = tempDir('casemail-quarantine-');
     configFile = path.join(dataDir, 'casemail.json');
     const file = { ...SETTINGS, smtpIntake: { enabled: false }, dataDir, limits: { maxMessageBytes: 20_000 } };
     writeFileSync(configFile, JSON.stringify(file));

@@ -3,8 +3,7 @@
 // timeline's order, and spawned as the built command for the flags, the exit codes and
 // terminal safety (mail text with escape sequences comes out as JSON \u escapes).
 // The CLI tests need the build: `npx tsc -p tsconfig.build.json`.
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
@@ -16,6 +15,7 @@ import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
 import { REPO, runCli } from '../support/service-harness.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const CLI_TIMEOUT = 120_000;
 const SUPPORT = 'support@casemail.localhost';
@@ -145,7 +145,7 @@ describe(`casemail case show/list --json on ${databaseKind()}`, () => {
 
   it('prints the contract as JSON with mail text escaped for the terminal; an unknown case exits 1', async () => {
     if (!existsSync(path.join(REPO, 'dist/src/cli/main.js'))) throw new Error('dist/ is missing: run `npx tsc -p tsconfig.build.json` first');
-    const dir = mkdtempSync(path.join(tmpdir(), 'casemail-opjson-'));
+    const dir = tempDir('casemail-opjson-');
     chmodSync(dir, 0o755);
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const config = path.join(dir, 'casemail.json');

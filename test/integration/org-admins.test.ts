@@ -2,9 +2,6 @@
 // message goes in through the real SMTP intake of the running service and every answer arrives
 // at the real smtp-server sink. The trusted mail server's Authentication-Results header is what
 // a border MTA would prepend; forged ones are what a sender can write themselves.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { startService, type RunningService } from '../../src/cli/start-command.js';
@@ -19,6 +16,7 @@ import { createTestDatabase, databaseKind, type TestDatabase } from '../support/
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail, type TestMail } from '../support/mail-builder.js';
 import { headerOf, sendToIntake, smtpUrl } from '../support/service-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const MX = 'mx.casemail.localhost';
@@ -39,7 +37,7 @@ async function startHarness(trustAuthResultsFrom: string | null, clock: () => Da
   const config = loadConfig({
     env: { SMTP_URL: smtpUrl(sink) },
     overrides: {
-      dataDir: mkdtempSync(path.join(tmpdir(), 'casemail-admins-')), demoDirectory: false, logLevel: 'silent', trustAuthResultsFrom,
+      dataDir: tempDir('casemail-admins-'), demoDirectory: false, logLevel: 'silent', trustAuthResultsFrom,
       smtpIntake: { enabled: true, host: '127.0.0.1', port: 0 }, imap: { mailboxes: [] }, outbox: { retryBaseSeconds: 0.2 },
       limits: { maxAutomaticMailPerAddressPerHour: 1000 },
     },

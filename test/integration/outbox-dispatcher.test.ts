@@ -1,8 +1,7 @@
 // The outbox end to end: rows enqueued in a transaction, claimed, rendered, sent to a real
 // smtp-server sink on 127.0.0.1 (or written as .eml files), and recorded. Time is passed to
 // runOnce, so retries are driven by moving `now` forward, never by waiting.
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { hostname } from 'node:os';
@@ -15,6 +14,7 @@ import { loadMailTemplates, SAMPLE_MAIL_DATA, type MailTemplates } from '../../s
 import { createFileTransport, createSmtpTransport, type MailTransport, type OutgoingEnvelope, type SendResult } from '../../src/notify/transport.js';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-sink.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SUPPORT = 'support@casemail.test';
 const DOMAIN = 'casemail.test';
@@ -398,7 +398,7 @@ describe(`outbox dispatcher on ${databaseKind()}`, () => {
   });
 
   it('writes .eml files with the file transport, atomically and named by time, case and row', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'casemail-outbox-'));
+    const dir = tempDir('casemail-outbox-');
     try {
       const { messageIdHeader } = await enqueue(ack());
       const noCase = await enqueue({

@@ -2,9 +2,6 @@
 // SMTP intake (nodemailer -> smtp-server) into the real service and database; what we send is
 // read at a real smtp-server sink. A 200 KB subject, a notice that would go to one of our own
 // addresses, a multi-megabyte request with an attachment, and line breaks hidden in encoded words.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { sql } from 'kysely';
 import nodemailer from 'nodemailer';
@@ -16,6 +13,7 @@ import { loadTestDirectory } from '../support/directory-fixture.js';
 import { headerOf } from '../support/service-harness.js';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../support/smtp-sink.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SUPPORT = 'support@casemail.localhost';
 
@@ -24,7 +22,7 @@ async function serviceWith(tdb: TestDatabase, sink: SmtpSink, extra: Record<stri
   const config = loadConfig({
     env: { SMTP_URL: `smtp://${sink.host}:${sink.port}` },
     overrides: {
-      dataDir: mkdtempSync(path.join(tmpdir(), 'casemail-outgoing-')), demoDirectory: false,
+      dataDir: tempDir('casemail-outgoing-'), demoDirectory: false,
       smtpIntake: { enabled: true, host: '127.0.0.1', port: 0 }, imap: { mailboxes: [] },
       outbox: { retryBaseSeconds: 0.2 }, logLevel: 'silent', ...extra,
     },

@@ -3,9 +3,6 @@
 // notification; the address is marked bouncing, every open case the customer is on records it and
 // its assignee is told; automatic mail already queued to the address is not sent; and the next
 // message the customer writes clears the mark. The service's clock is moved by the test.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -21,6 +18,7 @@ import { createTestDatabase, databaseKind, type TestDatabase } from '../support/
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
 import { headerOf, sendToIntake, smtpUrl } from '../support/service-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const BOB = 'bob@acme.example';
@@ -91,7 +89,7 @@ describe(`bounces of our own mail, through SMTP into the sink, on ${databaseKind
     const config = loadConfig({
       env: { SMTP_URL: smtpUrl(sink) },
       overrides: {
-        dataDir: mkdtempSync(path.join(tmpdir(), 'casemail-bounce-')), demoDirectory: false, logLevel: 'silent',
+        dataDir: tempDir('casemail-bounce-'), demoDirectory: false, logLevel: 'silent',
         smtpIntake: { enabled: true, host: '127.0.0.1', port: 0 }, imap: { mailboxes: [] }, outbox: { retryBaseSeconds: 0.2 },
       },
     });

@@ -6,8 +6,7 @@
 // Clients "outside loopback" come through the PROXY protocol from 127.0.0.2, as through a load
 // balancer: every test address stays on this machine.
 import { connect, type Socket } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
@@ -15,6 +14,7 @@ import { SmtpIntake, SmtpIntakeConfigError, type SmtpIntakeOptions } from '../..
 import { silentLogger } from '../../src/log/logger.js';
 import { RecordingHandler } from '../support/recording-intake.js';
 import { runCli } from '../support/service-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const CREDENTIALS = 'relay-user:s3cret:with-colon';
@@ -210,7 +210,7 @@ describe('SMTP intake AUTH', () => {
   });
 
   it('`casemail start` on a public address without AUTH or allowed networks exits with a clear error', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'casemail-relay-'));
+    const dir = tempDir('casemail-relay-');
     const config = path.join(dir, 'casemail.json');
     writeFileSync(config, JSON.stringify({ dataDir: dir, smtpIntake: { host: '0.0.0.0', port: 0 }, logLevel: 'silent' }));
     const r = await runCli(['start'], { CASEMAIL_CONFIG: config });

@@ -16,6 +16,7 @@ import { createTestDatabase, databaseKind, type TestDatabase } from '../support/
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
 import { headerOf, REPO, runCli, serviceSettings, smtpUrl } from '../support/service-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SHIPPED = path.join(REPO, 'templates');
 const SUPPORT = 'support@casemail.localhost';
@@ -78,13 +79,13 @@ describe(`a deployment's templates folder with one changed file, through SMTP in
     tdb = await createTestDatabase();
     await loadTestDirectory(tdb.db);
     sink = await startSmtpSink();
-    overrideDir = mkdtempSync(path.join(tmpdir(), 'casemail-tpl-deploy-'));
+    overrideDir = tempDir('casemail-tpl-deploy-');
     writeFileSync(path.join(overrideDir, 'acknowledgement.text.hbs'),
       'Dear {{requesterName}},\n\nACME-PATCHED acknowledgement of {{case.tag}}.\nWe answer {{targetDuration}}, by {{targetResponseLocal}}.\n');
     const config = loadConfig({
       env: { SMTP_URL: smtpUrl(sink) },
       overrides: {
-        dataDir: mkdtempSync(path.join(tmpdir(), 'casemail-tpl-e2e-')), demoDirectory: false, logLevel: 'silent', templatesDir: overrideDir,
+        dataDir: tempDir('casemail-tpl-e2e-'), demoDirectory: false, logLevel: 'silent', templatesDir: overrideDir,
         smtpIntake: { enabled: true, host: '127.0.0.1', port: 0 }, imap: { mailboxes: [] }, outbox: { retryBaseSeconds: 0.2 },
       },
     });

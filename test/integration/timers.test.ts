@@ -4,8 +4,7 @@
 // explicit instants; the sweep runs at each (as the cron tick would), and one minute before each,
 // where it must send nothing. The expected instants are worked out by hand below from the calendar
 // (Europe/Berlin, Mon-Fri 09:00-17:00, holidays 24, 25, 31 Dec and 1 Jan), not by the code under test.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
@@ -17,6 +16,7 @@ import { createTestDatabase, databaseKind, type TestDatabase } from '../support/
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
 import { headerOf, outboxSettled as settled, runCli, sendToIntake, smtpUrl } from '../support/service-harness.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const SUPPORT = 'support@casemail.localhost';
 const ERIN = 'erin@vendor.example';
@@ -56,7 +56,7 @@ describe(`timers through SMTP into the sink, on ${databaseKind()}`, () => {
     tdb = await createTestDatabase();
     await loadTestDirectory(tdb.db);
     sink = await startSmtpSink();
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'casemail-timers-'));
+    const dataDir = tempDir('casemail-timers-');
     configFile = path.join(dataDir, 'casemail.json');
     writeFileSync(configFile, JSON.stringify({ ...SETTINGS, dataDir }));
     const config = loadConfig({ env: { SMTP_URL: smtpUrl(sink) }, overrides: { ...SETTINGS, dataDir } });

@@ -2,8 +2,7 @@
 // real handler on the test database, a message over budget is quarantined with the reason while
 // another client's message is answered meanwhile, and a 25 MB message of empty MIME parts (a shape
 // that is slow to walk) does not stop the intake. The pool needs the compiled worker (npm run build).
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +18,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const HEAD = 'From: Bob Builder <bob@acme.example>\r\nTo: support@casemail.localhost\r\nSubject: Many parts\r\n'
   + 'Date: Sat, 28 Nov 2026 12:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="a"\r\n';
@@ -138,7 +138,7 @@ describe('understanding pool', () => {
   });
 
   it('refuses as a temporary failure (retry later, not quarantine) when its threads cannot start', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'casemail-broken-worker-'));
+    const dir = tempDir('casemail-broken-worker-');
     const file = path.join(dir, 'worker.mjs');
     writeFileSync(file, "throw new Error('broken install');\n");
     const pool = new UnderstandPool({ timeoutMs: 1000, workers: 1, workerFile: pathToFileURL(file) });

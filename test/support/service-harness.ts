@@ -2,8 +2,7 @@
 // in-process (startService) for most end-to-end tests, or as a child process (`casemail start`)
 // where a test must SIGKILL it. Also: APPENDing to Dovecot and reading what the sink received.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import { ImapFlow } from 'imapflow';
@@ -14,6 +13,7 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger, silentLogger } from '../../src/log/logger.js';
 import type { DovecotServer } from './dovecot.js';
 import type { SinkMessage, SmtpSink } from './smtp-sink.js';
+import { tempDir } from './temp-dirs.js';
 
 export const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
@@ -46,7 +46,7 @@ export function smtpUrl(s: SmtpSink): string {
 }
 
 export function serviceConfig(d: DovecotServer, s: SmtpSink, extra: Record<string, unknown> = {}): { config: Config; logger: typeof silentLogger } {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'casemail-e2e-'));
+  const dataDir = tempDir('casemail-e2e-');
   const config = loadConfig({ env: { IMAP_URL: imapUrl(d), SMTP_URL: smtpUrl(s) }, overrides: serviceSettings(dataDir, extra) });
   const logger = process.env.CASEMAIL_TEST_LOG ? createLogger(process.env.CASEMAIL_TEST_LOG) : silentLogger;
   return { config, logger };

@@ -1,14 +1,14 @@
 // Configuration (issue 2): defaults with no file and no environment, every problem listed with its
 // path in one ConfigError, secrets from NAME or NAME_FILE (not both), and a frozen result.
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, ownAddresses } from '../../src/config/config.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 let dir: string;
 beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'casemail-config-'));
+  dir = tempDir('casemail-config-');
 });
 
 function writeFile(name: string, content: string): string {

@@ -1,13 +1,13 @@
 // `casemail inspect` takes the loop header and case prefix from the configuration file when one is
 // given, and refuses an invalid one with exit status 2 instead of guessing.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runInspect } from '../../src/inspect/run-inspect.js';
+import { tempDir } from '../support/temp-dirs.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'casemail-inspect-options-'));
+const dir = tempDir('casemail-inspect-options-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function sink(): { out: Writable; text: () => string } {

@@ -1,11 +1,11 @@
 // `casemail inspect --json`: one NDJSON line per file with every contract field, errors as lines.
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runInspect } from '../../src/inspect/run-inspect.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 function sink(): { out: Writable; lines: () => Array<Record<string, unknown>> } {
   let buf = '';
@@ -59,7 +59,7 @@ describe('runInspect', () => {
   });
 
   it('prints control characters from the mail as visible escapes in the summary', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'casemail-inspect-'));
+    const dir = tempDir('casemail-inspect-');
     const file = path.join(dir, 'hostile.eml');
     // An encoded subject that would retitle the terminal (OSC) and reverse the text (U+202E).
     writeFileSync(file, 'From: a@example.org\r\nSubject: =?UTF-8?B?' + Buffer.from('hi \x1b]0;pwned\x07 \u202eevil').toString('base64') + '?=\r\n\r\nbody\r\n');

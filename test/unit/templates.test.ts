@@ -1,7 +1,7 @@
 // Mail templates: golden output for every kind (text and HTML), strict mode, escaping, and the
 // start-up check that lists every broken template. Regenerate the golden files after a deliberate
 // wording change with UPDATE_GOLDEN=1 and review the diff.
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { MAIL_KINDS } from '../../src/notify/mail-kinds.js';
 import { REPLY_MARKER } from '../../src/threading/reply-marker.js';
 import { formatBytes, loadMailTemplates, SAMPLE_MAIL_DATA, TemplateError } from '../../src/notify/templates.js';
 import { boundMailData } from '../../src/notify/mail-bounds.js';
+import { tempDir } from '../support/temp-dirs.js';
 
 const TEMPLATES = path.resolve('templates');
 const GOLDEN = path.resolve('test/fixtures/golden');
@@ -188,7 +189,7 @@ describe('loadMailTemplates start-up check', () => {
   });
 
   function brokenCopy(): string {
-    dir = mkdtempSync(path.join(tmpdir(), 'casemail-templates-'));
+    dir = tempDir('casemail-templates-');
     cpSync(TEMPLATES, dir, { recursive: true });
     return dir;
   }
@@ -241,7 +242,7 @@ describe('loadMailTemplates start-up check', () => {
   });
 
   it('takes every file a deployment folder lacks from the shipped folder', () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'casemail-templates-override-'));
+    dir = tempDir('casemail-templates-override-');
     writeFileSync(path.join(dir, 'acknowledgement.text.hbs'), 'Dear {{requesterName}}, your case is {{case.tag}}; we answer {{targetDuration}}.\n');
     const overridden = loadMailTemplates(dir);
     const ack = overridden.render('acknowledgement', SAMPLE_MAIL_DATA.acknowledgement);
@@ -254,7 +255,7 @@ describe('loadMailTemplates start-up check', () => {
   });
 
   it('still checks a deployment folder: its broken file and its stray file are named, shipped files are not blamed', () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'casemail-templates-override-'));
+    dir = tempDir('casemail-templates-override-');
     writeFileSync(path.join(dir, 'auto-close-notice.text.hbs'), 'Hello\n\n{{#if final}}\n');
     writeFileSync(path.join(dir, 'sla-warnings.text.hbs'), '{{target}}\n');
     const problems = loadError(dir).problems;
@@ -266,7 +267,7 @@ describe('loadMailTemplates start-up check', () => {
   it('says where it looked when a file is in neither folder, and names a broken fallback file with its folder', () => {
     const d = brokenCopy();
     unlinkSync(path.join(d, 'customer-unreachable.text.hbs'));
-    const fallback = mkdtempSync(path.join(tmpdir(), 'casemail-templates-fallback-'));
+    const fallback = tempDir('casemail-templates-fallback-');
     try {
       expect(loadError(d, { fallbackDir: fallback }).problems).toEqual([`customer-unreachable.text.hbs: missing (in ${d} and in ${fallback})`]);
       writeFileSync(path.join(fallback, 'customer-unreachable.text.hbs'), '{{address}\n');
