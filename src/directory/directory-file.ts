@@ -1,6 +1,7 @@
 // The directory file format (JSON or CSV) of organisations, contracts, contacts and engineers:
 // parsing with every bad row reported by line and reason, and writing the same format back.
-// No database here: directory-store.ts applies a parsed file.
+// In CSV a cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is written with a
+// leading apostrophe, which reading the CSV back removes again. No database here: directory-store.ts applies a parsed file.
 import { parse as parseCsv } from 'csv-parse/sync';
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { z } from 'zod';
@@ -158,7 +159,7 @@ function rawRowsFromCsv(text: string): { rows: RawRow[]; problems: RowProblem[] 
       problems.push({ line, row: type || '(no type)', reason: `type must be one of ${Object.keys(CSV_TYPES).join(', ')}` });
       continue;
     }
-    const v = (k: string) => (record[k] === undefined || record[k] === '' ? undefined : record[k]);
+    const v = (k: string) => (record[k] === undefined || record[k] === '' ? undefined : fromCsvCell(record[k]));
     const value =
       section === 'organisations' ? { key: v('organisation'), name: v('name'), timeZone: v('time_zone') }
       : section === 'contracts' ? { organisation: v('organisation'), product: v('product'), startsOn: v('starts_on'), endsOn: v('ends_on') }
@@ -252,5 +253,18 @@ export function formatDirectory(file: DirectoryFile, format: 'json' | 'csv'): st
   for (const c of file.contracts) rows.push({ type: 'contract', organisation: c.organisation, product: c.product, starts_on: c.startsOn, ends_on: c.endsOn });
   for (const c of file.contacts) rows.push({ type: 'contact', organisation: c.organisation, name: c.name, address: c.address, role: c.role, active: String(c.active) });
   for (const e of file.engineers) rows.push({ type: 'engineer', name: e.name, address: e.address, role: e.role, active: String(e.active), team: e.team });
-  return stringifyCsv(rows, { header: true, columns: [...CSV_COLUMNS] });
+  return stringifyCsv(rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, toCsvCell(v)]))), { header: true, columns: [...CSV_COLUMNS] });
+}
+
+/** What a spreadsheet opening the CSV would run as a formula (OWASP "CSV injection"). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/** A cell as written to CSV: a would-be formula gets a leading apostrophe, so it stays text. */
+export function toCsvCell(value: string): string {
+  return FORMULA_START.test(value) ? `'${value}` : value;
+}
+
+/** A cell as read from CSV: the apostrophe toCsvCell put before a would-be formula is removed. */
+export function fromCsvCell(value: string): string {
+  return value.startsWith("'") && FORMULA_START.test(value.slice(1)) ? value.slice(1) : value;
 }

@@ -49,6 +49,30 @@ export function senderAuthentication(
   return { ok: false, problem: 'no_pass', domain, authservId: trusted, seen };
 }
 
+/**
+ * Whether the trusted server says the sender's domain failed authentication: a DKIM, SPF or
+ * DMARC fail (softfail, permerror) for that domain and no pass. Mail like that most likely does
+ * not come from the address in From, so answering it would send our notice to a forged victim
+ * (backscatter). Without trustAuthResultsFrom, or without a trusted header, nothing is known: false.
+ */
+export function senderAuthenticationFailed(authResults: readonly string[], trustFrom: string | null, senderAddress: string | null): boolean {
+  const verdict = senderAuthentication(authResults, trustFrom, senderAddress);
+  if (verdict.ok || verdict.problem !== 'no_pass' || !verdict.domain || !verdict.authservId) return false;
+  const domain = verdict.domain;
+  return trustedHeaders(authResults, verdict.authservId).some((h) =>
+    asList(h.dkim).some((e) => fails(e) && (sameDomain(prop(e, 'header', 'd'), domain) || sameDomain(domainFrom(prop(e, 'header', 'i')), domain)))
+    || asList(h.spf).some((e) => fails(e) && sameDomain(domainFrom(prop(e, 'smtp', 'mailfrom')), domain))
+    || asList(h.dmarc).some((e) => fails(e) && sameDomain(prop(e, 'header', 'from'), domain)));
+}
+
+function fails(e: ParsedAuthHeaderEntry): boolean {
+  return ['fail', 'softfail', 'permerror'].includes(e.value.trim().toLowerCase());
+}
+
+function domainFrom(value: string | null): string | null {
+  return value ? domainOf(value) : null;
+}
+
 type Parsed = ReturnType<typeof parseDkimHeaders>['parsed'];
 
 /**

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { formatDirectory, parseDirectory, type DirectoryFile, type DirectoryParse, type RowProblem } from '../../src/directory/directory-file.js';
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -83,6 +84,20 @@ describe('parseDirectory: round trip through formatDirectory', () => {
       engineers: [],
     };
     expect(parsedOk(parseDirectory(formatDirectory(tricky, 'csv'), 'csv')).file).toEqual(tricky);
+  });
+
+  it('csv: a cell a spreadsheet would run as a formula is written as text and read back as it was', () => {
+    const formulas: DirectoryFile = {
+      organisations: [{ key: 'evil', name: "=cmd|' /C calc'!A0", timeZone: 'UTC' }],
+      contracts: [{ organisation: 'evil', product: '+SUM(1+1)', startsOn: '2026-01-01', endsOn: '2026-12-31' }],
+      contacts: [{ organisation: 'evil', address: 'eve@evil.example', name: '-2+3', role: 'contact', active: true }],
+      engineers: [{ address: 'mal@vendor.example', name: '@SUM(A1)', team: '=1+1', role: 'engineer', active: true }],
+    };
+    const text = formatDirectory(formulas, 'csv');
+    const cells = parseCsv(text, { from_line: 2 }) as string[][];
+    expect(cells.flat().filter((c) => /^[=+\-@]/.test(c))).toEqual([]);
+    expect(cells.flat()).toContain("'=cmd|' /C calc'!A0");
+    expect(parsedOk(parseDirectory(text, 'csv')).file).toEqual(formulas);
   });
 });
 
