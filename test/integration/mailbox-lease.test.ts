@@ -1,7 +1,7 @@
 // The mailbox lease on a real PostgreSQL: of two leases for one mailbox only one holds; when the
 // holder's backend is terminated the holder notices (stops its intake) and the other takes over;
 // stop() gives the lease back; different mailboxes do not block each other.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { MailboxLease, leaseKey, type LeaseConnection } from '../../src/ingest/mailbox-lease.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -26,8 +26,11 @@ describe(`mailbox lease on ${databaseKind()}`, () => {
   beforeAll(async () => {
     tdb = await createTestDatabase();
   });
+  // A failed test must not leave its leases holding for the next one.
+  afterEach(async () => {
+    await Promise.allSettled(leases.splice(0).map((l) => l.stop()));
+  });
   afterAll(async () => {
-    await Promise.allSettled(leases.map((l) => l.stop()));
     await tdb?.close();
   });
 
@@ -67,7 +70,9 @@ describe(`mailbox lease on ${databaseKind()}`, () => {
     const holder = b.lease.current.holder;
     expect(holder?.applicationName).toBe('lease test a');
     const [k1, k2] = leaseKey('support/INBOX');
+    // Advisory locks are per database; other test files hold the same key in theirs.
     const locked = await sql<{ pid: number }>`select pid from pg_locks where locktype = 'advisory' and granted
+      and database = (select oid from pg_database where datname = current_database())
       and classid = (${k1}::int4)::oid and objid = (${k2}::int4)::oid`.execute(tdb.db);
     expect(locked.rows.map((r) => r.pid)).toEqual([holder!.pid]);
 
@@ -94,6 +99,7 @@ describe(`mailbox lease on ${databaseKind()}`, () => {
 
     await a.lease.stop();
     const left = await sql<{ n: number }>`select count(*)::int as n from pg_locks where locktype = 'advisory'
+      and database = (select oid from pg_database where datname = current_database())
       and classid = (${k1}::int4)::oid and objid = (${k2}::int4)::oid`.execute(tdb.db);
     expect(left.rows[0]!.n).toBe(0);
   });
