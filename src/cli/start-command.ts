@@ -1,7 +1,9 @@
 // `casemail start`: the service. Opens the database (the embedded one migrates itself), loads
 // the demo directory into an empty local database, compiles templates (a broken one fails the
 // start), then runs the outbox dispatcher, the SMTP intake and one IMAP intake per mailbox
-// until SIGINT/SIGTERM: stop intake, drain the dispatcher, close the database.
+// until SIGINT/SIGTERM: stop intake, drain the dispatcher, close the database. Each IMAP intake
+// runs only while this instance holds its mailbox lease (several instances share one database).
+import { hostname } from 'node:os';
 import { demoDirectory } from '../directory/demo-directory.js';
 import { directoryIsEmpty, importDirectory } from '../directory/directory-store.js';
 import { MessageHandler } from '../cases/message-handler.js';
@@ -12,6 +14,7 @@ import { loadMailTemplates, TemplateError, type MailTemplates } from '../notify/
 import { terminalText } from './terminal-text.js';
 import { SmtpIntake, openRelayProblem } from '../ingest/smtp-intake.js';
 import { ImapIntake } from '../ingest/imap-intake.js';
+import { MailboxLease } from '../ingest/mailbox-lease.js';
 import { createUnderstandPool } from '../ingest/understand-pool.js';
 import { startScheduler, type Scheduler } from '../schedule/scheduler.js';
 import { loadContext, openAppDatabase, type AppContext, type GlobalOptions } from './context.js';
@@ -71,7 +74,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
       handler, logger: logger.child({ component: 'smtp-intake' }),
     })
     : null;
-  const imaps: ImapIntake[] = [];
+  const leases: MailboxLease[] = [];
   let scheduler: Scheduler | null = null;
   // Every intake is named from the start, so /readyz is not ready while the service is still starting.
   const intakeProbes = new Map<string, ReadinessProbe>();
@@ -85,7 +88,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
     : null;
   const stop = async () => {
     // Intake and timers first (nothing new comes in), then let in-flight sends finish and record.
-    await Promise.allSettled([smtp?.stop(), ...imaps.map((i) => i.stop()), scheduler?.stop()]);
+    await Promise.allSettled([smtp?.stop(), ...leases.map((l) => l.stop()), scheduler?.stop()]);
     await understanding.close();
     await dispatcher.close();
     await metricsServer?.stop();
@@ -101,16 +104,40 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
     if (smtp) smtpAddress = await smtp.start();
     for (const m of settings.imap.mailboxes) {
       const u = new URL(config.secrets.imapUrls[m.urlEnv]!);
-      const intake = new ImapIntake({
-        account: m.name, host: u.hostname, port: Number(u.port) || (u.protocol === 'imaps:' ? 993 : 143), secure: u.protocol === 'imaps:',
-        user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password), folder: m.folder,
-        processedFolder: m.processedFolder, quarantineFolder: m.quarantineFolder, logger: logger.child({ component: 'imap-intake', mailbox: m.name }),
-        handler, cursors: databaseCursorStore(handle.db), maxAttempts: 3,
+      const mailbox = `${m.name}/${m.folder}`;
+      // A fresh intake (and readiness probe) for every time this instance takes the lease.
+      let intake: ImapIntake | null = null;
+      let intakeProbe: ReadinessProbe = () => 'starting';
+      const lease = new MailboxLease({
+        mailbox, connect: () => handle.connectDedicated(), retryMs: settings.imap.leaseRetrySeconds * 1000,
+        holderName: `casemail ${hostname()} pid ${process.pid}`, logger,
+        onTaken: async () => {
+          const taken = new ImapIntake({
+            account: m.name, host: u.hostname, port: Number(u.port) || (u.protocol === 'imaps:' ? 993 : 143), secure: u.protocol === 'imaps:',
+            user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password), folder: m.folder,
+            processedFolder: m.processedFolder, quarantineFolder: m.quarantineFolder, logger: logger.child({ component: 'imap-intake', mailbox: m.name }),
+            handler, cursors: databaseCursorStore(handle.db), maxAttempts: 3,
+          });
+          intakeProbe = imapReadinessProbe(taken, settings.metrics.imapReconnectGraceSeconds);
+          intake = taken;
+          await taken.start();
+          logger.info({ mailbox: m.name, host: u.hostname, folder: m.folder }, 'IMAP intake running');
+        },
+        onLost: async () => {
+          const running = intake;
+          intake = null;
+          await running?.stop();
+          if (running) logger.info({ mailbox: m.name, folder: m.folder }, 'IMAP intake stopped');
+        },
+        onState: (state) => metrics?.recordLease(mailbox, state === 'held'),
       });
-      intakeProbes.set(`imap:${intake.mailbox}`, imapReadinessProbe(intake, settings.metrics.imapReconnectGraceSeconds));
-      await intake.start();
-      imaps.push(intake);
-      logger.info({ mailbox: m.name, host: u.hostname, folder: m.folder }, 'IMAP intake running');
+      intakeProbes.set(`imap:${mailbox}`, () => {
+        const { state, holder } = lease.current;
+        if (state === 'standby') return { fine: `standby${holder ? ` (held by pid ${holder.pid})` : ''}` };
+        return state === 'held' ? intakeProbe() : state;
+      });
+      leases.push(lease);
+      await lease.start();
     }
     scheduler = startScheduler({
       db: handle.db, settings, logger: logger.child({ component: 'timers' }), replyTokenSecret: config.secrets.replyTokenSecret,

@@ -145,6 +145,11 @@ export const configSchema = z.object({
   }).prefault({}),
   imap: z.strictObject({
     mailboxes: z.array(mailboxSchema).default([]),
+    /**
+     * Several instances on one database: each mailbox is consumed by one instance at a time (a
+     * lease). A standing-by instance tries to take it this often; the holder checks its lease as often.
+     */
+    leaseRetrySeconds: z.number().min(0.05).max(60).default(5),
   }).prefault({}),
   outbox: z.strictObject({
     /** "auto": SMTP when SMTP_URL is set, else .eml files under <dataDir>/outbox. */

@@ -20,6 +20,11 @@ export interface DatabaseHandle {
   kind: 'postgres' | 'embedded';
   /** Where the data is: the URL without password, or the embedded data folder. */
   location: string;
+  /**
+   * A new connection of its own, outside the pool, with TCP keepalive on (the mailbox lease holds
+   * a session advisory lock on one). The caller ends it.
+   */
+  connectDedicated(): Promise<pg.Client>;
   close(): Promise<void>;
 }
 
@@ -42,7 +47,8 @@ const DATE_OID = 1082;
 export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
   if (opts.databaseUrl) {
     const { db, close } = kyselyOver(createPool(opts.databaseUrl, opts.poolSize ?? 16, opts.onConnectionError));
-    return { db, kind: 'postgres', location: redactUrl(opts.databaseUrl), close };
+    const url = opts.databaseUrl;
+    return { db, kind: 'postgres', location: redactUrl(url), connectDedicated: () => dedicatedClient(url), close };
   }
   if (!opts.embeddedDir) throw new Error('openDatabase: neither a database URL nor an embedded data folder');
   const lease = await acquireEmbeddedServer(opts.embeddedDir);
@@ -57,6 +63,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
     db: opened.db,
     kind: 'embedded',
     location: path.resolve(opts.embeddedDir),
+    connectDedicated: () => dedicatedClient(lease.connection),
     close: async () => {
       try {
         await opened.close();
@@ -65,6 +72,23 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
       }
     },
   };
+}
+
+/** One connection outside the pool, keepalive on; an 'error' listener so a dropped socket never ends the process. */
+async function dedicatedClient(connection: string | EmbeddedConnection): Promise<pg.Client> {
+  const client = new pg.Client({
+    ...(typeof connection === 'string' ? { connectionString: connection } : connection),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 5_000,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw err;
+  }
+  return client;
 }
 
 /** The one place a pg pool is made, for a URL or the embedded server's socket. */

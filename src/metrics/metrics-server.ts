@@ -9,8 +9,9 @@ import type { Db } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
 import { withTimeout, type ServiceMetrics } from './service-metrics.js';
 
-/** One readiness check's answer: null when fine, else what is wrong. */
-export type ReadinessProbe = () => Promise<string | null> | string | null;
+/** One readiness check's answer: null when fine, `{ fine: detail }` when fine with a note (standby), else what is wrong. */
+export type ProbeAnswer = string | null | { fine: string };
+export type ReadinessProbe = () => Promise<ProbeAnswer> | ProbeAnswer;
 
 export interface ReadinessOptions {
   db: Db;
@@ -67,8 +68,12 @@ export async function checkReadiness(opts: ReadinessOptions): Promise<Readiness>
   const problems: string[] = [];
   names.forEach((name, i) => {
     const answer = answers[i] ?? null;
-    checks[name] = answer ?? 'ok';
-    if (answer !== null) problems.push(`${name}: ${answer}`);
+    if (answer === null || typeof answer === 'object') {
+      checks[name] = answer?.fine ?? 'ok';
+      return;
+    }
+    checks[name] = answer;
+    problems.push(`${name}: ${answer}`);
   });
   return { ready: problems.length === 0, checks, problems };
 }

@@ -63,6 +63,7 @@ export class ServiceMetrics {
   private readonly sweepCases: Counter<'outcome'>;
   private readonly sweepEvents: Counter<'kind'>;
   private readonly slaBreaches: Counter;
+  private readonly leaseHeld: Gauge<'mailbox'>;
 
   constructor(opts: ServiceMetricsOptions) {
     this.db = opts.db;
@@ -107,6 +108,10 @@ export class ServiceMetrics {
       name: 'casemail_sla_breaches_total', registers,
       help: 'First-response targets breached (sla_breached events written by this process\'s sweep).',
     });
+    this.leaseHeld = new Gauge({
+      name: 'casemail_mailbox_lease_held', registers, labelNames: ['mailbox'],
+      help: 'Whether this instance holds the lease of an IMAP mailbox (1) and consumes it, or stands by (0).',
+    });
 
     // Gauges read from the database on scrape; all share one cached snapshot. A failed read keeps
     // their last values (and says so below): the rest of the scrape must not fail with the database.
@@ -137,6 +142,11 @@ export class ServiceMetrics {
     });
     bySeverity('casemail_open_cases', 'Cases not closed, by severity.', (c) => c.open);
     bySeverity('casemail_open_cases_sla_breached', 'Cases not closed whose first-response target was breached, by severity.', (c) => c.breached);
+  }
+
+  /** Whether this instance holds the lease of an IMAP mailbox ("support/INBOX"). */
+  recordLease(mailbox: string, held: boolean): void {
+    this.leaseHeld.set({ mailbox }, held ? 1 : 0);
   }
 
   /** One committed intake result; `arrivedAt` in epoch ms. */
