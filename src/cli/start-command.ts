@@ -49,6 +49,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
   const metrics = settings.metrics.enabled ? new ServiceMetrics({
     db: handle.db, logger: logger.child({ component: 'metrics' }), clock: opts.clock ?? (() => new Date()), cacheMs: settings.metrics.scrapeCacheSeconds * 1000,
   }) : null;
+  if (metrics) handle.onConnectionError(() => metrics.recordDependencyError('database'));
   const dispatcher = createOutboxDispatcher({
     config, db: handle.db, logger, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.templates ? { templates: opts.templates } : {}),
     ...(metrics ? { onOutcome: (outcome, row) => metrics.recordDelivery(outcome, row.kind) } : {}),
@@ -108,6 +109,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
         handler, cursors: databaseCursorStore(handle.db), maxAttempts: 3,
       });
       intakeProbes.set(`imap:${intake.mailbox}`, imapReadinessProbe(intake, settings.metrics.imapReconnectGraceSeconds));
+      if (metrics) intake.on('disconnected', () => metrics.recordDependencyError('imap'));
       await intake.start();
       imaps.push(intake);
       logger.info({ mailbox: m.name, host: u.hostname, folder: m.folder }, 'IMAP intake running');

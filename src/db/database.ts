@@ -20,6 +20,8 @@ export interface DatabaseHandle {
   kind: 'postgres' | 'embedded';
   /** Where the data is: the URL without password, or the embedded data folder. */
   location: string;
+  /** Also tells `listener` about the connection errors the pool survives (the service counts them). */
+  onConnectionError(listener: (error: Error) => void): void;
   close(): Promise<void>;
 }
 
@@ -40,15 +42,22 @@ const NUMERIC_OID = 1700;
 const DATE_OID = 1082;
 
 export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
+  const listeners = opts.onConnectionError ? [opts.onConnectionError] : [];
+  const report = (error: Error) => {
+    for (const listener of listeners) listener(error);
+  };
+  const onConnectionError = (listener: (error: Error) => void) => {
+    listeners.push(listener);
+  };
   if (opts.databaseUrl) {
-    const { db, close } = kyselyOver(createPool(opts.databaseUrl, opts.poolSize ?? 16, opts.onConnectionError));
-    return { db, kind: 'postgres', location: redactUrl(opts.databaseUrl), close };
+    const { db, close } = kyselyOver(createPool(opts.databaseUrl, opts.poolSize ?? 16, report));
+    return { db, kind: 'postgres', location: redactUrl(opts.databaseUrl), onConnectionError, close };
   }
   if (!opts.embeddedDir) throw new Error('openDatabase: neither a database URL nor an embedded data folder');
   const lease = await acquireEmbeddedServer(opts.embeddedDir);
   let opened: { db: Db; close(): Promise<void> };
   try {
-    opened = kyselyOver(createPool(lease.connection, opts.poolSize ?? 16, opts.onConnectionError));
+    opened = kyselyOver(createPool(lease.connection, opts.poolSize ?? 16, report));
   } catch (err) {
     await lease.release();
     throw err;
@@ -57,6 +66,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
     db: opened.db,
     kind: 'embedded',
     location: path.resolve(opts.embeddedDir),
+    onConnectionError,
     close: async () => {
       try {
         await opened.close();
