@@ -433,8 +433,8 @@ export function createOutboxDispatcher(opts: {
   });
 }
 
-/** Longest pause between tries of a bookkeeping write that lost its connection (100 ms, 300 ms, 900 ms, 2.7 s, then this). */
-const RECORD_MAX_PAUSE_MS = 5_000;
+/** Longest pause between tries of a bookkeeping write that lost its connection (100 ms, 300 ms, 900 ms, then this): short, so a stop is not held up. */
+const RECORD_MAX_PAUSE_MS = 2_000;
 
 /** `value` when it is exactly one bare address (local@domain, no spaces, commas, brackets or line breaks), else null. */
 export function singleAddress(value: string | null): string | null {
