@@ -13,5 +13,6 @@ export interface DovecotInfo {
 }
 
 export function findDovecot(): string | null;
-export function start(options?: { noIdle?: boolean; detached?: boolean }): Promise<DovecotInfo>;
+/** `dir` and `port` of an earlier start (its Dovecot exited): the same port and Maildir again. */
+export function start(options?: { noIdle?: boolean; detached?: boolean; dir?: string; port?: number }): Promise<DovecotInfo>;
 export function stop(pid: number, dir?: string): void;

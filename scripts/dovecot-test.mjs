@@ -144,12 +144,13 @@ function waitForGreeting(port, deadline) {
 /**
  * Starts Dovecot and resolves once it greets. `detached` lets the CLI exit while Dovecot keeps
  * running; in-process callers (test/support/dovecot.ts) keep it attached and get `child` to
- * wait on its exit.
+ * wait on its exit. `dir` and `port` (both from an earlier start whose Dovecot has exited)
+ * start it again on the same port and Maildir: a restart.
  */
-export async function start({ noIdle = false, detached = false } = {}) {
+export async function start({ noIdle = false, detached = false, dir: reuseDir = null, port: reusePort = null } = {}) {
   const bin = findDovecot();
   if (!bin) throw new Error('dovecot is not installed (apt-get install -y dovecot-imapd)');
-  const dir = mkdtempSync(join(tmpdir(), 'casemail-dovecot-'));
+  const dir = reuseDir ?? mkdtempSync(join(tmpdir(), 'casemail-dovecot-'));
   for (const sub of ['run', 'state', 'mail']) mkdirSync(join(dir, sub), { recursive: true });
   const info = userInfo();
   const group = execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim();
@@ -160,7 +161,7 @@ export async function start({ noIdle = false, detached = false } = {}) {
     chownSync(join(dir, 'mail'), mailUser.uid, mailUser.gid);
   }
   writeFileSync(join(dir, 'passwd'), `${USER}:{PLAIN}${PASSWORD}:${mailUser.uid}:${mailUser.gid}::${dir}/mail/${USER}::\n`);
-  const port = await sparePort();
+  const port = reusePort ?? await sparePort();
   const conf = join(dir, 'dovecot.conf');
   writeFileSync(conf, config({ dir, port, user: info.username, group, uid: info.uid, loginUser: mailUser.name, noIdle }));
   const out = openSync(join(dir, 'stdout.log'), 'a');

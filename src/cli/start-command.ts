@@ -52,6 +52,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
   const metrics = settings.metrics.enabled ? new ServiceMetrics({
     db: handle.db, logger: logger.child({ component: 'metrics' }), clock: opts.clock ?? (() => new Date()), cacheMs: settings.metrics.scrapeCacheSeconds * 1000,
   }) : null;
+  if (metrics) handle.onConnectionError(() => metrics.recordDependencyError('database'));
   const dispatcher = createOutboxDispatcher({
     config, db: handle.db, logger, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.templates ? { templates: opts.templates } : {}),
     ...(metrics ? { onOutcome: (outcome, row) => metrics.recordDelivery(outcome, row.kind) } : {}),
@@ -119,6 +120,7 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
             handler, cursors: databaseCursorStore(handle.db), maxAttempts: 3,
           });
           intakeProbe = imapReadinessProbe(taken, settings.metrics.imapReconnectGraceSeconds);
+          if (metrics) taken.on('disconnected', () => metrics.recordDependencyError('imap'));
           intake = taken;
           await taken.start();
           logger.info({ mailbox: m.name, host: u.hostname, folder: m.folder }, 'IMAP intake running');

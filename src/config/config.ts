@@ -162,6 +162,11 @@ export const configSchema = z.object({
      * sent at once; mail another process queued (`casemail sweep`, another instance) within this.
      */
     pollSeconds: z.number().positive().default(5),
+    /**
+     * Bound on one SMTP wait of the relay (connect, greeting, each reply): a relay that hangs is
+     * cut after this and the mail retried. Connect and greeting wait at most 30 s of it.
+     */
+    smtpTimeoutSeconds: z.number().positive().default(120),
   }).prefault({}),
   /** The Prometheus and health endpoints (/metrics, /healthz, /readyz); off unless enabled. */
   metrics: z.strictObject({

@@ -25,6 +25,8 @@ export interface DatabaseHandle {
    * a session advisory lock on one). The caller ends it.
    */
   connectDedicated(): Promise<pg.Client>;
+  /** Also tells `listener` about the connection errors the pool survives (the service counts them). */
+  onConnectionError(listener: (error: Error) => void): void;
   close(): Promise<void>;
 }
 
@@ -45,16 +47,23 @@ const NUMERIC_OID = 1700;
 const DATE_OID = 1082;
 
 export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
+  const listeners = opts.onConnectionError ? [opts.onConnectionError] : [];
+  const report = (error: Error) => {
+    for (const listener of listeners) listener(error);
+  };
+  const onConnectionError = (listener: (error: Error) => void) => {
+    listeners.push(listener);
+  };
   if (opts.databaseUrl) {
-    const { db, close } = kyselyOver(createPool(opts.databaseUrl, opts.poolSize ?? 16, opts.onConnectionError));
+    const { db, close } = kyselyOver(createPool(opts.databaseUrl, opts.poolSize ?? 16, report));
     const url = opts.databaseUrl;
-    return { db, kind: 'postgres', location: redactUrl(url), connectDedicated: () => dedicatedClient(url), close };
+    return { db, kind: 'postgres', location: redactUrl(url), connectDedicated: () => dedicatedClient(url), onConnectionError, close };
   }
   if (!opts.embeddedDir) throw new Error('openDatabase: neither a database URL nor an embedded data folder');
   const lease = await acquireEmbeddedServer(opts.embeddedDir);
   let opened: { db: Db; close(): Promise<void> };
   try {
-    opened = kyselyOver(createPool(lease.connection, opts.poolSize ?? 16, opts.onConnectionError));
+    opened = kyselyOver(createPool(lease.connection, opts.poolSize ?? 16, report));
   } catch (err) {
     await lease.release();
     throw err;
@@ -64,6 +73,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
     kind: 'embedded',
     location: path.resolve(opts.embeddedDir),
     connectDedicated: () => dedicatedClient(lease.connection),
+    onConnectionError,
     close: async () => {
       try {
         await opened.close();

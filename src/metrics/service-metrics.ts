@@ -64,6 +64,7 @@ export class ServiceMetrics {
   private readonly sweepEvents: Counter<'kind'>;
   private readonly slaBreaches: Counter;
   private readonly leaseHeld: Gauge<'mailbox'>;
+  private readonly dependencyErrors: Counter<'dependency'>;
 
   constructor(opts: ServiceMetricsOptions) {
     this.db = opts.db;
@@ -113,6 +114,11 @@ export class ServiceMetrics {
       help: 'Whether this instance holds the lease of an IMAP mailbox (1) and consumes it, or stands by (0).',
     });
 
+    this.dependencyErrors = new Counter({
+      name: 'casemail_dependency_errors_total', registers, labelNames: ['dependency'],
+      help: 'Connections to a dependency the service lost and recovers from by itself: database (a connection of the pool ended: terminated backend, restart, network cut), imap (an IMAP intake connection closed or could not connect).',
+    });
+
     // Gauges read from the database on scrape; all share one cached snapshot. A failed read keeps
     // their last values (and says so below): the rest of the scrape must not fail with the database.
     const snapshot = () => this.databaseSnapshot().catch(() => null);
@@ -159,6 +165,11 @@ export class ServiceMetrics {
 
   recordIntakeFailure(source: IntakeSource, kind: 'temporary' | 'refused' | 'error'): void {
     this.intakeFailures.inc({ mailbox: mailboxLabel(source), kind });
+  }
+
+  /** A lost connection to `dependency` (the service reconnects by itself). */
+  recordDependencyError(dependency: 'database' | 'imap'): void {
+    this.dependencyErrors.inc({ dependency });
   }
 
   /** The dispatcher's per-row outcome; a released row (shutdown) is no delivery attempt. */

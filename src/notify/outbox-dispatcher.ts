@@ -288,17 +288,19 @@ export class OutboxDispatcher {
   }
 
   /**
-   * Runs a bookkeeping write. A lost connection is tried again on a fresh one a few times (the pool
-   * reconnects) before the row is left to its lease, which would hold it back for the lease's length.
+   * Runs a bookkeeping write. A lost connection is tried again on a fresh one (the pool reconnects)
+   * for up to half the lease, with growing pauses: a database restart takes seconds, and a row left
+   * to its lease is held back for the lease's length and, when it was sent, sent a second time then.
    */
   private async record(log: Logger, outcome: Outcome, write: () => Promise<void>): Promise<Outcome> {
+    const giveUpAt = Date.now() + this.leaseMs / 2;
     for (let attempt = 1; ; attempt++) {
       try {
         await write();
         return outcome;
       } catch (err) {
-        if (attempt < RECORD_ATTEMPTS && isTemporaryDatabaseError(err) && !this.stopping) {
-          await new Promise((resolve) => setTimeout(resolve, 100 * 3 ** (attempt - 1)));
+        if (isTemporaryDatabaseError(err) && !this.stopping && Date.now() < giveUpAt) {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(RECORD_MAX_PAUSE_MS, 100 * 3 ** (attempt - 1))));
           continue;
         }
         log.error({ err, outcome }, 'cannot record the outcome; the row is retried when its lease expires');
@@ -431,8 +433,8 @@ export function createOutboxDispatcher(opts: {
   });
 }
 
-/** Tries of a bookkeeping write that lost its connection (100 ms, 300 ms, 900 ms apart). */
-const RECORD_ATTEMPTS = 4;
+/** Longest pause between tries of a bookkeeping write that lost its connection (100 ms, 300 ms, 900 ms, then this): short, so a stop is not held up. */
+const RECORD_MAX_PAUSE_MS = 2_000;
 
 /** `value` when it is exactly one bare address (local@domain, no spaces, commas, brackets or line breaks), else null. */
 export function singleAddress(value: string | null): string | null {

@@ -141,7 +141,11 @@ export function createMailTransport(config: Config, logger?: Logger): MailTransp
   const tokens = (t: MailTransport) => (secret ? withReturnPathTokens(t, config.settings.addresses.support, secret) : t);
   if (mode === 'smtp' || (mode === 'auto' && smtpUrl)) {
     if (!smtpUrl) throw Object.assign(new Error('outbox.transport is "smtp" but SMTP_URL is not set'), { code: 'config_invalid' });
-    return tokens(createSmtpTransport({ url: smtpUrl, ...(logger ? { logger } : {}) }));
+    const timeoutMs = config.settings.outbox.smtpTimeoutSeconds * 1000;
+    const waitMs = Math.min(30_000, timeoutMs);
+    return tokens(createSmtpTransport({
+      url: smtpUrl, connectionTimeoutMs: waitMs, greetingTimeoutMs: waitMs, socketTimeoutMs: timeoutMs, ...(logger ? { logger } : {}),
+    }));
   }
   return tokens(createFileTransport(path.join(config.paths.dataDir, 'outbox')));
 }
