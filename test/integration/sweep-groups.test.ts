@@ -56,6 +56,29 @@ describe(`sweep groups on ${databaseKind()}`, () => {
     expect(mails.map((m) => Number(m.case_id)).sort()).toEqual(cases.map((c) => c.id).sort());
   });
 
+  it('three sweeps at the same instant (three instances) act on each due case once: no doubled mail', async () => {
+    const at = new Date('2026-12-14T09:00:00Z');
+    const handler = new MessageHandler({ db: tdb.db, settings, logger: silentLogger, clock: () => at });
+    const numbers: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      const r = await handler.handleAt(buildMail({ from: 'Bob Builder <bob@acme.example>', subject: `Cluster down ${i}`, body: `Production down: cluster ${i} does not start.\n\nBob\n` }), smtp, at);
+      numbers.push(...r.caseNumbers);
+    }
+    expect(numbers).toHaveLength(60);
+    const ids = (await tdb.db.selectFrom('cases').select('id').where('number', 'in', numbers).execute()).map((c) => c.id);
+    const breach = new Date(at.getTime() + 31 * 60_000);
+    const deps = { db: tdb.db, settings, logger: silentLogger };
+    const results = await Promise.all([sweep(deps, breach), sweep(deps, breach), sweep(deps, breach)]);
+    // Together they acted on all 60; a case one sweep had locked was skipped by the others, not done twice.
+    expect(results.reduce((n, r) => n + r.acted, 0)).toBe(60);
+    expect(results.reduce((n, r) => n + r.failed, 0)).toBe(0);
+    const mails = await tdb.db.selectFrom('outbox').select(['case_id']).where('kind', '=', 'sla-breach').where('case_id', 'in', ids).execute();
+    expect(mails).toHaveLength(60);
+    expect(new Set(mails.map((m) => Number(m.case_id))).size).toBe(60);
+    const again = await sweep(deps, breach);
+    expect(again).toMatchObject({ acted: 0, mailsQueued: 0 });
+  });
+
   it('prunes the automatic-mail log of rows the hourly limit never reads again, and keeps the last hours', async () => {
     const now = new Date('2026-12-10T12:00:00Z');
     const at = (minutesAgo: number) => new Date(now.getTime() - minutesAgo * 60_000);
