@@ -244,17 +244,9 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
     sent += steadyN;
     latencyRows(add, 'SMTP DATA end → acknowledgement at the sink, steady 50 msg/s', traffic.latencies(steady.map(idOf)), `${steadyN} requests over ${(steadyN / 50).toFixed(0)} s`);
 
-    // Memory: five 25 MB requests among small ones.
-    const big = Array.from({ length: 5 }, (_, i) => bigRequest(i, stamp));
-    const small = requests(count(200), stamp, 'around-big');
-    await Promise.all([...big.map((raw) => traffic.send(raw)), sendAll(traffic, small)]);
-    await traffic.allAcknowledged();
-    sent += big.length + small.length;
-    add({ group: 'memory', name: 'peak RSS of the service (PostgreSQL), run with five 25 MB messages', value: service.peakRssMb(), unit: 'MB', target: { max: 300 },
-      note: `VmHWM after ${sent} messages incl. 5 × 25 MB sent at once` });
-
-    // Growth: RSS after a first count of messages, and after ten times as many.
-    const first = count(Number(process.env.BENCH_GROWTH_FIRST ?? 5000));
+    // Growth: RSS once the service has taken a first count of messages, and again after many more
+    // (the issue's 5,000 and 50,000: BENCH_GROWTH=5000,50000; the default keeps the run short).
+    const [firstAt, lastAt] = (process.env.BENCH_GROWTH ?? '3000,15000').split(',').map((x) => Math.max(sent + 1, count(Number(x))));
     let batch = 0;
     const upTo = async (total: number) => {
       while (sent < total) {
@@ -264,16 +256,26 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
         sent += k;
       }
     };
-    await upTo(first);
+    await upTo(firstAt!);
     const rssFirst = service.rssMb();
     const g0 = performance.now();
-    await upTo(first * 10);
+    await upTo(Math.max(lastAt!, firstAt! + 1));
     const rssLast = service.rssMb();
-    log(`   growth: ${first * 9} more messages in ${((performance.now() - g0) / 1000).toFixed(0)} s`);
-    add({ group: 'memory', name: `RSS after ${first.toLocaleString('en')} messages`, value: rssFirst, unit: 'MB' });
-    add({ group: 'memory', name: `RSS after ${(first * 10).toLocaleString('en')} messages`, value: rssLast, unit: 'MB' });
-    add({ group: 'memory', name: `RSS growth from ${first.toLocaleString('en')} to ${(first * 10).toLocaleString('en')} messages`, value: rssLast - rssFirst, unit: 'MB', target: { max: 0.1 * rssFirst },
-      note: 'no growth: within 10% of the first figure' });
+    log(`   growth: ${(sent - firstAt!).toLocaleString('en')} more messages in ${((performance.now() - g0) / 1000).toFixed(0)} s`);
+    add({ group: 'memory', name: `RSS after ${firstAt!.toLocaleString('en')} messages`, value: rssFirst, unit: 'MB' });
+    add({ group: 'memory', name: `RSS after ${sent.toLocaleString('en')} messages`, value: rssLast, unit: 'MB' });
+    add({ group: 'memory', name: `RSS growth from ${firstAt!.toLocaleString('en')} to ${sent.toLocaleString('en')} messages`, value: rssLast - rssFirst, unit: 'MB', target: { max: 0.1 * rssFirst },
+      note: 'no growth: less than 10% of the first figure' });
+
+    // Memory: five 25 MB requests among small ones.
+    const big = Array.from({ length: 5 }, (_, i) => bigRequest(i, stamp));
+    const small = requests(count(200), stamp, 'around-big');
+    await Promise.all([...big.map((raw) => traffic.send(raw)), sendAll(traffic, small)]);
+    await traffic.allAcknowledged();
+    sent += big.length + small.length;
+    add({ group: 'memory', name: 'peak RSS of the service (PostgreSQL), run with five 25 MB messages', value: service.peakRssMb(), unit: 'MB', target: { max: 300 },
+      note: `VmHWM over the whole run: ${sent} messages, the last ones 5 × 25 MB sent at once among ${small.length} small` });
+
   } finally {
     traffic.close();
     await service.stop();
@@ -289,7 +291,7 @@ async function instancesRun(add: AddRow, log: (line: string) => void, sink: Benc
     try {
       for (let i = 0; i < k; i++) services.push(await startService(database.url, sink.port));
       traffic = new Traffic(sink, services.map((s) => s.smtpPort));
-      const n = count(2000);
+      const n = count(1000);
       const raws = requests(n, Date.now(), `inst${k}`);
       const t0 = performance.now();
       await sendAll(traffic, raws);
