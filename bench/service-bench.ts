@@ -5,7 +5,7 @@
 // (idle and at a steady 50 messages/s), peak RSS with five 25 MB messages, RSS after 10× more
 // messages, and throughput with 1, 2 and 3 instances on one database. RSS from /proc (Linux).
 // I/O: child processes, temp folders, the database server, local SMTP.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
