@@ -15,7 +15,8 @@ import { importDirectory } from '../src/directory/directory-store.js';
 import { createDatabase, startServer, type BenchDatabase } from './bench-db.js';
 import { startSink, type BenchSink } from './bench-sink.js';
 import { onCleanup } from './cleanup.js';
-import { repoRoot } from './dovecot.js';
+import { imapClient, repoRoot, startDovecot, type BenchDovecot } from './dovecot.js';
+import type { ImapFlow } from 'imapflow';
 import { benchDirectory, messageId, plainRequest, SENDERS, VOLUME_LIMITS } from './mail-mixes.js';
 import type { AddRow } from './table.js';
 
@@ -35,13 +36,18 @@ function statusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function startService(databaseUrl: string, sinkPort: number): Promise<Service> {
+/** Also reads the INBOX of `dovecot` by IMAP when given. */
+async function startService(databaseUrl: string, sinkPort: number, dovecot: BenchDovecot | null = null): Promise<Service> {
   const dir = mkdtempSync(path.join(tmpdir(), 'casemail-bench-service-'));
   const config = path.join(dir, 'casemail.json');
   writeFileSync(config, JSON.stringify({
     dataDir: dir, demoDirectory: false, smtpIntake: { host: '127.0.0.1', port: 0 }, outbox: { transport: 'smtp' }, limits: VOLUME_LIMITS,
+    ...(dovecot ? { imap: { mailboxes: [{ name: 'support', folder: 'INBOX', processedFolder: 'Processed', quarantineFolder: 'Quarantine' }] } } : {}),
   }));
-  const env = { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, SMTP_URL: `smtp://127.0.0.1:${sinkPort}`, CASEMAIL_CONFIG: config };
+  const env = {
+    PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, SMTP_URL: `smtp://127.0.0.1:${sinkPort}`, CASEMAIL_CONFIG: config,
+    ...(dovecot ? { IMAP_URL: `imap://${encodeURIComponent(dovecot.user)}:${encodeURIComponent(dovecot.password)}@${dovecot.host}:${dovecot.port}` } : {}),
+  };
   const child: ChildProcess = spawn(process.execPath, [path.join(repoRoot(), 'bin/casemail.js'), 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = onCleanup(`service ${child.pid}`, async () => {
@@ -98,6 +104,9 @@ class Traffic {
   private readonly transports: Transporter[];
   private next = 0;
 
+  /** The IMAP connection APPENDs go over, when the service reads a Dovecot. */
+  imap: ImapFlow | null = null;
+
   constructor(private readonly sink: BenchSink, ports: number[]) {
     this.transports = ports.map((port) => nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, pool: true, maxConnections: CLIENTS, maxMessages: Infinity, socketTimeout: 300_000 }));
   }
@@ -125,6 +134,12 @@ class Traffic {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+  }
+
+  /** APPENDs one raw request to the INBOX the service reads; resolves when Dovecot stored it. */
+  async append(raw: Buffer): Promise<void> {
+    await this.imap!.append('INBOX', raw);
+    this.sentAt.set(bare(idOf(raw)), performance.now());
   }
 
   /** Waits until every request sent so far has its acknowledgement at the sink. */
@@ -169,6 +184,7 @@ function percentile(sorted: readonly number[], p: number): number | null {
 }
 
 function latencyRows(add: AddRow, label: string, sorted: readonly number[], note: string): void {
+  if (sorted.length === 0) throw new Error(`${label}: no acknowledgement matched`);
   add({ group: 'latency', name: `${label}: p50`, value: percentile(sorted, 50), unit: 's', target: { max: 0.7 }, note });
   add({ group: 'latency', name: `${label}: p99`, value: percentile(sorted, 99), unit: 's', target: { max: 1.5 }, note });
   add({ group: 'latency', name: `${label}: max`, value: sorted.length ? sorted[sorted.length - 1]! : null, unit: 's', note });
@@ -199,19 +215,28 @@ export async function runServiceBench(add: AddRow, log: (line: string) => void, 
 
 async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: BenchSink, count: (n: number) => number): Promise<void> {
   const database = await serviceDatabase('service');
-  const service = await startService(database.url, sink.port);
+  const dovecot = await startDovecot();
+  if (!dovecot) log('   service: Dovecot is not installed, latency from APPEND is left out');
+  const service = await startService(database.url, sink.port, dovecot);
   const traffic = new Traffic(sink, [service.smtpPort]);
+  if (dovecot) traffic.imap = await imapClient(dovecot);
+  const ways = [
+    { tag: 'smtp', label: 'SMTP DATA end', send: (raw: Buffer) => traffic.send(raw) },
+    ...(dovecot ? [{ tag: 'imap', label: 'IMAP APPEND', send: (raw: Buffer) => traffic.append(raw) }] : []),
+  ];
   let sent = 0;
   try {
     const stamp = Date.now();
     // Idle: one request at a time, each after the previous one's acknowledgement arrived.
-    const idle = requests(count(30), stamp, 'idle');
-    for (const raw of idle) {
-      await traffic.send(raw);
-      await traffic.allAcknowledged(60_000);
+    for (const way of ways) {
+      const idle = requests(count(30), stamp, `idle-${way.tag}`);
+      for (const raw of idle) {
+        await way.send(raw);
+        await traffic.allAcknowledged(60_000);
+      }
+      sent += idle.length;
+      latencyRows(add, `${way.label} → acknowledgement at the sink, idle`, traffic.latencies(idle.map(idOf)), `${idle.length} requests one at a time`);
     }
-    sent += idle.length;
-    latencyRows(add, 'SMTP DATA end → acknowledgement at the sink, idle', traffic.latencies(idle.map(idOf)), `${idle.length} requests one at a time`);
 
     // Throughput from concurrent clients, counted until the acknowledgements reach the sink.
     const n = count(2000);
@@ -229,20 +254,21 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
     add({ group: 'delivery', name: 'acknowledgements reaching the SMTP sink', value: acks.length / window, unit: 'mail/s', note: `${acks.length} acknowledgements over ${window.toFixed(1)} s (first to last)` });
 
     // A steady 50 messages/s.
-    const steadyN = count(500);
-    const steady = requests(steadyN, stamp, 'steady');
-    const s0 = performance.now();
-    const sends: Promise<void>[] = [];
-    for (let i = 0; i < steadyN; i++) {
-      const due = s0 + i * 20;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      sends.push(traffic.send(steady[i]!));
+    for (const way of ways) {
+      const steadyN = count(500);
+      const steady = requests(steadyN, stamp, `steady-${way.tag}`);
+      const s0 = performance.now();
+      const sends: Promise<void>[] = [];
+      for (let i = 0; i < steadyN; i++) {
+        const wait = s0 + i * 20 - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        sends.push(way.send(steady[i]!));
+      }
+      await Promise.all(sends);
+      await traffic.allAcknowledged();
+      sent += steadyN;
+      latencyRows(add, `${way.label} → acknowledgement at the sink, steady 50 msg/s`, traffic.latencies(steady.map(idOf)), `${steadyN} requests over ${(steadyN / 50).toFixed(0)} s`);
     }
-    await Promise.all(sends);
-    await traffic.allAcknowledged();
-    sent += steadyN;
-    latencyRows(add, 'SMTP DATA end → acknowledgement at the sink, steady 50 msg/s', traffic.latencies(steady.map(idOf)), `${steadyN} requests over ${(steadyN / 50).toFixed(0)} s`);
 
     // Growth: RSS once the service has taken a first count of messages, and again after many more
     // (the issue's 5,000 and 50,000: BENCH_GROWTH=5000,50000; the default keeps the run short).
@@ -277,8 +303,10 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
       note: `VmHWM over the whole run: ${sent} messages, the last ones 5 × 25 MB sent at once among ${small.length} small` });
 
   } finally {
+    await traffic.imap?.logout().catch(() => undefined);
     traffic.close();
     await service.stop();
+    await dovecot?.stop();
     await database.drop();
   }
 }
