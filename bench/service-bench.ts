@@ -18,6 +18,7 @@ import { onCleanup } from './cleanup.js';
 import { imapClient, repoRoot, startDovecot, type BenchDovecot } from './dovecot.js';
 import type { ImapFlow } from 'imapflow';
 import { benchDirectory, messageId, plainRequest, SENDERS, VOLUME_LIMITS } from './mail-mixes.js';
+import { sendTimed } from './smtp-client.js';
 import type { AddRow } from './table.js';
 
 const CLIENTS = 8;
@@ -136,6 +137,19 @@ class Traffic {
     }
   }
 
+  /** Sends one raw request on its own connection, timing from the end of DATA (the final "." written). */
+  async sendTimed(raw: Buffer, port: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const r = await sendTimed(port, raw, 'contact0@acme.example', 'support@casemail.localhost');
+      if (r.code < 400) {
+        this.sentAt.set(bare(idOf(raw)), r.dataEnd);
+        return;
+      }
+      if (r.code >= 500 || attempt > 200) throw new Error(`SMTP: ${r.code}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+
   /** APPENDs one raw request to the INBOX the service reads; resolves when Dovecot stored it. */
   async append(raw: Buffer): Promise<void> {
     await this.imap!.append('INBOX', raw);
@@ -221,7 +235,7 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
   const traffic = new Traffic(sink, [service.smtpPort]);
   if (dovecot) traffic.imap = await imapClient(dovecot);
   const ways = [
-    { tag: 'smtp', label: 'SMTP DATA end', send: (raw: Buffer) => traffic.send(raw) },
+    { tag: 'smtp', label: 'SMTP DATA end', send: (raw: Buffer) => traffic.sendTimed(raw, service.smtpPort) },
     ...(dovecot ? [{ tag: 'imap', label: 'IMAP APPEND', send: (raw: Buffer) => traffic.append(raw) }] : []),
   ];
   let sent = 0;
