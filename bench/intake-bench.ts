@@ -1,115 +1,116 @@
-// End-to-end intake throughput: 5 KB plain-text new requests APPENDed to a throwaway Dovecot,
-// taken by the real IMAP intake and handler into PostgreSQL (committed case, acknowledgement and
-// notification queued), next to the parse-only rate of the same messages. Needs Dovecot and
-// PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test).
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ImapFlow } from 'imapflow';
-import pg from 'pg';
+// End-to-end intake throughput: a mix of messages APPENDed to a throwaway Dovecot, taken by the
+// real IMAP intake and handler (parsing in the worker pool, as `casemail start` runs it) into a
+// fresh database on PostgreSQL or the embedded server, timed until every message is committed
+// (case, acknowledgement and notification queued). The realistic mix's replies answer cases an
+// untimed first pass created. I/O: Dovecot, the database server, worker threads.
+import { sql } from 'kysely';
 import { loadConfig } from '../src/config/config.js';
-import { openDatabase, migrateToLatest } from '../src/db/database.js';
+import { openDatabase, migrateToLatest, type Db } from '../src/db/database.js';
 import { importDirectory } from '../src/directory/directory-store.js';
 import { MessageHandler } from '../src/cases/message-handler.js';
 import { databaseCursorStore } from '../src/cases/mailbox-cursors.js';
 import { ImapIntake } from '../src/ingest/imap-intake.js';
 import { createUnderstandPool } from '../src/ingest/understand-pool.js';
-import { parseMessage } from '../src/ingest/parse-message.js';
 import { silentLogger } from '../src/log/logger.js';
+import { createDatabase, type BenchServer } from './bench-db.js';
+import { appendAll, startDovecot, type BenchDovecot } from './dovecot.js';
+import { benchDirectory, mixMessages, plainRequest, repliesIn, SENDERS, VOLUME_LIMITS, type CaseRef, type MixName } from './mail-mixes.js';
 
-interface DovecotScript {
-  findDovecot(): string | null;
-  start(options?: { noIdle?: boolean }): Promise<{ host: string; port: number; user: string; password: string; pid: number; dir: string; child?: { kill(s: string): boolean } }>;
-  stop(pid: number, dir?: string): void;
+export interface IntakeResult {
+  messages: number;
+  seconds: number;
+  rate: number;
+  cases: number;
+  acknowledgements: number;
+  /** Set when the run did not finish. */
+  error?: string;
 }
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  return dir;
-}
+const settings = () => loadConfig({ env: {}, overrides: { limits: VOLUME_LIMITS } }).settings;
 
-/** Requests come from this many contacts: one address sending thousands an hour is the throttled flood path, not the one to measure. */
-const SENDERS = 100;
-
-function request(i: number, stamp: number): Buffer {
-  const para = `Our nightly export job number ${i} stops with error E42 after about ten minutes; restarting the worker does not help. `;
-  const body = para.repeat(Math.ceil(5000 / para.length));
-  return Buffer.from([
-    `From: Contact ${i % SENDERS} <contact${i % SENDERS}@acme.example>`, 'To: support@casemail.localhost', `Subject: Export problem ${i}`,
-    `Message-ID: <bench-${stamp}-${i}@acme.example>`, 'Date: Mon, 30 Nov 2026 10:00:00 +0000', 'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=utf-8', '', body, '',
-  ].join('\r\n'));
-}
-
-export async function runIntakeBench(log: (line: string) => void, n = Number(process.env.BENCH_MESSAGES ?? 2000)): Promise<void> {
-  const dovecotScript = (await import(pathToFileURL(path.join(repoRoot(), 'scripts/dovecot-test.mjs')).href)) as DovecotScript;
-  if (!dovecotScript.findDovecot()) {
-    log('intake: SKIPPED — Dovecot is not installed (apt-get install -y dovecot-imapd)');
-    return;
-  }
-  const baseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const dbName = `casemail_bench_${process.pid}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`create database ${dbName}`);
-  const url = new URL(baseUrl);
-  url.pathname = `/${dbName}`;
-  const dovecot = await dovecotScript.start();
-  const handle = await openDatabase({ databaseUrl: url.toString(), poolSize: 12 });
+/** Runs the IMAP intake over what INBOX holds until `n` messages are handled; resolves with the seconds it took. */
+async function drain(db: Db, dovecot: BenchDovecot, n: number, deadlineMs: number): Promise<number> {
+  const s = settings();
+  const understanding = createUnderstandPool(s, silentLogger);
+  const handler = new MessageHandler({ db, settings: s, logger: silentLogger, clock: () => new Date(), ...(process.env.BENCH_IN_PROCESS ? {} : { parse: (raw: Buffer) => understanding.parse(raw) }) });
+  const intake = new ImapIntake({
+    account: 'bench', host: dovecot.host, port: dovecot.port, secure: false, user: dovecot.user, pass: dovecot.password,
+    folder: 'INBOX', processedFolder: 'Processed', quarantineFolder: 'Quarantine', logger: silentLogger,
+    handler, cursors: databaseCursorStore(db), maxAttempts: 3,
+    ...(process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {}),
+    ...(process.env.BENCH_BATCH ? { batchSize: Number(process.env.BENCH_BATCH) } : {}),
+  });
+  let handled = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    intake.on('acknowledged', (e: { processed: unknown[]; quarantined: unknown[] }) => {
+      handled += e.processed.length + e.quarantined.length;
+      if (handled >= n) resolve();
+    });
+    timer = setTimeout(() => reject(new Error(`only ${handled} of ${n} handled within ${deadlineMs / 1000} s`)), deadlineMs);
+  });
+  const t = performance.now();
   try {
-    await migrateToLatest(handle.db);
-    await importDirectory(handle.db, {
-      organisations: [{ key: 'acme', name: 'Acme', timeZone: 'Europe/Berlin' }],
-      contracts: [{ organisation: 'acme', product: 'Server', startsOn: '2026-01-01', endsOn: '2027-12-31' }],
-      contacts: Array.from({ length: SENDERS }, (_, i) => ({ organisation: 'acme', address: `contact${i}@acme.example`, name: `Contact ${i}`, role: 'contact' as const, active: true })),
-      engineers: [{ address: 'erin@vendor.example', name: 'Erin', team: 'core', role: 'engineer', active: true }],
-    });
-    const stamp = Date.now();
-    const raws = Array.from({ length: n }, (_, i) => request(i, stamp));
-
-    let t = performance.now();
-    for (const raw of raws) await parseMessage(raw);
-    const parseRate = n / ((performance.now() - t) / 1000);
-
-    const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user: dovecot.user, pass: dovecot.password }, logger: false });
-    await client.connect();
-    for (const raw of raws) await client.append('INBOX', raw);
-    await client.logout();
-
-    const settings = loadConfig({ env: {} }).settings;
-    // As `casemail start` runs it: parsing in the worker-thread pool under the time budget
-    // (BENCH_IN_PROCESS=1 parses on the main thread instead, to see what the pool costs).
-    const understanding = createUnderstandPool(settings, silentLogger);
-    const handler = new MessageHandler({ db: handle.db, settings, logger: silentLogger, clock: () => new Date(), ...(process.env.BENCH_IN_PROCESS ? {} : { parse: (raw: Buffer) => understanding.parse(raw) }) });
-    const intake = new ImapIntake({
-      account: 'bench', host: dovecot.host, port: dovecot.port, secure: false, user: dovecot.user, pass: dovecot.password,
-      folder: 'INBOX', processedFolder: 'Processed', quarantineFolder: 'Quarantine', logger: silentLogger,
-      handler, cursors: databaseCursorStore(handle.db), maxAttempts: 3,
-      ...(process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {}),
-      ...(process.env.BENCH_BATCH ? { batchSize: Number(process.env.BENCH_BATCH) } : {}),
-    });
-    let processed = 0;
-    const done = new Promise<void>((resolve) => {
-      intake.on('acknowledged', (e) => {
-        processed += e.processed.length + e.quarantined.length;
-        if (processed >= n) resolve();
-      });
-    });
-    t = performance.now();
     await intake.start();
     await done;
-    const seconds = (performance.now() - t) / 1000;
+    return (performance.now() - t) / 1000;
+  } finally {
+    clearTimeout(timer);
     await intake.stop();
     await understanding.close();
-    const cases = await handle.db.selectFrom('cases').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const queued = await handle.db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('kind', '=', 'acknowledgement').executeTakeFirstOrThrow();
-    log(`intake: ${n} x 5 KB new requests, Dovecot -> committed case + acknowledgement queued (PostgreSQL, parsing ${process.env.BENCH_IN_PROCESS ? 'in process' : 'in the worker pool'}): ${(n / seconds).toFixed(0)} msg/s (${seconds.toFixed(2)} s; ${cases.n} cases, ${queued.n} acknowledgements queued)`);
-    log(`intake: parse only, same messages: ${parseRate.toFixed(0)} msg/s`);
+  }
+}
+
+/** The seed cases a realistic run replies to: number, request and acknowledgement Message-IDs. */
+async function seedRefs(db: Db): Promise<CaseRef[]> {
+  const rows = await sql<{ number: string; request: string; ack: string | null; sender: string }>`
+    select c.number, m.message_id_header as request, min(o.message_id_header) as ack, m.from_address as sender
+      from cases c join messages m on m.case_id = c.id and m.direction = 'inbound'
+      left join outbox o on o.case_id = c.id and o.kind = 'acknowledgement'
+     group by c.number, m.message_id_header, m.from_address order by c.number`.execute(db);
+  return rows.rows.map((r) => ({
+    number: Number(r.number), requestId: r.request, ackId: r.ack ? (r.ack.startsWith('<') ? r.ack : `<${r.ack}>`) : null,
+    sender: Number(/contact(\d+)@/.exec(r.sender)?.[1] ?? 0) % SENDERS,
+  }));
+}
+
+async function count(db: Db, what: 'cases' | 'acks'): Promise<number> {
+  const q = what === 'cases'
+    ? db.selectFrom('cases').select((eb) => eb.fn.countAll<string>().as('n'))
+    : db.selectFrom('outbox').select((eb) => eb.fn.countAll<string>().as('n')).where('kind', '=', 'acknowledgement');
+  return Number((await q.executeTakeFirstOrThrow()).n);
+}
+
+export async function runIntake(server: BenchServer, mix: MixName, n: number): Promise<IntakeResult> {
+  const dovecot = await startDovecot();
+  if (!dovecot) throw new Error('Dovecot is not installed (apt-get install -y dovecot-imapd)');
+  const database = await createDatabase(server, `intake_${mix}`);
+  const handle = await openDatabase({ databaseUrl: database.url, poolSize: 12 });
+  try {
+    await migrateToLatest(handle.db);
+    await importDirectory(handle.db, benchDirectory());
+    const stamp = Date.now();
+    const deadline = Number(process.env.BENCH_INTAKE_DEADLINE_S ?? 600) * 1000;
+    let refs: CaseRef[] = [];
+    let casesBefore = 0;
+    let acksBefore = 0;
+    if (mix === 'realistic') {
+      const seeds = Math.max(1, Math.ceil(repliesIn(n) / 3));
+      await appendAll(dovecot, Array.from({ length: seeds }, (_, i) => plainRequest(i, stamp, 'seed')));
+      await drain(handle.db, dovecot, seeds, deadline);
+      refs = await seedRefs(handle.db);
+      casesBefore = await count(handle.db, 'cases');
+      acksBefore = await count(handle.db, 'acks');
+    }
+    await appendAll(dovecot, mixMessages(mix, n, stamp, refs));
+    const seconds = await drain(handle.db, dovecot, n, deadline);
+    return {
+      messages: n, seconds, rate: n / seconds,
+      cases: (await count(handle.db, 'cases')) - casesBefore, acknowledgements: (await count(handle.db, 'acks')) - acksBefore,
+    };
   } finally {
     await handle.close();
-    dovecotScript.stop(dovecot.pid, dovecot.dir);
-    await admin.query(`drop database if exists ${dbName} with (force)`);
-    await admin.end();
+    await database.drop();
+    await dovecot.stop();
   }
 }

@@ -14,6 +14,8 @@ import { addBusinessDays } from '../src/calendar/business-calendar.js';
 import { calendarOf, reminderInstants } from '../src/cases/case-rules.js';
 import { dueCasesQuery, lockTimerFactsQuery, sweep } from '../src/schedule/sweep.js';
 import { silentLogger } from '../src/log/logger.js';
+import type { AddRow } from './table.js';
+import { onCleanup } from './cleanup.js';
 
 const TOTAL = 1_000_000;
 const CLOSED = 900_000;
@@ -67,12 +69,13 @@ async function restoreDue(db: Db): Promise<void> {
   await sql`vacuum analyze cases`.execute(db);
 }
 
-export async function runSweepBench(log: (line: string) => void): Promise<void> {
-  const baseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export async function runSweepBench(log: (line: string) => void, add: AddRow = () => undefined): Promise<void> {
+  const baseUrl = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   const dbName = `casemail_bench_sweep_${process.pid}`;
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
   await admin.query(`create database ${dbName}`);
+  const dropOnInterrupt = onCleanup(`database ${dbName}`, () => admin.query(`drop database if exists ${dbName} with (force)`));
   const url = new URL(baseUrl);
   url.pathname = `/${dbName}`;
   // Installed before the pool connects: each connection binds its client's query method once.
@@ -108,6 +111,7 @@ export async function runSweepBench(log: (line: string) => void): Promise<void> 
     const rows: string[] = [];
     const ok = (ms: number, target: number) => (ms < target ? 'ok' : 'MISSED');
     const head = `${'tick'.padEnd(44)} ${'ms'.padStart(9)} ${'target'.padStart(9)}  result`;
+    add({ group: 'scale', name: `sweep tick, nothing due, ${TOTAL.toLocaleString('en')} cases (median of ${RUNS})`, value: median(quiet), unit: 'ms', target: { max: 50 } });
     rows.push(`${`nothing due (median of ${RUNS})`.padEnd(44)} ${median(quiet).toFixed(1).padStart(9)} ${'< 50'.padStart(9)}  ${ok(median(quiet), 50)} (min ${Math.min(...quiet).toFixed(1)}, max ${Math.max(...quiet).toFixed(1)})`);
     let byKindLine = '';
     for (const [round, concurrency] of rounds.entries()) {
@@ -127,6 +131,8 @@ export async function runSweepBench(log: (line: string) => void): Promise<void> 
       if (queued !== DUE) problems.push(`${label}: ${queued} outbox rows, expected ${DUE}`);
       for (const [kind, n] of Object.entries(EXPECTED_MAIL)) if ((byKind.get(kind) ?? 0) !== n) problems.push(`${label}: ${byKind.get(kind) ?? 0} ${kind} mails, expected ${n}`);
       if (again.value.due !== 0) problems.push(`${label}: the second sweep at the same instant found ${again.value.due} due`);
+      add({ group: 'scale', name: `sweep tick, ${DUE} due of ${TOTAL.toLocaleString('en')} cases (${label})`, value: busy.ms, unit: 'ms', target: { max: 1000 }, note: `acted ${busy.value.acted}, ${queued} mails queued` });
+      add({ group: 'scale', name: 'sweep tick again at the same instant', value: again.ms, unit: 'ms', note: `due ${again.value.due}` });
       rows.push(`${`${DUE} due (${label})`.padEnd(44)} ${busy.ms.toFixed(1).padStart(9)} ${'< 1000'.padStart(9)}  ${ok(busy.ms, 1000)} (acted ${busy.value.acted}, ${queued} mails queued; this process's CPU ${cpuMs.toFixed(0)} ms)`);
       rows.push(`${'  then again at the same instant'.padEnd(44)} ${again.ms.toFixed(1).padStart(9)} ${''.padStart(9)}  due ${again.value.due}`);
       byKindLine = `sweep: mails queued by kind: ${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')}; events: ${Object.entries(busy.value.events).map(([k, n]) => `${k} ${n}`).join(', ')}`;
@@ -148,11 +154,11 @@ export async function runSweepBench(log: (line: string) => void): Promise<void> 
       log(`sweep: ${title}`);
       for (const line of lines) log(`  ${line}`);
     }
-    if (problems.length) process.exitCode = 1;
+    if (problems.length) throw new Error(`sweep checks failed: ${problems.join('; ')}`);
   } finally {
     profile?.uninstall();
     await handle.close();
-    await admin.query(`drop database if exists ${dbName} with (force)`);
+    await dropOnInterrupt();
     await admin.end();
   }
 }
