@@ -17,7 +17,7 @@ import { createTestDatabase, databaseKind, type TestDatabase } from '../support/
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildRequest } from '../support/mail-builder.js';
 import {
-  acknowledgements, appendAll, distinctAnswered, folderCount, headerOf, imapClient, imapUrl, serviceSettings, smtpUrl, spawnService, type ChildService,
+  acknowledgements, appendAll, distinctAnswered, folderCount, headerOf, imapClient, imapUrl, serviceSettings, smtpUrl, spawnService, waitForOutput,
 } from '../support/service-harness.js';
 import { tempDir } from '../support/temp-dirs.js';
 
@@ -62,35 +62,6 @@ function tcpRelay(target: { host: string; port: number }) {
       if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
     },
   };
-}
-
-/** Resolves with the first match of `pattern` in the child's output, as soon as it is printed. */
-function waitForOutput(service: ChildService, pattern: RegExp, timeoutMs = 60_000, from = 0): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const m = pattern.exec(service.output().slice(from));
-      if (m) {
-        cleanup();
-        resolve(m);
-      }
-    };
-    const onExit = () => {
-      cleanup();
-      reject(new Error(`service exited before printing ${pattern}:\n${service.output().slice(-4000)}`));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`timed out waiting for ${pattern}`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      service.child.stdout?.off('data', check);
-      service.child.off('exit', onExit);
-    };
-    service.child.stdout?.on('data', check);
-    service.child.on('exit', onExit);
-    check();
-  });
 }
 
 /** One attempt; resolves with the refusal (fails when the message was accepted). */

@@ -145,3 +145,34 @@ export async function sendToIntake(port: number, raw: Buffer, envelope: { from: 
 export async function outboxSettled(db: Db): Promise<void> {
   await expect.poll(async () => (await db.selectFrom('outbox').select('id').where('status', '=', 'pending').execute()).length, { timeout: 20_000, interval: 50 }).toBe(0);
 }
+
+/** Resolves with the first match of `pattern` in the child's output after `from`, as soon as it is printed. */
+export function waitForOutput(service: ChildService, pattern: RegExp, timeoutMs = 60_000, from = 0): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const m = pattern.exec(service.output().slice(from));
+      if (m) {
+        cleanup();
+        resolve(m);
+      }
+    };
+    const onExit = () => {
+      cleanup();
+      reject(new Error(`service exited before printing ${pattern}:\n${service.output().slice(-4000)}`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern}:\n${service.output().slice(-3000)}`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      service.child.stdout?.off('data', check);
+      service.child.stderr?.off('data', check);
+      service.child.off('exit', onExit);
+    };
+    service.child.stdout?.on('data', check);
+    service.child.stderr?.on('data', check);
+    service.child.on('exit', onExit);
+    check();
+  });
+}

@@ -7,7 +7,8 @@ import { createServer } from 'node:net';
 import nodemailer from 'nodemailer';
 import type { Db } from '../../../src/db/database.js';
 import type { SinkMessage } from '../../support/smtp-sink.js';
-import { acknowledgements, headerOf, type ChildService } from '../../support/service-harness.js';
+import { acknowledgements, headerOf } from '../../support/service-harness.js';
+export { waitForOutput } from '../../support/service-harness.js';
 
 export const CUSTOMER = 'bob@acme.example';
 export const SUPPORT = 'support@casemail.localhost';
@@ -79,36 +80,6 @@ export async function sendAllLikeMtas(port: number, raws: readonly Buffer[], sen
   await Promise.all(Array.from({ length: senders }, sender));
 }
 
-/** Resolves with the first match of `pattern` in the child's output after `from`, as soon as it is printed. */
-export function waitForOutput(service: ChildService, pattern: RegExp, timeoutMs = 60_000, from = 0): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const m = pattern.exec(service.output().slice(from));
-      if (m) {
-        cleanup();
-        resolve(m);
-      }
-    };
-    const onExit = () => {
-      cleanup();
-      reject(new Error(`service exited before printing ${pattern}:\n${service.output().slice(-4000)}`));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern}:\n${service.output().slice(-3000)}`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      service.child.stdout?.off('data', check);
-      service.child.stderr?.off('data', check);
-      service.child.off('exit', onExit);
-    };
-    service.child.stdout?.on('data', check);
-    service.child.stderr?.on('data', check);
-    service.child.on('exit', onExit);
-    check();
-  });
-}
 
 /** Customer Message-IDs answered at the sink, among `ids`. */
 export function answeredAmong(messages: readonly SinkMessage[], ids: ReadonlySet<string>): number {
