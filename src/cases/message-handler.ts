@@ -19,12 +19,13 @@ import { isEmptyInput } from '../threading/empty-input.js';
 import { understandParsed, understandingOptions, type Understanding } from '../threading/understanding.js';
 import type { ParsedMessage } from '../threading/parsed-message.js';
 import type { Sender } from '../directory/directory-store.js';
-import { enqueueMail } from '../notify/outbox-store.js';
+import { enqueueMail, type EnqueueContext } from '../notify/outbox-store.js';
+import type { OutgoingMail } from '../notify/mail-kinds.js';
 import { oversizeNotice } from '../notify/compose.js';
 import { findInboundDuplicate, insertMessageWithRaw } from './message-store.js';
 import { gatherFacts } from './intake-facts.js';
 import { decide } from './decide.js';
-import { applyPlan } from './apply-plan.js';
+import { queueMails, writePlanButMail } from './apply-plan.js';
 import type { Plan } from './plan.js';
 
 export interface MessageHandlerDeps {
@@ -41,6 +42,12 @@ export interface MessageHandlerDeps {
   understand?: (raw: Buffer) => Promise<Understanding>;
   /** Parses only (the understanding then runs here); for tests that watch or slow the parser. */
   parse?: (raw: Buffer) => Promise<ParsedMessage>;
+}
+
+/** One message decided and written, its mail still to queue. */
+interface Decided {
+  result: IntakeResult;
+  mails: OutgoingMail[];
 }
 
 function isUniqueViolation(err: unknown): boolean {
@@ -115,7 +122,10 @@ export class MessageHandler implements IntakeHandler {
     // UID) refuse a second copy inside the transaction, which then rolls back. Duplicates are rare
     // and this saves a round trip on every other message.
     try {
-      const result = await this.deps.db.transaction().execute((trx) => this.decideAndWrite(trx, raw, hash, u, source, now, opts.releasing ?? null));
+      const result = await this.deps.db.transaction().execute(async (trx) => {
+        const d = await this.decideAndWrite(trx, raw, hash, u, source, now, opts.releasing ?? null);
+        return { result: d.result, queuedMail: (await queueMails(trx, d.mails, this.enqueueContext(now))).queuedMail };
+      });
       if (result.queuedMail) this.deps.onOutboxWritten?.();
       this.deps.logger.info({ msg_id: parsed.messageId, status: result.result.status, cases: result.result.caseNumbers, reason: result.result.reason }, 'message handled');
       return result.result;
@@ -144,7 +154,8 @@ export class MessageHandler implements IntakeHandler {
     return { status: 'duplicate', messageId: String(id), caseNumbers, reason: 'already stored' };
   }
 
-  private async decideAndWrite(trx: Trx, raw: Buffer, hash: string, u: Understanding, source: IntakeSource, now: Date, releasing: number | null) {
+  /** One message's facts, decision and writes but its mail, which the caller queues before commit (queueMails). */
+  private async decideAndWrite(trx: Trx, raw: Buffer, hash: string, u: Understanding, source: IntakeSource, now: Date, releasing: number | null): Promise<Decided> {
     const { settings } = this.deps;
     const facts = await gatherFacts(trx, { understanding: u, source, now, settings, replyTokenSecret: this.deps.replyTokenSecret ?? null });
     const route = routeMessage({
@@ -164,7 +175,7 @@ export class MessageHandler implements IntakeHandler {
     const plan = await decide(trx, route, facts);
     if (releasing !== null) await markReleased(trx, releasing, facts.messageRowId, hash, plan, now);
     const p = u.parsed;
-    const { queuedMail } = await applyPlan(trx, plan, {
+    await writePlanButMail(trx, plan, {
       id: facts.messageRowId, raw, attachments: p.attachments,
       row: {
         direction: 'inbound', content_hash: hash, message_id_header: p.messageId, in_reply_to: p.inReplyTo, references: JSON.stringify(p.references),
@@ -172,9 +183,59 @@ export class MessageHandler implements IntakeHandler {
         uid_validity: source.uidValidity, uid: source.uid, kind: u.classify.kind, classification: JSON.stringify(u.classify),
         sender_role: senderRole(facts.sender), visible_text: u.reply.visibleText,
       },
-    }, { now, messageIdDomain: settings.messageIdDomain, maxAutomaticPerAddressPerHour: settings.limits.maxAutomaticMailPerAddressPerHour, maxAutomaticPerEngineerPerHour: settings.limits.maxAutomaticMailPerEngineerPerHour, logger: this.deps.logger });
+    }, now);
     const result: IntakeResult = { status: plan.message.status, messageId: String(facts.messageRowId), caseNumbers: plan.caseNumbers, reason: plan.message.reason };
-    return { result, queuedMail };
+    return { result, mails: plan.mails };
+  }
+
+  private enqueueContext(now: Date): EnqueueContext {
+    const { settings } = this.deps;
+    return { now, messageIdDomain: settings.messageIdDomain, maxAutomaticPerAddressPerHour: settings.limits.maxAutomaticMailPerAddressPerHour, maxAutomaticPerEngineerPerHour: settings.limits.maxAutomaticMailPerEngineerPerHour, logger: this.deps.logger };
+  }
+
+  /**
+   * Several messages committed in ONE transaction (group commit): each is decided and written in
+   * turn, so each sees what the ones before it wrote (sender caps, threading), and all their mail is
+   * queued together at the end. Returns a result per message committed that way, and null for a
+   * message the caller must hand to `handle` alone: one that is empty, oversize or cannot be
+   * understood (handled alone, it is refused or quarantined), and every message of a group whose
+   * transaction failed (a duplicate, a deadlock, a bug in one message): nothing of it was kept, and
+   * alone each gets its own outcome, so one bad message never blocks or loses the others.
+   */
+  async handleGroup(items: readonly { raw: Buffer; source: IntakeSource }[]): Promise<(IntakeResult | null)[]> {
+    const { settings } = this.deps;
+    const now = this.deps.clock();
+    const understood = await Promise.all(items.map(async ({ raw }) => {
+      if (isEmptyInput(raw) || raw.length > settings.limits.maxMessageBytes) return null;
+      try {
+        return pgSafeDeep(await this.understand(raw));
+      } catch {
+        return null;
+      }
+    }));
+    const together = items.flatMap((item, i) => (understood[i] ? [{ ...item, u: understood[i], hash: contentHash(item.raw), index: i }] : []));
+    const results: (IntakeResult | null)[] = items.map(() => null);
+    if (together.length === 0) return results;
+    let queuedMail = false;
+    try {
+      const decided = await this.deps.db.transaction().execute(async (trx) => {
+        const out: Decided[] = [];
+        for (const m of together) out.push(await this.decideAndWrite(trx, m.raw, m.hash, m.u, m.source, now, null));
+        queuedMail = (await queueMails(trx, out.flatMap((d) => d.mails), this.enqueueContext(now))).queuedMail;
+        return out;
+      });
+      decided.forEach((d, k) => {
+        const m = together[k]!;
+        results[m.index] = d.result;
+        this.deps.logger.info({ msg_id: m.u.parsed.messageId, status: d.result.status, cases: d.result.caseNumbers, reason: d.result.reason }, 'message handled');
+      });
+    } catch (err) {
+      // Nothing of the group was kept; each message is handled alone by the caller.
+      this.deps.logger.debug({ err, messages: together.length }, 'group transaction failed; handling its messages one by one');
+      return items.map(() => null);
+    }
+    if (queuedMail) this.deps.onOutboxWritten?.();
+    return results;
   }
 
   private async quarantineOversize(raw: Buffer, source: IntakeSource, now: Date): Promise<IntakeResult> {
@@ -206,7 +267,7 @@ export class MessageHandler implements IntakeHandler {
         const r = await enqueueMail(trx, oversizeNotice({
           now, to: from, answering: { messageId: parsed?.messageId ?? null, references: [] },
           data: { subject: parsed?.subject ?? '', sizeBytes: raw.length, limitBytes: settings.limits.maxMessageBytes, supportAddress: settings.addresses.support },
-        }), { messageIdDomain: settings.messageIdDomain, now, maxAutomaticPerAddressPerHour: settings.limits.maxAutomaticMailPerAddressPerHour, maxAutomaticPerEngineerPerHour: settings.limits.maxAutomaticMailPerEngineerPerHour, logger: this.deps.logger });
+        }), this.enqueueContext(now));
         queued = r.inserted;
       }
       return id;
