@@ -16,7 +16,7 @@ import { contactLines, type AdminCommand, type ContactLine } from '../threading/
 import type { OurMail } from '../threading/bounce-trust.js';
 import type { Understanding } from '../threading/understanding.js';
 import { caseIdForMessageIds, findOurMail } from './message-store.js';
-import { senderActivity } from './case-store.js';
+import { lockSender, senderActivityColumns } from './case-store.js';
 
 export interface Participant {
   address: string;
@@ -81,21 +81,26 @@ export interface IntakeFacts {
 const MERGE_HOPS = 5;
 
 export async function gatherFacts(
-  trx: Trx, input: { understanding: Understanding; source: IntakeSource; now: Date; settings: CasemailSettings; replyTokenSecret: string | null },
+  trx: Trx,
+  input: {
+    understanding: Understanding; source: IntakeSource; now: Date; settings: CasemailSettings; replyTokenSecret: string | null;
+    /** The inbound row's id when already reserved (reserveMessageIds, a group's at once); else reserved here. */
+    messageRowId?: number;
+  },
 ): Promise<IntakeFacts> {
   const { understanding: u, source, now, settings } = input;
   const parsed = u.parsed;
   const secret = input.replyTokenSecret && settings.replyTokens.enabled ? input.replyTokenSecret : null;
   const fromAddress = parsed.from?.address?.toLowerCase() || null;
-  const [reserved, sender] = await Promise.all([
-    sql<{ id: string }>`select nextval(pg_get_serial_sequence('messages', 'id')) as id`.execute(trx),
+  const [messageRowId, sender] = await Promise.all([
+    input.messageRowId ?? reserveMessageIds(trx, 1).then((ids) => ids[0]!),
     fromAddress ? findSender(trx, fromAddress, now) : Promise.resolve<Sender>({ kind: 'unknown', address: '' }),
   ]);
   const recipients = recipientsOf(parsed, source.envelopeRecipients);
   const ourMail = u.classify.automated ? await findOurMailFor(trx, u, recipients, settings, secret) : [];
   const referenced = await findReferencedCase(trx, u, recipients, ourMail, settings, secret);
   return {
-    now, settings, messageRowId: Number(reserved.rows[0]!.id), source, understanding: u, fromAddress, sender, recipients, ourMail, referenced,
+    now, settings, messageRowId, source, understanding: u, fromAddress, sender, recipients, ourMail, referenced,
     ownAddresses: ownAddresses(settings),
     replyAddress: (n) => (secret ? replyAddressFor(settings.addresses.support, secret, n) : settings.addresses.support),
   };
@@ -206,32 +211,47 @@ export interface NewRequestFacts {
 
 export async function gatherNewRequestFacts(trx: Trx, facts: IntakeFacts, organisationId: number, senderAddress: string): Promise<NewRequestFacts> {
   const { settings, now } = facts;
-  const activity = await senderActivity(trx, senderAddress, now, {
+  await lockSender(trx, senderAddress);
+  // One read after the lock: the sender's counts and whose turn it is.
+  const activityColumns = senderActivityColumns(trx, senderAddress, now, {
     newCases: settings.limits.maxNewCasesPerSenderPerHour, acknowledgements: settings.limits.maxAcknowledgementsPerSenderPerHour,
   });
-  const [cc, assignee] = await Promise.all([
-    ccContacts(trx, facts, organisationId),
-    settings.assignment.rule === 'round-robin' ? nextInTurn(trx, settings.assignment.team) : Promise.resolve(null),
-  ]);
+  const roundRobin = settings.assignment.rule === 'round-robin';
+  const r = await (roundRobin
+    ? sql<ActivityAndTurnRow>`with ${turnCtes(trx, settings.assignment.team)}
+        select ${activityColumns}, t.id, t.address, t.name, t.active, t.taken from (select 1) one left join turn t on true`
+    : sql<ActivityAndTurnRow>`select ${activityColumns}`).execute(trx);
+  const row = r.rows[0]!;
+  const activity = { newCases: Number(row.cases), acknowledgements: Number(row.acks) };
+  const assignee = roundRobin && row.id !== null && row.id !== undefined
+    ? { id: Number(row.id), address: row.address!, name: row.name!, active: row.active === true, turnTaken: row.taken === true }
+    : null;
+  const cc = await ccContacts(trx, facts, organisationId);
   return { activity, cc, assignee, unassignedNotify: assignee ? [] : await unassignedRecipients(trx, settings) };
 }
 
+interface ActivityAndTurnRow {
+  cases: string; acks: string;
+  id?: string | null; address?: string | null; name?: string | null; active?: boolean | null; taken?: boolean | null;
+}
+
 /**
- * The engineer whose turn it is: the active engineer (role engineer) of the team who was given a
- * case longest ago. A row another intake is assigning right now is skipped, so parallel new cases
- * spread over the team instead of queueing behind one lock.
+ * The CTE `turn`: the engineer whose turn it is, the active engineer (role engineer) of the team
+ * who was given a case longest ago, and `taken`: this intake holds the turn and moves it on. A row
+ * another intake is assigning right now is skipped, so parallel new cases spread over the team
+ * instead of queueing behind one lock; when everyone is being assigned, the next in turn is taken
+ * without moving the turn on, so this intake never waits for another's commit.
  */
-async function nextInTurn(trx: Trx, team: string | null): Promise<(EngineerRef & { turnTaken: boolean }) | null> {
+function turnCtes(trx: Trx, team: string | null) {
   let q = trx.selectFrom('engineers').select(['id', 'address', 'name', 'active'])
     .where('active', '=', true).where('role', '=', 'engineer')
     .orderBy(sql`last_assigned_at asc nulls first`).orderBy('id').limit(1);
   if (team) q = q.where('team', '=', team);
   // NO KEY UPDATE: a case row naming this engineer (its foreign key check) does not wait for it.
-  const locked = await q.forNoKeyUpdate().skipLocked().executeTakeFirst();
-  // Everyone is being assigned right now: take the next in turn without moving the turn on, so
-  // this intake never waits for another's commit.
-  const row = locked ?? await q.executeTakeFirst();
-  return row ? { id: Number(row.id), address: row.address, name: row.name, active: row.active, turnTaken: locked !== undefined } : null;
+  return sql`locked as (${q.forNoKeyUpdate().skipLocked()}),
+    anyone as (${q}),
+    turn as (select id, address, name, active, true as taken from locked
+             union all select id, address, name, active, false from anyone where not exists (select 1 from locked))`;
 }
 
 /** The queue address, else every active engineer's. */
@@ -244,6 +264,13 @@ export async function activeSupervisors(db: DbOrTrx): Promise<string[]> {
 export async function unassignedRecipients(trx: DbOrTrx, settings: CasemailSettings): Promise<string[]> {
   if (settings.addresses.queue) return [settings.addresses.queue];
   return (await trx.selectFrom('engineers').select('address').where('active', '=', true).orderBy('address').execute()).map((e) => e.address);
+}
+
+/** Ids for `count` inbound message rows, from their sequence (cause keys and events name a message before its row is written). */
+export async function reserveMessageIds(trx: Trx, count: number): Promise<number[]> {
+  const r = await sql<{ id: string }>`
+    select nextval(pg_get_serial_sequence('messages', 'id')) as id from generate_series(1, ${count}::int) order by 1`.execute(trx);
+  return r.rows.map((x) => Number(x.id));
 }
 
 /** Ids and numbers for `count` new cases, from the sequences (numbers are never reused, even on rollback). */

@@ -23,7 +23,7 @@ import { enqueueMail, type EnqueueContext } from '../notify/outbox-store.js';
 import type { OutgoingMail } from '../notify/mail-kinds.js';
 import { oversizeNotice } from '../notify/compose.js';
 import { findInboundDuplicate, insertMessageWithRaw } from './message-store.js';
-import { gatherFacts } from './intake-facts.js';
+import { gatherFacts, reserveMessageIds } from './intake-facts.js';
 import { decide } from './decide.js';
 import { queueMails, writePlanButMail } from './apply-plan.js';
 import type { Plan } from './plan.js';
@@ -155,9 +155,13 @@ export class MessageHandler implements IntakeHandler {
   }
 
   /** One message's facts, decision and writes but its mail, which the caller queues before commit (queueMails). */
-  private async decideAndWrite(trx: Trx, raw: Buffer, hash: string, u: Understanding, source: IntakeSource, now: Date, releasing: number | null): Promise<Decided> {
+  private async decideAndWrite(
+    trx: Trx, raw: Buffer, hash: string, u: Understanding, source: IntakeSource, now: Date, releasing: number | null, messageRowId?: number,
+  ): Promise<Decided> {
     const { settings } = this.deps;
-    const facts = await gatherFacts(trx, { understanding: u, source, now, settings, replyTokenSecret: this.deps.replyTokenSecret ?? null });
+    const facts = await gatherFacts(trx, {
+      understanding: u, source, now, settings, replyTokenSecret: this.deps.replyTokenSecret ?? null, ...(messageRowId !== undefined ? { messageRowId } : {}),
+    });
     const route = routeMessage({
       auto: u.classify, recipients: facts.recipients, escalationAddress: settings.addresses.escalation,
       escalationAliases: settings.addresses.escalationAliases, sender: senderFacts(facts.sender),
@@ -220,7 +224,8 @@ export class MessageHandler implements IntakeHandler {
     try {
       const decided = await this.deps.db.transaction().execute(async (trx) => {
         const out: Decided[] = [];
-        for (const m of together) out.push(await this.decideAndWrite(trx, m.raw, m.hash, m.u, m.source, now, null));
+        const ids = await reserveMessageIds(trx, together.length);
+        for (const [k, m] of together.entries()) out.push(await this.decideAndWrite(trx, m.raw, m.hash, m.u, m.source, now, null, ids[k]));
         queuedMail = (await queueMails(trx, out.flatMap((d) => d.mails), this.enqueueContext(now))).queuedMail;
         return out;
       });
