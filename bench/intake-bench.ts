@@ -88,6 +88,7 @@ export async function runIntakeBench(log: (line: string) => void, n = Number(pro
       handler, cursors: databaseCursorStore(handle.db), maxAttempts: 3,
       ...(process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {}),
       ...(process.env.BENCH_BATCH ? { batchSize: Number(process.env.BENCH_BATCH) } : {}),
+      ...(process.env.BENCH_GROUP ? { groupSize: Number(process.env.BENCH_GROUP) } : {}),
     });
     let processed = 0;
     const done = new Promise<void>((resolve) => {

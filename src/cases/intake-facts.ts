@@ -7,7 +7,7 @@ import { ownAddresses, type CasemailSettings } from '../config/config.js';
 import type { DbOrTrx, Trx } from '../db/database.js';
 import type { CaseState } from '../db/schema.js';
 import type { IntakeSource } from '../ingest/intake-types.js';
-import { findSender, entitledContactsOf, type Sender } from '../directory/directory-store.js';
+import { findSender, entitledContactsOf, senderFrom, senderRowsQuery, type Sender, type SenderRow } from '../directory/directory-store.js';
 import { originalMessageIds, recipientsOf } from '../threading/message-facts.js';
 import { outboxIdFromReturnPath } from '../threading/return-path-token.js';
 import { caseNumberFromReplyToken, replyAddressFor } from '../threading/reply-token.js';
@@ -76,6 +76,8 @@ export interface IntakeFacts {
   replyAddress: (caseNumber: number) => string;
   /** Every address the service owns: never a recipient of what it sends. */
   ownAddresses: string[];
+  /** This transaction already holds the sender's lock (lockSendersAndRead, a group's at once). */
+  senderLocked?: boolean;
 }
 
 const MERGE_HOPS = 5;
@@ -86,22 +88,25 @@ export async function gatherFacts(
     understanding: Understanding; source: IntakeSource; now: Date; settings: CasemailSettings; replyTokenSecret: string | null;
     /** The inbound row's id when already reserved (reserveMessageIds, a group's at once); else reserved here. */
     messageRowId?: number;
+    /** The senders already read, their locks held (lockSendersAndRead, a group's at once); else read here. */
+    senders?: ReadonlyMap<string, Sender>;
   },
 ): Promise<IntakeFacts> {
   const { understanding: u, source, now, settings } = input;
   const parsed = u.parsed;
   const secret = input.replyTokenSecret && settings.replyTokens.enabled ? input.replyTokenSecret : null;
   const fromAddress = parsed.from?.address?.toLowerCase() || null;
+  const known = fromAddress ? input.senders?.get(fromAddress) : undefined;
   const [messageRowId, sender] = await Promise.all([
     input.messageRowId ?? reserveMessageIds(trx, 1).then((ids) => ids[0]!),
-    fromAddress ? findSender(trx, fromAddress, now) : Promise.resolve<Sender>({ kind: 'unknown', address: '' }),
+    known ?? (fromAddress ? findSender(trx, fromAddress, now) : Promise.resolve<Sender>({ kind: 'unknown', address: '' })),
   ]);
   const recipients = recipientsOf(parsed, source.envelopeRecipients);
   const ourMail = u.classify.automated ? await findOurMailFor(trx, u, recipients, settings, secret) : [];
   const referenced = await findReferencedCase(trx, u, recipients, ourMail, settings, secret);
   return {
     now, settings, messageRowId, source, understanding: u, fromAddress, sender, recipients, ourMail, referenced,
-    ownAddresses: ownAddresses(settings),
+    ownAddresses: ownAddresses(settings), senderLocked: known !== undefined,
     replyAddress: (n) => (secret ? replyAddressFor(settings.addresses.support, secret, n) : settings.addresses.support),
   };
 }
@@ -207,31 +212,36 @@ export interface NewRequestFacts {
   assignee: (EngineerRef & { turnTaken: boolean }) | null;
   /** Who hears of a case nobody is assigned to: the queue address, else every active engineer. */
   unassignedNotify: string[];
+  /** The id and number of the request's first case (reserveCases adds any further ones). */
+  firstCase: { id: number; number: number };
 }
 
 export async function gatherNewRequestFacts(trx: Trx, facts: IntakeFacts, organisationId: number, senderAddress: string): Promise<NewRequestFacts> {
   const { settings, now } = facts;
-  await lockSender(trx, senderAddress);
+  if (!facts.senderLocked) await lockSender(trx, senderAddress);
   // One read after the lock: the sender's counts and whose turn it is.
   const activityColumns = senderActivityColumns(trx, senderAddress, now, {
     newCases: settings.limits.maxNewCasesPerSenderPerHour, acknowledgements: settings.limits.maxAcknowledgementsPerSenderPerHour,
   });
   const roundRobin = settings.assignment.rule === 'round-robin';
+  // A new request opens at least one case whatever the caps say: its id and number come with this read.
+  const firstCase = sql`nextval(pg_get_serial_sequence('cases', 'id')) as case_id, nextval('case_number_seq') as case_number`;
   const r = await (roundRobin
     ? sql<ActivityAndTurnRow>`with ${turnCtes(trx, settings.assignment.team)}
-        select ${activityColumns}, t.id, t.address, t.name, t.active, t.taken from (select 1) one left join turn t on true`
-    : sql<ActivityAndTurnRow>`select ${activityColumns}`).execute(trx);
+        select ${activityColumns}, ${firstCase}, t.id, t.address, t.name, t.active, t.taken from (select 1) one left join turn t on true`
+    : sql<ActivityAndTurnRow>`select ${activityColumns}, ${firstCase}`).execute(trx);
   const row = r.rows[0]!;
   const activity = { newCases: Number(row.cases), acknowledgements: Number(row.acks) };
+  const firstCaseReserved = { id: Number(row.case_id), number: Number(row.case_number) };
   const assignee = roundRobin && row.id !== null && row.id !== undefined
     ? { id: Number(row.id), address: row.address!, name: row.name!, active: row.active === true, turnTaken: row.taken === true }
     : null;
   const cc = await ccContacts(trx, facts, organisationId);
-  return { activity, cc, assignee, unassignedNotify: assignee ? [] : await unassignedRecipients(trx, settings) };
+  return { activity, cc, assignee, unassignedNotify: assignee ? [] : await unassignedRecipients(trx, settings), firstCase: firstCaseReserved };
 }
 
 interface ActivityAndTurnRow {
-  cases: string; acks: string;
+  cases: string; acks: string; case_id: string; case_number: string;
   id?: string | null; address?: string | null; name?: string | null; active?: boolean | null; taken?: boolean | null;
 }
 
@@ -264,6 +274,22 @@ export async function activeSupervisors(db: DbOrTrx): Promise<string[]> {
 export async function unassignedRecipients(trx: DbOrTrx, settings: CasemailSettings): Promise<string[]> {
   if (settings.addresses.queue) return [settings.addresses.queue];
   return (await trx.selectFrom('engineers').select('address').where('active', '=', true).orderBy('address').execute()).map((e) => e.address);
+}
+
+/**
+ * A group's senders in one statement: every sender's lock (lockSender) taken in sorted order, so
+ * two groups never wait for each other crosswise, and who each one is (findSender). The locks are
+ * held to the end of the transaction; the counts they guard are read by later statements.
+ */
+export async function lockSendersAndRead(trx: Trx, addresses: readonly string[], now: Date): Promise<Map<string, Sender>> {
+  const all = [...new Set(addresses.map((a) => a.toLowerCase()))].sort();
+  if (all.length === 0) return new Map();
+  const r = await sql<{ locked: number; senders: SenderRow[] }>`
+    select (select count(pg_advisory_xact_lock(hashtext('casemail-sender:' || s.address)))
+              from (select a.address from unnest(${all}::text[]) as a(address) order by a.address) s) as locked,
+           (select coalesce(json_agg(r), '[]'::json) from (${senderRowsQuery(all, now)}) r) as senders`.execute(trx);
+  const rows = r.rows[0]?.senders ?? [];
+  return new Map(all.map((a) => [a, senderFrom(a, rows)]));
 }
 
 /** Ids for `count` inbound message rows, from their sequence (cause keys and events name a message before its row is written). */

@@ -23,7 +23,7 @@ import { enqueueMail, type EnqueueContext } from '../notify/outbox-store.js';
 import type { OutgoingMail } from '../notify/mail-kinds.js';
 import { oversizeNotice } from '../notify/compose.js';
 import { findInboundDuplicate, insertMessageWithRaw } from './message-store.js';
-import { gatherFacts, reserveMessageIds } from './intake-facts.js';
+import { gatherFacts, lockSendersAndRead, reserveMessageIds } from './intake-facts.js';
 import { decide } from './decide.js';
 import { queueMails, writePlanButMail } from './apply-plan.js';
 import type { Plan } from './plan.js';
@@ -48,6 +48,8 @@ export interface MessageHandlerDeps {
 interface Decided {
   result: IntakeResult;
   mails: OutgoingMail[];
+  /** The plan added contacts or changed a bounce mark: senders read before it may be stale. */
+  changesContacts: boolean;
 }
 
 function isUniqueViolation(err: unknown): boolean {
@@ -156,12 +158,11 @@ export class MessageHandler implements IntakeHandler {
 
   /** One message's facts, decision and writes but its mail, which the caller queues before commit (queueMails). */
   private async decideAndWrite(
-    trx: Trx, raw: Buffer, hash: string, u: Understanding, source: IntakeSource, now: Date, releasing: number | null, messageRowId?: number,
+    trx: Trx, raw: Buffer, hash: string, u: Understanding, source: IntakeSource, now: Date, releasing: number | null,
+    known: { messageRowId?: number; senders?: ReadonlyMap<string, Sender> } = {},
   ): Promise<Decided> {
     const { settings } = this.deps;
-    const facts = await gatherFacts(trx, {
-      understanding: u, source, now, settings, replyTokenSecret: this.deps.replyTokenSecret ?? null, ...(messageRowId !== undefined ? { messageRowId } : {}),
-    });
+    const facts = await gatherFacts(trx, { understanding: u, source, now, settings, replyTokenSecret: this.deps.replyTokenSecret ?? null, ...known });
     const route = routeMessage({
       auto: u.classify, recipients: facts.recipients, escalationAddress: settings.addresses.escalation,
       escalationAliases: settings.addresses.escalationAliases, sender: senderFacts(facts.sender),
@@ -189,7 +190,7 @@ export class MessageHandler implements IntakeHandler {
       },
     }, now);
     const result: IntakeResult = { status: plan.message.status, messageId: String(facts.messageRowId), caseNumbers: plan.caseNumbers, reason: plan.message.reason };
-    return { result, mails: plan.mails };
+    return { result, mails: plan.mails, changesContacts: plan.addContacts !== undefined || plan.markBouncing !== null || plan.clearBouncing !== null };
   }
 
   private enqueueContext(now: Date): EnqueueContext {
@@ -225,7 +226,13 @@ export class MessageHandler implements IntakeHandler {
       const decided = await this.deps.db.transaction().execute(async (trx) => {
         const out: Decided[] = [];
         const ids = await reserveMessageIds(trx, together.length);
-        for (const [k, m] of together.entries()) out.push(await this.decideAndWrite(trx, m.raw, m.hash, m.u, m.source, now, null, ids[k]));
+        let senders: ReadonlyMap<string, Sender> | undefined = await lockSendersAndRead(trx, together.flatMap((m) => (m.u.parsed.from?.address ? [m.u.parsed.from.address] : [])), now);
+        for (const [k, m] of together.entries()) {
+          const d = await this.decideAndWrite(trx, m.raw, m.hash, m.u, m.source, now, null, { messageRowId: ids[k]!, ...(senders ? { senders } : {}) });
+          // A message that changed contacts (an admin adding one, a bounce mark) leaves the later ones to read their sender anew.
+          if (d.changesContacts) senders = undefined;
+          out.push(d);
+        }
         queuedMail = (await queueMails(trx, out.flatMap((d) => d.mails), this.enqueueContext(now))).queuedMail;
         return out;
       });
