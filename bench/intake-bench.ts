@@ -81,7 +81,9 @@ export async function runIntakeBench(log: (line: string) => void, n = Number(pro
     // As `casemail start` runs it: parsing in the worker-thread pool under the time budget
     // (BENCH_IN_PROCESS=1 parses on the main thread instead, to see what the pool costs).
     const understanding = createUnderstandPool(settings, silentLogger);
-    const handler = new MessageHandler({ db: handle.db, settings, logger: silentLogger, clock: () => new Date(), ...(process.env.BENCH_IN_PROCESS ? {} : { parse: (raw: Buffer) => understanding.parse(raw) }) });
+    // BENCH_UNDERSTAND=1: the whole understanding in the pool, as start-command.ts passes it.
+    const inPool = process.env.BENCH_UNDERSTAND ? { understand: (raw: Buffer) => understanding.understand(raw) } : { parse: (raw: Buffer) => understanding.parse(raw) };
+    const handler = new MessageHandler({ db: handle.db, settings, logger: silentLogger, clock: () => new Date(), ...(process.env.BENCH_IN_PROCESS ? {} : inPool) });
     const intake = new ImapIntake({
       account: 'bench', host: dovecot.host, port: dovecot.port, secure: false, user: dovecot.user, pass: dovecot.password,
       folder: 'INBOX', processedFolder: 'Processed', quarantineFolder: 'Quarantine', logger: silentLogger,

@@ -400,7 +400,7 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
     let together: (IntakeResult | null)[] = items.map(() => null);
     if (items.length > 1 && this.options.handler.handleGroup) {
       try {
-        together = await this.options.handler.handleGroup(items);
+        together = await this.options.handler.handleGroup(items.map((x) => ({ raw: x.raw, source: x.source, ...(x.arrivedAt ? { arrival: { at: x.arrivedAt } } : {}) })));
       } catch (error) {
         this.log.warn({ err: error }, 'group handling failed; handling the messages one by one');
       }

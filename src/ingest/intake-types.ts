@@ -38,7 +38,7 @@ export interface IntakeHandler {
    * Optional group commit: several messages in one transaction. A result per message committed
    * so; null for each message the intake must then `handle` alone (a group that fails keeps nothing).
    */
-  handleGroup?(items: readonly { raw: Buffer; source: IntakeSource }[]): Promise<(IntakeResult | null)[]>;
+  handleGroup?(items: readonly { raw: Buffer; source: IntakeSource; arrival?: IntakeArrival }[]): Promise<(IntakeResult | null)[]>;
   /** Keeps a message that keeps failing, with the error, so nothing is lost. */
   quarantine(raw: Buffer, source: IntakeSource, error: unknown): Promise<IntakeResult>;
 }
