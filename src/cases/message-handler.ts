@@ -1,6 +1,7 @@
 // The one handler behind every intake (IMAP, SMTP, pipe): store the raw message once, parse,
 // classify, and write the outcome in ONE transaction — message row, new cases or follow-up,
-// participants, audit events and outbox rows. Nothing is dropped: every message ends up in a
+// participants, audit events and outbox rows (or, for an IMAP batch, several messages in one
+// transaction: handleGroup, with one instant for the group). Nothing is dropped: every message ends up in a
 // case, held with a reason, ignored as automatic/loop mail, or quarantined with its error; an
 // empty message has nothing to keep and is refused (EmptyMessageError, code empty_message).
 import { ownAddresses, type CasemailSettings } from '../config/config.js';

@@ -1,6 +1,7 @@
 // IMAP intake for one configured mailbox (imapflow): catches up from the stored cursor on
 // connect, then waits in IDLE (or polls where the server has no IDLE) and hands each message's
-// raw bytes to the IntakeHandler. I/O: one IMAP connection, the handler, the cursor store.
+// raw bytes to the IntakeHandler, several at once in one transaction where the handler offers
+// handleGroup. I/O: one IMAP connection, the handler, the cursor store.
 // Acknowledgement (\Seen, move to the processed folder, cursor) happens only after the handler
 // committed, so dying at any instant loses nothing; a replay is a duplicate the handler absorbs.
 import { EventEmitter } from 'node:events';
