@@ -1,5 +1,5 @@
 // End-to-end intake throughput: a mix of messages APPENDed to a throwaway Dovecot, taken by the
-// real IMAP intake and handler (parsing in the worker pool, as `casemail start` runs it) into a
+// real IMAP intake and handler (understanding in the worker pool, as `casemail start` runs it) into a
 // fresh database on PostgreSQL or the embedded server, timed until every message is committed
 // (case, acknowledgement and notification queued). The realistic mix's replies answer cases an
 // untimed first pass created. I/O: Dovecot, the database server, worker threads.
@@ -32,13 +32,16 @@ const settings = () => loadConfig({ env: {}, overrides: { limits: VOLUME_LIMITS 
 async function drain(db: Db, dovecot: BenchDovecot, n: number, deadlineMs: number): Promise<number> {
   const s = settings();
   const understanding = createUnderstandPool(s, silentLogger);
-  const handler = new MessageHandler({ db, settings: s, logger: silentLogger, clock: () => new Date(), ...(process.env.BENCH_IN_PROCESS ? {} : { parse: (raw: Buffer) => understanding.parse(raw) }) });
+  // As start-command.ts runs it: the whole understanding in the worker pool (BENCH_IN_PROCESS=1:
+  // on the main thread instead, to see what the pool costs).
+  const handler = new MessageHandler({ db, settings: s, logger: silentLogger, clock: () => new Date(), ...(process.env.BENCH_IN_PROCESS ? {} : { understand: (raw: Buffer) => understanding.understand(raw) }) });
   const intake = new ImapIntake({
     account: 'bench', host: dovecot.host, port: dovecot.port, secure: false, user: dovecot.user, pass: dovecot.password,
     folder: 'INBOX', processedFolder: 'Processed', quarantineFolder: 'Quarantine', logger: silentLogger,
     handler, cursors: databaseCursorStore(db), maxAttempts: 3,
     ...(process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {}),
     ...(process.env.BENCH_BATCH ? { batchSize: Number(process.env.BENCH_BATCH) } : {}),
+    ...(process.env.BENCH_GROUP ? { groupSize: Number(process.env.BENCH_GROUP) } : {}),
   });
   let handled = 0;
   let timer: NodeJS.Timeout | undefined;

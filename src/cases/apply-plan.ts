@@ -3,11 +3,12 @@
 // place a decision's outcome reaches the database; it decides nothing.
 import { sql } from 'kysely';
 import type { Trx } from '../db/database.js';
-import type { Insertable } from 'kysely';
+import type { Compilable, Insertable } from 'kysely';
 import type { MessagesTable } from '../db/schema.js';
 import { enqueueMails, type EnqueueContext } from '../notify/outbox-store.js';
 import { addContacts } from '../directory/directory-store.js';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
+import { sha256 } from '../ingest/content-hash.js';
 import { insertMessageWithRaw, storeAttachments } from './message-store.js';
 import type { CaseChanges, CaseUpdate, Plan } from './plan.js';
 
@@ -21,58 +22,117 @@ export interface InboundRow {
 
 /** Returns whether any outgoing mail was queued (so the dispatcher can be woken after commit). */
 export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: EnqueueContext): Promise<{ queuedMail: boolean; mailsQueued: number }> {
-  await insertCases(trx, plan, ctx.now);
-  await insertMessageWithRaw(trx, inbound.raw, {
-    ...inbound.row, id: inbound.id, status: plan.message.status, case_id: plan.message.caseId, status_reason: plan.message.reason,
-  });
+  await writePlanButMail(trx, plan, inbound, ctx.now);
+  return queueMails(trx, plan.mails, ctx);
+}
+
+/**
+ * Everything of an intake plan but its outgoing mail, which the caller queues (queueMails) later in
+ * the same transaction: a group of messages committed together queues all its mail at once, so the
+ * automatic-mail limit's per-address locks are taken once per group, just before the commit.
+ */
+export async function writePlanButMail(trx: Trx, plan: Plan, inbound: InboundRow, now: Date): Promise<void> {
+  const row = { ...inbound.row, id: inbound.id, status: plan.message.status, case_id: plan.message.caseId, status_reason: plan.message.reason };
+  if (plan.caseUpdates.length === 0 && plan.merges.length === 0) {
+    // The common plans (a new request, a held or ignored message): one statement writes it all.
+    await writeInserts(trx, plan, inbound.raw, row, now);
+  } else {
+    await insertCases(trx, plan, now);
+    await insertMessageWithRaw(trx, inbound.raw, row);
+  }
   await storeAttachments(trx, inbound.id, inbound.attachments);
-  return applyChanges(trx, plan, inbound.id, ctx);
+  if (plan.caseUpdates.length !== 0 || plan.merges.length !== 0) await applyChangesButMail(trx, plan, inbound.id, now);
+  else await applyContactChanges(trx, plan, now);
+}
+
+/**
+ * A plan without case updates or merges in ONE data-modifying statement: new cases, the raw bytes
+ * and message row, participants, links, audit events and the round-robin turn. Foreign keys are
+ * checked at the end of the statement, so the order of its parts does not matter; no two parts
+ * touch the same row.
+ */
+async function writeInserts(trx: Trx, plan: Plan, raw: Buffer, row: MessageRow, now: Date): Promise<void> {
+  const hash = sha256(raw);
+  const parts: { name: string; query: Compilable }[] = [
+    { name: 'raw', query: trx.insertInto('raw_messages').values({ sha256: hash, size: raw.length, bytes: raw }).onConflict((oc) => oc.column('sha256').doNothing()) },
+    { name: 'm', query: trx.insertInto('messages').values({ ...row, raw_sha256: hash }) },
+  ];
+  if (plan.openCases.length) parts.push({ name: 'c', query: casesInsert(trx, plan, now) });
+  if (plan.assignedEngineers.length) parts.push({ name: 'turn', query: turnUpdate(trx, plan, now) });
+  if (plan.participants.length) parts.push({ name: 'p', query: participantsInsert(trx, plan) });
+  if (plan.links.length) parts.push({ name: 'l', query: linksInsert(trx, plan) });
+  if (plan.events.length) parts.push({ name: 'e', query: eventsInsert(trx, plan, row.id ?? null, now) });
+  const ctes = sql.join(parts.map((p) => sql`${sql.raw(p.name)} as (${p.query})`));
+  await sql`with ${ctes} select 1`.execute(trx);
+}
+
+type MessageRow = Omit<Insertable<MessagesTable>, 'raw_sha256'>;
+
+/** Queues outgoing mail (enqueueMails); returns whether any row was written and the causes that were. */
+export async function queueMails(trx: Trx, mails: CaseChanges['mails'], ctx: EnqueueContext): Promise<{ queuedMail: boolean; mailsQueued: number; causes: Set<string> }> {
+  const inserted = await enqueueMails(trx, mails, ctx);
+  return { queuedMail: inserted.size > 0, mailsQueued: inserted.size, causes: inserted };
 }
 
 /** A plan with no inbound message (the timer sweep's): the case changes, events and mail alone. */
 export async function applyCaseChanges(trx: Trx, changes: CaseChanges, ctx: EnqueueContext): Promise<{ queuedMail: boolean; mailsQueued: number }> {
   await insertCases(trx, changes, ctx.now);
-  return applyChanges(trx, changes, null, ctx);
+  await applyChangesButMail(trx, changes, null, ctx.now);
+  return queueMails(trx, changes.mails, ctx);
 }
 
 async function insertCases(trx: Trx, plan: CaseChanges, now: Date): Promise<void> {
-  if (plan.openCases.length) {
-    await trx.insertInto('cases').values(plan.openCases.map((c) => ({
-      id: c.id, number: c.number, organisation_id: c.organisationId, requester_contact_id: c.requesterContactId,
-      subject: c.subject, severity: c.severity, severity_source: c.severitySource, severity_reasons: JSON.stringify(c.severityReasons),
-      state: 'new' as const, assignee_engineer_id: c.assigneeEngineerId, opened_at: c.openedAt, first_response_due_at: c.firstResponseDueAt,
-      sla_warning_due_at: c.slaWarningDueAt, state_entered_at: c.openedAt, split_group: c.splitGroup, updated_at: now,
-    }))).execute();
-  }
+  if (plan.openCases.length) await casesInsert(trx, plan, now).execute();
 }
 
-/** Everything after the cases and the inbound row; `inboundId` is what events `aboutMessage` name. */
-async function applyChanges(trx: Trx, plan: CaseChanges, inboundId: number | null, ctx: EnqueueContext): Promise<{ queuedMail: boolean; mailsQueued: number }> {
-  const { now } = ctx;
+function casesInsert(trx: Trx, plan: CaseChanges, now: Date) {
+  return trx.insertInto('cases').values(plan.openCases.map((c) => ({
+    id: c.id, number: c.number, organisation_id: c.organisationId, requester_contact_id: c.requesterContactId,
+    subject: c.subject, severity: c.severity, severity_source: c.severitySource, severity_reasons: JSON.stringify(c.severityReasons),
+    state: 'new' as const, assignee_engineer_id: c.assigneeEngineerId, opened_at: c.openedAt, first_response_due_at: c.firstResponseDueAt,
+    sla_warning_due_at: c.slaWarningDueAt, state_entered_at: c.openedAt, split_group: c.splitGroup, updated_at: now,
+  })));
+}
+
+function turnUpdate(trx: Trx, plan: CaseChanges, now: Date) {
+  return trx.updateTable('engineers').set({ last_assigned_at: now }).where('id', 'in', plan.assignedEngineers);
+}
+
+function participantsInsert(trx: Trx, plan: CaseChanges) {
+  return trx.insertInto('case_participants').values(plan.participants.map((p) => ({
+    case_id: p.caseId, address: p.address.toLowerCase(), contact_id: p.contactId, role: p.role,
+  }))).onConflict((oc) => oc.columns(['case_id', 'address']).doNothing());
+}
+
+function linksInsert(trx: Trx, plan: CaseChanges) {
+  return trx.insertInto('case_links').values(plan.links.map((l) => ({ case_id: l.caseId, linked_case_id: l.linkedCaseId, kind: l.kind })))
+    .onConflict((oc) => oc.doNothing());
+}
+
+function eventsInsert(trx: Trx, plan: CaseChanges, inboundId: number | null, now: Date) {
+  return trx.insertInto('case_events').values(plan.events.map((e) => ({
+    case_id: e.caseId, message_id: e.messageId ?? (e.aboutMessage ? inboundId : null), at: now, actor: e.actor, kind: e.kind, data: JSON.stringify(e.data),
+  })));
+}
+
+/** Everything after the cases and the inbound row but the mail; `inboundId` is what events `aboutMessage` name. */
+async function applyChangesButMail(trx: Trx, plan: CaseChanges, inboundId: number | null, now: Date): Promise<void> {
   for (const u of plan.caseUpdates) await updateCase(trx, u, now);
-  if (plan.assignedEngineers.length) {
-    await trx.updateTable('engineers').set({ last_assigned_at: now }).where('id', 'in', plan.assignedEngineers).execute();
-  }
+  if (plan.assignedEngineers.length) await turnUpdate(trx, plan, now).execute();
   for (const m of plan.merges) {
     await trx.updateTable('messages').set({ case_id: m.intoCaseId }).where('case_id', '=', m.fromCaseId).execute();
     await sql`insert into case_participants (case_id, address, contact_id, role)
               select ${m.intoCaseId}::bigint, address, contact_id, role from case_participants where case_id = ${m.fromCaseId}::bigint
               on conflict (case_id, address) do nothing`.execute(trx);
   }
-  if (plan.participants.length) {
-    await trx.insertInto('case_participants').values(plan.participants.map((p) => ({
-      case_id: p.caseId, address: p.address.toLowerCase(), contact_id: p.contactId, role: p.role,
-    }))).onConflict((oc) => oc.columns(['case_id', 'address']).doNothing()).execute();
-  }
-  if (plan.links.length) {
-    await trx.insertInto('case_links').values(plan.links.map((l) => ({ case_id: l.caseId, linked_case_id: l.linkedCaseId, kind: l.kind })))
-      .onConflict((oc) => oc.doNothing()).execute();
-  }
-  if (plan.events.length) {
-    await trx.insertInto('case_events').values(plan.events.map((e) => ({
-      case_id: e.caseId, message_id: e.messageId ?? (e.aboutMessage ? inboundId : null), at: now, actor: e.actor, kind: e.kind, data: JSON.stringify(e.data),
-    }))).execute();
-  }
+  if (plan.participants.length) await participantsInsert(trx, plan).execute();
+  if (plan.links.length) await linksInsert(trx, plan).execute();
+  if (plan.events.length) await eventsInsert(trx, plan, inboundId, now).execute();
+  await applyContactChanges(trx, plan, now);
+}
+
+/** Bounce marks and contacts an org admin adds. */
+async function applyContactChanges(trx: Trx, plan: CaseChanges, now: Date): Promise<void> {
   if (plan.markBouncing) {
     await trx.updateTable('contacts').set({ bouncing_since: now, bounce_reason: plan.markBouncing.reason })
       .where('address', 'in', plan.markBouncing.addresses).where('bouncing_since', 'is', null).execute();
@@ -82,8 +142,6 @@ async function applyChanges(trx: Trx, plan: CaseChanges, inboundId: number | nul
       .where('address', '=', plan.clearBouncing.address).where('bouncing_since', 'is not', null).execute();
   }
   if (plan.addContacts?.length) await addContacts(trx, plan.addContacts);
-  const inserted = await enqueueMails(trx, plan.mails, ctx);
-  return { queuedMail: inserted.size > 0, mailsQueued: inserted.size };
 }
 
 async function updateCase(trx: Trx, u: CaseUpdate, now: Date): Promise<void> {

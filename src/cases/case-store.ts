@@ -14,10 +14,24 @@ import type { DbOrTrx } from '../db/database.js';
 export async function senderActivity(
   trx: DbOrTrx, address: string, now: Date, upTo: { newCases: number; acknowledgements: number },
 ): Promise<{ newCases: number; acknowledgements: number }> {
+  await lockSender(trx, address);
+  const r = await sql<{ cases: string; acks: string }>`select ${senderActivityColumns(trx, address, now, upTo)}`.execute(trx);
+  return { newCases: Number(r.rows[0]?.cases ?? 0), acknowledgements: Number(r.rows[0]?.acks ?? 0) };
+}
+
+/**
+ * One sender's new requests queue here until the holder commits, so parallel deliveries (IMAP
+ * batch, several SMTP sessions) cannot all read the same count and overshoot the caps. The counts
+ * (senderActivityColumns) must then be read by a LATER statement: one statement's snapshot is
+ * taken before it waits for the lock, and would miss what the holder committed.
+ */
+export async function lockSender(trx: DbOrTrx, address: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtext(${`casemail-sender:${address.toLowerCase()}`}))`.execute(trx);
+}
+
+/** The select-list columns `cases` and `acks` of senderActivity, to read along with other facts after lockSender. */
+export function senderActivityColumns(trx: DbOrTrx, address: string, now: Date, upTo: { newCases: number; acknowledgements: number }) {
   const actor = address.toLowerCase();
-  // One sender's new requests queue here until the holder commits, so parallel deliveries (IMAP
-  // batch, several SMTP sessions) cannot all read the same count and overshoot the caps.
-  await sql`select pg_advisory_xact_lock(hashtext(${`casemail-sender:${actor}`}))`.execute(trx);
   const from = new Date(now.getTime() - 60 * 60 * 1000);
   const recent = (acknowledged: boolean, limit: number) => {
     let q = trx.selectFrom('case_events').select('id')
@@ -25,8 +39,6 @@ export async function senderActivity(
     if (acknowledged) q = q.where(sql<boolean>`(data->>'acknowledged') = 'true'`);
     return q.limit(Math.max(0, limit));
   };
-  const r = await sql<{ cases: string; acks: string }>`
-    select (select count(*) from (${recent(false, upTo.newCases)}) c) as cases,
-           (select count(*) from (${recent(true, upTo.acknowledgements)}) a) as acks`.execute(trx);
-  return { newCases: Number(r.rows[0]?.cases ?? 0), acknowledgements: Number(r.rows[0]?.acks ?? 0) };
+  return sql`(select count(*) from (${recent(false, upTo.newCases)}) c) as cases,
+             (select count(*) from (${recent(true, upTo.acknowledgements)}) a) as acks`;
 }

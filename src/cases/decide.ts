@@ -62,7 +62,7 @@ async function decideNewRequest(trx: Trx, route: Extract<Route, { kind: 'new-req
   if (sender.kind !== 'contact') throw new Error('new request from a non-contact');
   const more = await gatherNewRequestFacts(trx, facts, sender.organisationId, sender.address);
   const parts = newCaseParts(facts, more.activity, route.kind === 'reopen-as-new' ? route.previousCaseId : null);
-  const reserved = await reserveCases(trx, parts.parts.length);
+  const reserved = [more.firstCase, ...await reserveCases(trx, parts.parts.length - 1)];
   return newRequest(route, facts, more, parts, reserved);
 }
 

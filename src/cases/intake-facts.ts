@@ -7,7 +7,7 @@ import { ownAddresses, type CasemailSettings } from '../config/config.js';
 import type { DbOrTrx, Trx } from '../db/database.js';
 import type { CaseState } from '../db/schema.js';
 import type { IntakeSource } from '../ingest/intake-types.js';
-import { findSender, entitledContactsOf, type Sender } from '../directory/directory-store.js';
+import { findSender, entitledContactsOf, senderFrom, senderRowsQuery, type Sender, type SenderRow } from '../directory/directory-store.js';
 import { originalMessageIds, recipientsOf } from '../threading/message-facts.js';
 import { outboxIdFromReturnPath } from '../threading/return-path-token.js';
 import { caseNumberFromReplyToken, replyAddressFor } from '../threading/reply-token.js';
@@ -16,7 +16,7 @@ import { contactLines, type AdminCommand, type ContactLine } from '../threading/
 import type { OurMail } from '../threading/bounce-trust.js';
 import type { Understanding } from '../threading/understanding.js';
 import { caseIdForMessageIds, findOurMail } from './message-store.js';
-import { senderActivity } from './case-store.js';
+import { lockSender, senderActivityColumns } from './case-store.js';
 
 export interface Participant {
   address: string;
@@ -76,27 +76,37 @@ export interface IntakeFacts {
   replyAddress: (caseNumber: number) => string;
   /** Every address the service owns: never a recipient of what it sends. */
   ownAddresses: string[];
+  /** This transaction already holds the sender's lock (lockSendersAndRead, a group's at once). */
+  senderLocked?: boolean;
 }
 
 const MERGE_HOPS = 5;
 
 export async function gatherFacts(
-  trx: Trx, input: { understanding: Understanding; source: IntakeSource; now: Date; settings: CasemailSettings; replyTokenSecret: string | null },
+  trx: Trx,
+  input: {
+    understanding: Understanding; source: IntakeSource; now: Date; settings: CasemailSettings; replyTokenSecret: string | null;
+    /** The inbound row's id when already reserved (reserveMessageIds, a group's at once); else reserved here. */
+    messageRowId?: number;
+    /** The senders already read, their locks held (lockSendersAndRead, a group's at once); else read here. */
+    senders?: ReadonlyMap<string, Sender>;
+  },
 ): Promise<IntakeFacts> {
   const { understanding: u, source, now, settings } = input;
   const parsed = u.parsed;
   const secret = input.replyTokenSecret && settings.replyTokens.enabled ? input.replyTokenSecret : null;
   const fromAddress = parsed.from?.address?.toLowerCase() || null;
-  const [reserved, sender] = await Promise.all([
-    sql<{ id: string }>`select nextval(pg_get_serial_sequence('messages', 'id')) as id`.execute(trx),
-    fromAddress ? findSender(trx, fromAddress, now) : Promise.resolve<Sender>({ kind: 'unknown', address: '' }),
+  const known = fromAddress ? input.senders?.get(fromAddress) : undefined;
+  const [messageRowId, sender] = await Promise.all([
+    input.messageRowId ?? reserveMessageIds(trx, 1).then((ids) => ids[0]!),
+    known ?? (fromAddress ? findSender(trx, fromAddress, now) : Promise.resolve<Sender>({ kind: 'unknown', address: '' })),
   ]);
   const recipients = recipientsOf(parsed, source.envelopeRecipients);
   const ourMail = u.classify.automated ? await findOurMailFor(trx, u, recipients, settings, secret) : [];
   const referenced = await findReferencedCase(trx, u, recipients, ourMail, settings, secret);
   return {
-    now, settings, messageRowId: Number(reserved.rows[0]!.id), source, understanding: u, fromAddress, sender, recipients, ourMail, referenced,
-    ownAddresses: ownAddresses(settings),
+    now, settings, messageRowId, source, understanding: u, fromAddress, sender, recipients, ourMail, referenced,
+    ownAddresses: ownAddresses(settings), senderLocked: known !== undefined,
     replyAddress: (n) => (secret ? replyAddressFor(settings.addresses.support, secret, n) : settings.addresses.support),
   };
 }
@@ -202,36 +212,56 @@ export interface NewRequestFacts {
   assignee: (EngineerRef & { turnTaken: boolean }) | null;
   /** Who hears of a case nobody is assigned to: the queue address, else every active engineer. */
   unassignedNotify: string[];
+  /** The id and number of the request's first case (reserveCases adds any further ones). */
+  firstCase: { id: number; number: number };
 }
 
 export async function gatherNewRequestFacts(trx: Trx, facts: IntakeFacts, organisationId: number, senderAddress: string): Promise<NewRequestFacts> {
   const { settings, now } = facts;
-  const activity = await senderActivity(trx, senderAddress, now, {
+  if (!facts.senderLocked) await lockSender(trx, senderAddress);
+  // One read after the lock: the sender's counts and whose turn it is.
+  const activityColumns = senderActivityColumns(trx, senderAddress, now, {
     newCases: settings.limits.maxNewCasesPerSenderPerHour, acknowledgements: settings.limits.maxAcknowledgementsPerSenderPerHour,
   });
-  const [cc, assignee] = await Promise.all([
-    ccContacts(trx, facts, organisationId),
-    settings.assignment.rule === 'round-robin' ? nextInTurn(trx, settings.assignment.team) : Promise.resolve(null),
-  ]);
-  return { activity, cc, assignee, unassignedNotify: assignee ? [] : await unassignedRecipients(trx, settings) };
+  const roundRobin = settings.assignment.rule === 'round-robin';
+  // A new request opens at least one case whatever the caps say: its id and number come with this read.
+  const firstCase = sql`nextval(pg_get_serial_sequence('cases', 'id')) as case_id, nextval('case_number_seq') as case_number`;
+  const r = await (roundRobin
+    ? sql<ActivityAndTurnRow>`with ${turnCtes(trx, settings.assignment.team)}
+        select ${activityColumns}, ${firstCase}, t.id, t.address, t.name, t.active, t.taken from (select 1) one left join turn t on true`
+    : sql<ActivityAndTurnRow>`select ${activityColumns}, ${firstCase}`).execute(trx);
+  const row = r.rows[0]!;
+  const activity = { newCases: Number(row.cases), acknowledgements: Number(row.acks) };
+  const firstCaseReserved = { id: Number(row.case_id), number: Number(row.case_number) };
+  const assignee = roundRobin && row.id !== null && row.id !== undefined
+    ? { id: Number(row.id), address: row.address!, name: row.name!, active: row.active === true, turnTaken: row.taken === true }
+    : null;
+  const cc = await ccContacts(trx, facts, organisationId);
+  return { activity, cc, assignee, unassignedNotify: assignee ? [] : await unassignedRecipients(trx, settings), firstCase: firstCaseReserved };
+}
+
+interface ActivityAndTurnRow {
+  cases: string; acks: string; case_id: string; case_number: string;
+  id?: string | null; address?: string | null; name?: string | null; active?: boolean | null; taken?: boolean | null;
 }
 
 /**
- * The engineer whose turn it is: the active engineer (role engineer) of the team who was given a
- * case longest ago. A row another intake is assigning right now is skipped, so parallel new cases
- * spread over the team instead of queueing behind one lock.
+ * The CTE `turn`: the engineer whose turn it is, the active engineer (role engineer) of the team
+ * who was given a case longest ago, and `taken`: this intake holds the turn and moves it on. A row
+ * another intake is assigning right now is skipped, so parallel new cases spread over the team
+ * instead of queueing behind one lock; when everyone is being assigned, the next in turn is taken
+ * without moving the turn on, so this intake never waits for another's commit.
  */
-async function nextInTurn(trx: Trx, team: string | null): Promise<(EngineerRef & { turnTaken: boolean }) | null> {
+function turnCtes(trx: Trx, team: string | null) {
   let q = trx.selectFrom('engineers').select(['id', 'address', 'name', 'active'])
     .where('active', '=', true).where('role', '=', 'engineer')
     .orderBy(sql`last_assigned_at asc nulls first`).orderBy('id').limit(1);
   if (team) q = q.where('team', '=', team);
   // NO KEY UPDATE: a case row naming this engineer (its foreign key check) does not wait for it.
-  const locked = await q.forNoKeyUpdate().skipLocked().executeTakeFirst();
-  // Everyone is being assigned right now: take the next in turn without moving the turn on, so
-  // this intake never waits for another's commit.
-  const row = locked ?? await q.executeTakeFirst();
-  return row ? { id: Number(row.id), address: row.address, name: row.name, active: row.active, turnTaken: locked !== undefined } : null;
+  return sql`locked as (${q.forNoKeyUpdate().skipLocked()}),
+    anyone as (${q}),
+    turn as (select id, address, name, active, true as taken from locked
+             union all select id, address, name, active, false from anyone where not exists (select 1 from locked))`;
 }
 
 /** The queue address, else every active engineer's. */
@@ -244,6 +274,29 @@ export async function activeSupervisors(db: DbOrTrx): Promise<string[]> {
 export async function unassignedRecipients(trx: DbOrTrx, settings: CasemailSettings): Promise<string[]> {
   if (settings.addresses.queue) return [settings.addresses.queue];
   return (await trx.selectFrom('engineers').select('address').where('active', '=', true).orderBy('address').execute()).map((e) => e.address);
+}
+
+/**
+ * A group's senders in one statement: every sender's lock (lockSender) taken in sorted order, so
+ * two groups never wait for each other crosswise, and who each one is (findSender). The locks are
+ * held to the end of the transaction; the counts they guard are read by later statements.
+ */
+export async function lockSendersAndRead(trx: Trx, addresses: readonly string[], now: Date): Promise<Map<string, Sender>> {
+  const all = [...new Set(addresses.map((a) => a.toLowerCase()))].sort();
+  if (all.length === 0) return new Map();
+  const r = await sql<{ locked: number; senders: SenderRow[] }>`
+    select (select count(pg_advisory_xact_lock(hashtext('casemail-sender:' || s.address)))
+              from (select a.address from unnest(${all}::text[]) as a(address) order by a.address) s) as locked,
+           (select coalesce(json_agg(r), '[]'::json) from (${senderRowsQuery(all, now)}) r) as senders`.execute(trx);
+  const rows = r.rows[0]?.senders ?? [];
+  return new Map(all.map((a) => [a, senderFrom(a, rows)]));
+}
+
+/** Ids for `count` inbound message rows, from their sequence (cause keys and events name a message before its row is written). */
+export async function reserveMessageIds(trx: Trx, count: number): Promise<number[]> {
+  const r = await sql<{ id: string }>`
+    select nextval(pg_get_serial_sequence('messages', 'id')) as id from generate_series(1, ${count}::int) order by 1`.execute(trx);
+  return r.rows.map((x) => Number(x.id));
 }
 
 /** Ids and numbers for `count` new cases, from the sequences (numbers are never reused, even on rollback). */

@@ -1,6 +1,7 @@
 // The one handler behind every intake (IMAP, SMTP, pipe): store the raw message once, parse,
 // classify, and write the outcome in ONE transaction — message row, new cases or follow-up,
-// participants, audit events and outbox rows. Nothing is dropped: every message ends up in a
+// participants, audit events and outbox rows (or, for an IMAP batch, several messages in one
+// transaction: handleGroup, with one instant for the group). Nothing is dropped: every message ends up in a
 // case, held with a reason, ignored as automatic/loop mail, or quarantined with its error; an
 // empty message has nothing to keep and is refused (EmptyMessageError, code empty_message).
 import { ownAddresses, type CasemailSettings } from '../config/config.js';
@@ -19,12 +20,13 @@ import { isEmptyInput } from '../threading/empty-input.js';
 import { understandParsed, understandingOptions, type Understanding } from '../threading/understanding.js';
 import type { ParsedMessage } from '../threading/parsed-message.js';
 import type { Sender } from '../directory/directory-store.js';
-import { enqueueMail } from '../notify/outbox-store.js';
+import { enqueueMail, type EnqueueContext } from '../notify/outbox-store.js';
+import type { OutgoingMail } from '../notify/mail-kinds.js';
 import { oversizeNotice } from '../notify/compose.js';
 import { findInboundDuplicate, insertMessageWithRaw } from './message-store.js';
-import { gatherFacts } from './intake-facts.js';
+import { gatherFacts, lockSendersAndRead, reserveMessageIds } from './intake-facts.js';
 import { decide } from './decide.js';
-import { applyPlan } from './apply-plan.js';
+import { queueMails, writePlanButMail } from './apply-plan.js';
 import type { Plan } from './plan.js';
 
 export interface MessageHandlerDeps {
@@ -41,6 +43,14 @@ export interface MessageHandlerDeps {
   understand?: (raw: Buffer) => Promise<Understanding>;
   /** Parses only (the understanding then runs here); for tests that watch or slow the parser. */
   parse?: (raw: Buffer) => Promise<ParsedMessage>;
+}
+
+/** One message decided and written, its mail still to queue. */
+interface Decided {
+  result: IntakeResult;
+  mails: OutgoingMail[];
+  /** The plan added contacts or changed a bounce mark: senders read before it may be stale. */
+  changesContacts: boolean;
 }
 
 function isUniqueViolation(err: unknown): boolean {
@@ -115,7 +125,10 @@ export class MessageHandler implements IntakeHandler {
     // UID) refuse a second copy inside the transaction, which then rolls back. Duplicates are rare
     // and this saves a round trip on every other message.
     try {
-      const result = await this.deps.db.transaction().execute((trx) => this.decideAndWrite(trx, raw, hash, u, source, now, opts.releasing ?? null));
+      const result = await this.deps.db.transaction().execute(async (trx) => {
+        const d = await this.decideAndWrite(trx, raw, hash, u, source, now, opts.releasing ?? null);
+        return { result: d.result, queuedMail: (await queueMails(trx, d.mails, this.enqueueContext(now))).queuedMail };
+      });
       if (result.queuedMail) this.deps.onOutboxWritten?.();
       this.deps.logger.info({ msg_id: parsed.messageId, status: result.result.status, cases: result.result.caseNumbers, reason: result.result.reason }, 'message handled');
       return result.result;
@@ -144,9 +157,13 @@ export class MessageHandler implements IntakeHandler {
     return { status: 'duplicate', messageId: String(id), caseNumbers, reason: 'already stored' };
   }
 
-  private async decideAndWrite(trx: Trx, raw: Buffer, hash: string, u: Understanding, source: IntakeSource, now: Date, releasing: number | null) {
+  /** One message's facts, decision and writes but its mail, which the caller queues before commit (queueMails). */
+  private async decideAndWrite(
+    trx: Trx, raw: Buffer, hash: string, u: Understanding, source: IntakeSource, now: Date, releasing: number | null,
+    known: { messageRowId?: number; senders?: ReadonlyMap<string, Sender> } = {},
+  ): Promise<Decided> {
     const { settings } = this.deps;
-    const facts = await gatherFacts(trx, { understanding: u, source, now, settings, replyTokenSecret: this.deps.replyTokenSecret ?? null });
+    const facts = await gatherFacts(trx, { understanding: u, source, now, settings, replyTokenSecret: this.deps.replyTokenSecret ?? null, ...known });
     const route = routeMessage({
       auto: u.classify, recipients: facts.recipients, escalationAddress: settings.addresses.escalation,
       escalationAliases: settings.addresses.escalationAliases, sender: senderFacts(facts.sender),
@@ -164,7 +181,7 @@ export class MessageHandler implements IntakeHandler {
     const plan = await decide(trx, route, facts);
     if (releasing !== null) await markReleased(trx, releasing, facts.messageRowId, hash, plan, now);
     const p = u.parsed;
-    const { queuedMail } = await applyPlan(trx, plan, {
+    await writePlanButMail(trx, plan, {
       id: facts.messageRowId, raw, attachments: p.attachments,
       row: {
         direction: 'inbound', content_hash: hash, message_id_header: p.messageId, in_reply_to: p.inReplyTo, references: JSON.stringify(p.references),
@@ -172,9 +189,66 @@ export class MessageHandler implements IntakeHandler {
         uid_validity: source.uidValidity, uid: source.uid, kind: u.classify.kind, classification: JSON.stringify(u.classify),
         sender_role: senderRole(facts.sender), visible_text: u.reply.visibleText,
       },
-    }, { now, messageIdDomain: settings.messageIdDomain, maxAutomaticPerAddressPerHour: settings.limits.maxAutomaticMailPerAddressPerHour, maxAutomaticPerEngineerPerHour: settings.limits.maxAutomaticMailPerEngineerPerHour, logger: this.deps.logger });
+    }, now);
     const result: IntakeResult = { status: plan.message.status, messageId: String(facts.messageRowId), caseNumbers: plan.caseNumbers, reason: plan.message.reason };
-    return { result, queuedMail };
+    return { result, mails: plan.mails, changesContacts: plan.addContacts !== undefined || plan.markBouncing !== null || plan.clearBouncing !== null };
+  }
+
+  private enqueueContext(now: Date): EnqueueContext {
+    const { settings } = this.deps;
+    return { now, messageIdDomain: settings.messageIdDomain, maxAutomaticPerAddressPerHour: settings.limits.maxAutomaticMailPerAddressPerHour, maxAutomaticPerEngineerPerHour: settings.limits.maxAutomaticMailPerEngineerPerHour, logger: this.deps.logger };
+  }
+
+  /**
+   * Several messages committed in ONE transaction (group commit): each is decided and written in
+   * turn, so each sees what the ones before it wrote (sender caps, threading), and all their mail is
+   * queued together at the end. Returns a result per message committed that way, and null for a
+   * message the caller must hand to `handle` alone: one that is empty, oversize or cannot be
+   * understood (handled alone, it is refused or quarantined), and every message of a group whose
+   * transaction failed (a duplicate, a deadlock, a bug in one message): nothing of it was kept, and
+   * alone each gets its own outcome, so one bad message never blocks or loses the others.
+   */
+  async handleGroup(items: readonly { raw: Buffer; source: IntakeSource }[]): Promise<(IntakeResult | null)[]> {
+    const { settings } = this.deps;
+    const now = this.deps.clock();
+    const understood = await Promise.all(items.map(async ({ raw }) => {
+      if (isEmptyInput(raw) || raw.length > settings.limits.maxMessageBytes) return null;
+      try {
+        return pgSafeDeep(await this.understand(raw));
+      } catch {
+        return null;
+      }
+    }));
+    const together = items.flatMap((item, i) => (understood[i] ? [{ ...item, u: understood[i], hash: contentHash(item.raw), index: i }] : []));
+    const results: (IntakeResult | null)[] = items.map(() => null);
+    if (together.length === 0) return results;
+    let queuedMail = false;
+    try {
+      const decided = await this.deps.db.transaction().execute(async (trx) => {
+        const out: Decided[] = [];
+        const ids = await reserveMessageIds(trx, together.length);
+        let senders: ReadonlyMap<string, Sender> | undefined = await lockSendersAndRead(trx, together.flatMap((m) => (m.u.parsed.from?.address ? [m.u.parsed.from.address] : [])), now);
+        for (const [k, m] of together.entries()) {
+          const d = await this.decideAndWrite(trx, m.raw, m.hash, m.u, m.source, now, null, { messageRowId: ids[k]!, ...(senders ? { senders } : {}) });
+          // A message that changed contacts (an admin adding one, a bounce mark) leaves the later ones to read their sender anew.
+          if (d.changesContacts) senders = undefined;
+          out.push(d);
+        }
+        queuedMail = (await queueMails(trx, out.flatMap((d) => d.mails), this.enqueueContext(now))).queuedMail;
+        return out;
+      });
+      decided.forEach((d, k) => {
+        const m = together[k]!;
+        results[m.index] = d.result;
+        this.deps.logger.info({ msg_id: m.u.parsed.messageId, status: d.result.status, cases: d.result.caseNumbers, reason: d.result.reason }, 'message handled');
+      });
+    } catch (err) {
+      // Nothing of the group was kept; each message is handled alone by the caller.
+      this.deps.logger.debug({ err, messages: together.length }, 'group transaction failed; handling its messages one by one');
+      return items.map(() => null);
+    }
+    if (queuedMail) this.deps.onOutboxWritten?.();
+    return results;
   }
 
   private async quarantineOversize(raw: Buffer, source: IntakeSource, now: Date): Promise<IntakeResult> {
@@ -206,7 +280,7 @@ export class MessageHandler implements IntakeHandler {
         const r = await enqueueMail(trx, oversizeNotice({
           now, to: from, answering: { messageId: parsed?.messageId ?? null, references: [] },
           data: { subject: parsed?.subject ?? '', sizeBytes: raw.length, limitBytes: settings.limits.maxMessageBytes, supportAddress: settings.addresses.support },
-        }), { messageIdDomain: settings.messageIdDomain, now, maxAutomaticPerAddressPerHour: settings.limits.maxAutomaticMailPerAddressPerHour, maxAutomaticPerEngineerPerHour: settings.limits.maxAutomaticMailPerEngineerPerHour, logger: this.deps.logger });
+        }), this.enqueueContext(now));
         queued = r.inserted;
       }
       return id;

@@ -145,31 +145,45 @@ export type Sender =
 /** Who sent a message: engineer, contact (with entitlement as of `now`) or unknown — in one query. */
 export async function findSender(db: DbOrTrx, address: string, now: Date): Promise<Sender> {
   const a = address.toLowerCase();
-  const result = await sql<{
-    kind: 'engineer' | 'contact'; id: number; name: string; team: string | null; role: string; active: boolean;
-    organisation_id: number | null; org_name: string | null; time_zone: string | null; covered: boolean; bouncing: boolean;
-  }>`
-    select 'engineer' as kind, e.id, e.name, e.team, e.role, e.active,
+  const result = await sql<SenderRow>`${senderRowsQuery([a], now)}`.execute(db);
+  return senderFrom(a, result.rows);
+}
+
+/** One row per engineer or contact among `addresses` (lower-cased), as findSender reads them. */
+export interface SenderRow {
+  address: string; kind: 'engineer' | 'contact'; id: number; name: string; team: string | null; role: string; active: boolean;
+  organisation_id: number | null; org_name: string | null; time_zone: string | null; covered: boolean; bouncing: boolean;
+}
+
+/** The query behind findSender, for several addresses at once (an intake group reads its senders together). */
+export function senderRowsQuery(addresses: readonly string[], now: Date) {
+  return sql`
+    select e.address, 'engineer' as kind, e.id, e.name, e.team, e.role, e.active,
            null::bigint as organisation_id, null::text as org_name, null::text as time_zone, false as covered, false as bouncing
-      from engineers e where e.address = ${a}
+      from engineers e where e.address = any(${addresses}::text[])
     union all
-    select 'contact', c.id, c.name, null, c.role, c.active, c.organisation_id, o.name, o.time_zone,
+    select c.address, 'contact', c.id, c.name, null, c.role, c.active, c.organisation_id, o.name, o.time_zone,
            exists (select 1 from contracts k where k.organisation_id = c.organisation_id
                    and (${now}::timestamptz at time zone o.time_zone)::date between k.starts_on and k.ends_on),
            c.bouncing_since is not null
-      from contacts c join organisations o on o.id = c.organisation_id where c.address = ${a}`.execute(db);
+      from contacts c join organisations o on o.id = c.organisation_id where c.address = any(${addresses}::text[])`;
+}
+
+/** The sender `address` (lower-cased) is, from the rows senderRowsQuery read. */
+export function senderFrom(address: string, rows: readonly SenderRow[]): Sender {
+  const mine = rows.filter((r) => r.address === address);
   // An address is either an engineer or a contact (the import refuses both); engineer first if ever both.
-  const row = result.rows.find((r) => r.kind === 'engineer') ?? result.rows[0];
-  if (!row) return { kind: 'unknown', address: a };
+  const row = mine.find((r) => r.kind === 'engineer') ?? mine[0];
+  if (!row) return { kind: 'unknown', address };
   if (row.kind === 'engineer') {
-    return { kind: 'engineer', id: row.id, address: a, name: row.name, team: row.team ?? 'support', supervisor: row.role === 'supervisor', active: row.active };
+    return { kind: 'engineer', id: Number(row.id), address, name: row.name, team: row.team ?? 'support', supervisor: row.role === 'supervisor', active: row.active };
   }
   return {
     kind: 'contact',
-    id: row.id,
-    address: a,
+    id: Number(row.id),
+    address,
     name: row.name,
-    organisationId: row.organisation_id!,
+    organisationId: Number(row.organisation_id!),
     organisationName: row.org_name!,
     organisationTimeZone: row.time_zone!,
     admin: row.role === 'org_admin',

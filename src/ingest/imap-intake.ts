@@ -1,13 +1,14 @@
 // IMAP intake for one configured mailbox (imapflow): catches up from the stored cursor on
 // connect, then waits in IDLE (or polls where the server has no IDLE) and hands each message's
-// raw bytes to the IntakeHandler. I/O: one IMAP connection, the handler, the cursor store.
+// raw bytes to the IntakeHandler, several at once in one transaction where the handler offers
+// handleGroup. I/O: one IMAP connection, the handler, the cursor store.
 // Acknowledgement (\Seen, move to the processed folder, cursor) happens only after the handler
 // committed, so dying at any instant loses nothing; a replay is a duplicate the handler absorbs.
 import { EventEmitter } from 'node:events';
 import { ImapFlow } from 'imapflow';
 import type { Logger } from '../log/logger.js';
 import { isTemporaryIntakeError } from './intake-errors.js';
-import type { IntakeHandler, IntakeSource, MailboxCursorStore } from './intake-types.js';
+import type { IntakeHandler, IntakeResult, IntakeSource, MailboxCursorStore } from './intake-types.js';
 
 export interface ImapIntakeOptions {
   /** Configured mailbox name (e.g. "support"); with the folder it names the cursor and IntakeSource.mailbox. */
@@ -27,8 +28,13 @@ export interface ImapIntakeOptions {
   maxAttempts: number;
   /** Messages per FETCH (one UID set per FETCH). Default 50. */
   batchSize?: number;
-  /** Messages handled at once within a batch (each its own transaction). Default 8. */
+  /** Transactions at once within a batch (a message or a group each). Default 8. */
   concurrency?: number;
+  /**
+   * Messages committed together in one transaction when the handler offers handleGroup (a message
+   * the group could not take is then handled alone). Default 10; 1: each message its own transaction.
+   */
+  groupSize?: number;
   /**
    * Quiet time before imapflow enters IDLE after our last command. imapflow's default is 15 s,
    * which would leave new mail unnoticed that long after every batch. Default 200 ms.
@@ -59,6 +65,7 @@ export interface ImapIntakeEvents {
 type MessageOutcome = { kind: 'processed' } | { kind: 'quarantined' } | { kind: 'temporary'; error: unknown };
 
 const DEFAULT_BATCH_SIZE = 50;
+const DEFAULT_GROUP_SIZE = 10;
 const DEFAULT_IDLE_DELAY_MS = 200;
 const DEFAULT_POLL_INTERVAL_MS = 30_000;
 const IDLE_SWEEP_FACTOR = 10;
@@ -88,6 +95,7 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
   private readonly log: Logger;
   private readonly batchSize: number;
   private readonly concurrency: number;
+  private readonly groupSize: number;
   private readonly backoff: { initialMs: number; maxMs: number };
   private client: ImapFlow | null = null;
   private stopping = true;
@@ -109,6 +117,7 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
     this.log = options.logger.child({ intake: 'imap', mailbox: this.mailbox });
     this.batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
     this.concurrency = Math.max(1, options.concurrency ?? 8);
+    this.groupSize = options.handler.handleGroup ? Math.max(1, options.groupSize ?? DEFAULT_GROUP_SIZE) : 1;
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
   }
 
@@ -313,14 +322,19 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
     let lastUid = cursorUid;
     const range = uidSet(uids);
     this.emit('fetch', { range, count: uids.length });
-    // Up to `concurrency` messages are handled at once (each in its own transaction); the
-    // handler talks to the database, not to this connection, and imapflow holds the next FETCH
-    // response until we ask for it. Outcomes are then taken in UID order.
-    const inFlight: { uid: number; outcome: Promise<MessageOutcome> }[] = [];
+    // Up to `concurrency` transactions run at once, each a message or a group of up to `groupSize`
+    // (handleGroup); the handler talks to the database, not to this connection, and imapflow holds
+    // the next FETCH response until we ask for it. Outcomes are then taken in UID order.
+    const inFlight: Promise<{ uid: number; outcome: MessageOutcome }[]>[] = [];
     const settled: { uid: number; outcome: MessageOutcome }[] = [];
+    let group: { raw: Buffer; source: IntakeSource; arrivedAt: Date | null }[] = [];
+    const launchGroup = () => {
+      if (group.length) inFlight.push(this.handleGroup(group));
+      group = [];
+    };
     const settleOldest = async () => {
       const first = inFlight.shift();
-      if (first) settled.push({ uid: first.uid, outcome: await first.outcome });
+      if (first) settled.push(...(await first));
     };
     for await (const message of client.fetch(range, { uid: true, source: true, internalDate: true }, { uid: true })) {
       if (this.stopping) {
@@ -329,20 +343,23 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
       }
       if (!message.source) {
         // Should not happen; retrying later is safer than skipping past the message.
-        settled.push(...(await Promise.all(inFlight.splice(0).map(async (f) => ({ uid: f.uid, outcome: await f.outcome })))));
+        launchGroup();
+        while (inFlight.length) await settleOldest();
         settled.push({ uid: message.uid, outcome: { kind: 'temporary', error: new Error(`FETCH returned no source for UID ${message.uid}`) } });
         stoppedEarly = true;
         break;
       }
       const source: IntakeSource = { kind: 'imap', mailbox: this.mailbox, uidValidity, uid: message.uid, envelopeRecipients: [] };
       const arrivedAt = message.internalDate instanceof Date ? message.internalDate : null;
-      inFlight.push({ uid: message.uid, outcome: this.handleMessage(message.source, source, arrivedAt) });
+      group.push({ raw: message.source, source, arrivedAt });
+      if (group.length >= this.groupSize) launchGroup();
       if (inFlight.length >= this.concurrency) await settleOldest();
       if (settled.some((x) => x.outcome.kind === 'temporary')) {
         stoppedEarly = true;
         break;
       }
     }
+    if (!stoppedEarly) launchGroup();
     while (inFlight.length) await settleOldest();
     let contiguous = true;
     for (const { uid, outcome } of settled) {
@@ -376,6 +393,30 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
     const range = uidSet(uids);
     await client.messageFlagsAdd(range, ['\\Seen'], { uid: true });
     await client.messageMove(range, folder, { uid: true });
+  }
+
+  /** A group in one transaction where the handler can; what it could not take, one by one. */
+  private async handleGroup(items: readonly { raw: Buffer; source: IntakeSource; arrivedAt: Date | null }[]): Promise<{ uid: number; outcome: MessageOutcome }[]> {
+    const uidOf = (source: IntakeSource) => source.uid ?? 0;
+    let together: (IntakeResult | null)[] = items.map(() => null);
+    if (items.length > 1 && this.options.handler.handleGroup) {
+      try {
+        together = await this.options.handler.handleGroup(items.map((x) => ({ raw: x.raw, source: x.source, ...(x.arrivedAt ? { arrival: { at: x.arrivedAt } } : {}) })));
+      } catch (error) {
+        this.log.warn({ err: error }, 'group handling failed; handling the messages one by one');
+      }
+    }
+    const out: { uid: number; outcome: MessageOutcome }[] = [];
+    for (const [i, item] of items.entries()) {
+      const result = together[i];
+      const outcome: MessageOutcome = result
+        ? { kind: result.status === 'quarantined' ? 'quarantined' : 'processed' }
+        : await this.handleMessage(item.raw, item.source, item.arrivedAt);
+      out.push({ uid: uidOf(item.source), outcome });
+      // The batch stops at a temporary failure; the rest are fetched again on the retry.
+      if (outcome.kind === 'temporary') break;
+    }
+    return out;
   }
 
   private async handleMessage(raw: Buffer, source: IntakeSource, arrivedAt: Date | null): Promise<MessageOutcome> {

@@ -34,6 +34,11 @@ export interface IntakeHandler {
    * retry may succeed (database down); any other rejection is a bug in handling this message.
    */
   handle(raw: Buffer, source: IntakeSource, arrival?: IntakeArrival): Promise<IntakeResult>;
+  /**
+   * Optional group commit: several messages in one transaction. A result per message committed
+   * so; null for each message the intake must then `handle` alone (a group that fails keeps nothing).
+   */
+  handleGroup?(items: readonly { raw: Buffer; source: IntakeSource; arrival?: IntakeArrival }[]): Promise<(IntakeResult | null)[]>;
   /** Keeps a message that keeps failing, with the error, so nothing is lost. */
   quarantine(raw: Buffer, source: IntakeSource, error: unknown): Promise<IntakeResult>;
 }

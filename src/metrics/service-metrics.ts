@@ -218,6 +218,18 @@ export class ServiceMetrics {
         const arrivedAt = this.now();
         return count(source, arrivedAt, () => inner.quarantine(raw, source, error));
       },
+      // Group commit passes through: each message committed in the group is counted here; one the
+      // group left (null) is counted when the intake then hands it to handle.
+      ...(inner.handleGroup ? {
+        handleGroup: async (items: readonly { raw: Buffer; source: IntakeSource; arrival?: IntakeArrival }[]) => {
+          const arrivedAt = items.map((x) => x.arrival?.at.getTime() ?? this.now());
+          const results = await inner.handleGroup!(items);
+          results.forEach((r, i) => {
+            if (r) this.recordIntake(items[i]!.source, r, arrivedAt[i]!);
+          });
+          return results;
+        },
+      } : {}),
     };
   }
 

@@ -10,8 +10,40 @@ import { ImapIntake, uidSet, type ImapIntakeEvents, type ImapIntakeOptions } fro
 import { silentLogger } from '../../src/log/logger.js';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../support/dovecot.js';
 import { MemoryCursorStore, RecordingHandler, headerOf } from '../support/recording-intake.js';
+import type { IntakeResult, IntakeSource } from '../../src/ingest/intake-types.js';
 
 const ACCOUNT = 'support';
+
+/**
+ * A RecordingHandler that also takes groups (handleGroup): a group holding the subject
+ * "spoils-group" keeps nothing (all null, as a failed transaction), so the intake hands its
+ * messages to handle() one by one.
+ */
+class GroupingHandler extends RecordingHandler {
+  readonly groups: string[][] = [];
+  /** Subjects handle() got outside any group. */
+  readonly alone: string[] = [];
+  private inGroup = false;
+
+  async handleGroup(items: readonly { raw: Buffer; source: IntakeSource }[]): Promise<(IntakeResult | null)[]> {
+    const subjects = items.map((i) => headerOf(i.raw, 'Subject') ?? '');
+    this.groups.push(subjects);
+    if (subjects.includes('spoils-group')) return items.map(() => null);
+    const out: IntakeResult[] = [];
+    this.inGroup = true;
+    try {
+      for (const i of items) out.push(await super.handle(i.raw, i.source));
+    } finally {
+      this.inGroup = false;
+    }
+    return out;
+  }
+
+  override async handle(raw: Buffer, source: IntakeSource): Promise<IntakeResult> {
+    if (!this.inGroup) this.alone.push(headerOf(raw, 'Subject') ?? '');
+    return super.handle(raw, source);
+  }
+}
 let folderCounter = 0;
 
 function message(subject: string, id = `${subject.replace(/\W+/g, '-')}-${Math.random().toString(36).slice(2)}`): string {
@@ -338,6 +370,26 @@ describeWithDovecot('IMAP intake (real Dovecot)', () => {
     await caughtUp;
     expect([...handler.subjects()].sort()).toEqual(['a', 'b', 'c', 'd']);
     expect((await contents(f.processedFolder)).map((m) => m.subject).sort()).toEqual(['a', 'b', 'c', 'd']);
+    await intake.stop();
+  });
+
+  it('commits messages in groups where the handler can, and handles the messages of a group that failed one by one', async () => {
+    const f = await folders();
+    const handler = new GroupingHandler();
+    const subjects = ['g1', 'g2', 'g3', 'g4', 'spoils-group', 'g6', 'g7'];
+    for (const subject of subjects) await append(f.folder, message(subject));
+    const cursors = new MemoryCursorStore();
+    const intake = intakeFor(f, handler, cursors, { groupSize: 3, concurrency: 2 });
+    const caughtUp = nextEvent(intake, 'caught-up', ({ lastUid }) => lastUid === subjects.length);
+    await intake.start();
+    await caughtUp;
+    // UID order in groups of up to 3; the group holding "spoils-group" kept nothing, and the last
+    // message, a group of one, goes to handle() directly.
+    expect(handler.groups).toEqual([['g1', 'g2', 'g3'], ['g4', 'spoils-group', 'g6']]);
+    expect(handler.alone.sort()).toEqual(['g4', 'g6', 'g7', 'spoils-group']);
+    expect([...handler.subjects()].sort()).toEqual([...subjects].sort());
+    expect((await contents(f.processedFolder)).map((m) => m.subject).sort()).toEqual([...subjects].sort());
+    expect(cursors.cursors.get(`${ACCOUNT}/${f.folder}`)?.lastUid).toBe(subjects.length);
     await intake.stop();
   });
 

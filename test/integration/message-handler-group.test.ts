@@ -1,0 +1,75 @@
+// Group commit on a real database: several messages decided and written in one transaction
+// (MessageHandler.handleGroup). Each sees what the ones before it wrote (the sender caps), and a
+// group that cannot commit keeps nothing and leaves every message to be handled alone.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
+import { MessageHandler } from '../../src/cases/message-handler.js';
+import type { IntakeSource } from '../../src/ingest/intake-types.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
+import { loadTestDirectory } from '../support/directory-fixture.js';
+import { buildMail } from '../support/mail-builder.js';
+
+let uid = 0;
+const imap = (): IntakeSource => ({ kind: 'imap', mailbox: 'support/INBOX', uidValidity: 7, uid: ++uid, envelopeRecipients: [] });
+const NOW = new Date('2026-11-30T09:00:00Z'); // a Monday
+const ACK_CAP = 2;
+
+describe(`group commit on ${databaseKind()}`, () => {
+  let tdb: TestDatabase;
+  let handler: MessageHandler;
+  const settings = loadConfig({ env: {}, overrides: { limits: { maxAcknowledgementsPerSenderPerHour: ACK_CAP } } }).settings;
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    await loadTestDirectory(tdb.db);
+    handler = new MessageHandler({ db: tdb.db, settings, logger: silentLogger, clock: () => NOW });
+  });
+  afterAll(async () => tdb?.close());
+
+  const storedIds = (messageIds: string[]) => tdb.db.selectFrom('messages').select('message_id_header')
+    .where('message_id_header', 'in', messageIds).execute();
+  const acknowledgementsTo = async (address: string) => (await tdb.db.selectFrom('outbox').select('to_addresses')
+    .where('kind', '=', 'acknowledgement').execute()).filter((r) => r.to_addresses.includes(address)).length;
+
+  it('opens a case per request of the group, and the sender cap counts the requests before it in the same group', async () => {
+    const fromBob = [1, 2, 3].map((i) => ({ raw: buildMail({ messageId: `<g1-bob-${i}@acme.example>`, subject: `Problem ${i}` }), source: imap() }));
+    const fromCarol = { raw: buildMail({ from: 'Carol <carol@acme.example>', messageId: '<g1-carol@acme.example>', subject: 'Printer' }), source: imap() };
+    const results = await handler.handleGroup([...fromBob, fromCarol]);
+    expect(results.map((r) => r?.status)).toEqual(['processed', 'processed', 'processed', 'processed']);
+    const numbers = results.flatMap((r) => r!.caseNumbers);
+    expect(new Set(numbers).size).toBe(4);
+    expect(await tdb.db.selectFrom('cases').select('id').where('number', 'in', numbers).execute()).toHaveLength(4);
+    // Bob's third request is over the hourly acknowledgement cap: the earlier two of the group counted.
+    expect(await acknowledgementsTo('bob@acme.example')).toBe(ACK_CAP);
+    expect(await acknowledgementsTo('carol@acme.example')).toBe(1);
+  });
+
+  it('keeps nothing of a group with a message already stored; handled alone, that one is a duplicate and the others are processed', async () => {
+    const stored = buildMail({ from: 'Carol <carol@acme.example>', messageId: '<g2-stored@acme.example>', subject: 'Stored before' });
+    const first = await handler.handleAt(stored, imap(), NOW);
+    expect(first.status).toBe('processed');
+    const group = [
+      { raw: buildMail({ from: 'Carol <carol@acme.example>', messageId: '<g2-a@acme.example>', subject: 'A' }), source: imap() },
+      { raw: stored, source: imap() },
+      { raw: buildMail({ from: 'Carol <carol@acme.example>', messageId: '<g2-b@acme.example>', subject: 'B' }), source: imap() },
+    ];
+    const results = await handler.handleGroup(group);
+    expect(results).toEqual([null, null, null]);
+    expect(await storedIds(['<g2-a@acme.example>', '<g2-b@acme.example>'])).toEqual([]);
+    const alone = [];
+    for (const m of group) alone.push(await handler.handle(m.raw, m.source));
+    expect(alone.map((r) => r.status)).toEqual(['processed', 'duplicate', 'processed']);
+    expect(alone[1]!.messageId).toBe(first.messageId);
+    expect(await storedIds(['<g2-a@acme.example>', '<g2-b@acme.example>'])).toHaveLength(2);
+  });
+
+  it('leaves an empty message to be handled alone and commits the others', async () => {
+    const good = { raw: buildMail({ from: 'Carol <carol@acme.example>', messageId: '<g3-good@acme.example>', subject: 'Good' }), source: imap() };
+    const empty = { raw: Buffer.alloc(0), source: imap() };
+    const results = await handler.handleGroup([good, empty]);
+    expect(results[0]?.status).toBe('processed');
+    expect(results[1]).toBeNull();
+    expect(await storedIds(['<g3-good@acme.example>'])).toHaveLength(1);
+  });
+});
