@@ -94,8 +94,12 @@ export class GroupCommitHandler implements IntakeHandler {
         results = await this.inner.handleGroup(batch.map((w) => ({ raw: w.raw, source: w.source, ...(w.arrival ? { arrival: w.arrival } : {}) })));
       } catch (error) {
         // A handleGroup that throws kept nothing (its contract); each message goes alone below.
-        this.onGroupFailed?.(error, batch.length);
         results = batch.map(() => null);
+        try {
+          this.onGroupFailed?.(error, batch.length);
+        } catch {
+          // A failing observer must not leave the callers unanswered.
+        }
       }
     }
     // Committed ones are answered at once; what the group did not take is then handled alone, in

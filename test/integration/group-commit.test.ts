@@ -162,7 +162,12 @@ describe(`group commit of single deliveries on ${databaseKind()}`, () => {
       handleGroup: () => Promise.reject(new Error('group failed (injected)')),
     };
     const failures: number[] = [];
-    const coalescer = new GroupCommitHandler(throwing, { onGroupFailed: (_err, n) => failures.push(n) });
+    const coalescer = new GroupCommitHandler(throwing, {
+      onGroupFailed: (_err, n) => {
+        failures.push(n);
+        throw new Error('observer failed too (injected)');
+      },
+    });
     const ids = ['<throw-0@acme.example>', '<throw-1@acme.example>', '<throw-2@acme.example>'];
     const results = await Promise.all(ids.map((id) => coalescer.handle(buildMail({ messageId: id }), smtp())));
     expect(failures).toEqual([2]);
