@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { demoDirectory } from '../directory/demo-directory.js';
 import { directoryIsEmpty, importDirectory } from '../directory/directory-store.js';
 import { MessageHandler } from '../cases/message-handler.js';
+import { GroupCommitHandler, canGroup } from '../ingest/group-commit.js';
 import { databaseCursorStore } from '../cases/mailbox-cursors.js';
 import { ownAddresses } from '../config/config.js';
 import { createOutboxDispatcher } from '../notify/outbox-dispatcher.js';
@@ -72,7 +73,12 @@ export async function startService(ctx: AppContext, handle: DatabaseHandle, opts
       maxMessageBytes: settings.limits.maxMessageBytes, maxRecipients: settings.limits.maxRecipients, lmtp: settings.smtpIntake.lmtp,
       maxConnections: settings.smtpIntake.maxConnections, maxBytesInFlight: settings.smtpIntake.maxBytesInFlight,
       auth: config.secrets.smtpIntakeAuth, allowedNetworks: settings.smtpIntake.allowedNetworks,
-      handler, logger: logger.child({ component: 'smtp-intake' }),
+      // SMTP hands over one message per session: group commit coalesces concurrent sessions'
+      // messages into one transaction (the IMAP intake groups its batches itself).
+      handler: canGroup(handler) ? new GroupCommitHandler(handler, {
+        onGroupFailed: (err, messages) => logger.debug({ err, messages }, 'SMTP group commit failed; handling its messages one by one'),
+      }) : handler,
+      logger: logger.child({ component: 'smtp-intake' }),
     })
     : null;
   const leases: MailboxLease[] = [];

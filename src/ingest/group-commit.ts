@@ -1,0 +1,121 @@
+// Group commit for intakes that hand over one message at a time (SMTP): a coalescing handler in
+// front of a handler with handleGroup. Idle, a message goes at once, alone; while a commit is in
+// flight, arrivals queue, and when it finishes the queue (up to maxGroup) goes as ONE handleGroup.
+// No timers: nothing waits that would not wait anyway. Each caller's promise settles only once its
+// own message committed (or failed), so an SMTP 250 still means "stored".
+// I/O: none of its own; only through the wrapped handler.
+import type { IntakeArrival, IntakeHandler, IntakeResult, IntakeSource } from './intake-types.js';
+
+/** A handler that can commit several messages in one transaction. */
+export type GroupingHandler = IntakeHandler & Required<Pick<IntakeHandler, 'handleGroup'>>;
+
+export function canGroup(handler: IntakeHandler): handler is GroupingHandler {
+  return typeof handler.handleGroup === 'function';
+}
+
+export interface GroupCommitOptions {
+  /** Most messages in one transaction. Default 16. */
+  maxGroup?: number;
+  /** Commits (single messages or groups) running at the same time. Default 1, classic group commit. */
+  maxInFlight?: number;
+  /** Told when a group's transaction failed as a whole (its messages are then handled alone). */
+  onGroupFailed?: (error: unknown, messages: number) => void;
+}
+
+interface Waiting {
+  raw: Buffer;
+  source: IntakeSource;
+  arrival: IntakeArrival | undefined;
+  resolve: (result: IntakeResult) => void;
+  reject: (error: unknown) => void;
+}
+
+const DEFAULT_MAX_GROUP = 16;
+const DEFAULT_MAX_IN_FLIGHT = 1;
+
+export class GroupCommitHandler implements IntakeHandler {
+  private readonly inner: GroupingHandler;
+  private readonly maxGroup: number;
+  private readonly maxInFlight: number;
+  private readonly onGroupFailed: ((error: unknown, messages: number) => void) | undefined;
+  private readonly queue: Waiting[] = [];
+  private running = 0;
+
+  constructor(inner: GroupingHandler, options: GroupCommitOptions = {}) {
+    const maxGroup = options.maxGroup ?? DEFAULT_MAX_GROUP;
+    const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    if (!Number.isInteger(maxGroup) || maxGroup < 1) throw new RangeError(`group commit: maxGroup must be a whole number ≥ 1, got ${maxGroup}`);
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`group commit: maxInFlight must be a whole number ≥ 1, got ${maxInFlight}`);
+    this.inner = inner;
+    this.maxGroup = maxGroup;
+    this.maxInFlight = maxInFlight;
+    this.onGroupFailed = options.onGroupFailed;
+  }
+
+  /** Messages waiting for a commit slot (not those being committed). */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  handle(raw: Buffer, source: IntakeSource, arrival?: IntakeArrival): Promise<IntakeResult> {
+    return new Promise<IntakeResult>((resolve, reject) => {
+      this.queue.push({ raw, source, arrival, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Passed through: quarantine is already the one-message fallback. */
+  quarantine(raw: Buffer, source: IntakeSource, error: unknown): Promise<IntakeResult> {
+    return this.inner.quarantine(raw, source, error);
+  }
+
+  /** A caller that already has several messages gives them straight to the inner handler. */
+  handleGroup(items: readonly { raw: Buffer; source: IntakeSource; arrival?: IntakeArrival }[]): Promise<(IntakeResult | null)[]> {
+    return this.inner.handleGroup(items);
+  }
+
+  /** Starts commits while there is a free slot and something waiting. */
+  private pump(): void {
+    while (this.running < this.maxInFlight && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxGroup);
+      this.running += 1;
+      void this.commit(batch).finally(() => {
+        this.running -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  /** Never rejects: every outcome goes to the caller it belongs to. */
+  private async commit(batch: readonly Waiting[]): Promise<void> {
+    let results: (IntakeResult | null)[] = batch.map(() => null);
+    if (batch.length > 1) {
+      try {
+        results = await this.inner.handleGroup(batch.map((w) => ({ raw: w.raw, source: w.source, ...(w.arrival ? { arrival: w.arrival } : {}) })));
+      } catch (error) {
+        // A handleGroup that throws kept nothing (its contract); each message goes alone below.
+        results = batch.map(() => null);
+        try {
+          this.onGroupFailed?.(error, batch.length);
+        } catch {
+          // A failing observer must not leave the callers unanswered.
+        }
+      }
+    }
+    // Committed ones are answered at once; what the group did not take is then handled alone, in
+    // arrival order (a duplicate inside the group meets the copy just stored and is a duplicate).
+    const alone: Waiting[] = [];
+    batch.forEach((w, i) => {
+      const result = results[i];
+      if (result) w.resolve(result);
+      else alone.push(w);
+    });
+    for (const w of alone) {
+      try {
+        w.resolve(await this.inner.handle(w.raw, w.source, w.arrival));
+      } catch (error) {
+        w.reject(error);
+      }
+    }
+  }
+}
