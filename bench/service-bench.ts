@@ -3,7 +3,12 @@
 // delivered to the bench's SMTP sink. Figures: SMTP intake rate (counted until the acknowledgements
 // reach the sink), delivery rate, latency from SMTP DATA end to the acknowledgement at the sink
 // (idle and at a steady 50 messages/s), peak RSS with five 25 MB messages, RSS after 10× more
-// messages, and throughput with 1, 2 and 3 instances on one database. RSS from /proc (Linux).
+// messages, and throughput with 1, 2 and 3 instances on one database. RSS from /proc (Linux); the
+// peak of the 25 MB phase is its own (VmHWM reset through /proc/<pid>/clear_refs before it), the
+// whole run's peak up to then is a row of its own. BENCH_SERVICE=memory runs only the memory phase
+// (idle RSS, 1,000 small, then the five 25 MB; about a minute). Diagnostics: CASEMAIL_DEBUG_MEMORY=<ms>
+// (the child logs process.memoryUsage() to stderr, shown here), MALLOC_* and NODE_OPTIONS are passed
+// to the child, BENCH_INFLIGHT sets its smtpIntake.maxBytesInFlight.
 // I/O: child processes, temp folders, the database server, local SMTP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +34,8 @@ interface Service {
   smtpPort: number;
   rssMb(): number;
   peakRssMb(): number;
+  /** Starts a new peak (VmHWM) from the current RSS: writing 5 to /proc/<pid>/clear_refs (Linux). */
+  resetPeak(): void;
   stop(): Promise<void>;
 }
 
@@ -37,19 +44,23 @@ function statusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** BENCH_SERVICE=memory runs only the memory phase of the service part (start, a few small, five 25 MB). */
+const memoryOnly = (process.env.BENCH_SERVICE ?? '') === 'memory';
+
 /** Also reads the INBOX of `dovecot` by IMAP when given. */
 async function startService(databaseUrl: string, sinkPort: number, dovecot: BenchDovecot | null = null): Promise<Service> {
   const dir = mkdtempSync(path.join(tmpdir(), 'casemail-bench-service-'));
   const config = path.join(dir, 'casemail.json');
   writeFileSync(config, JSON.stringify({
-    dataDir: dir, demoDirectory: false, smtpIntake: { host: '127.0.0.1', port: 0 }, outbox: { transport: 'smtp' }, limits: VOLUME_LIMITS,
+    dataDir: dir, demoDirectory: false, smtpIntake: { host: '127.0.0.1', port: 0, ...(process.env.BENCH_INFLIGHT ? { maxBytesInFlight: Number(process.env.BENCH_INFLIGHT) } : {}) }, outbox: { transport: 'smtp' }, limits: VOLUME_LIMITS,
     ...(dovecot ? { imap: { mailboxes: [{ name: 'support', folder: 'INBOX', processedFolder: 'Processed', quarantineFolder: 'Quarantine' }] } } : {}),
   }));
   const env = {
     PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, SMTP_URL: `smtp://127.0.0.1:${sinkPort}`, CASEMAIL_CONFIG: config,
     ...(dovecot ? { IMAP_URL: `imap://${encodeURIComponent(dovecot.user)}:${encodeURIComponent(dovecot.password)}@${dovecot.host}:${dovecot.port}` } : {}),
   };
-  const child: ChildProcess = spawn(process.execPath, [path.join(repoRoot(), 'bin/casemail.js'), 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const debug = Object.fromEntries(Object.entries(process.env).filter(([k]) => k === 'CASEMAIL_DEBUG_MEMORY' || k.startsWith('MALLOC_') || k === 'NODE_OPTIONS'));
+  const child: ChildProcess = spawn(process.execPath, [path.join(repoRoot(), 'bin/casemail.js'), 'start'], { env: { ...env, ...debug }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = onCleanup(`service ${child.pid}`, async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -65,6 +76,8 @@ async function startService(databaseUrl: string, sinkPort: number, dovecot: Benc
     out = (out + b.toString()).slice(-20_000);
   };
   child.stderr!.on('data', keep);
+  // CASEMAIL_DEBUG_MEMORY: the child's memory lines (stderr) are shown as they come.
+  if (process.env.CASEMAIL_DEBUG_MEMORY) child.stderr!.on('data', (b: Buffer) => process.stderr.write(b));
   try {
     const smtpPort = await new Promise<number>((resolve, reject) => {
       child.stdout!.on('data', (b: Buffer) => {
@@ -75,7 +88,10 @@ async function startService(databaseUrl: string, sinkPort: number, dovecot: Benc
       child.once('exit', (code) => reject(new Error(`casemail start exited (${code}):\n${out.slice(-2000)}`)));
     });
     const pid = child.pid!;
-    return { pid, smtpPort, rssMb: () => statusMb(pid, 'VmRSS'), peakRssMb: () => statusMb(pid, 'VmHWM'), stop };
+    return {
+      pid, smtpPort, rssMb: () => statusMb(pid, 'VmRSS'), peakRssMb: () => statusMb(pid, 'VmHWM'),
+      resetPeak: () => writeFileSync(`/proc/${pid}/clear_refs`, '5'), stop,
+    };
   } catch (err) {
     await stop();
     throw err;
@@ -220,6 +236,10 @@ const requests = (n: number, stamp: number, tag: string) => Array.from({ length:
 export async function runServiceBench(add: AddRow, log: (line: string) => void, count: (n: number) => number): Promise<void> {
   const sink = await startSink();
   try {
+    if (memoryOnly) {
+      await memoryRun(add, log, sink, count);
+      return;
+    }
     await oneInstanceRun(add, log, sink, count);
     await instancesRun(add, log, sink, count);
   } finally {
@@ -232,6 +252,7 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
   const dovecot = await startDovecot();
   if (!dovecot) log('   service: Dovecot is not installed, latency from APPEND is left out');
   const service = await startService(database.url, sink.port, dovecot);
+  add({ group: 'memory', name: 'RSS of the service idle after start', value: service.rssMb(), unit: 'MB' });
   const traffic = new Traffic(sink, [service.smtpPort]);
   if (dovecot) traffic.imap = await imapClient(dovecot);
   const ways = [
@@ -307,20 +328,57 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
     add({ group: 'memory', name: `RSS growth from ${firstAt!.toLocaleString('en')} to ${sent.toLocaleString('en')} messages`, value: rssLast - rssFirst, unit: 'MB', target: { max: 0.1 * rssFirst },
       note: 'no growth: less than 10% of the first figure' });
 
-    // Memory: five 25 MB requests among small ones.
-    const big = Array.from({ length: 5 }, (_, i) => bigRequest(i, stamp));
-    const small = requests(count(200), stamp, 'around-big');
-    await Promise.all([...big.map((raw) => traffic.send(raw)), sendAll(traffic, small)]);
-    await traffic.allAcknowledged();
-    sent += big.length + small.length;
-    add({ group: 'memory', name: 'peak RSS of the service (PostgreSQL), run with five 25 MB messages', value: service.peakRssMb(), unit: 'MB', target: { max: 300 },
-      note: `VmHWM over the whole run: ${sent} messages, the last ones 5 × 25 MB sent at once among ${small.length} small` });
+    // Memory: five 25 MB requests among small ones; the peak of the whole run, then of this phase alone.
+    const wholeRunBefore = service.peakRssMb();
+    sent += await bigPhase(add, service, traffic, count, stamp, `${sent} messages`);
+    add({ group: 'memory', name: 'peak RSS of the service over the whole run before the 25 MB messages', value: wholeRunBefore, unit: 'MB',
+      note: `VmHWM before the big-message phase reset it: ${sent} messages in all` });
 
   } finally {
     await traffic.imap?.logout().catch(() => undefined);
     traffic.close();
     await service.stop();
     await dovecot?.stop();
+    await database.drop();
+  }
+}
+
+/**
+ * Five ~25 MB requests sent at once among small ones (the MTA-like client retries 451s), with the
+ * peak reset just before: the peak is this phase's own. Returns the number of messages sent.
+ */
+async function bigPhase(add: AddRow, service: Service, traffic: Traffic, count: (n: number) => number, stamp: number, before: string): Promise<number> {
+  const big = Array.from({ length: 5 }, (_, i) => bigRequest(i, stamp));
+  const small = requests(count(200), stamp, 'around-big');
+  const rssBefore = service.rssMb();
+  service.resetPeak();
+  const t0 = performance.now();
+  await Promise.all([...big.map((raw) => traffic.send(raw)), sendAll(traffic, small)]);
+  await traffic.allAcknowledged();
+  const seconds = (performance.now() - t0) / 1000;
+  add({ group: 'memory', name: 'peak RSS of the service (PostgreSQL), run with five 25 MB messages', value: service.peakRssMb(), unit: 'MB', target: { max: 300 },
+    note: `VmHWM of the phase (reset before it, RSS then ${rssBefore.toFixed(0)} MB after ${before}): 5 × 25 MB sent at once among ${small.length} small, all acknowledged in ${seconds.toFixed(1)} s` });
+  add({ group: 'memory', name: 'RSS after the five 25 MB messages', value: service.rssMb(), unit: 'MB' });
+  return big.length + small.length;
+}
+
+/** BENCH_SERVICE=memory: only the idle RSS, a warm-up of small requests and the big-message phase. */
+async function memoryRun(add: AddRow, log: (line: string) => void, sink: BenchSink, count: (n: number) => number): Promise<void> {
+  const database = await serviceDatabase('memory');
+  const service = await startService(database.url, sink.port);
+  const traffic = new Traffic(sink, [service.smtpPort]);
+  try {
+    const stamp = Date.now();
+    add({ group: 'memory', name: 'RSS of the service idle after start', value: service.rssMb(), unit: 'MB' });
+    const warm = requests(count(1000), stamp, 'warm');
+    await sendAll(traffic, warm);
+    await traffic.allAcknowledged();
+    add({ group: 'memory', name: `RSS after ${warm.length} small messages`, value: service.rssMb(), unit: 'MB', note: `peak so far ${service.peakRssMb().toFixed(0)} MB` });
+    await bigPhase(add, service, traffic, count, stamp, `${warm.length} small messages`);
+    log('   memory: done');
+  } finally {
+    traffic.close();
+    await service.stop();
     await database.drop();
   }
 }
