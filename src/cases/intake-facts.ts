@@ -16,7 +16,7 @@ import { contactLines, type AdminCommand, type ContactLine } from '../threading/
 import type { OurMail } from '../threading/bounce-trust.js';
 import type { Understanding } from '../threading/understanding.js';
 import { caseIdForMessageIds, findOurMail } from './message-store.js';
-import { lockSender, senderActivityColumns } from './case-store.js';
+import { lockSender, senderActivityColumns, tryLockSender } from './case-store.js';
 
 export interface Participant {
   address: string;
@@ -76,8 +76,21 @@ export interface IntakeFacts {
   replyAddress: (caseNumber: number) => string;
   /** Every address the service owns: never a recipient of what it sends. */
   ownAddresses: string[];
-  /** This transaction already holds the sender's lock (lockSendersAndRead, a group's at once). */
-  senderLocked?: boolean;
+  /**
+   * The sender's lock (lockSender): `held` by this transaction already (lockSendersAndRead, a
+   * group's at once); `take` it when a new request needs it; `try` it without waiting (a group
+   * holding other senders' locks must not wait out of order: that could deadlock with another
+   * group), failing with SenderLockBusyError so the group is redone message by message. Unset: take.
+   */
+  senderLock?: 'held' | 'take' | 'try';
+}
+
+/** A group could not take a sender's lock without waiting; nothing of it is kept, each message is handled alone. */
+export class SenderLockBusyError extends Error {
+  readonly code = 'sender_lock_busy';
+  constructor(address: string) {
+    super(`the lock of sender ${address} is held by another intake`);
+  }
 }
 
 const MERGE_HOPS = 5;
@@ -88,8 +101,10 @@ export async function gatherFacts(
     understanding: Understanding; source: IntakeSource; now: Date; settings: CasemailSettings; replyTokenSecret: string | null;
     /** The inbound row's id when already reserved (reserveMessageIds, a group's at once); else reserved here. */
     messageRowId?: number;
-    /** The senders already read, their locks held (lockSendersAndRead, a group's at once); else read here. */
+    /** The senders already read (lockSendersAndRead, a group's at once); else read here. */
     senders?: ReadonlyMap<string, Sender>;
+    /** In a group: the senders whose locks this transaction holds (lockSendersAndRead); others are only tried. */
+    lockedSenders?: ReadonlySet<string>;
   },
 ): Promise<IntakeFacts> {
   const { understanding: u, source, now, settings } = input;
@@ -106,7 +121,8 @@ export async function gatherFacts(
   const referenced = await findReferencedCase(trx, u, recipients, ourMail, settings, secret);
   return {
     now, settings, messageRowId, source, understanding: u, fromAddress, sender, recipients, ourMail, referenced,
-    ownAddresses: ownAddresses(settings), senderLocked: known !== undefined,
+    ownAddresses: ownAddresses(settings),
+    senderLock: input.lockedSenders ? (fromAddress && input.lockedSenders.has(fromAddress) ? 'held' : 'try') : 'take',
     replyAddress: (n) => (secret ? replyAddressFor(settings.addresses.support, secret, n) : settings.addresses.support),
   };
 }
@@ -218,7 +234,8 @@ export interface NewRequestFacts {
 
 export async function gatherNewRequestFacts(trx: Trx, facts: IntakeFacts, organisationId: number, senderAddress: string): Promise<NewRequestFacts> {
   const { settings, now } = facts;
-  if (!facts.senderLocked) await lockSender(trx, senderAddress);
+  if ((facts.senderLock ?? 'take') === 'take') await lockSender(trx, senderAddress);
+  else if (facts.senderLock === 'try' && !(await tryLockSender(trx, senderAddress))) throw new SenderLockBusyError(senderAddress);
   // One read after the lock: the sender's counts and whose turn it is.
   const activityColumns = senderActivityColumns(trx, senderAddress, now, {
     newCases: settings.limits.maxNewCasesPerSenderPerHour, acknowledgements: settings.limits.maxAcknowledgementsPerSenderPerHour,
@@ -277,19 +294,33 @@ export async function unassignedRecipients(trx: DbOrTrx, settings: CasemailSetti
 }
 
 /**
- * A group's senders in one statement: every sender's lock (lockSender) taken in sorted order, so
- * two groups never wait for each other crosswise, and who each one is (findSender). The locks are
- * held to the end of the transaction; the counts they guard are read by later statements.
+ * A group's senders in one statement: who each one is (findSender), and the locks (lockSender) of
+ * those in `lock` taken in sorted order, so two groups never wait for each other crosswise. The
+ * locks are held to the end of the transaction; the counts they guard are read by later
+ * statements. Only senders whose message may open a case need one (mayOpenCase): a reply to a
+ * case takes no lock, so groups of replies from the same customers do not queue behind each other.
  */
-export async function lockSendersAndRead(trx: Trx, addresses: readonly string[], now: Date): Promise<Map<string, Sender>> {
+export async function lockSendersAndRead(trx: Trx, addresses: readonly string[], lock: readonly string[], now: Date): Promise<{ senders: Map<string, Sender>; locked: Set<string> }> {
   const all = [...new Set(addresses.map((a) => a.toLowerCase()))].sort();
-  if (all.length === 0) return new Map();
+  const locked = new Set(lock.map((a) => a.toLowerCase()));
+  if (all.length === 0) return { senders: new Map(), locked };
   const r = await sql<{ locked: number; senders: SenderRow[] }>`
     select (select count(pg_advisory_xact_lock(hashtext('casemail-sender:' || s.address)))
-              from (select a.address from unnest(${all}::text[]) as a(address) order by a.address) s) as locked,
+              from (select a.address from unnest(${[...locked].sort()}::text[]) as a(address) order by a.address) s) as locked,
            (select coalesce(json_agg(r), '[]'::json) from (${senderRowsQuery(all, now)}) r) as senders`.execute(trx);
   const rows = r.rows[0]?.senders ?? [];
-  return new Map(all.map((a) => [a, senderFrom(a, rows)]));
+  return { senders: new Map(all.map((a) => [a, senderFrom(a, rows)])), locked };
+}
+
+/**
+ * Whether a message may become a new request, as far as the bytes tell: one that names no case (no
+ * In-Reply-To or References, no case tag in the subject) and is not automatic. One that does is
+ * most likely a reply; should its reference lead nowhere, its new request tries the lock then.
+ */
+export function mayOpenCase(u: Understanding): boolean {
+  const p = u.parsed;
+  if (u.classify.automated) return false;
+  return !(p.inReplyTo || p.references.length > 0 || u.caseRef?.source === 'subject');
 }
 
 /** Ids for `count` inbound message rows, from their sequence (cause keys and events name a message before its row is written). */
