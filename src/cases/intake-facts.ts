@@ -15,7 +15,7 @@ import { escalationRefs } from '../threading/escalation-ref.js';
 import { contactLines, type AdminCommand, type ContactLine } from '../threading/admin-commands.js';
 import type { OurMail } from '../threading/bounce-trust.js';
 import type { Understanding } from '../threading/understanding.js';
-import { caseIdForMessageIds, findOurMail } from './message-store.js';
+import { findOurMail } from './message-store.js';
 import { lockSender, senderActivityColumns, tryLockSender } from './case-store.js';
 
 export interface Participant {
@@ -134,33 +134,49 @@ async function findOurMailFor(trx: Trx, u: Understanding, recipients: readonly s
   return findOurMail(trx, { outboxId, messageIds });
 }
 
-/** Headers first, then the reply token, then the subject tag (spec section 3.5); merged cases lead on to their target. */
+/**
+ * Headers first, then the reply token, then the subject tag (spec section 3.5); merged cases lead
+ * on to their target. ONE statement finds the case, follows its merges and reads its facts (a
+ * reply is the common message: three round trips were the largest part of its cost), and none when
+ * the message names no case at all.
+ */
 async function findReferencedCase(
   trx: Trx, u: Understanding, recipients: readonly string[], ourMail: readonly OurMail[], settings: CasemailSettings, secret: string | null,
 ): Promise<ReferencedCaseFacts | null> {
   const parsed = u.parsed;
   const headerIds = [...(parsed.inReplyTo ? [parsed.inReplyTo] : []), ...parsed.references];
   if (u.classify.automated) headerIds.push(...originalMessageIds(parsed));
-  let caseId = ourMail.find((m) => m.caseId !== null)?.caseId ?? null;
-  caseId ??= await caseIdForMessageIds(trx, headerIds);
-  let via: ReferencedCaseFacts['via'] = 'headers';
-  if (caseId === null) {
-    const byToken = secret ? caseNumberFromReplyToken(recipients, settings.addresses.support, secret) : null;
-    // Threading trusts the subject tag only; a number in the body is for escalations.
-    const bySubject = u.caseRef?.source === 'subject' ? u.caseRef.number : null;
-    const number = byToken ?? bySubject;
-    if (number !== null) {
-      const c = await trx.selectFrom('cases').select('id').where('number', '=', number).executeTakeFirst();
-      if (c) {
-        caseId = c.id;
-        via = byToken !== null ? 'token' : 'subject';
-      }
-    }
-  }
-  if (caseId === null) return null;
-  const target = await followMerges(trx, caseId);
-  const c = await loadCase(trx, target);
-  return c ? { ...c, via, mergedFrom: target === caseId ? null : caseId } : null;
+  const ours = ourMail.find((m) => m.caseId !== null)?.caseId ?? null;
+  const ids = [...new Set(headerIds.filter(Boolean))].slice(0, 200);
+  const byToken = secret ? caseNumberFromReplyToken(recipients, settings.addresses.support, secret) : null;
+  // Threading trusts the subject tag only; a number in the body is for escalations.
+  const bySubject = u.caseRef?.source === 'subject' ? u.caseRef.number : null;
+  const number = byToken ?? bySubject;
+  if (ours === null && ids.length === 0 && number === null) return null;
+  const numberVia: ReferencedCaseFacts['via'] = byToken !== null ? 'token' : 'subject';
+  // The first that names a case wins: our mail a report is about, the newest stored message or
+  // outbox row with one of the header Message-IDs, then the case number.
+  const r = await sql<CaseFactsRow & { start_id: string; via: ReferencedCaseFacts['via'] }>`
+    with recursive start as (
+      select s.id, s.via from (
+        select ${ours}::bigint as id, 'headers' as via, 1 as rank where ${ours}::bigint is not null
+        union all (select m.case_id, 'headers', 2 from messages m where m.message_id_header = any(${ids}::text[]) and m.case_id is not null order by m.id desc limit 1)
+        union all (select o.case_id, 'headers', 3 from outbox o where o.message_id_header = any(${ids}::text[]) and o.case_id is not null order by o.id desc limit 1)
+        union all select k.id, ${numberVia}::text, 4 from cases k where k.number = ${number}::bigint
+      ) s order by s.rank limit 1),
+    chain (id, hop) as (
+      select id, 0 from start
+      union all
+      select x.linked_case_id, chain.hop + 1 from chain
+        cross join lateral (select l.linked_case_id from case_links l where l.case_id = chain.id and l.kind = 'merged_into' limit 1) x
+       where chain.hop < ${MERGE_HOPS}::int),
+    target as (select id from chain order by hop desc limit 1)
+    select start.id as start_id, start.via, ${CASE_FACTS_SELECT}
+      from start, target, ${CASE_FACTS_FROM} where c.id = target.id`.execute(trx);
+  const row = r.rows[0];
+  if (!row) return null;
+  const c = caseFactsOf(row);
+  return { ...c, via: row.via, mergedFrom: c.id === Number(row.start_id) ? null : Number(row.start_id) };
 }
 
 /** The columns loadCase reads, as a row. */
