@@ -316,16 +316,21 @@ export async function unassignedRecipients(trx: DbOrTrx, settings: CasemailSetti
  * statements. Only senders whose message may open a case need one (mayOpenCase): a reply to a
  * case takes no lock, so groups of replies from the same customers do not queue behind each other.
  */
-export async function lockSendersAndRead(trx: Trx, addresses: readonly string[], lock: readonly string[], now: Date): Promise<{ senders: Map<string, Sender>; locked: Set<string> }> {
+export async function lockSendersAndRead(
+  trx: Trx, addresses: readonly string[], lock: readonly string[], now: Date, messageIds = 0,
+): Promise<{ senders: Map<string, Sender>; locked: Set<string>; messageIds: number[] }> {
   const all = [...new Set(addresses.map((a) => a.toLowerCase()))].sort();
   const locked = new Set(lock.map((a) => a.toLowerCase()));
-  if (all.length === 0) return { senders: new Map(), locked };
-  const r = await sql<{ locked: number; senders: SenderRow[] }>`
+  if (all.length === 0 && messageIds === 0) return { senders: new Map(), locked, messageIds: [] };
+  // The group's message row ids (reserveMessageIds) come with the same round trip.
+  const r = await sql<{ locked: number; senders: SenderRow[]; ids: string[] | null }>`
     select (select count(pg_advisory_xact_lock(hashtext('casemail-sender:' || s.address)))
               from (select a.address from unnest(${[...locked].sort()}::text[]) as a(address) order by a.address) s) as locked,
-           (select coalesce(json_agg(r), '[]'::json) from (${senderRowsQuery(all, now)}) r) as senders`.execute(trx);
+           (select coalesce(json_agg(r), '[]'::json) from (${senderRowsQuery(all, now)}) r) as senders,
+           (select array_agg(i.id order by i.id) from (select nextval(pg_get_serial_sequence('messages', 'id')) as id
+              from generate_series(1, ${messageIds}::int)) i) as ids`.execute(trx);
   const rows = r.rows[0]?.senders ?? [];
-  return { senders: new Map(all.map((a) => [a, senderFrom(a, rows)])), locked };
+  return { senders: new Map(all.map((a) => [a, senderFrom(a, rows)])), locked, messageIds: (r.rows[0]?.ids ?? []).map(Number) };
 }
 
 /**

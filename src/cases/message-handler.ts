@@ -24,7 +24,7 @@ import { enqueueMail, type EnqueueContext } from '../notify/outbox-store.js';
 import type { OutgoingMail } from '../notify/mail-kinds.js';
 import { oversizeNotice } from '../notify/compose.js';
 import { findInboundDuplicate, insertMessageWithRaw } from './message-store.js';
-import { gatherFacts, lockSendersAndRead, mayOpenCase, reserveMessageIds } from './intake-facts.js';
+import { gatherFacts, lockSendersAndRead, mayOpenCase } from './intake-facts.js';
 import { decide } from './decide.js';
 import { queueMails, writePlanButMail } from './apply-plan.js';
 import type { Plan } from './plan.js';
@@ -226,9 +226,9 @@ export class MessageHandler implements IntakeHandler {
     try {
       const decided = await this.deps.db.transaction().execute(async (trx) => {
         const out: Decided[] = [];
-        const ids = await reserveMessageIds(trx, together.length);
         const fromOf = (m: (typeof together)[number]) => (m.u.parsed.from?.address ? [m.u.parsed.from.address] : []);
-        const read = await lockSendersAndRead(trx, together.flatMap(fromOf), together.filter((m) => mayOpenCase(m.u)).flatMap(fromOf), now);
+        const read = await lockSendersAndRead(trx, together.flatMap(fromOf), together.filter((m) => mayOpenCase(m.u)).flatMap(fromOf), now, together.length);
+        const ids = read.messageIds;
         let senders: ReadonlyMap<string, Sender> | undefined = read.senders;
         for (const [k, m] of together.entries()) {
           const d = await this.decideAndWrite(trx, m.raw, m.hash, m.u, m.source, now, null, { messageRowId: ids[k]!, lockedSenders: read.locked, ...(senders ? { senders } : {}) });
