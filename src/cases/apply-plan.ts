@@ -9,7 +9,7 @@ import { enqueueMails, type EnqueueContext } from '../notify/outbox-store.js';
 import { addContacts } from '../directory/directory-store.js';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
 import { sha256 } from '../ingest/content-hash.js';
-import { insertMessageWithRaw, storeAttachments } from './message-store.js';
+import { attachmentInserts, insertMessageWithRaw, storeAttachments } from './message-store.js';
 import type { CaseChanges, CaseUpdate, Plan } from './plan.js';
 
 export interface InboundRow {
@@ -33,31 +33,48 @@ export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: 
  */
 export async function writePlanButMail(trx: Trx, plan: Plan, inbound: InboundRow, now: Date): Promise<void> {
   const row = { ...inbound.row, id: inbound.id, status: plan.message.status, case_id: plan.message.caseId, status_reason: plan.message.reason };
-  if (plan.caseUpdates.length === 0 && plan.merges.length === 0) {
-    // The common plans (a new request, a held or ignored message): one statement writes it all.
-    await writeInserts(trx, plan, inbound.raw, row, now);
+  if (fitsOneStatement(plan)) {
+    // The common plans (a new request, a reply, a held or ignored message): one statement writes it all.
+    await writeInserts(trx, plan, inbound, row, now);
+    await applyContactChanges(trx, plan, now);
   } else {
     await insertCases(trx, plan, now);
     await insertMessageWithRaw(trx, inbound.raw, row);
+    await storeAttachments(trx, inbound.id, inbound.attachments);
+    await applyChangesButMail(trx, plan, inbound.id, now);
   }
-  await storeAttachments(trx, inbound.id, inbound.attachments);
-  if (plan.caseUpdates.length !== 0 || plan.merges.length !== 0) await applyChangesButMail(trx, plan, inbound.id, now);
-  else await applyContactChanges(trx, plan, now);
 }
 
 /**
- * A plan without case updates or merges in ONE data-modifying statement: new cases, the raw bytes
- * and message row, participants, links, audit events and the round-robin turn. Foreign keys are
- * checked at the end of the statement, so the order of its parts does not matter; no two parts
- * touch the same row.
+ * A plan one statement can write: no merge (it moves rows other parts may touch), and each case
+ * it updates updated once and not opened by it (one statement does not see its own inserts, and
+ * must not change a row twice).
  */
-async function writeInserts(trx: Trx, plan: Plan, raw: Buffer, row: MessageRow, now: Date): Promise<void> {
+function fitsOneStatement(plan: Plan): boolean {
+  if (plan.merges.length !== 0) return false;
+  const updated = new Set(plan.caseUpdates.map((u) => u.caseId));
+  return updated.size === plan.caseUpdates.length && !plan.openCases.some((c) => updated.has(c.id));
+}
+
+/**
+ * A plan without merges in ONE data-modifying statement (fitsOneStatement): new cases, the raw
+ * bytes and message row, its attachments, case updates, participants, links, audit events and the
+ * round-robin turn. Foreign keys are checked at the end of the statement, so the order of its
+ * parts does not matter; no two parts touch the same row.
+ */
+async function writeInserts(trx: Trx, plan: Plan, inbound: InboundRow, row: MessageRow, now: Date): Promise<void> {
+  const raw = inbound.raw;
   const hash = sha256(raw);
   const parts: { name: string; query: Compilable }[] = [
     { name: 'raw', query: trx.insertInto('raw_messages').values({ sha256: hash, size: raw.length, bytes: raw }).onConflict((oc) => oc.column('sha256').doNothing()) },
     { name: 'm', query: trx.insertInto('messages').values({ ...row, raw_sha256: hash }) },
   ];
+  if (inbound.attachments.length) {
+    const a = attachmentInserts(trx, inbound.id, inbound.attachments);
+    parts.push({ name: 'a', query: a.bytes }, { name: 'ma', query: a.links });
+  }
   if (plan.openCases.length) parts.push({ name: 'c', query: casesInsert(trx, plan, now) });
+  plan.caseUpdates.forEach((u, k) => parts.push({ name: `u${k}`, query: caseUpdate(trx, u, now) }));
   if (plan.assignedEngineers.length) parts.push({ name: 'turn', query: turnUpdate(trx, plan, now) });
   if (plan.participants.length) parts.push({ name: 'p', query: participantsInsert(trx, plan) });
   if (plan.links.length) parts.push({ name: 'l', query: linksInsert(trx, plan) });
@@ -145,8 +162,12 @@ async function applyContactChanges(trx: Trx, plan: CaseChanges, now: Date): Prom
 }
 
 async function updateCase(trx: Trx, u: CaseUpdate, now: Date): Promise<void> {
+  await caseUpdate(trx, u, now).execute();
+}
+
+function caseUpdate(trx: Trx, u: CaseUpdate, now: Date) {
   const s = u.state;
-  await trx.updateTable('cases').set({
+  return trx.updateTable('cases').set({
     updated_at: now,
     ...(s ? {
       state: s.state, state_entered_at: s.stateEnteredAt,
@@ -168,5 +189,5 @@ async function updateCase(trx: Trx, u: CaseUpdate, now: Date): Promise<void> {
     ...(u.assigneeEngineerId !== undefined ? { assignee_engineer_id: u.assigneeEngineerId } : {}),
     ...(u.firstResponseAt ? { first_response_at: u.firstResponseAt } : {}),
     ...(u.escalatedAt ? { escalated_at: sql<Date>`coalesce(escalated_at, ${u.escalatedAt})` } : {}),
-  }).where('id', '=', u.caseId).execute();
+  }).where('id', '=', u.caseId);
 }

@@ -29,6 +29,12 @@ export async function lockSender(trx: DbOrTrx, address: string): Promise<void> {
   await sql`select pg_advisory_xact_lock(hashtext(${`casemail-sender:${address.toLowerCase()}`}))`.execute(trx);
 }
 
+/** lockSender without waiting: false when another transaction holds the lock. */
+export async function tryLockSender(trx: DbOrTrx, address: string): Promise<boolean> {
+  const r = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(hashtext(${`casemail-sender:${address.toLowerCase()}`})) as ok`.execute(trx);
+  return r.rows[0]?.ok === true;
+}
+
 /** The select-list columns `cases` and `acks` of senderActivity, to read along with other facts after lockSender. */
 export function senderActivityColumns(trx: DbOrTrx, address: string, now: Date, upTo: { newCases: number; acknowledgements: number }) {
   const actor = address.toLowerCase();

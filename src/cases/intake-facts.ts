@@ -15,8 +15,8 @@ import { escalationRefs } from '../threading/escalation-ref.js';
 import { contactLines, type AdminCommand, type ContactLine } from '../threading/admin-commands.js';
 import type { OurMail } from '../threading/bounce-trust.js';
 import type { Understanding } from '../threading/understanding.js';
-import { caseIdForMessageIds, findOurMail } from './message-store.js';
-import { lockSender, senderActivityColumns } from './case-store.js';
+import { findOurMail } from './message-store.js';
+import { lockSender, senderActivityColumns, tryLockSender } from './case-store.js';
 
 export interface Participant {
   address: string;
@@ -76,8 +76,21 @@ export interface IntakeFacts {
   replyAddress: (caseNumber: number) => string;
   /** Every address the service owns: never a recipient of what it sends. */
   ownAddresses: string[];
-  /** This transaction already holds the sender's lock (lockSendersAndRead, a group's at once). */
-  senderLocked?: boolean;
+  /**
+   * The sender's lock (lockSender): `held` by this transaction already (lockSendersAndRead, a
+   * group's at once); `take` it when a new request needs it; `try` it without waiting (a group
+   * holding other senders' locks must not wait out of order: that could deadlock with another
+   * group), failing with SenderLockBusyError so the group is redone message by message. Unset: take.
+   */
+  senderLock?: 'held' | 'take' | 'try';
+}
+
+/** A group could not take a sender's lock without waiting; nothing of it is kept, each message is handled alone. */
+export class SenderLockBusyError extends Error {
+  readonly code = 'sender_lock_busy';
+  constructor(address: string) {
+    super(`the lock of sender ${address} is held by another intake`);
+  }
 }
 
 const MERGE_HOPS = 5;
@@ -88,8 +101,10 @@ export async function gatherFacts(
     understanding: Understanding; source: IntakeSource; now: Date; settings: CasemailSettings; replyTokenSecret: string | null;
     /** The inbound row's id when already reserved (reserveMessageIds, a group's at once); else reserved here. */
     messageRowId?: number;
-    /** The senders already read, their locks held (lockSendersAndRead, a group's at once); else read here. */
+    /** The senders already read (lockSendersAndRead, a group's at once); else read here. */
     senders?: ReadonlyMap<string, Sender>;
+    /** In a group: the senders whose locks this transaction holds (lockSendersAndRead); others are only tried. */
+    lockedSenders?: ReadonlySet<string>;
   },
 ): Promise<IntakeFacts> {
   const { understanding: u, source, now, settings } = input;
@@ -106,7 +121,8 @@ export async function gatherFacts(
   const referenced = await findReferencedCase(trx, u, recipients, ourMail, settings, secret);
   return {
     now, settings, messageRowId, source, understanding: u, fromAddress, sender, recipients, ourMail, referenced,
-    ownAddresses: ownAddresses(settings), senderLocked: known !== undefined,
+    ownAddresses: ownAddresses(settings),
+    senderLock: input.lockedSenders ? (fromAddress && input.lockedSenders.has(fromAddress) ? 'held' : 'try') : 'take',
     replyAddress: (n) => (secret ? replyAddressFor(settings.addresses.support, secret, n) : settings.addresses.support),
   };
 }
@@ -118,33 +134,49 @@ async function findOurMailFor(trx: Trx, u: Understanding, recipients: readonly s
   return findOurMail(trx, { outboxId, messageIds });
 }
 
-/** Headers first, then the reply token, then the subject tag (spec section 3.5); merged cases lead on to their target. */
+/**
+ * Headers first, then the reply token, then the subject tag (spec section 3.5); merged cases lead
+ * on to their target. ONE statement finds the case, follows its merges and reads its facts (a
+ * reply is the common message: three round trips were the largest part of its cost), and none when
+ * the message names no case at all.
+ */
 async function findReferencedCase(
   trx: Trx, u: Understanding, recipients: readonly string[], ourMail: readonly OurMail[], settings: CasemailSettings, secret: string | null,
 ): Promise<ReferencedCaseFacts | null> {
   const parsed = u.parsed;
   const headerIds = [...(parsed.inReplyTo ? [parsed.inReplyTo] : []), ...parsed.references];
   if (u.classify.automated) headerIds.push(...originalMessageIds(parsed));
-  let caseId = ourMail.find((m) => m.caseId !== null)?.caseId ?? null;
-  caseId ??= await caseIdForMessageIds(trx, headerIds);
-  let via: ReferencedCaseFacts['via'] = 'headers';
-  if (caseId === null) {
-    const byToken = secret ? caseNumberFromReplyToken(recipients, settings.addresses.support, secret) : null;
-    // Threading trusts the subject tag only; a number in the body is for escalations.
-    const bySubject = u.caseRef?.source === 'subject' ? u.caseRef.number : null;
-    const number = byToken ?? bySubject;
-    if (number !== null) {
-      const c = await trx.selectFrom('cases').select('id').where('number', '=', number).executeTakeFirst();
-      if (c) {
-        caseId = c.id;
-        via = byToken !== null ? 'token' : 'subject';
-      }
-    }
-  }
-  if (caseId === null) return null;
-  const target = await followMerges(trx, caseId);
-  const c = await loadCase(trx, target);
-  return c ? { ...c, via, mergedFrom: target === caseId ? null : caseId } : null;
+  const ours = ourMail.find((m) => m.caseId !== null)?.caseId ?? null;
+  const ids = [...new Set(headerIds.filter(Boolean))].slice(0, 200);
+  const byToken = secret ? caseNumberFromReplyToken(recipients, settings.addresses.support, secret) : null;
+  // Threading trusts the subject tag only; a number in the body is for escalations.
+  const bySubject = u.caseRef?.source === 'subject' ? u.caseRef.number : null;
+  const number = byToken ?? bySubject;
+  if (ours === null && ids.length === 0 && number === null) return null;
+  const numberVia: ReferencedCaseFacts['via'] = byToken !== null ? 'token' : 'subject';
+  // The first that names a case wins: our mail a report is about, the newest stored message or
+  // outbox row with one of the header Message-IDs, then the case number.
+  const r = await sql<CaseFactsRow & { start_id: string; via: ReferencedCaseFacts['via'] }>`
+    with recursive start as (
+      select s.id, s.via from (
+        select ${ours}::bigint as id, 'headers' as via, 1 as rank where ${ours}::bigint is not null
+        union all (select m.case_id, 'headers', 2 from messages m where m.message_id_header = any(${ids}::text[]) and m.case_id is not null order by m.id desc limit 1)
+        union all (select o.case_id, 'headers', 3 from outbox o where o.message_id_header = any(${ids}::text[]) and o.case_id is not null order by o.id desc limit 1)
+        union all select k.id, ${numberVia}::text, 4 from cases k where k.number = ${number}::bigint
+      ) s order by s.rank limit 1),
+    chain (id, hop) as (
+      select id, 0 from start
+      union all
+      select x.linked_case_id, chain.hop + 1 from chain
+        cross join lateral (select l.linked_case_id from case_links l where l.case_id = chain.id and l.kind = 'merged_into' limit 1) x
+       where chain.hop < ${MERGE_HOPS}::int),
+    target as (select id from chain order by hop desc limit 1)
+    select start.id as start_id, start.via, ${CASE_FACTS_SELECT}
+      from start, target, ${CASE_FACTS_FROM} where c.id = target.id`.execute(trx);
+  const row = r.rows[0];
+  if (!row) return null;
+  const c = caseFactsOf(row);
+  return { ...c, via: row.via, mergedFrom: c.id === Number(row.start_id) ? null : Number(row.start_id) };
 }
 
 /** The columns loadCase reads, as a row. */
@@ -218,7 +250,8 @@ export interface NewRequestFacts {
 
 export async function gatherNewRequestFacts(trx: Trx, facts: IntakeFacts, organisationId: number, senderAddress: string): Promise<NewRequestFacts> {
   const { settings, now } = facts;
-  if (!facts.senderLocked) await lockSender(trx, senderAddress);
+  if ((facts.senderLock ?? 'take') === 'take') await lockSender(trx, senderAddress);
+  else if (facts.senderLock === 'try' && !(await tryLockSender(trx, senderAddress))) throw new SenderLockBusyError(senderAddress);
   // One read after the lock: the sender's counts and whose turn it is.
   const activityColumns = senderActivityColumns(trx, senderAddress, now, {
     newCases: settings.limits.maxNewCasesPerSenderPerHour, acknowledgements: settings.limits.maxAcknowledgementsPerSenderPerHour,
@@ -277,19 +310,38 @@ export async function unassignedRecipients(trx: DbOrTrx, settings: CasemailSetti
 }
 
 /**
- * A group's senders in one statement: every sender's lock (lockSender) taken in sorted order, so
- * two groups never wait for each other crosswise, and who each one is (findSender). The locks are
- * held to the end of the transaction; the counts they guard are read by later statements.
+ * A group's senders in one statement: who each one is (findSender), and the locks (lockSender) of
+ * those in `lock` taken in sorted order, so two groups never wait for each other crosswise. The
+ * locks are held to the end of the transaction; the counts they guard are read by later
+ * statements. Only senders whose message may open a case need one (mayOpenCase): a reply to a
+ * case takes no lock, so groups of replies from the same customers do not queue behind each other.
  */
-export async function lockSendersAndRead(trx: Trx, addresses: readonly string[], now: Date): Promise<Map<string, Sender>> {
+export async function lockSendersAndRead(
+  trx: Trx, addresses: readonly string[], lock: readonly string[], now: Date, messageIds = 0,
+): Promise<{ senders: Map<string, Sender>; locked: Set<string>; messageIds: number[] }> {
   const all = [...new Set(addresses.map((a) => a.toLowerCase()))].sort();
-  if (all.length === 0) return new Map();
-  const r = await sql<{ locked: number; senders: SenderRow[] }>`
+  const locked = new Set(lock.map((a) => a.toLowerCase()));
+  if (all.length === 0 && messageIds === 0) return { senders: new Map(), locked, messageIds: [] };
+  // The group's message row ids (reserveMessageIds) come with the same round trip.
+  const r = await sql<{ locked: number; senders: SenderRow[]; ids: string[] | null }>`
     select (select count(pg_advisory_xact_lock(hashtext('casemail-sender:' || s.address)))
-              from (select a.address from unnest(${all}::text[]) as a(address) order by a.address) s) as locked,
-           (select coalesce(json_agg(r), '[]'::json) from (${senderRowsQuery(all, now)}) r) as senders`.execute(trx);
+              from (select a.address from unnest(${[...locked].sort()}::text[]) as a(address) order by a.address) s) as locked,
+           (select coalesce(json_agg(r), '[]'::json) from (${senderRowsQuery(all, now)}) r) as senders,
+           (select array_agg(i.id order by i.id) from (select nextval(pg_get_serial_sequence('messages', 'id')) as id
+              from generate_series(1, ${messageIds}::int)) i) as ids`.execute(trx);
   const rows = r.rows[0]?.senders ?? [];
-  return new Map(all.map((a) => [a, senderFrom(a, rows)]));
+  return { senders: new Map(all.map((a) => [a, senderFrom(a, rows)])), locked, messageIds: (r.rows[0]?.ids ?? []).map(Number) };
+}
+
+/**
+ * Whether a message may become a new request, as far as the bytes tell: one that names no case (no
+ * In-Reply-To or References, no case tag in the subject) and is not automatic. One that does is
+ * most likely a reply; should its reference lead nowhere, its new request tries the lock then.
+ */
+export function mayOpenCase(u: Understanding): boolean {
+  const p = u.parsed;
+  if (u.classify.automated) return false;
+  return !(p.inReplyTo || p.references.length > 0 || u.caseRef?.source === 'subject');
 }
 
 /** Ids for `count` inbound message rows, from their sequence (cause keys and events name a message before its row is written). */

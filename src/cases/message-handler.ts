@@ -24,7 +24,7 @@ import { enqueueMail, type EnqueueContext } from '../notify/outbox-store.js';
 import type { OutgoingMail } from '../notify/mail-kinds.js';
 import { oversizeNotice } from '../notify/compose.js';
 import { findInboundDuplicate, insertMessageWithRaw } from './message-store.js';
-import { gatherFacts, lockSendersAndRead, reserveMessageIds } from './intake-facts.js';
+import { gatherFacts, lockSendersAndRead, mayOpenCase } from './intake-facts.js';
 import { decide } from './decide.js';
 import { queueMails, writePlanButMail } from './apply-plan.js';
 import type { Plan } from './plan.js';
@@ -160,7 +160,7 @@ export class MessageHandler implements IntakeHandler {
   /** One message's facts, decision and writes but its mail, which the caller queues before commit (queueMails). */
   private async decideAndWrite(
     trx: Trx, raw: Buffer, hash: string, u: Understanding, source: IntakeSource, now: Date, releasing: number | null,
-    known: { messageRowId?: number; senders?: ReadonlyMap<string, Sender> } = {},
+    known: { messageRowId?: number; senders?: ReadonlyMap<string, Sender>; lockedSenders?: ReadonlySet<string> } = {},
   ): Promise<Decided> {
     const { settings } = this.deps;
     const facts = await gatherFacts(trx, { understanding: u, source, now, settings, replyTokenSecret: this.deps.replyTokenSecret ?? null, ...known });
@@ -226,10 +226,12 @@ export class MessageHandler implements IntakeHandler {
     try {
       const decided = await this.deps.db.transaction().execute(async (trx) => {
         const out: Decided[] = [];
-        const ids = await reserveMessageIds(trx, together.length);
-        let senders: ReadonlyMap<string, Sender> | undefined = await lockSendersAndRead(trx, together.flatMap((m) => (m.u.parsed.from?.address ? [m.u.parsed.from.address] : [])), now);
+        const fromOf = (m: (typeof together)[number]) => (m.u.parsed.from?.address ? [m.u.parsed.from.address] : []);
+        const read = await lockSendersAndRead(trx, together.flatMap(fromOf), together.filter((m) => mayOpenCase(m.u)).flatMap(fromOf), now, together.length);
+        const ids = read.messageIds;
+        let senders: ReadonlyMap<string, Sender> | undefined = read.senders;
         for (const [k, m] of together.entries()) {
-          const d = await this.decideAndWrite(trx, m.raw, m.hash, m.u, m.source, now, null, { messageRowId: ids[k]!, ...(senders ? { senders } : {}) });
+          const d = await this.decideAndWrite(trx, m.raw, m.hash, m.u, m.source, now, null, { messageRowId: ids[k]!, lockedSenders: read.locked, ...(senders ? { senders } : {}) });
           // A message that changed contacts (an admin adding one, a bounce mark) leaves the later ones to read their sender anew.
           if (d.changesContacts) senders = undefined;
           out.push(d);

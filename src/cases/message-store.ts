@@ -67,15 +67,29 @@ export async function insertMessageWithRaw(trx: DbOrTrx, bytes: Buffer, row: Omi
 }
 
 export async function storeAttachments(trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[]): Promise<void> {
-  for (const [position, a] of attachments.entries()) {
-    const hash = sha256(a.content);
-    await trx.insertInto('attachments').values({ sha256: hash, size: a.content.length, bytes: a.content })
-      .onConflict((oc) => oc.column('sha256').doNothing()).execute();
-    await trx.insertInto('message_attachments').values({
-      message_id: messageRowId, position, attachment_sha256: hash, filename: a.filename, content_type: a.contentType,
+  if (attachments.length === 0) return;
+  const q = attachmentInserts(trx, messageRowId, attachments);
+  await q.bytes.execute();
+  await q.links.execute();
+}
+
+/**
+ * The two inserts that store a message's attachments: the bytes once per hash, and the message's
+ * list of them. To run in this order, or as parts of one statement (apply-plan.ts); each hash is
+ * hashed and sent once however often the message carries it.
+ */
+export function attachmentInserts(trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[]) {
+  const hashes = attachments.map((a) => sha256(a.content));
+  const once = new Map<string, Buffer>();
+  attachments.forEach((a, k) => { if (!once.has(hashes[k]!)) once.set(hashes[k]!, a.content); });
+  return {
+    bytes: trx.insertInto('attachments').values([...once].map(([hash, bytes]) => ({ sha256: hash, size: bytes.length, bytes })))
+      .onConflict((oc) => oc.column('sha256').doNothing()),
+    links: trx.insertInto('message_attachments').values(attachments.map((a, position) => ({
+      message_id: messageRowId, position, attachment_sha256: hashes[position]!, filename: a.filename, content_type: a.contentType,
       content_id: a.contentId, inline: a.inline, from_tnef: a.fromTnef,
-    }).execute();
-  }
+    }))),
+  };
 }
 
 /** The case that any of these Message-IDs (ours in the outbox, or stored inbound/outbound) belongs to; the newest wins. */

@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail } from '../support/mail-builder.js';
+import { lockSender } from '../../src/cases/case-store.js';
 
 let uid = 0;
 const imap = (): IntakeSource => ({ kind: 'imap', mailbox: 'support/INBOX', uidValidity: 7, uid: ++uid, envelopeRecipients: [] });
@@ -71,5 +72,46 @@ describe(`group commit on ${databaseKind()}`, () => {
     expect(results[0]?.status).toBe('processed');
     expect(results[1]).toBeNull();
     expect(await storedIds(['<g3-good@acme.example>'])).toHaveLength(1);
+  });
+
+  /** Runs `body` while another transaction holds the sender lock of `address` (as a concurrent intake's new request would). */
+  async function whileSenderLocked<T>(address: string, body: () => Promise<T>): Promise<T> {
+    let release!: () => void;
+    const released = new Promise<void>((r) => { release = r; });
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => { locked = r; });
+    const holder = tdb.db.transaction().execute(async (trx) => {
+      await lockSender(trx, address);
+      locked();
+      await released;
+    });
+    await isLocked;
+    try {
+      return await body();
+    } finally {
+      release();
+      await holder;
+    }
+  }
+
+  it('commits a reply without its sender\'s lock: another intake holding it does not hold up the group', async () => {
+    const request = await handler.handleAt(buildMail({ from: 'Carol <carol@acme.example>', messageId: '<g4-request@acme.example>', subject: 'Scanner' }), imap(), NOW);
+    expect(request.status).toBe('processed');
+    const reply = { raw: buildMail({ from: 'Carol <carol@acme.example>', messageId: '<g4-reply@acme.example>', subject: 'Re: Scanner', inReplyTo: '<g4-request@acme.example>' }), source: imap() };
+    const other = { raw: buildMail({ from: 'Bob <bob@acme.example>', messageId: '<g4-other@acme.example>', subject: 'Other' }), source: imap() };
+    const results = await whileSenderLocked('carol@acme.example', () => handler.handleGroup([reply, other]));
+    expect(results.map((r) => r?.status)).toEqual(['processed', 'processed']);
+    expect(results[0]!.caseNumbers).toEqual(request.caseNumbers);
+  });
+
+  it('keeps nothing of a group whose reply turns out a new request while its sender\'s lock is held elsewhere; alone it opens the case', async () => {
+    const orphan = { raw: buildMail({ from: 'Carol <carol@acme.example>', messageId: '<g5-orphan@acme.example>', subject: 'Re: Unknown', inReplyTo: '<g5-never-seen@acme.example>' }), source: imap() };
+    const results = await whileSenderLocked('carol@acme.example', () => handler.handleGroup([orphan, {
+      raw: buildMail({ from: 'Bob <bob@acme.example>', messageId: '<g5-other@acme.example>', subject: 'Other' }), source: imap() }]));
+    expect(results).toEqual([null, null]);
+    expect(await storedIds(['<g5-orphan@acme.example>', '<g5-other@acme.example>'])).toEqual([]);
+    const alone = await handler.handle(orphan.raw, orphan.source);
+    expect(alone.status).toBe('processed');
+    expect(alone.caseNumbers).toHaveLength(1);
   });
 });
