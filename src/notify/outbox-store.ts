@@ -374,28 +374,34 @@ export interface SentRecord {
 
 /** Marks the row sent and stores the outbound message (raw bytes once by hash) for the case history. */
 export async function markMailSent(db: Db, mail: ClaimedMail, record: SentRecord, now: Date): Promise<void> {
+  await markMailsSent(db, [{ mail, record, now }]);
+}
+
+/**
+ * markMailSent for several rows in one transaction of three statements (the rows, their raw
+ * bytes, their outbound messages), whatever their number: the dispatcher records the mails the
+ * relay accepted meanwhile together, so a commit is not paid per mail.
+ */
+export async function markMailsSent(db: Db, sent: readonly { mail: ClaimedMail; record: SentRecord; now: Date }[]): Promise<void> {
+  if (sent.length === 0) return;
+  const raws = new Map(sent.map(({ record }) => [record.sha256, record.raw]));
   await db.transaction().execute(async (trx) => {
-    await trx
-      .updateTable('outbox')
-      .set({
-        status: 'sent',
-        sent_at: now,
-        locked_until: null,
-        locked_by: null,
-        last_error: record.rejected.length > 0 ? `accepted except: ${record.rejected.join(', ')}` : null,
-      })
-      .where('id', '=', mail.id)
-      .execute();
+    await sql`
+      update outbox o
+         set status = 'sent', sent_at = v.sent_at, locked_until = null, locked_by = null, last_error = v.last_error
+        from unnest(${sent.map((s) => s.mail.id)}::bigint[], ${sent.map((s) => s.now)}::timestamptz[], ${sent.map((s) => sentNote(s.record))}::text[])
+             as v(id, sent_at, last_error)
+       where o.id = v.id`.execute(trx);
     await trx
       .insertInto('raw_messages')
-      .values({ sha256: record.sha256, size: record.raw.length, bytes: record.raw })
+      .values([...raws].map(([sha256, bytes]) => ({ sha256, size: bytes.length, bytes })))
       .onConflict((oc) => oc.column('sha256').doNothing())
       .execute();
     // A second dispatcher that raced past an expired lease may record the same mail: keep one.
     await trx
       .insertInto('messages')
-      .values({
-        direction: 'outbound',
+      .values(sent.map(({ mail, record, now }) => ({
+        direction: 'outbound' as const,
         case_id: mail.caseId,
         raw_sha256: record.sha256,
         content_hash: record.sha256,
@@ -406,14 +412,19 @@ export async function markMailSent(db: Db, mail: ClaimedMail, record: SentRecord
         subject: mail.subject,
         sent_at: now,
         received_at: now,
-        source: 'outbox',
+        source: 'outbox' as const,
         kind: mail.kind,
-        status: 'sent',
+        status: 'sent' as const,
         visible_text: record.text,
-      })
+      })))
       .onConflict((oc) => oc.doNothing())
       .execute();
   });
+}
+
+/** last_error of a sent row: the recipients the server refused while accepting the others, or null. */
+function sentNote(record: SentRecord): string | null {
+  return record.rejected.length > 0 ? `accepted except: ${record.rejected.join(', ')}` : null;
 }
 
 /** A temporary failure: the row waits until `nextAttemptAt`; the lease is released. */
