@@ -3,7 +3,10 @@
 // against the bench sink until the outbox is drained and every mail has arrived. Reports mails/s
 // and the statements the database client sent per mail (every pg query() call is counted).
 // I/O: a database on BENCH_DATABASE_URL's server, a local smtp-server, the clock.
-// Alone: `npm run build && node dist/bench/delivery-bench.js [N] [runs]` (add --cpu-prof to profile).
+// Alone: `npm run build && node dist/bench/delivery-bench.js [N] [runs]`; DELIVERY_PROFILE=file.cpuprofile
+// profiles the delivery phase only (not the filling), DELIVERY_BATCH / DELIVERY_CONCURRENCY override the knobs.
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { migrateToLatest, openDatabase } from '../src/db/database.js';
@@ -42,7 +45,9 @@ export async function runDeliveryOnce(n: number): Promise<DeliveryResult> {
   const bench = await createDatabase(server, 'delivery');
   const handle = await openDatabase({ databaseUrl: bench.url });
   const sink = await startSink();
-  const transport = createSmtpTransport({ url: `smtp://127.0.0.1:${sink.port}` });
+  const transport = createSmtpTransport({
+    url: `smtp://127.0.0.1:${sink.port}`, ...(process.env.DELIVERY_MAX_MESSAGES ? { maxMessages: Number(process.env.DELIVERY_MAX_MESSAGES) } : {}),
+  });
   try {
     const db = handle.db;
     await migrateToLatest(db);
@@ -67,6 +72,12 @@ export async function runDeliveryOnce(n: number): Promise<DeliveryResult> {
       ...(process.env.DELIVERY_BATCH ? { batchSize: Number(process.env.DELIVERY_BATCH) } : {}),
       ...(process.env.DELIVERY_CONCURRENCY ? { concurrency: Number(process.env.DELIVERY_CONCURRENCY) } : {}),
     });
+    const profile = process.env.DELIVERY_PROFILE ? new Session() : null;
+    if (profile) {
+      profile.connect();
+      await profile.post('Profiler.enable');
+      await profile.post('Profiler.start');
+    }
     queries = 0;
     counting = true;
     const started = performance.now();
@@ -74,6 +85,11 @@ export async function runDeliveryOnce(n: number): Promise<DeliveryResult> {
     await sink.waitFor(n, 120_000);
     const seconds = (performance.now() - started) / 1000;
     counting = false;
+    if (profile) {
+      const { profile: taken } = await profile.post('Profiler.stop');
+      writeFileSync(process.env.DELIVERY_PROFILE!, JSON.stringify(taken));
+      profile.disconnect();
+    }
     const summary = await outboxSummary(db);
     if (r.sent !== n || summary.sent !== n) throw new Error(`delivery bench: sent ${r.sent} (outbox says ${summary.sent}) of ${n}`);
     return { mails: n, seconds, rate: n / seconds, statementsPerMail: queries / n };

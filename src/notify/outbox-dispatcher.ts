@@ -55,9 +55,12 @@ export interface OutboxDispatcherOptions {
   maxRetryDelaySeconds?: number;
   /** How long a claim lasts; must exceed the longest possible send (default 10 minutes). */
   leaseSeconds?: number;
-  /** Rows claimed per statement (default 20). */
+  /** Rows claimed per statement (default 50). */
   batchSize?: number;
-  /** Sends in flight at once (default 4; the SMTP pool opens up to 3 connections). */
+  /**
+   * Mails in flight at once (default 16): built, handed to the transport (the SMTP pool sends on up to
+   * 3 connections and queues the rest), and recorded; more in flight means larger "sent" commits.
+   */
   concurrency?: number;
   /** The start() loop's poll when nobody calls wake() (default 5 s). */
   pollIntervalMs?: number;
@@ -136,8 +139,8 @@ export class OutboxDispatcher {
     this.maxAttempts = opts.maxAttempts;
     this.backoff = { baseSeconds: opts.retryBaseSeconds, maxSeconds: opts.maxRetryDelaySeconds ?? 3600, jitter: 0.1 };
     this.leaseMs = (opts.leaseSeconds ?? 600) * 1000;
-    this.batchSize = opts.batchSize ?? 20;
-    this.concurrency = Math.max(1, opts.concurrency ?? 4);
+    this.batchSize = opts.batchSize ?? 50;
+    this.concurrency = Math.max(1, opts.concurrency ?? 16);
     this.pollIntervalMs = opts.pollIntervalMs ?? 5000;
     this.random = opts.random ?? Math.random;
     this.clock = opts.clock ?? (() => new Date());
