@@ -404,9 +404,23 @@ describe(`outbox dispatcher on ${databaseKind()}`, () => {
     expect(await dispatcher({ concurrency: 12 }).runOnce(at(3))).toEqual({ sent: 12, retried: 0, failed: 0 });
     const rows = await Promise.all(ids.map(row));
     expect(rows.map((r) => [r.status, r.locked_by, r.sent_at?.toISOString()])).toEqual(ids.map(() => ['sent', null, at(3).toISOString()]));
-    const outbound = await tdb.db.selectFrom('messages').select(['message_id_header', 'raw_sha256']).where('direction', '=', 'outbound').execute();
+    const outbound = await tdb.db.selectFrom('messages').innerJoin('raw_messages', 'raw_messages.sha256', 'messages.raw_sha256')
+      .select(['message_id_header', 'raw_sha256', 'case_id', 'in_reply_to', 'references', 'from_address', 'subject', 'sent_at', 'kind', 'status', 'source', 'visible_text', 'bytes'])
+      .where('direction', '=', 'outbound').execute();
     expect(outbound.map((m) => m.message_id_header).sort()).toEqual([...ids].sort());
     expect(new Set(outbound.map((m) => m.raw_sha256)).size).toBe(12);
+    await sink.waitFor(12);
+    for (const m of outbound) {
+      const mail = mails[ids.indexOf(m.message_id_header!)]!;
+      expect(m).toMatchObject({
+        case_id: caseId, in_reply_to: mail.inReplyTo, references: mail.references, from_address: SUPPORT, subject: mail.subject,
+        sent_at: at(3), kind: 'acknowledgement', status: 'sent', source: 'outbox',
+      });
+      expect(m.visible_text).toContain(`Case #${caseNumber}`);
+      // The stored bytes are the bytes the relay got.
+      const got = sink.messages.find((x) => x.raw.toString('latin1').includes(m.message_id_header!));
+      expect(Buffer.from(m.bytes).equals(got!.raw)).toBe(true);
+    }
   });
 
   it('a row the database refuses to record does not keep the others of its commit from being recorded', async () => {
