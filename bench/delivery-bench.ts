@@ -30,17 +30,24 @@ export interface DeliveryResult {
 
 let queries = 0;
 let counting = false;
-const originalQuery = pg.Client.prototype.query;
-// Counting only: every statement (and BEGIN/COMMIT) the pool's clients send while counting is on.
-pg.Client.prototype.query = function countedQuery(this: pg.Client, ...args: unknown[]) {
-  if (counting) queries += 1;
-  return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
-} as typeof pg.Client.prototype.query;
+
+/** Counts every statement (and BEGIN/COMMIT) the pool's clients send while `counting` is on; returns the undo. */
+function countQueries(): () => void {
+  const original = pg.Client.prototype.query;
+  pg.Client.prototype.query = function countedQuery(this: pg.Client, ...args: unknown[]) {
+    if (counting) queries += 1;
+    return (original as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof pg.Client.prototype.query;
+  return () => {
+    pg.Client.prototype.query = original;
+  };
+}
 
 const SUPPORT = 'support@casemail.test';
 
 /** One run on a fresh database: enqueue `n` acknowledgements, deliver them all, time it. */
 export async function runDeliveryOnce(n: number): Promise<DeliveryResult> {
+  const uncount = countQueries();
   const server = await startServer('postgres');
   const bench = await createDatabase(server, 'delivery');
   const handle = await openDatabase({ databaseUrl: bench.url });
@@ -100,6 +107,7 @@ export async function runDeliveryOnce(n: number): Promise<DeliveryResult> {
     await handle.close();
     await bench.drop();
     await server.stop();
+    uncount();
   }
 }
 
