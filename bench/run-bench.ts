@@ -3,6 +3,7 @@
 //   limits  parse-only rates, bare PostgreSQL transactions, Dovecot bulk fetch, SMTP sink acceptance
 //   intake  Dovecot → IMAP intake → database for three mixes, on PostgreSQL and the embedded server
 //   service the real service as children: SMTP intake, delivery, latency, memory, 1–3 instances
+//   delivery  the outbox dispatcher alone: acknowledgements per second to the sink, statements per mail
 //   scale   threading lookup, case list and stats at 1,000,000 messages / 100,000 cases
 //   sweep   the timer sweep at 1,000,000 cases
 //   understand, hostile  the understanding step's own figures (detail lines, no rows)
@@ -16,6 +17,7 @@ import { runSweepBench } from './sweep-bench.js';
 import { runIntake } from './intake-bench.js';
 import { dovecotFetchRate, parseRates, postgresTransactionRate, sinkAcceptanceRate } from './limits-bench.js';
 import { runServiceBench } from './service-bench.js';
+import { runDeliveryOnce } from './delivery-bench.js';
 import { runScaleBench } from './scale-bench.js';
 import { startServer, type DatabaseKind } from './bench-db.js';
 import { cleanupAll } from './cleanup.js';
@@ -93,6 +95,13 @@ try {
   }
 
   if (wanted('service')) await part('service', () => runServiceBench(add, log, count), { group: 'service', name: 'service (child processes)', unit: '' });
+  if (wanted('delivery')) {
+    const name = 'outbox dispatcher alone: acknowledgements reaching the SMTP sink';
+    await part('delivery', async () => {
+      const r = await runDeliveryOnce(count(2000));
+      add({ group: 'delivery', name, value: r.rate, unit: 'mail/s', note: `${r.mails} in ${r.seconds.toFixed(1)} s, ${r.statementsPerMail.toFixed(2)} statements/mail` });
+    }, { group: 'delivery', name, unit: 'mail/s' });
+  }
   if (wanted('scale')) await part('scale', () => runScaleBench(add, log, scale), { group: 'scale', name: 'threading / list / stats at size', unit: '' });
   if (wanted('sweep')) await part('sweep', () => runSweepBench(log, add), { group: 'scale', name: 'sweep at 1,000,000 cases', unit: '' });
   if (wanted('understand')) await part('understand', () => runUnderstandingBench(log));

@@ -2,6 +2,8 @@
 // each message with nodemailer's MailComposer (a relay gets its engineer's name on From and the
 // attachments of the message it relays, read for that one mail), sends it through a MailTransport outside any
 // transaction, then records the result (sent + outbound message, retry with backoff, or failed).
+// Speed: the bouncing addresses are read once per claimed batch, and mails the relay accepted while
+// an earlier "sent" commit was in flight are recorded together in the next one (group commit).
 // Every mail passes build(): our own addresses (and, on automatic mail, addresses marked bouncing)
 // are dropped from To/Cc there, headers are bounded,
 // and a composed message with a header line over 998 characters is refused.
@@ -15,7 +17,8 @@ import { isProcessAlive } from '../db/process-alive.js';
 import type { Logger } from '../log/logger.js';
 import { sanitizeRelayHtml } from './relay-html.js';
 import {
-  bouncingAddresses, claimDueMail, loadMailAttachments, markMailFailed, markMailSent, releaseAbandonedLeases, releaseMail, scheduleMailRetry, stripHeaderBreaks, type ClaimedMail,
+  bouncingAddresses, claimDueMail, loadMailAttachments, markMailFailed, markMailsSent, releaseAbandonedLeases, releaseMail, scheduleMailRetry, stripHeaderBreaks,
+  type ClaimedMail, type SentRecord,
 } from './outbox-store.js';
 import {
   boundMailData, boundName, boundReferences, boundSubject, longestHeaderLine, MAX_LINE_CHARS, messageIds, sendableRecipients,
@@ -52,9 +55,12 @@ export interface OutboxDispatcherOptions {
   maxRetryDelaySeconds?: number;
   /** How long a claim lasts; must exceed the longest possible send (default 10 minutes). */
   leaseSeconds?: number;
-  /** Rows claimed per statement (default 20). */
+  /** Rows claimed per statement (default 50). */
   batchSize?: number;
-  /** Sends in flight at once (default 4; the SMTP pool opens up to 3 connections). */
+  /**
+   * Mails in flight at once (default 16): built, handed to the transport (the SMTP pool sends on up to
+   * 3 connections and queues the rest), and recorded; more in flight means larger "sent" commits.
+   */
   concurrency?: number;
   /** The start() loop's poll when nobody calls wake() (default 5 s). */
   pollIntervalMs?: number;
@@ -114,6 +120,9 @@ export class OutboxDispatcher {
   readonly owner: string;
 
   private loop: Promise<void> | null = null;
+  /** Accepted mails waiting for the next "sent" commit, and that commit while it runs. */
+  private sentQueue: { entry: SentEntry; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private sentFlush: Promise<void> | null = null;
   private stopping = false;
   private wakeRequested = false;
   private wakeIdle: (() => void) | null = null;
@@ -130,8 +139,8 @@ export class OutboxDispatcher {
     this.maxAttempts = opts.maxAttempts;
     this.backoff = { baseSeconds: opts.retryBaseSeconds, maxSeconds: opts.maxRetryDelaySeconds ?? 3600, jitter: 0.1 };
     this.leaseMs = (opts.leaseSeconds ?? 600) * 1000;
-    this.batchSize = opts.batchSize ?? 20;
-    this.concurrency = Math.max(1, opts.concurrency ?? 4);
+    this.batchSize = opts.batchSize ?? 50;
+    this.concurrency = Math.max(1, opts.concurrency ?? 16);
     this.pollIntervalMs = opts.pollIntervalMs ?? 5000;
     this.random = opts.random ?? Math.random;
     this.clock = opts.clock ?? (() => new Date());
@@ -150,11 +159,12 @@ export class OutboxDispatcher {
     while (!this.stopping) {
       const rows = await claimDueMail(this.db, { now, leaseMs: this.leaseMs, owner: this.owner, limit: this.batchSize });
       if (rows.length === 0) break;
+      const bouncing = this.bouncingOf(rows);
       let next = 0;
       const worker = async (): Promise<void> => {
         while (next < rows.length) {
           const row = rows[next++] as ClaimedMail;
-          const outcome = await this.deliver(row, now);
+          const outcome = await this.deliver(row, now, bouncing);
           this.onOutcome?.(outcome, { id: row.id, kind: row.kind });
           if (outcome !== 'released') result[outcome] += 1;
         }
@@ -232,11 +242,11 @@ export class OutboxDispatcher {
   }
 
   /** One row, start to finish. Never throws: every outcome is recorded on the row (or left to the lease). */
-  private async deliver(row: ClaimedMail, now: Date): Promise<Outcome> {
+  private async deliver(row: ClaimedMail, now: Date, bouncing: Promise<Map<string, string>>): Promise<Outcome> {
     const log = this.log.child({ outboxId: row.id, caseId: row.caseId, kind: row.kind, attempt: row.attempts });
     let built: BuiltMail;
     try {
-      built = await this.build(row, now);
+      built = await this.build(row, now, bouncing);
     } catch (err) {
       if (err instanceof NoRecipientError) {
         log.warn({ reason: err.message }, 'mail has no recipient we may write to; not sent');
@@ -283,8 +293,48 @@ export class OutboxDispatcher {
     // and the row goes out again with the same Message-ID: the one double delivery spec §6 allows.
     const sha256 = createHash('sha256').update(built.raw).digest('hex');
     log.debug({ response }, 'mail sent');
-    return this.record(log, 'sent', () =>
-      markMailSent(this.db, row, { raw: built.raw, sha256, fromAddress: this.supportAddress, text: built.text, rejected }, now));
+    const entry: SentEntry = { mail: row, record: { raw: built.raw, sha256, fromAddress: this.supportAddress, text: built.text, rejected }, now };
+    return this.record(log, 'sent', () => this.recordSent(entry));
+  }
+
+  /**
+   * The contacts marked bouncing among the recipients of a batch's automatic mail, in one query.
+   * A failure (database away) reaches each row that needs the answer, as its build's error.
+   */
+  private bouncingOf(rows: readonly ClaimedMail[]): Promise<Map<string, string>> {
+    const addresses = rows.filter((r) => r.autoSubmitted).flatMap((r) => [...r.to, ...r.cc]);
+    const lookup = addresses.length === 0 ? Promise.resolve(new Map<string, string>()) : bouncingAddresses(this.db, addresses);
+    lookup.catch(() => {}); // awaited by every automatic row's build; this only keeps an early failure from being "unhandled"
+    return lookup;
+  }
+
+  /** Resolves once `entry` is committed as sent, together with whatever else was accepted meanwhile. */
+  private recordSent(entry: SentEntry): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.sentQueue.push({ entry, resolve, reject });
+      this.sentFlush ??= this.flushSent();
+    });
+  }
+
+  private async flushSent(): Promise<void> {
+    try {
+      while (this.sentQueue.length > 0) {
+        const group = this.sentQueue.splice(0, MAX_SENT_GROUP);
+        try {
+          await markMailsSent(this.db, group.map((g) => g.entry));
+          for (const g of group) g.resolve();
+        } catch (err) {
+          if (group.length === 1 || isTemporaryDatabaseError(err)) {
+            for (const g of group) g.reject(err);
+            continue;
+          }
+          // One row the database refuses must not leave the others to their leases: each alone.
+          for (const g of group) await markMailsSent(this.db, [g.entry]).then(g.resolve, g.reject);
+        }
+      }
+    } finally {
+      this.sentFlush = null;
+    }
   }
 
   /**
@@ -309,10 +359,10 @@ export class OutboxDispatcher {
     }
   }
 
-  private async build(row: ClaimedMail, now: Date): Promise<BuiltMail> {
+  private async build(row: ClaimedMail, now: Date, batchBouncing: Promise<Map<string, string>>): Promise<BuiltMail> {
     // Automatic mail queued before a permanent bounce marked an address must not go there now;
     // a human relay still goes (the engineer chose to write).
-    const bouncing = row.autoSubmitted ? await bouncingAddresses(this.db, [...row.to, ...row.cc]) : new Map<string, string>();
+    const bouncing = row.autoSubmitted ? ownBouncing(await batchBouncing, [...row.to, ...row.cc]) : new Map<string, string>();
     const reachable = (list: readonly string[]) => list.filter((a) => !bouncing.has(a.trim().toLowerCase()));
     const { to, cc, dropped } = sendableRecipients(reachable(row.to), reachable(row.cc), this.ownAddresses);
     dropped.unshift(...[...bouncing].map(([address, reason]) => ({ address, reason: `bouncing since a permanent bounce (${reason})` })));
@@ -379,6 +429,23 @@ export class OutboxDispatcher {
     if (longest > MAX_LINE_CHARS) throw new Error(`a header line has ${longest} characters (RFC 5322 allows ${MAX_LINE_CHARS})`);
     return { raw, text, envelopeTo: [...to, ...cc] };
   }
+}
+
+/** A mail recorded as sent: the row, what went out, and when. */
+type SentEntry = { mail: ClaimedMail; record: SentRecord; now: Date };
+
+/** Rows in one "sent" commit at most: bounds the statement's parameters and the raw bytes it carries. */
+const MAX_SENT_GROUP = 100;
+
+/** The entries of a batch's bouncing map that are this mail's recipients. */
+function ownBouncing(batch: ReadonlyMap<string, string>, addresses: readonly string[]): Map<string, string> {
+  const own = new Map<string, string>();
+  for (const a of addresses) {
+    const key = a.trim().toLowerCase();
+    const reason = batch.get(key);
+    if (reason !== undefined) own.set(key, reason);
+  }
+  return own;
 }
 
 /** The Content-IDs the HTML shows as images (`src="cid:…"`, RFC 2392: URL-encoded). */

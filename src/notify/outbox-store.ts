@@ -373,47 +373,47 @@ export interface SentRecord {
 }
 
 /** Marks the row sent and stores the outbound message (raw bytes once by hash) for the case history. */
-export async function markMailSent(db: Db, mail: ClaimedMail, record: SentRecord, now: Date): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await trx
-      .updateTable('outbox')
-      .set({
-        status: 'sent',
-        sent_at: now,
-        locked_until: null,
-        locked_by: null,
-        last_error: record.rejected.length > 0 ? `accepted except: ${record.rejected.join(', ')}` : null,
-      })
-      .where('id', '=', mail.id)
-      .execute();
-    await trx
-      .insertInto('raw_messages')
-      .values({ sha256: record.sha256, size: record.raw.length, bytes: record.raw })
-      .onConflict((oc) => oc.column('sha256').doNothing())
-      .execute();
-    // A second dispatcher that raced past an expired lease may record the same mail: keep one.
-    await trx
-      .insertInto('messages')
-      .values({
-        direction: 'outbound',
-        case_id: mail.caseId,
-        raw_sha256: record.sha256,
-        content_hash: record.sha256,
-        message_id_header: mail.messageIdHeader,
-        in_reply_to: mail.inReplyTo,
-        references: JSON.stringify(mail.references),
-        from_address: record.fromAddress,
-        subject: mail.subject,
-        sent_at: now,
-        received_at: now,
-        source: 'outbox',
-        kind: mail.kind,
-        status: 'sent',
-        visible_text: record.text,
-      })
-      .onConflict((oc) => oc.doNothing())
-      .execute();
-  });
+export async function markMailSent(db: DbOrTrx, mail: ClaimedMail, record: SentRecord, now: Date): Promise<void> {
+  await markMailsSent(db, [{ mail, record, now }]);
+}
+
+/**
+ * markMailSent for several rows in one statement (atomic as a transaction, one round trip)
+ * whatever their number: the rows, their raw bytes (once per hash), and their outbound messages.
+ * The dispatcher records the mails the relay accepted meanwhile together, so neither a commit nor
+ * a round trip is paid per mail.
+ */
+export async function markMailsSent(db: DbOrTrx, sent: readonly { mail: ClaimedMail; record: SentRecord; now: Date }[]): Promise<void> {
+  if (sent.length === 0) return;
+  const raws = [...new Map(sent.map(({ record }) => [record.sha256, record.raw]))];
+  const col = <T>(f: (s: { mail: ClaimedMail; record: SentRecord; now: Date }) => T): T[] => sent.map(f);
+  // The messages' foreign key to raw_messages is checked at the end of the statement, after both inserts.
+  // A second dispatcher that raced past an expired lease may record the same mail: keep one (on conflict).
+  await sql`
+    with marked as (
+      update outbox o
+         set status = 'sent', sent_at = v.sent_at, locked_until = null, locked_by = null, last_error = v.last_error
+        from unnest(${col((s) => s.mail.id)}::bigint[], ${col((s) => s.now)}::timestamptz[], ${col((s) => sentNote(s.record))}::text[])
+             as v(id, sent_at, last_error)
+       where o.id = v.id),
+    raw as (
+      insert into raw_messages (sha256, size, bytes)
+      select * from unnest(${raws.map(([sha]) => sha)}::text[], ${raws.map(([, bytes]) => bytes.length)}::int[], ${raws.map(([, bytes]) => bytes)}::bytea[])
+      on conflict (sha256) do nothing)
+    insert into messages (direction, case_id, raw_sha256, content_hash, message_id_header, in_reply_to, "references", from_address,
+                          subject, sent_at, received_at, source, kind, status, visible_text)
+    select 'outbound', m.case_id, m.sha256, m.sha256, m.message_id_header, m.in_reply_to, m.refs, m.from_address,
+           m.subject, m.at, m.at, 'outbox', m.kind, 'sent', m.visible_text
+      from unnest(${col((s) => s.mail.caseId)}::bigint[], ${col((s) => s.record.sha256)}::text[], ${col((s) => s.mail.messageIdHeader)}::text[],
+                  ${col((s) => s.mail.inReplyTo)}::text[], ${col((s) => JSON.stringify(s.mail.references))}::jsonb[], ${col((s) => s.record.fromAddress)}::text[],
+                  ${col((s) => s.mail.subject)}::text[], ${col((s) => s.now)}::timestamptz[], ${col((s) => s.mail.kind)}::text[], ${col((s) => s.record.text)}::text[])
+           as m(case_id, sha256, message_id_header, in_reply_to, refs, from_address, subject, at, kind, visible_text)
+    on conflict do nothing`.execute(db);
+}
+
+/** last_error of a sent row: the recipients the server refused while accepting the others, or null. */
+function sentNote(record: SentRecord): string | null {
+  return record.rejected.length > 0 ? `accepted except: ${record.rejected.join(', ')}` : null;
 }
 
 /** A temporary failure: the row waits until `nextAttemptAt`; the lease is released. */

@@ -37,6 +37,8 @@ export interface SmtpTransportOptions {
   /** smtp://user:pass@host:port or smtps://…; credentials URL-encoded. */
   url: string;
   maxConnections?: number;
+  /** Messages one pooled connection carries before it is replaced (default 1000; nodemailer's own is 100). */
+  maxMessages?: number;
   /** Bounds on one send, kept well under the dispatcher's lease so a slow send never overlaps a re-claim. */
   connectionTimeoutMs?: number;
   greetingTimeoutMs?: number;
@@ -53,6 +55,8 @@ export function createSmtpTransport(opts: SmtpTransportOptions): MailTransport {
     pool: true,
     url: opts.url,
     maxConnections: opts.maxConnections ?? 3,
+    // A new connection costs a TCP (or TLS) handshake and EHLO; relays commonly allow far more than 100 per session.
+    maxMessages: opts.maxMessages ?? 1000,
     connectionTimeout: opts.connectionTimeoutMs ?? 30_000,
     greetingTimeout: opts.greetingTimeoutMs ?? 30_000,
     socketTimeout: opts.socketTimeoutMs ?? 120_000,

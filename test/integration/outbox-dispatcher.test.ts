@@ -5,6 +5,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { hostname } from 'node:os';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
 import type { OutgoingMail } from '../../src/notify/mail-kinds.js';
@@ -395,6 +396,92 @@ describe(`outbox dispatcher on ${databaseKind()}`, () => {
     expect(rows.map((r) => r.attempts)).toEqual([1, 0, 0]);
     expect(rows.map((r) => r.locked_by)).toEqual([null, null, null]);
     expect(sink.messages).toHaveLength(1);
+  });
+
+  it('records mails accepted together in shared commits: every row sent at its instant with its own outbound message', async () => {
+    const mails = Array.from({ length: 12 }, () => ack());
+    const ids = (await Promise.all(mails.map((m) => enqueue(m)))).map((r) => r.messageIdHeader);
+    expect(await dispatcher({ concurrency: 12 }).runOnce(at(3))).toEqual({ sent: 12, retried: 0, failed: 0 });
+    const rows = await Promise.all(ids.map(row));
+    expect(rows.map((r) => [r.status, r.locked_by, r.sent_at?.toISOString()])).toEqual(ids.map(() => ['sent', null, at(3).toISOString()]));
+    const outbound = await tdb.db.selectFrom('messages').innerJoin('raw_messages', 'raw_messages.sha256', 'messages.raw_sha256')
+      .select(['message_id_header', 'raw_sha256', 'case_id', 'in_reply_to', 'references', 'from_address', 'subject', 'sent_at', 'kind', 'status', 'source', 'visible_text', 'bytes'])
+      .where('direction', '=', 'outbound').execute();
+    expect(outbound.map((m) => m.message_id_header).sort()).toEqual([...ids].sort());
+    expect(new Set(outbound.map((m) => m.raw_sha256)).size).toBe(12);
+    await sink.waitFor(12);
+    for (const m of outbound) {
+      const mail = mails[ids.indexOf(m.message_id_header!)]!;
+      expect(m).toMatchObject({
+        case_id: caseId, in_reply_to: mail.inReplyTo, references: mail.references, from_address: SUPPORT, subject: mail.subject,
+        sent_at: at(3), kind: 'acknowledgement', status: 'sent', source: 'outbox',
+      });
+      expect(m.visible_text).toContain(`Case #${caseNumber}`);
+      // The stored bytes are the bytes the relay got.
+      const got = sink.messages.find((x) => x.raw.toString('latin1').includes(m.message_id_header!));
+      expect(Buffer.from(m.bytes).equals(got!.raw)).toBe(true);
+    }
+  });
+
+  it('a row the database refuses to record does not keep the others of its commit from being recorded', async () => {
+    const bad = ack({ subject: 'refuse-to-record' });
+    const good = Array.from({ length: 6 }, () => ack());
+    const badId = (await enqueue(bad)).messageIdHeader;
+    const goodIds = (await Promise.all(good.map((m) => enqueue(m)))).map((r) => r.messageIdHeader);
+    // A real refusal from PostgreSQL (not a lost connection) for one outbound message row.
+    await sql`create function refuse_outbound() returns trigger language plpgsql as $$
+      begin if new.subject = 'refuse-to-record' then raise exception 'refused for the test'; end if; return new; end $$`.execute(tdb.db);
+    await sql`create trigger refuse_outbound before insert on messages for each row execute function refuse_outbound()`.execute(tdb.db);
+    // Every send is held until all seven reached the relay, then answered with the refused row last:
+    // the first answered is recorded alone, the six others (the refused one among them) together.
+    const badRowId = (await row(badId)).id;
+    const held: { id: number | undefined; release: () => void }[] = [];
+    const gated: MailTransport = {
+      name: 'gated smtp',
+      async send(envelope: OutgoingEnvelope): Promise<SendResult> {
+        const result = await smtp.send(envelope);
+        await new Promise<void>((release) => {
+          held.push({ id: envelope.label?.outboxId, release });
+          if (held.length < 7) return;
+          held.sort((a, b) => Number(a.id === badRowId) - Number(b.id === badRowId));
+          for (const h of held) h.release();
+        });
+        return result;
+      },
+      close: async () => {},
+    };
+    try {
+      await dispatcher({ concurrency: 7, transport: gated }).runOnce(at(4));
+    } finally {
+      await sql`drop trigger refuse_outbound on messages`.execute(tdb.db);
+      await sql`drop function refuse_outbound()`.execute(tdb.db);
+    }
+    expect((await Promise.all(goodIds.map(row))).map((r) => r.status)).toEqual(goodIds.map(() => 'sent'));
+    // Sent but not recorded: left to its lease (the double delivery spec §6 allows).
+    const left = await row(badId);
+    expect([left.status, left.locked_by]).toEqual(['pending', expect.any(String)]);
+    expect(sink.messages).toHaveLength(7);
+  });
+
+  it('reads bouncing addresses once per batch, and each mail drops only its own', async () => {
+    const org = await tdb.db.selectFrom('organisations').select('id').executeTakeFirstOrThrow();
+    for (const address of ['gone1@example.com', 'gone2@example.com']) {
+      await tdb.db.insertInto('contacts').values({ organisation_id: org.id, address, bouncing_since: T0, bounce_reason: `550 no ${address}` })
+        .onConflict((oc) => oc.doNothing()).execute();
+    }
+    const first = await enqueue(ack({ to: ['gone1@example.com'] }));
+    const second = await enqueue(ack({ to: ['gone2@example.com'] }));
+    const mixed = await enqueue(ack({ to: ['alive@example.com'], cc: ['gone1@example.com'] }));
+    expect(await dispatcher().runOnce(at(5))).toEqual({ sent: 1, retried: 0, failed: 2 });
+    const [r1, r2, r3] = await Promise.all([first, second, mixed].map((m) => row(m.messageIdHeader)));
+    expect(r1!.status).toBe('failed');
+    expect(r1!.last_error).toContain('gone1@example.com');
+    expect(r1!.last_error).not.toContain('gone2@example.com');
+    expect(r2!.last_error).toContain('gone2@example.com');
+    expect(r2!.last_error).not.toContain('gone1@example.com');
+    expect(r3!.status).toBe('sent');
+    const [received] = await sink.waitFor(1);
+    expect(received!.rcptTo).toEqual(['alive@example.com']);
   });
 
   it('writes .eml files with the file transport, atomically and named by time, case and row', async () => {
