@@ -26,13 +26,13 @@ export interface ImapIntakeOptions {
   cursors: MailboxCursorStore;
   /** Non-temporary failures of one message before it is quarantined. */
   maxAttempts: number;
-  /** Messages per FETCH (one UID set per FETCH). Default 50. */
+  /** Messages per FETCH (one UID set per FETCH). Default 100. */
   batchSize?: number;
   /** Transactions at once within a batch (a message or a group each). Default 8. */
   concurrency?: number;
   /**
    * Messages committed together in one transaction when the handler offers handleGroup (a message
-   * the group could not take is then handled alone). Default 10; 1: each message its own transaction.
+   * the group could not take is then handled alone). Default 20; 1: each message its own transaction.
    */
   groupSize?: number;
   /**
@@ -64,8 +64,8 @@ export interface ImapIntakeEvents {
 
 type MessageOutcome = { kind: 'processed' } | { kind: 'quarantined' } | { kind: 'temporary'; error: unknown };
 
-const DEFAULT_BATCH_SIZE = 50;
-const DEFAULT_GROUP_SIZE = 10;
+const DEFAULT_BATCH_SIZE = 100;
+const DEFAULT_GROUP_SIZE = 20;
 const DEFAULT_IDLE_DELAY_MS = 200;
 const DEFAULT_POLL_INTERVAL_MS = 30_000;
 const IDLE_SWEEP_FACTOR = 10;
