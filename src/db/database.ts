@@ -235,10 +235,14 @@ export function embeddedDirFor(dataDir: string): string {
   return path.join(dataDir, 'postgres');
 }
 
-/** Database errors that mean "try again later", not "this message is bad". */
+/**
+ * Database errors that mean "try again later", not "this message is bad". A server on a Unix
+ * socket (the embedded one, or a DATABASE_URL with `?host=/folder`) that is stopped or restarting
+ * has removed its socket file: pg's connect fails with ENOENT there, not ECONNREFUSED.
+ */
 export function isTemporaryDatabaseError(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | null;
   const code = e?.code ?? '';
   return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08006', '40001', '40P01'].includes(code)
-    || /Connection terminated|connect ECONNREFUSED|the database system is (starting|shutting) up|Client has encountered a connection error/i.test(e?.message ?? '');
+    || /Connection terminated|connect ECONNREFUSED|connect ENOENT .*\.s\.PGSQL\.\d+|the database system is (starting|shutting) up|Client has encountered a connection error/i.test(e?.message ?? '');
 }

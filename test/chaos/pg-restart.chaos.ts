@@ -29,6 +29,12 @@ const REQUESTS = chaosScale(200, 40);
 const RESTART_AT_SHARE = 0.3;
 const DEADLINE_MS = chaosScale(300_000, 90_000);
 const SENDERS = 4;
+/**
+ * How long the server stays stopped before it is started again (a restart that waits on
+ * something, as a package upgrade does): the outage itself, not a wait for something to happen.
+ * During it the socket file is gone, so new connections fail with ENOENT rather than a refusal.
+ */
+const DOWN_MS = chaosScale(3_000, 1_500);
 
 describe(`chaos: PostgreSQL restarted mid-run (${REQUESTS} requests over SMTP), one process throughout`, () => {
   let folder: string;
@@ -108,6 +114,7 @@ describe(`chaos: PostgreSQL restarted mid-run (${REQUESTS} requests over SMTP), 
     const old = lease!;
     lease = null;
     await old.release();
+    await new Promise((resolve) => setTimeout(resolve, DOWN_MS));
     lease = await acquireEmbeddedServer(pgDir, { disposable: true });
     const backAt = Date.now();
     const retriedWhileDown = counters.temporary;
@@ -120,13 +127,18 @@ describe(`chaos: PostgreSQL restarted mid-run (${REQUESTS} requests over SMTP), 
 
     handle = await openDatabase({ databaseUrl: url, poolSize: 2 });
     const c = await countFlow(handle.db, ids, sink.messages);
-    const warnings = (service.output().slice(mark).match(/"level":40[^\n]*database connection lost/g) ?? []).length;
+    const during = service.output().slice(mark);
+    const warnings = (during.match(/"level":40[^\n]*database connection lost/g) ?? []).length;
+    // The outage is the database's, not the messages': none of them is taken for a bad message.
+    const blamedOnMessage = (during.match(/quarantining the message|quarantining it/g) ?? []).length;
 
     figure(PART, 'PostgreSQL restarted: postmaster replaced', lease.pid !== oldPostmaster ? 'yes' : 'no', 'yes', lease.pid !== oldPostmaster);
+    figure(PART, 'PostgreSQL restarted: seconds held down', DOWN_MS / 1000);
     figure(PART, 'PostgreSQL restarted: seconds from stop to ready again', Number(((backAt - stoppedAt) / 1000).toFixed(1)));
     figure(PART, 'PostgreSQL restarted: requests acknowledged before the restart', acceptedBeforeRestart);
     figure(PART, 'PostgreSQL restarted: SMTP 4xx / lost connections retried by MTAs (until ready again)', `${counters.temporary} (${retriedWhileDown})`);
     figure(PART, 'PostgreSQL restarted: "database connection lost" warnings', warnings, '>= 1', warnings >= 1);
+    figure(PART, 'PostgreSQL restarted: messages taken for bad ones (quarantine attempts)', blamedOnMessage, '0', blamedOnMessage === 0);
     figure(PART, 'PostgreSQL restarted: dependency_errors{database} moved by', after - before, '> 0', after > before);
     figure(PART, 'PostgreSQL restarted: seconds from ready to all acknowledged', Number(((allAnsweredAt - backAt) / 1000).toFixed(1)));
     figure(PART, 'PostgreSQL restarted: requests', c.sent);
@@ -140,6 +152,7 @@ describe(`chaos: PostgreSQL restarted mid-run (${REQUESTS} requests over SMTP), 
     expect(lease.pid).not.toBe(oldPostmaster);
     expect(line[0]).toMatch(/database connection lost/);
     expect(after).toBeGreaterThan(before);
+    expect(blamedOnMessage).toBe(0);
     expect(c).toMatchObject({ lost: 0, duplicateCases: 0, acknowledgementsMissing: 0, duplicatesWithOtherId: 0 });
     expect(c.duplicateAcknowledgements).toBeLessThanOrEqual(1);
     expect(service.child.exitCode, service.output().slice(-4000)).toBeNull();
