@@ -113,6 +113,8 @@ try {
 const seconds = (performance.now() - started) / 1000;
 log('');
 log(formatTable(rows));
-const file = writeResults(path.join(repoRoot(), 'bench', 'results'), rows, { only: only.length ? only : 'all', scale, seconds: Math.round(seconds) });
-log(`\n${rows.length} figures in ${(seconds / 60).toFixed(1)} min; written to ${path.relative(process.cwd(), file)} and bench/results/latest.json`);
+// latest.json is the whole run's table (the committed one): a BENCH_ONLY or scaled run writes only its own file.
+const full = only.length === 0 && scale === 1;
+const file = writeResults(path.join(repoRoot(), 'bench', 'results'), rows, { only: only.length ? only : 'all', scale, seconds: Math.round(seconds) }, full);
+log(`\n${rows.length} figures in ${(seconds / 60).toFixed(1)} min; written to ${path.relative(process.cwd(), file)}${full ? ' and bench/results/latest.json' : ''}`);
 process.exit(0);

@@ -55,7 +55,8 @@ export function formatTable(rows: readonly Row[]): string {
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
 
-export function writeResults(dir: string, rows: readonly Row[], meta: Record<string, unknown>): string {
+/** Writes <time>.json; also latest.json when `latest` (a full run: a partial one must not replace the committed table). */
+export function writeResults(dir: string, rows: readonly Row[], meta: Record<string, unknown>, latest = true): string {
   mkdirSync(dir, { recursive: true });
   const at = new Date();
   const doc = {
@@ -67,6 +68,6 @@ export function writeResults(dir: string, rows: readonly Row[], meta: Record<str
   const text = JSON.stringify(doc, null, 2) + '\n';
   const file = path.join(dir, `${at.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, text);
-  writeFileSync(path.join(dir, 'latest.json'), text);
+  if (latest) writeFileSync(path.join(dir, 'latest.json'), text);
   return file;
 }
