@@ -28,6 +28,11 @@ function install(): void {
       void runAll().finally(() => process.exit(130));
     });
   }
+  // A crash (an error nobody handled) must not leave databases, servers or children behind either.
+  process.once('uncaughtException', (err) => {
+    process.stderr.write(`bench: crashed (${err.stack ?? err.message}); cleaning up ${pending.size} thing(s)\n`);
+    void runAll().finally(() => process.exit(1));
+  });
 }
 
 /** Registers `undo`; the returned function runs it once and unregisters it. */

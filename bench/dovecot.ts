@@ -36,6 +36,9 @@ export async function startDovecot(): Promise<BenchDovecot | null> {
 
 export async function imapClient(d: BenchDovecot): Promise<ImapFlow> {
   const client = new ImapFlow({ host: d.host, port: d.port, secure: false, auth: { user: d.user, pass: d.password }, logger: false });
+  // An idle client's socket times out during a long SMTP-only phase: the next command on it fails
+  // (and says why); the 'error' event itself must not crash the bench.
+  client.on('error', (err: Error) => process.stderr.write(`bench: IMAP client: ${err.message}\n`));
   await client.connect();
   return client;
 }
