@@ -13,6 +13,28 @@ export function canGroup(handler: IntakeHandler): handler is GroupingHandler {
   return typeof handler.handleGroup === 'function';
 }
 
+type GroupItem = { raw: Buffer; source: IntakeSource; arrival?: IntakeArrival };
+
+/**
+ * The handler's results for several messages in one transaction, null for each message the caller
+ * must then `handle` alone. One message is not grouped, nor are messages for a handler without
+ * handleGroup; a handleGroup that throws kept nothing (its contract), so every message gets null and
+ * `onFailed` hears why. The one place both the IMAP intake and GroupCommitHandler try a group.
+ */
+export async function tryGroup(handler: IntakeHandler, items: readonly GroupItem[], onFailed: (error: unknown) => void): Promise<(IntakeResult | null)[]> {
+  if (items.length < 2 || !handler.handleGroup) return items.map(() => null);
+  try {
+    return await handler.handleGroup(items);
+  } catch (error) {
+    try {
+      onFailed(error);
+    } catch {
+      // A failing observer must not leave the callers unanswered.
+    }
+    return items.map(() => null);
+  }
+}
+
 export interface GroupCommitOptions {
   /** Most messages in one transaction. Default 16. */
   maxGroup?: number;
@@ -88,20 +110,8 @@ export class GroupCommitHandler implements IntakeHandler {
 
   /** Never rejects: every outcome goes to the caller it belongs to. */
   private async commit(batch: readonly Waiting[]): Promise<void> {
-    let results: (IntakeResult | null)[] = batch.map(() => null);
-    if (batch.length > 1) {
-      try {
-        results = await this.inner.handleGroup(batch.map((w) => ({ raw: w.raw, source: w.source, ...(w.arrival ? { arrival: w.arrival } : {}) })));
-      } catch (error) {
-        // A handleGroup that throws kept nothing (its contract); each message goes alone below.
-        results = batch.map(() => null);
-        try {
-          this.onGroupFailed?.(error, batch.length);
-        } catch {
-          // A failing observer must not leave the callers unanswered.
-        }
-      }
-    }
+    const results = await tryGroup(this.inner, batch.map((w) => ({ raw: w.raw, source: w.source, ...(w.arrival ? { arrival: w.arrival } : {}) })),
+      (error) => this.onGroupFailed?.(error, batch.length));
     // Committed ones are answered at once; what the group did not take is then handled alone, in
     // arrival order (a duplicate inside the group meets the copy just stored and is a duplicate).
     const alone: Waiting[] = [];

@@ -8,7 +8,8 @@ import { EventEmitter } from 'node:events';
 import { ImapFlow } from 'imapflow';
 import type { Logger } from '../log/logger.js';
 import { isTemporaryIntakeError } from './intake-errors.js';
-import type { IntakeHandler, IntakeResult, IntakeSource, MailboxCursorStore } from './intake-types.js';
+import { tryGroup } from './group-commit.js';
+import type { IntakeHandler, IntakeSource, MailboxCursorStore } from './intake-types.js';
 
 export interface ImapIntakeOptions {
   /** Configured mailbox name (e.g. "support"); with the folder it names the cursor and IntakeSource.mailbox. */
@@ -398,14 +399,8 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
   /** A group in one transaction where the handler can; what it could not take, one by one. */
   private async handleGroup(items: readonly { raw: Buffer; source: IntakeSource; arrivedAt: Date | null }[]): Promise<{ uid: number; outcome: MessageOutcome }[]> {
     const uidOf = (source: IntakeSource) => source.uid ?? 0;
-    let together: (IntakeResult | null)[] = items.map(() => null);
-    if (items.length > 1 && this.options.handler.handleGroup) {
-      try {
-        together = await this.options.handler.handleGroup(items.map((x) => ({ raw: x.raw, source: x.source, ...(x.arrivedAt ? { arrival: { at: x.arrivedAt } } : {}) })));
-      } catch (error) {
-        this.log.warn({ err: error }, 'group handling failed; handling the messages one by one');
-      }
-    }
+    const together = await tryGroup(this.options.handler, items.map((x) => ({ raw: x.raw, source: x.source, ...(x.arrivedAt ? { arrival: { at: x.arrivedAt } } : {}) })),
+      (error) => this.log.warn({ err: error }, 'group handling failed; handling the messages one by one'));
     const out: { uid: number; outcome: MessageOutcome }[] = [];
     for (const [i, item] of items.entries()) {
       const result = together[i];
