@@ -32,7 +32,7 @@ export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: 
  * automatic-mail limit's per-address locks are taken once per group, just before the commit.
  */
 export async function writePlanButMail(trx: Trx, plan: Plan, inbound: InboundRow, now: Date): Promise<void> {
-  const row = { ...inbound.row, id: inbound.id, status: plan.message.status, case_id: plan.message.caseId, status_reason: plan.message.reason };
+  const row = inboundRow(plan, inbound);
   if (fitsOneStatement(plan)) {
     // The common plans (a new request, a reply, a held or ignored message): one statement writes it all.
     await writeInserts(trx, plan, inbound, row, now);
@@ -43,6 +43,10 @@ export async function writePlanButMail(trx: Trx, plan: Plan, inbound: InboundRow
     await storeAttachments(trx, inbound.id, inbound.attachments);
     await applyChangesButMail(trx, plan, inbound.id, now);
   }
+}
+
+function inboundRow(plan: Plan, inbound: InboundRow): MessageRow {
+  return { ...inbound.row, id: inbound.id, status: plan.message.status, case_id: plan.message.caseId, status_reason: plan.message.reason };
 }
 
 /**
@@ -63,6 +67,11 @@ function fitsOneStatement(plan: Plan): boolean {
  * parts does not matter; no two parts touch the same row.
  */
 async function writeInserts(trx: Trx, plan: Plan, inbound: InboundRow, row: MessageRow, now: Date): Promise<void> {
+  await sql`with ${sql.join(planParts(trx, plan, inbound, row, now, ''))} select 1`.execute(trx);
+}
+
+/** The parts (CTEs, named with `prefix`) of a plan's one statement. */
+function planParts(trx: Trx, plan: Plan, inbound: InboundRow, row: MessageRow, now: Date, prefix: string, opts: { turn: boolean } = { turn: true }) {
   const raw = inbound.raw;
   const hash = sha256(raw);
   const parts: { name: string; query: Compilable }[] = [
@@ -75,12 +84,68 @@ async function writeInserts(trx: Trx, plan: Plan, inbound: InboundRow, row: Mess
   }
   if (plan.openCases.length) parts.push({ name: 'c', query: casesInsert(trx, plan, now) });
   plan.caseUpdates.forEach((u, k) => parts.push({ name: `u${k}`, query: caseUpdate(trx, u, now) }));
-  if (plan.assignedEngineers.length) parts.push({ name: 'turn', query: turnUpdate(trx, plan, now) });
+  if (opts.turn && plan.assignedEngineers.length) parts.push({ name: 'turn', query: turnUpdate(trx, plan.assignedEngineers, now) });
   if (plan.participants.length) parts.push({ name: 'p', query: participantsInsert(trx, plan) });
   if (plan.links.length) parts.push({ name: 'l', query: linksInsert(trx, plan) });
   if (plan.events.length) parts.push({ name: 'e', query: eventsInsert(trx, plan, row.id ?? null, now) });
-  const ctes = sql.join(parts.map((p) => sql`${sql.raw(p.name)} as (${p.query})`));
-  await sql`with ${ctes} select 1`.execute(trx);
+  return parts.map((p) => sql`${sql.raw(prefix + p.name)} as (${p.query})`);
+}
+
+/**
+ * The plans of a group committed together (message-handler.ts handleGroup), written in ONE
+ * statement (flush) instead of one each: a group of new requests then costs one round trip for
+ * all its writes. A plan is taken only when one statement can write it (fitsOneStatement, no
+ * contact change) and it touches no row a plan already taken touches (one statement must not
+ * change a row twice, and does not see its own inserts); the engineers whose turn the plans took
+ * are moved on by one update. Statements that read what these write must come after flush; the
+ * caller flushes before them.
+ */
+export class PlanWrites {
+  private parts: ReturnType<typeof sql>[] = [];
+  private readonly rows = new Set<string>();
+  /** The engineers whose turn the plans took, moved on by one update at `now` (the group's one instant). */
+  private readonly turns = new Set<number>();
+  private now: Date | null = null;
+
+  get size(): number {
+    return this.parts.length;
+  }
+
+  /** Takes the plan's writes for the next flush; false when they must be written alone (flush first). */
+  add(trx: Trx, plan: Plan, inbound: InboundRow, now: Date): boolean {
+    if (!fitsOneStatement(plan) || plan.markBouncing || plan.clearBouncing || plan.addContacts?.length) return false;
+    if (this.now && this.now.getTime() !== now.getTime()) return false;
+    const rows = rowsTouched(plan, inbound);
+    if (rows.some((r) => this.rows.has(r))) return false;
+    for (const r of rows) this.rows.add(r);
+    for (const id of plan.assignedEngineers) this.turns.add(id);
+    this.now = now;
+    this.parts.push(...planParts(trx, plan, inbound, inboundRow(plan, inbound), now, `w${this.parts.length}_`, { turn: false }));
+    return true;
+  }
+
+  async flush(trx: Trx): Promise<void> {
+    if (this.parts.length === 0) return;
+    const parts = this.parts;
+    if (this.turns.size) parts.push(sql`turn as (${turnUpdate(trx, [...this.turns], this.now!)})`);
+    this.parts = [];
+    this.rows.clear();
+    this.turns.clear();
+    this.now = null;
+    await sql`with ${sql.join(parts)} select 1`.execute(trx);
+  }
+}
+
+/** The rows a plan's statement writes that another plan's might too (new rows of their own ids cannot collide). */
+function rowsTouched(plan: Plan, inbound: InboundRow): string[] {
+  return [
+    `raw:${sha256(inbound.raw)}`,
+    ...inbound.attachments.map((a) => `attachment:${sha256(a.content)}`),
+    ...plan.caseUpdates.map((u) => `case:${u.caseId}`),
+    ...plan.openCases.map((c) => `case:${c.id}`),
+    ...plan.participants.map((p) => `participant:${p.caseId}:${p.address.toLowerCase()}`),
+    ...plan.links.map((l) => `link:${l.caseId}:${l.linkedCaseId}:${l.kind}`),
+  ];
 }
 
 type MessageRow = Omit<Insertable<MessagesTable>, 'raw_sha256'>;
@@ -111,8 +176,8 @@ function casesInsert(trx: Trx, plan: CaseChanges, now: Date) {
   })));
 }
 
-function turnUpdate(trx: Trx, plan: CaseChanges, now: Date) {
-  return trx.updateTable('engineers').set({ last_assigned_at: now }).where('id', 'in', plan.assignedEngineers);
+function turnUpdate(trx: Trx, engineerIds: readonly number[], now: Date) {
+  return trx.updateTable('engineers').set({ last_assigned_at: now }).where('id', 'in', engineerIds);
 }
 
 function participantsInsert(trx: Trx, plan: CaseChanges) {
@@ -135,7 +200,7 @@ function eventsInsert(trx: Trx, plan: CaseChanges, inboundId: number | null, now
 /** Everything after the cases and the inbound row but the mail; `inboundId` is what events `aboutMessage` name. */
 async function applyChangesButMail(trx: Trx, plan: CaseChanges, inboundId: number | null, now: Date): Promise<void> {
   for (const u of plan.caseUpdates) await updateCase(trx, u, now);
-  if (plan.assignedEngineers.length) await turnUpdate(trx, plan, now).execute();
+  if (plan.assignedEngineers.length) await turnUpdate(trx, plan.assignedEngineers, now).execute();
   for (const m of plan.merges) {
     await trx.updateTable('messages').set({ case_id: m.intoCaseId }).where('case_id', '=', m.fromCaseId).execute();
     await sql`insert into case_participants (case_id, address, contact_id, role)

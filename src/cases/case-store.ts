@@ -1,7 +1,7 @@
 // What a sender caused in the last hour, from the audit trail (the per-sender caps); read while
 // the intake gathers facts. Plans are written by apply-plan.ts.
 // Plain functions taking `trx` first; callers own the transaction.
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { DbOrTrx } from '../db/database.js';
 
 /**
@@ -36,8 +36,9 @@ export async function tryLockSender(trx: DbOrTrx, address: string): Promise<bool
 }
 
 /** The select-list columns `cases` and `acks` of senderActivity, to read along with other facts after lockSender. */
-export function senderActivityColumns(trx: DbOrTrx, address: string, now: Date, upTo: { newCases: number; acknowledgements: number }) {
-  const actor = address.toLowerCase();
+export function senderActivityColumns(trx: DbOrTrx, address: string | RawBuilder<string>, now: Date, upTo: { newCases: number; acknowledgements: number }) {
+  // An expression (a column of the caller's query) counts for each of several senders at once.
+  const actor = typeof address === 'string' ? address.toLowerCase() : address;
   const from = new Date(now.getTime() - 60 * 60 * 1000);
   const recent = (acknowledged: boolean, limit: number) => {
     let q = trx.selectFrom('case_events').select('id')

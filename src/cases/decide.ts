@@ -60,10 +60,14 @@ function needsWatchers(facts: IntakeFacts, notifies: boolean): boolean {
 async function decideNewRequest(trx: Trx, route: Extract<Route, { kind: 'new-request' | 'reopen-as-new' }>, facts: IntakeFacts): Promise<Plan> {
   const sender = facts.sender;
   if (sender.kind !== 'contact') throw new Error('new request from a non-contact');
-  const more = await gatherNewRequestFacts(trx, facts, sender.organisationId, sender.address);
+  // In a group the facts were read for all its messages at once (prefetchNewRequests); alone, here.
+  const prefetched = facts.newRequests?.take(sender.address);
+  const more = prefetched ? { ...prefetched, cc: await ccContacts(trx, facts, sender.organisationId) } : await gatherNewRequestFacts(trx, facts, sender.organisationId, sender.address);
   const parts = newCaseParts(facts, more.activity, route.kind === 'reopen-as-new' ? route.previousCaseId : null);
   const reserved = [more.firstCase, ...await reserveCases(trx, parts.parts.length - 1)];
-  return newRequest(route, facts, more, parts, reserved);
+  const plan = newRequest(route, facts, more, parts, reserved);
+  facts.newRequests?.decided(sender.address, plan, facts.now);
+  return plan;
 }
 
 async function gatherEngineerFacts(trx: Trx, facts: IntakeFacts): Promise<EngineerFacts> {

@@ -17,6 +17,7 @@ import type { OurMail } from '../threading/bounce-trust.js';
 import type { Understanding } from '../threading/understanding.js';
 import { findOurMail } from './message-store.js';
 import { lockSender, senderActivityColumns, tryLockSender } from './case-store.js';
+import { GroupNewRequests } from './group-new-requests.js';
 
 export interface Participant {
   address: string;
@@ -83,6 +84,8 @@ export interface IntakeFacts {
    * group), failing with SenderLockBusyError so the group is redone message by message. Unset: take.
    */
   senderLock?: 'held' | 'take' | 'try';
+  /** In a group: new-request facts read for the whole group at once (prefetchNewRequests). */
+  newRequests?: GroupNewRequests;
 }
 
 /** A group could not take a sender's lock without waiting; nothing of it is kept, each message is handled alone. */
@@ -286,10 +289,7 @@ interface ActivityAndTurnRow {
  * without moving the turn on, so this intake never waits for another's commit.
  */
 function turnCtes(trx: Trx, team: string | null) {
-  let q = trx.selectFrom('engineers').select(['id', 'address', 'name', 'active'])
-    .where('active', '=', true).where('role', '=', 'engineer')
-    .orderBy(sql`last_assigned_at asc nulls first`).orderBy('id').limit(1);
-  if (team) q = q.where('team', '=', team);
+  const q = turnOrder(trx, team).limit(1);
   // NO KEY UPDATE: a case row naming this engineer (its foreign key check) does not wait for it.
   return sql`locked as (${q.forNoKeyUpdate().skipLocked()}),
     anyone as (${q}),
@@ -297,13 +297,61 @@ function turnCtes(trx: Trx, team: string | null) {
              union all select id, address, name, active, false from anyone where not exists (select 1 from locked))`;
 }
 
-/** The queue address, else every active engineer's. */
+/** The engineers who may take a case in turn: active, role engineer, of the team; least recently assigned first, then by id. */
+function turnOrder(trx: Trx, team: string | null) {
+  let q = trx.selectFrom('engineers').select(['id', 'address', 'name', 'active', 'last_assigned_at'])
+    .where('active', '=', true).where('role', '=', 'engineer')
+    .orderBy(sql`last_assigned_at asc nulls first`).orderBy('id');
+  if (team) q = q.where('team', '=', team);
+  return q;
+}
+
+/**
+ * The new-request facts of a group's senders (their locks already held: lockSendersAndRead) in ONE
+ * read, for `count` messages that may open a case: each sender's counts of the last hour, `count`
+ * reserved first cases, the turn (up to `count` engineers, locked as turnCtes locks one at a time)
+ * and who hears of unassigned cases. GroupNewRequests hands them out message by message.
+ */
+export async function prefetchNewRequests(trx: Trx, senders: readonly string[], count: number, now: Date, settings: CasemailSettings): Promise<GroupNewRequests> {
+  const roundRobin = settings.assignment.rule === 'round-robin';
+  const addresses = [...new Set(senders.map((a) => a.toLowerCase()))].sort();
+  const activity = senderActivityColumns(trx, sql<string>`s.address`, now, {
+    newCases: settings.limits.maxNewCasesPerSenderPerHour, acknowledgements: settings.limits.maxAcknowledgementsPerSenderPerHour,
+  });
+  const order = turnOrder(trx, settings.assignment.team);
+  const unassigned = settings.addresses.queue
+    ? sql`array[${settings.addresses.queue}::text]`
+    : sql`(select coalesce(array_agg(address order by address), '{}') from engineers where active)`;
+  type TurnRow = { id: number; address: string; name: string; active: boolean; last_assigned_at: string | null };
+  const r = await sql<{
+    activity: { address: string; cases: number; acks: number }[]; reserved: { id: number; number: number }[];
+    locked: TurnRow[]; anyone: TurnRow | null; unassigned: string[];
+  }>`
+    ${roundRobin ? sql`with locked as (${order.limit(Math.max(1, count)).forNoKeyUpdate().skipLocked()})` : sql``}
+    select (select coalesce(json_agg(a), '[]'::json) from (select s.address, ${activity} from unnest(${addresses}::text[]) as s(address)) a) as activity,
+           (select coalesce(json_agg(x order by x.id), '[]'::json) from (select nextval(pg_get_serial_sequence('cases', 'id')) as id, nextval('case_number_seq') as number
+              from generate_series(1, ${count}::int)) x) as reserved,
+           ${roundRobin ? sql`(select coalesce(json_agg(l), '[]'::json) from locked l) as locked, (select row_to_json(e) from (${order.limit(1)}) e) as anyone`
+    : sql`'[]'::json as locked, null::json as anyone`},
+           ${unassigned} as unassigned`.execute(trx);
+  const row = r.rows[0]!;
+  const engineer = (e: TurnRow) => ({ id: Number(e.id), address: e.address, name: e.name, active: e.active === true });
+  return new GroupNewRequests({
+    activity: new Map(row.activity.map((a) => [a.address, { newCases: Number(a.cases), acknowledgements: Number(a.acks) }])),
+    reserved: row.reserved.map((x) => ({ id: Number(x.id), number: Number(x.number) })),
+    locked: row.locked.map((e) => ({ ...engineer(e), lastAssignedAt: e.last_assigned_at === null ? null : new Date(e.last_assigned_at) })),
+    anyone: row.anyone ? engineer(row.anyone) : null,
+    roundRobin, unassignedNotify: row.unassigned,
+  });
+}
+
 /** The addresses of the active supervisors (escalations and SLA breaches go to them). */
 export async function activeSupervisors(db: DbOrTrx): Promise<string[]> {
   return (await db.selectFrom('engineers').select('address').where('active', '=', true).where('role', '=', 'supervisor').orderBy('address').execute())
     .map((e) => e.address);
 }
 
+/** The queue address, else every active engineer's. */
 export async function unassignedRecipients(trx: DbOrTrx, settings: CasemailSettings): Promise<string[]> {
   if (settings.addresses.queue) return [settings.addresses.queue];
   return (await trx.selectFrom('engineers').select('address').where('active', '=', true).orderBy('address').execute()).map((e) => e.address);

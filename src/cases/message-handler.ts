@@ -24,9 +24,10 @@ import { enqueueMail, type EnqueueContext } from '../notify/outbox-store.js';
 import type { OutgoingMail } from '../notify/mail-kinds.js';
 import { oversizeNotice } from '../notify/compose.js';
 import { findInboundDuplicate, insertMessageWithRaw } from './message-store.js';
-import { gatherFacts, lockSendersAndRead, mayOpenCase } from './intake-facts.js';
+import { gatherFacts, lockSendersAndRead, mayOpenCase, prefetchNewRequests } from './intake-facts.js';
+import type { GroupNewRequests } from './group-new-requests.js';
 import { decide } from './decide.js';
-import { queueMails, writePlanButMail } from './apply-plan.js';
+import { PlanWrites, queueMails, writePlanButMail, type InboundRow } from './apply-plan.js';
 import type { Plan } from './plan.js';
 
 export interface MessageHandlerDeps {
@@ -160,10 +161,15 @@ export class MessageHandler implements IntakeHandler {
   /** One message's facts, decision and writes but its mail, which the caller queues before commit (queueMails). */
   private async decideAndWrite(
     trx: Trx, raw: Buffer, hash: string, u: Understanding, source: IntakeSource, now: Date, releasing: number | null,
-    known: { messageRowId?: number; senders?: ReadonlyMap<string, Sender>; lockedSenders?: ReadonlySet<string> } = {},
+    known: { messageRowId?: number; senders?: ReadonlyMap<string, Sender>; lockedSenders?: ReadonlySet<string>; newRequests?: GroupNewRequests; writes?: PlanWrites } = {},
   ): Promise<Decided> {
     const { settings } = this.deps;
-    const facts = await gatherFacts(trx, { understanding: u, source, now, settings, replyTokenSecret: this.deps.replyTokenSecret ?? null, ...known });
+    const { writes, newRequests, ...read } = known;
+    // A group's writes wait in `writes` while nothing read next could depend on them: a message that
+    // names no case reads no case (gatherFacts); one that does may name a case they write.
+    if (writes && !mayOpenCase(u)) await writes.flush(trx);
+    const facts = await gatherFacts(trx, { understanding: u, source, now, settings, replyTokenSecret: this.deps.replyTokenSecret ?? null, ...read });
+    if (newRequests) facts.newRequests = newRequests;
     const route = routeMessage({
       auto: u.classify, recipients: facts.recipients, escalationAddress: settings.addresses.escalation,
       escalationAliases: settings.addresses.escalationAliases, sender: senderFacts(facts.sender),
@@ -178,10 +184,14 @@ export class MessageHandler implements IntakeHandler {
       subjectNamesCase: u.caseRef?.source === 'subject',
       adminCommand: adminCommandOf(u.parsed.subject),
     });
+    // Deciding a new request the group read facts for, a hold or a loop reads nothing the waiting writes change.
+    if (writes && !(route.kind === 'hold' || route.kind === 'ignore-loop' || (route.kind === 'new-request' && facts.fromAddress && newRequests?.covers(facts.fromAddress)))) {
+      await writes.flush(trx);
+    }
     const plan = await decide(trx, route, facts);
     if (releasing !== null) await markReleased(trx, releasing, facts.messageRowId, hash, plan, now);
     const p = u.parsed;
-    await writePlanButMail(trx, plan, {
+    const inbound: InboundRow = {
       id: facts.messageRowId, raw, attachments: p.attachments,
       row: {
         direction: 'inbound', content_hash: hash, message_id_header: p.messageId, in_reply_to: p.inReplyTo, references: JSON.stringify(p.references),
@@ -189,7 +199,11 @@ export class MessageHandler implements IntakeHandler {
         uid_validity: source.uidValidity, uid: source.uid, kind: u.classify.kind, classification: JSON.stringify(u.classify),
         sender_role: senderRole(facts.sender), visible_text: u.reply.visibleText,
       },
-    }, now);
+    };
+    if (!writes?.add(trx, plan, inbound, now)) {
+      await writes?.flush(trx);
+      await writePlanButMail(trx, plan, inbound, now);
+    }
     const result: IntakeResult = { status: plan.message.status, messageId: String(facts.messageRowId), caseNumbers: plan.caseNumbers, reason: plan.message.reason };
     return { result, mails: plan.mails, changesContacts: plan.addContacts !== undefined || plan.markBouncing !== null || plan.clearBouncing !== null };
   }
@@ -230,12 +244,21 @@ export class MessageHandler implements IntakeHandler {
         const read = await lockSendersAndRead(trx, together.flatMap(fromOf), together.filter((m) => mayOpenCase(m.u)).flatMap(fromOf), now, together.length);
         const ids = read.messageIds;
         let senders: ReadonlyMap<string, Sender> | undefined = read.senders;
+        // The new-request facts of the senders whose locks the group holds (entitled contacts), read once.
+        const openers = together.filter((m) => mayOpenCase(m.u) && mayRequest(read.senders.get(m.u.parsed.from?.address?.toLowerCase() ?? '')));
+        const newRequests = openers.length
+          ? await prefetchNewRequests(trx, openers.map((m) => m.u.parsed.from!.address!), openers.length, now, settings)
+          : undefined;
+        const writes = new PlanWrites();
         for (const [k, m] of together.entries()) {
-          const d = await this.decideAndWrite(trx, m.raw, m.hash, m.u, m.source, now, null, { messageRowId: ids[k]!, lockedSenders: read.locked, ...(senders ? { senders } : {}) });
+          const d = await this.decideAndWrite(trx, m.raw, m.hash, m.u, m.source, now, null, {
+            messageRowId: ids[k]!, lockedSenders: read.locked, writes, ...(senders ? { senders } : {}), ...(newRequests ? { newRequests } : {}),
+          });
           // A message that changed contacts (an admin adding one, a bounce mark) leaves the later ones to read their sender anew.
           if (d.changesContacts) senders = undefined;
           out.push(d);
         }
+        await writes.flush(trx);
         queuedMail = (await queueMails(trx, out.flatMap((d) => d.mails), this.enqueueContext(now))).queuedMail;
         return out;
       });
@@ -316,6 +339,11 @@ function senderFacts(s: Sender): SenderFacts {
   if (s.kind === 'engineer') return { kind: 'engineer', active: s.active };
   if (s.kind === 'contact') return { kind: 'contact', organisationId: s.organisationId, admin: s.admin, active: s.active, entitled: s.entitled };
   return { kind: 'unknown' };
+}
+
+/** An entitled, active contact: whose message that names no case is most likely a new request. */
+function mayRequest(s: Sender | undefined): boolean {
+  return s?.kind === 'contact' && s.active && s.entitled;
 }
 
 function senderRole(s: Sender): string {

@@ -115,3 +115,83 @@ describe(`group commit on ${databaseKind()}`, () => {
     expect(alone.caseNumbers).toHaveLength(1);
   });
 });
+
+// The facts of a group's new requests are read once for the group and its writes go in one
+// statement: what a message sees must still be what one-by-one handling would have shown it.
+describe(`group commit on ${databaseKind()}: facts read once, writes together`, () => {
+  let tdb: TestDatabase;
+  let handler: MessageHandler;
+  const settings = loadConfig({ env: {}, overrides: { limits: { maxNewCasesPerSenderPerHour: 50, maxAcknowledgementsPerSenderPerHour: 50 } } }).settings;
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    await loadTestDirectory(tdb.db);
+    await tdb.db.insertInto('engineers').values([
+      { address: 'frank@vendor.example', name: 'Frank', team: 'core', role: 'engineer', active: true },
+      { address: 'gina@vendor.example', name: 'Gina', team: 'core', role: 'engineer', active: true },
+    ]).execute();
+    handler = new MessageHandler({ db: tdb.db, settings, logger: silentLogger, clock: () => NOW });
+  });
+  afterAll(async () => tdb?.close());
+
+  const assigneeOf = async (number: number) => (await tdb.db.selectFrom('cases').innerJoin('engineers', 'engineers.id', 'cases.assignee_engineer_id')
+    .select('engineers.address').where('cases.number', '=', number).executeTakeFirstOrThrow()).address;
+  const request = (tag: string, from = 'Bob <bob@acme.example>') => ({ raw: buildMail({ from, messageId: `<${tag}@acme.example>`, subject: `Request ${tag}` }), source: imap() });
+
+  it('gives the group\'s new cases to the team in turn, as one by one would, and moves every turn it took', async () => {
+    const group = ['t1', 't2', 't3', 't4', 't5'].map((t, i) => request(t, i % 2 ? 'Carol <carol@acme.example>' : 'Bob <bob@acme.example>'));
+    const results = await handler.handleGroup(group);
+    expect(results.map((r) => r?.status)).toEqual(Array(5).fill('processed'));
+    const assignees = [];
+    for (const r of results) assignees.push(await assigneeOf(r!.caseNumbers[0]!));
+    // Never assigned: by id (Erin, then Frank, then Gina); then round again, though all three were given one at the group's one instant.
+    expect(assignees).toEqual(['erin@vendor.example', 'frank@vendor.example', 'gina@vendor.example', 'erin@vendor.example', 'frank@vendor.example']);
+    const turns = await tdb.db.selectFrom('engineers').select(['address', 'last_assigned_at']).where('role', '=', 'engineer').execute();
+    expect(turns.map((t) => t.last_assigned_at?.toISOString())).toEqual(turns.map(() => NOW.toISOString()));
+    // Each case's notification went to its assignee.
+    const notified = await tdb.db.selectFrom('outbox').innerJoin('cases', 'cases.id', 'outbox.case_id').select(['cases.number', 'outbox.to_addresses'])
+      .where('outbox.kind', '=', 'new-case-notification').where('cases.number', 'in', results.map((r) => r!.caseNumbers[0]!)).orderBy('cases.number').execute();
+    expect(notified.map((n) => n.to_addresses)).toEqual(assignees.map((a) => [a]));
+  });
+
+  it('threads a reply into the case a request earlier in the same group opened', async () => {
+    const first = request('t6', 'Carol <carol@acme.example>');
+    const reply = { raw: buildMail({ from: 'Carol <carol@acme.example>', messageId: '<t6-reply@acme.example>', subject: 'Re: Request t6', inReplyTo: '<t6@acme.example>' }), source: imap() };
+    const results = await handler.handleGroup([first, request('t7'), reply]);
+    expect(results.map((r) => r?.status)).toEqual(['processed', 'processed', 'processed']);
+    expect(results[2]!.caseNumbers).toEqual(results[0]!.caseNumbers);
+    const onCase = await tdb.db.selectFrom('messages').innerJoin('cases', 'cases.id', 'messages.case_id').select('messages.message_id_header')
+      .where('cases.number', '=', results[0]!.caseNumbers[0]!).orderBy('messages.id').execute();
+    expect(onCase.map((m) => m.message_id_header)).toEqual(['<t6@acme.example>', '<t6-reply@acme.example>']);
+  });
+
+  it('writes two replies to one case in the same group, each with its event', async () => {
+    const opened = await handler.handleAt(buildMail({ from: 'Carol <carol@acme.example>', messageId: '<t8@acme.example>', subject: 'Scanner jams' }), imap(), NOW);
+    const replies = [1, 2].map((i) => ({
+      raw: buildMail({ from: 'Carol <carol@acme.example>', messageId: `<t8-r${i}@acme.example>`, subject: 'Re: Scanner jams', inReplyTo: '<t8@acme.example>', body: `More detail ${i}.\n` }), source: imap(),
+    }));
+    const results = await handler.handleGroup([...replies, request('t9')]);
+    expect(results.map((r) => r?.status)).toEqual(['processed', 'processed', 'processed']);
+    expect(results[0]!.caseNumbers).toEqual(opened.caseNumbers);
+    expect(results[1]!.caseNumbers).toEqual(opened.caseNumbers);
+    const ids = (await tdb.db.selectFrom('messages').select('id').where('message_id_header', 'in', ['<t8-r1@acme.example>', '<t8-r2@acme.example>']).execute()).map((m) => m.id);
+    expect(ids).toHaveLength(2);
+    const events = await tdb.db.selectFrom('case_events').select('message_id').where('message_id', 'in', ids).execute();
+    expect(new Set(events.map((e) => e.message_id))).toEqual(new Set(ids));
+  });
+
+  it('stores an attachment two requests of one group both carry once, and both requests', async () => {
+    const withAttachment = (tag: string) => Buffer.from([
+      'From: Bob <bob@acme.example>', 'To: support@casemail.localhost', `Subject: Log ${tag}`, `Message-ID: <${tag}@acme.example>`,
+      'Date: Sat, 28 Nov 2026 12:00:00 +0000', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '',
+      '--b', 'Content-Type: text/plain', '', `See the log (${tag}).`, '--b', 'Content-Type: application/octet-stream', 'Content-Disposition: attachment; filename="same.log"',
+      'Content-Transfer-Encoding: base64', '', Buffer.from('the same log bytes\n'.repeat(20)).toString('base64'), '--b--', '',
+    ].join('\r\n'));
+    const results = await handler.handleGroup([{ raw: withAttachment('t10'), source: imap() }, { raw: withAttachment('t11'), source: imap() }]);
+    expect(results.map((r) => r?.status)).toEqual(['processed', 'processed']);
+    const links = await tdb.db.selectFrom('message_attachments').innerJoin('messages', 'messages.id', 'message_attachments.message_id')
+      .select(['messages.message_id_header', 'message_attachments.attachment_sha256']).where('messages.message_id_header', 'in', ['<t10@acme.example>', '<t11@acme.example>']).execute();
+    expect(links).toHaveLength(2);
+    expect(new Set(links.map((l) => l.attachment_sha256)).size).toBe(1);
+  });
+});
