@@ -100,12 +100,19 @@ function planParts(trx: Trx, plan: Plan, inbound: InboundRow, row: MessageRow, n
  * are moved on by one update. Statements that read what these write must come after flush; the
  * caller flushes before them.
  */
+/** The raw and attachment bytes the waiting writes may hold. */
+const PENDING_BYTES = 2 * 1024 * 1024;
+
 export class PlanWrites {
   private parts: ReturnType<typeof sql>[] = [];
   private readonly rows = new Set<string>();
   /** The engineers whose turn the plans took, moved on by one update at `now` (the group's one instant). */
   private readonly turns = new Set<number>();
   private now: Date | null = null;
+  /** What the waiting writes touch that a later message's facts may name: cases, and the Message-IDs of the rows. */
+  private readonly cases = new Set<number>();
+  private readonly messageIds = new Set<string>();
+  private bytes = 0;
 
   get size(): number {
     return this.parts.length;
@@ -115,13 +122,24 @@ export class PlanWrites {
   add(trx: Trx, plan: Plan, inbound: InboundRow, now: Date): boolean {
     if (!fitsOneStatement(plan) || plan.markBouncing || plan.clearBouncing || plan.addContacts?.length) return false;
     if (this.now && this.now.getTime() !== now.getTime()) return false;
+    // Bytes go to the server in one message: big mail is written alone, not gathered into one still bigger.
+    const bytes = inbound.raw.length + inbound.attachments.reduce((n, a) => n + a.content.length, 0);
+    if (this.bytes + bytes > PENDING_BYTES) return false;
     const rows = rowsTouched(plan, inbound);
     if (rows.some((r) => this.rows.has(r))) return false;
+    this.bytes += bytes;
     for (const r of rows) this.rows.add(r);
     for (const id of plan.assignedEngineers) this.turns.add(id);
+    for (const id of casesTouched(plan)) this.cases.add(id);
+    if (inbound.row.message_id_header) this.messageIds.add(inbound.row.message_id_header);
     this.now = now;
     this.parts.push(...planParts(trx, plan, inbound, inboundRow(plan, inbound), now, `w${this.parts.length}_`, { turn: false }));
     return true;
+  }
+
+  /** Whether facts read by these cases or Message-IDs may differ once the waiting writes are written. */
+  touchesAny(refs: { caseIds: readonly number[]; messageIds: readonly string[] }): boolean {
+    return refs.caseIds.some((id) => this.cases.has(id)) || refs.messageIds.some((id) => this.messageIds.has(id));
   }
 
   async flush(trx: Trx): Promise<void> {
@@ -131,9 +149,21 @@ export class PlanWrites {
     this.parts = [];
     this.rows.clear();
     this.turns.clear();
+    this.cases.clear();
+    this.messageIds.clear();
+    this.bytes = 0;
     this.now = null;
     await sql`with ${sql.join(parts)} select 1`.execute(trx);
   }
+}
+
+/** Every case a plan writes to: opened, updated, or given a message, participant, link or event. */
+function casesTouched(plan: Plan): number[] {
+  return [
+    ...plan.openCases.map((c) => c.id), ...plan.caseUpdates.map((u) => u.caseId), ...(plan.message.caseId !== null ? [plan.message.caseId] : []),
+    ...plan.participants.map((p) => p.caseId), ...plan.links.flatMap((l) => [l.caseId, l.linkedCaseId]),
+    ...plan.events.flatMap((e) => (e.caseId !== null ? [e.caseId] : [])),
+  ];
 }
 
 /** The rows a plan's statement writes that another plan's might too (new rows of their own ids cannot collide). */

@@ -24,7 +24,8 @@ import { enqueueMail, type EnqueueContext } from '../notify/outbox-store.js';
 import type { OutgoingMail } from '../notify/mail-kinds.js';
 import { oversizeNotice } from '../notify/compose.js';
 import { findInboundDuplicate, insertMessageWithRaw } from './message-store.js';
-import { gatherFacts, lockSendersAndRead, mayOpenCase, prefetchNewRequests } from './intake-facts.js';
+import { gatherFacts, lockSendersAndRead, mayOpenCase, prefetchNewRequests, type IntakeFacts } from './intake-facts.js';
+import { originalMessageIds } from '../threading/message-facts.js';
 import type { GroupNewRequests } from './group-new-requests.js';
 import { decide } from './decide.js';
 import { PlanWrites, queueMails, writePlanButMail, type InboundRow } from './apply-plan.js';
@@ -165,10 +166,15 @@ export class MessageHandler implements IntakeHandler {
   ): Promise<Decided> {
     const { settings } = this.deps;
     const { writes, newRequests, ...read } = known;
-    // A group's writes wait in `writes` while nothing read next could depend on them: a message that
-    // names no case reads no case (gatherFacts); one that does may name a case they write.
-    if (writes && !mayOpenCase(u)) await writes.flush(trx);
-    const facts = await gatherFacts(trx, { understanding: u, source, now, settings, replyTokenSecret: this.deps.replyTokenSecret ?? null, ...read });
+    // A group's writes wait in `writes` while nothing read next depends on them. The facts are read
+    // first; should they name a case or a message those writes touch, the writes go first and the
+    // facts are read again (a reply to a message earlier in the group, two replies to one case).
+    const gather = () => gatherFacts(trx, { understanding: u, source, now, settings, replyTokenSecret: this.deps.replyTokenSecret ?? null, ...read });
+    let facts = await gather();
+    if (writes?.touchesAny(factsRefer(facts))) {
+      await writes.flush(trx);
+      facts = await gather();
+    }
     if (newRequests) facts.newRequests = newRequests;
     const route = routeMessage({
       auto: u.classify, recipients: facts.recipients, escalationAddress: settings.addresses.escalation,
@@ -184,8 +190,11 @@ export class MessageHandler implements IntakeHandler {
       subjectNamesCase: u.caseRef?.source === 'subject',
       adminCommand: adminCommandOf(u.parsed.subject),
     });
-    // Deciding a new request the group read facts for, a hold or a loop reads nothing the waiting writes change.
-    if (writes && !(route.kind === 'hold' || route.kind === 'ignore-loop' || (route.kind === 'new-request' && facts.fromAddress && newRequests?.covers(facts.fromAddress)))) {
+    // Deciding a new request the group read facts for, a follow-up, a hold or a loop reads nothing the
+    // waiting writes change (CC'd contacts, who hears of unassigned cases); other routes read cases.
+    const readsNothingWaiting = route.kind === 'hold' || route.kind === 'ignore-loop' || route.kind === 'follow-up'
+      || (route.kind === 'new-request' && facts.fromAddress !== null && newRequests?.covers(facts.fromAddress) === true);
+    if (writes && !readsNothingWaiting) {
       await writes.flush(trx);
     }
     const plan = await decide(trx, route, facts);
@@ -339,6 +348,16 @@ function senderFacts(s: Sender): SenderFacts {
   if (s.kind === 'engineer') return { kind: 'engineer', active: s.active };
   if (s.kind === 'contact') return { kind: 'contact', organisationId: s.organisationId, admin: s.admin, active: s.active, entitled: s.entitled };
   return { kind: 'unknown' };
+}
+
+/** The cases and Message-IDs a message's facts were read by: what waiting writes must not have touched. */
+function factsRefer(facts: IntakeFacts): { caseIds: number[]; messageIds: string[] } {
+  const p = facts.understanding.parsed;
+  const r = facts.referenced;
+  return {
+    caseIds: [...(r ? [r.id, ...(r.mergedFrom !== null ? [r.mergedFrom] : [])] : []), ...facts.ourMail.flatMap((m) => (m.caseId === null ? [] : [m.caseId]))],
+    messageIds: [...(p.inReplyTo ? [p.inReplyTo] : []), ...p.references, ...(facts.understanding.classify.automated ? originalMessageIds(p) : [])],
+  };
 }
 
 /** An entitled, active contact: whose message that names no case is most likely a new request. */

@@ -165,8 +165,10 @@ describe(`group commit on ${databaseKind()}: facts read once, writes together`, 
     expect(onCase.map((m) => m.message_id_header)).toEqual(['<t6@acme.example>', '<t6-reply@acme.example>']);
   });
 
-  it('writes two replies to one case in the same group, each with its event', async () => {
+  it('writes two replies to one case in the same group, each with its event; the second sees the case the first reopened', async () => {
     const opened = await handler.handleAt(buildMail({ from: 'Carol <carol@acme.example>', messageId: '<t8@acme.example>', subject: 'Scanner jams' }), imap(), NOW);
+    // Waiting for Carol: her first reply opens the case again; the second finds it open.
+    await tdb.db.updateTable('cases').set({ state: 'awaiting_customer' }).where('number', '=', opened.caseNumbers[0]!).execute();
     const replies = [1, 2].map((i) => ({
       raw: buildMail({ from: 'Carol <carol@acme.example>', messageId: `<t8-r${i}@acme.example>`, subject: 'Re: Scanner jams', inReplyTo: '<t8@acme.example>', body: `More detail ${i}.\n` }), source: imap(),
     }));
@@ -176,8 +178,11 @@ describe(`group commit on ${databaseKind()}: facts read once, writes together`, 
     expect(results[1]!.caseNumbers).toEqual(opened.caseNumbers);
     const ids = (await tdb.db.selectFrom('messages').select('id').where('message_id_header', 'in', ['<t8-r1@acme.example>', '<t8-r2@acme.example>']).execute()).map((m) => m.id);
     expect(ids).toHaveLength(2);
-    const events = await tdb.db.selectFrom('case_events').select('message_id').where('message_id', 'in', ids).execute();
+    const events = await tdb.db.selectFrom('case_events').select(['message_id', 'data']).where('message_id', 'in', ids).orderBy('id').execute();
     expect(new Set(events.map((e) => e.message_id))).toEqual(new Set(ids));
+    const states = events.map((e) => e.data as { from?: string; to?: string; state?: string });
+    expect(states.filter((d) => d.from !== undefined)).toEqual([{ from: 'awaiting_customer', to: 'open' }]);
+    expect(states.filter((d) => d.state !== undefined)).toEqual([{ state: 'open' }]);
   });
 
   it('stores an attachment two requests of one group both carry once, and both requests', async () => {
