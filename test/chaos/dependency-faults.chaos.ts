@@ -122,7 +122,7 @@ describeWithDovecot(`chaos: dependency faults under load (${BATCH} requests per 
     const deadline = Date.now() + PHASE_DEADLINE_MS;
     const counters: MtaCounters = { temporary: 0 };
     const appending = (async () => {
-      for (let i = 0; i < imap.length; i += 10) await appendAll(dovecot, imap.slice(i, i + 10));
+      for (let i = 0; i < imap.length; i += 10) await appendLikeMda(imap.slice(i, i + 10), deadline);
     })();
     const sending = sendAllLikeMtas(smtpPort, smtp, 4, counters, deadline);
     appending.catch(() => {});
@@ -135,6 +135,26 @@ describeWithDovecot(`chaos: dependency faults under load (${BATCH} requests per 
     const expected = ids.filter((id) => !ackExempt.has(id)).length;
     await sink.waitFor((m) => answeredAmong(m, new Set(ids.filter((id) => !ackExempt.has(id)))) >= expected, Math.max(1, deadline - Date.now()));
     return { counts: await countFlow(tdb.db, ids, sink.messages), temporary: counters.temporary };
+  }
+
+  /**
+   * Delivers into the mailbox like a local delivery agent: a connection lost (Dovecot restarted
+   * under it) is tried again. The chunk goes again whole; what it already delivered is the same
+   * bytes with the same Message-ID, which casemail stores once.
+   */
+  let appendRetries = 0;
+  async function appendLikeMda(raws: Buffer[], deadline: number): Promise<void> {
+    for (;;) {
+      try {
+        await appendAll(dovecot, raws);
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        appendRetries += 1;
+        // A delivery agent's retry queue, compressed: a short pause before the next attempt.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   }
 
   function recordCounts(fault: string, c: FlowCounts, exempt = 0): void {
@@ -213,6 +233,7 @@ describeWithDovecot(`chaos: dependency faults under load (${BATCH} requests per 
 
     figure(PART, 'Dovecot: cut inside a FETCH response', cutInFetch ? 'yes' : 'no', 'yes', cutInFetch);
     figure(PART, 'Dovecot: restarts', 1);
+    figure(PART, 'Dovecot: deliveries into the mailbox tried again (connection lost)', appendRetries);
     figure(PART, 'Dovecot: IMAP connections through the proxy', imapProxy.accepted);
     figure(PART, 'Dovecot: dependency_errors{imap} moved by', after - before, '>= 2', after - before >= 2);
     recordCounts('Dovecot', counts);
