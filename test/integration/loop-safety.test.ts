@@ -208,4 +208,27 @@ describe(`the per-address limit where outbox rows are written, on ${databaseKind
     expect((await row(first.causeKey)).status).toBe('pending');
     expect((await row(second.causeKey)).status).toBe('held_back');
   });
+
+  it('does not serialise writers of an engineer\'s address: the second goes on while the first is still open', async () => {
+    const eve = 'eve@vendor.example';
+    await tdb.db.insertInto('engineers').values({ address: eve, name: 'Eve', team: 'core', role: 'engineer', active: true }).execute();
+    const first = mail([eve]);
+    const second = mail([eve]);
+    let firstQueued!: () => void;
+    const queued = new Promise<void>((resolve) => (firstQueued = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const a = tdb.db.transaction().execute(async (trx) => {
+      await enqueueMails(trx, [first], ctx);
+      firstQueued();
+      await released;
+    });
+    await queued;
+    // Committed while the first writer still holds its transaction open: nothing made it wait.
+    await tdb.db.transaction().execute((trx) => enqueueMails(trx, [second], ctx));
+    release();
+    await a;
+    expect((await row(first.causeKey)).status).toBe('pending');
+    expect((await row(second.causeKey)).status).toBe('pending');
+  });
 });
