@@ -105,6 +105,14 @@ function smtpError(responseCode: number, message: string): SmtpError {
   return Object.assign(new Error(message), { responseCode });
 }
 
+/** A session's share of the bytes-in-flight budget. */
+interface Budget {
+  /** Reserves `bytes` more; false (nothing reserved) when that would pass the budget. */
+  hold(bytes: number): boolean;
+  /** Gives back everything this session holds. */
+  releaseAll(): void;
+}
+
 /** The SIZE= the client declared on MAIL FROM (RFC 1870), 0 when none. */
 function declaredSize(address: SMTPServerAddress | false | undefined): number {
   const args = address ? (address.args as Record<string, string> | false) : false;
@@ -263,18 +271,26 @@ export class SmtpIntake {
    */
   private async receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string | string[]> {
     let held = 0;
-    try {
-      return await this.receiveHeld(stream, session, (bytes) => {
+    const budget: Budget = {
+      hold: (bytes) => {
         if (!this.reserve(bytes)) return false;
         held += bytes;
         return true;
-      });
+      },
+      releaseAll: () => {
+        this.bytesHeld -= held;
+        held = 0;
+      },
+    };
+    try {
+      return await this.receiveHeld(stream, session, budget);
     } finally {
-      this.bytesHeld -= held;
+      budget.releaseAll();
     }
   }
 
-  private async receiveHeld(stream: SMTPServerDataStream, session: SMTPServerSession, hold: (bytes: number) => boolean): Promise<string | string[]> {
+  private async receiveHeld(stream: SMTPServerDataStream, session: SMTPServerSession, budget: Budget): Promise<string | string[]> {
+    const hold = budget.hold;
     const limit = this.options.maxMessageBytes;
     const declared = Math.min(declaredSize(session.envelope.mailFrom), limit);
     let reserved = 0;
@@ -282,14 +298,27 @@ export class SmtpIntake {
     if (!overBudget) reserved = declared;
     const chunks: Buffer[] = [];
     let bytes = 0;
+    let dropped = false;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       bytes += chunk.length;
       // Keep reading to the end of DATA (the protocol needs it) but stop keeping bytes.
-      if (bytes > limit || overBudget) continue;
+      if (overBudget || dropped) continue;
+      if (bytes > limit) {
+        // Refused (552) whatever follows: what it held goes back to the sessions that can use it.
+        dropped = true;
+        chunks.length = 0;
+        budget.releaseAll();
+        continue;
+      }
       if (bytes > reserved) {
         if (!hold(bytes - reserved)) {
+          // This message gets 451 and keeps nothing: its bytes go back at once, not at the end of
+          // its DATA, so concurrent senders without SIZE do not all run out of budget together
+          // (each would get 451 and send again, the same way, 100 ms later).
           overBudget = true;
           chunks.length = 0;
+          budget.releaseAll();
+          this.log.debug({ session: session.id, bytes, inFlight: this.bytesHeld, max: this.maxBytesInFlight }, 'over the bytes-in-flight budget: the rest of DATA is read and dropped, 451 at its end');
           continue;
         }
         reserved = bytes;
