@@ -113,6 +113,23 @@ interface Budget {
   releaseAll(): void;
 }
 
+/** From this size on, a message's bytes are held in shared memory (see joinMessage). */
+export const SHARED_MIN_BYTES = 64 * 1024;
+
+/**
+ * The message's bytes in one Buffer. A large message's Buffer is backed by a SharedArrayBuffer:
+ * the understanding thread reads those very bytes (understand-pool.ts) instead of a 25 MB copy
+ * of its own, while the handler keeps them for storing. Nothing writes to a message's bytes.
+ */
+export function joinMessage(parts: readonly Buffer[]): Buffer {
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  if (length < SHARED_MIN_BYTES) return Buffer.concat(parts, length);
+  const raw = Buffer.from(new SharedArrayBuffer(length));
+  let at = 0;
+  for (const p of parts) at += p.copy(raw, at);
+  return raw;
+}
+
 /** The SIZE= the client declared on MAIL FROM (RFC 1870), 0 when none. */
 function declaredSize(address: SMTPServerAddress | false | undefined): number {
   const args = address ? (address.args as Record<string, string> | false) : false;
@@ -337,7 +354,9 @@ export class SmtpIntake {
     const recipients = envelope.rcptTo.map((rcpt) => rcpt.address.toLowerCase());
     // As the final delivery hop we add Return-Path (RFC 5321 4.4), as an MDA would for IMAP or
     // the pipe intake: classification reads an empty one as automatic mail (bounces).
-    const raw = Buffer.concat([Buffer.from(`Return-Path: <${sender}>\r\n`), ...chunks]);
+    const raw = joinMessage([Buffer.from(`Return-Path: <${sender}>\r\n`), ...chunks]);
+    // The chunks are garbage now: not kept alive by this frame while the message is handled.
+    chunks.length = 0;
     const source: IntakeSource = { kind: 'smtp', mailbox: null, uidValidity: null, uid: null, envelopeRecipients: recipients };
     const log = this.log.child({ session: session.id, from: sender, rcpt: recipients, bytes });
     try {
