@@ -31,7 +31,7 @@ export interface SmtpIntakeOptions {
   serverName?: string;
   /** Simultaneous connections; more get 421 and retry (smtp-server's maxClients). Default 20. */
   maxConnections?: number;
-  /** Message bytes held across all sessions; a message that would go past it gets 451. Default 64 MiB. */
+  /** Message bytes held across all sessions; a message that would go past it gets 451. Default 32 MiB. */
   maxBytesInFlight?: number;
   /** "user:password" (SMTP_INTAKE_AUTH): offer AUTH PLAIN/LOGIN and require it outside loopback and allowedNetworks. Null: no AUTH. */
   auth?: string | null;
@@ -49,7 +49,7 @@ export interface SmtpIntakeOptions {
 type SmtpError = Error & { responseCode: number };
 
 const DEFAULT_MAX_CONNECTIONS = 20;
-const DEFAULT_MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+const DEFAULT_MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 
 /** The configuration refuses to start (open relay risk, bad credentials or networks). */
 export class SmtpIntakeConfigError extends Error {
