@@ -8,7 +8,8 @@
 // whole run's peak up to then is a row of its own. BENCH_SERVICE=memory runs only the memory phase
 // (idle RSS, 1,000 small, then the five 25 MB; about a minute). Diagnostics: CASEMAIL_DEBUG_MEMORY=<ms>
 // (the child logs process.memoryUsage() to stderr, shown here), MALLOC_* and NODE_OPTIONS are passed
-// to the child, BENCH_INFLIGHT sets its smtpIntake.maxBytesInFlight.
+// to the child, BENCH_INFLIGHT sets its smtpIntake.maxBytesInFlight, BENCH_SERVICE_WRAP runs it under a
+// command (a native heap profiler such as heaptrack whose wrapper execs, so the pid stays the service's).
 // I/O: child processes, temp folders, the database server, local SMTP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -60,7 +61,10 @@ async function startService(databaseUrl: string, sinkPort: number, dovecot: Benc
     ...(dovecot ? { IMAP_URL: `imap://${encodeURIComponent(dovecot.user)}:${encodeURIComponent(dovecot.password)}@${dovecot.host}:${dovecot.port}` } : {}),
   };
   const debug = Object.fromEntries(Object.entries(process.env).filter(([k]) => k === 'CASEMAIL_DEBUG_MEMORY' || k.startsWith('MALLOC_') || k === 'NODE_OPTIONS'));
-  const child: ChildProcess = spawn(process.execPath, [path.join(repoRoot(), 'bin/casemail.js'), 'start'], { env: { ...env, ...debug }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_SERVICE_WRAP: a command the child runs under (e.g. "heaptrack -o /tmp/casemail"), for a native heap profile.
+  const wrap = (process.env.BENCH_SERVICE_WRAP ?? '').split(/\s+/).filter(Boolean);
+  const argv = [...wrap.slice(1), process.execPath, path.join(repoRoot(), 'bin/casemail.js'), 'start'];
+  const child: ChildProcess = spawn(wrap[0] ?? argv.shift()!, argv, { env: { ...env, ...debug }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = onCleanup(`service ${child.pid}`, async () => {
     if (child.exitCode === null && child.signalCode === null) {

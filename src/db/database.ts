@@ -8,6 +8,7 @@ import pg from 'pg';
 import { migrations } from '../../migrations/index.js';
 import type { Database } from './schema.js';
 import { acquireEmbeddedServer, type EmbeddedConnection } from './embedded-postgres.js';
+import { sendLargeValuesUncopied } from './uncopied-bind.js';
 
 export type Db = Kysely<Database>;
 export type Trx = Transaction<Database>;
@@ -116,6 +117,8 @@ function createPool(connection: string | EmbeddedConnection, max: number, onConn
     },
   });
   survivePoolErrors(pool, onConnectionError ?? (() => {}));
+  // A raw message and its attachments go to the socket as they are, not copied into one Bind buffer.
+  pool.on('connect', (client) => sendLargeValuesUncopied(client.connection));
   return pool;
 }
 

@@ -1,6 +1,7 @@
 // Group commit for intakes that hand over one message at a time (SMTP): a coalescing handler in
 // front of a handler with handleGroup. Idle, a message goes at once, alone; while a commit is in
-// flight, arrivals queue, and when it finishes the queue (up to maxGroup) goes as ONE handleGroup.
+// flight, arrivals queue, and when it finishes the queue (up to maxGroup, at most one large message)
+// goes as ONE handleGroup.
 // No timers: nothing waits that would not wait anyway. Each caller's promise settles only once its
 // own message committed (or failed), so an SMTP 250 still means "stored".
 // I/O: none of its own; only through the wrapped handler.
@@ -42,6 +43,12 @@ export interface GroupCommitOptions {
   maxInFlight?: number;
   /** Told when a group's transaction failed as a whole (its messages are then handled alone). */
   onGroupFailed?: (error: unknown, messages: number) => void;
+  /**
+   * Messages of at least this many bytes go at most one to a commit (default 8 MiB): understanding
+   * and storing a 25 MB message costs a few times its size, and a group of several would pay it
+   * for all of them at once. The ones left wait for the next commit, in arrival order.
+   */
+  largeBytes?: number;
 }
 
 interface Waiting {
@@ -54,12 +61,14 @@ interface Waiting {
 
 const DEFAULT_MAX_GROUP = 16;
 const DEFAULT_MAX_IN_FLIGHT = 1;
+const DEFAULT_LARGE_BYTES = 8 * 1024 * 1024;
 
 export class GroupCommitHandler implements IntakeHandler {
   private readonly inner: GroupingHandler;
   private readonly maxGroup: number;
   private readonly maxInFlight: number;
   private readonly onGroupFailed: ((error: unknown, messages: number) => void) | undefined;
+  private readonly largeBytes: number;
   private readonly queue: Waiting[] = [];
   private running = 0;
 
@@ -72,6 +81,7 @@ export class GroupCommitHandler implements IntakeHandler {
     this.maxGroup = maxGroup;
     this.maxInFlight = maxInFlight;
     this.onGroupFailed = options.onGroupFailed;
+    this.largeBytes = options.largeBytes ?? DEFAULT_LARGE_BYTES;
   }
 
   /** Messages waiting for a commit slot (not those being committed). */
@@ -99,13 +109,32 @@ export class GroupCommitHandler implements IntakeHandler {
   /** Starts commits while there is a free slot and something waiting. */
   private pump(): void {
     while (this.running < this.maxInFlight && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxGroup);
+      const batch = this.nextBatch();
       this.running += 1;
       void this.commit(batch).finally(() => {
         this.running -= 1;
         this.pump();
       });
     }
+  }
+
+  /** Up to maxGroup waiting messages in arrival order, at most one of them large; taken off the queue. */
+  private nextBatch(): Waiting[] {
+    const batch: Waiting[] = [];
+    let large = false;
+    for (let i = 0; i < this.queue.length && batch.length < this.maxGroup;) {
+      const w = this.queue[i]!;
+      if (w.raw.length >= this.largeBytes) {
+        if (large) {
+          i += 1;
+          continue;
+        }
+        large = true;
+      }
+      batch.push(w);
+      this.queue.splice(i, 1);
+    }
+    return batch;
   }
 
   /** Never rejects: every outcome goes to the caller it belongs to. */

@@ -31,7 +31,7 @@ export interface SmtpIntakeOptions {
   serverName?: string;
   /** Simultaneous connections; more get 421 and retry (smtp-server's maxClients). Default 20. */
   maxConnections?: number;
-  /** Message bytes held across all sessions; a message that would go past it gets 451. Default 64 MiB. */
+  /** Message bytes held across all sessions; a message that would go past it gets 451. Default 32 MiB. */
   maxBytesInFlight?: number;
   /** "user:password" (SMTP_INTAKE_AUTH): offer AUTH PLAIN/LOGIN and require it outside loopback and allowedNetworks. Null: no AUTH. */
   auth?: string | null;
@@ -49,7 +49,7 @@ export interface SmtpIntakeOptions {
 type SmtpError = Error & { responseCode: number };
 
 const DEFAULT_MAX_CONNECTIONS = 20;
-const DEFAULT_MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+const DEFAULT_MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 
 /** The configuration refuses to start (open relay risk, bad credentials or networks). */
 export class SmtpIntakeConfigError extends Error {
@@ -103,6 +103,31 @@ function sameSecret(given: string, expected: string): boolean {
 
 function smtpError(responseCode: number, message: string): SmtpError {
   return Object.assign(new Error(message), { responseCode });
+}
+
+/** A session's share of the bytes-in-flight budget. */
+interface Budget {
+  /** Reserves `bytes` more; false (nothing reserved) when that would pass the budget. */
+  hold(bytes: number): boolean;
+  /** Gives back everything this session holds. */
+  releaseAll(): void;
+}
+
+/** From this size on, a message's bytes are held in shared memory (see joinMessage). */
+export const SHARED_MIN_BYTES = 64 * 1024;
+
+/**
+ * The message's bytes in one Buffer. A large message's Buffer is backed by a SharedArrayBuffer:
+ * the understanding thread reads those very bytes (understand-pool.ts) instead of a 25 MB copy
+ * of its own, while the handler keeps them for storing. Nothing writes to a message's bytes.
+ */
+export function joinMessage(parts: readonly Buffer[]): Buffer {
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  if (length < SHARED_MIN_BYTES) return Buffer.concat(parts, length);
+  const raw = Buffer.from(new SharedArrayBuffer(length));
+  let at = 0;
+  for (const p of parts) at += p.copy(raw, at);
+  return raw;
 }
 
 /** The SIZE= the client declared on MAIL FROM (RFC 1870), 0 when none. */
@@ -263,18 +288,26 @@ export class SmtpIntake {
    */
   private async receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string | string[]> {
     let held = 0;
-    try {
-      return await this.receiveHeld(stream, session, (bytes) => {
+    const budget: Budget = {
+      hold: (bytes) => {
         if (!this.reserve(bytes)) return false;
         held += bytes;
         return true;
-      });
+      },
+      releaseAll: () => {
+        this.bytesHeld -= held;
+        held = 0;
+      },
+    };
+    try {
+      return await this.receiveHeld(stream, session, budget);
     } finally {
-      this.bytesHeld -= held;
+      budget.releaseAll();
     }
   }
 
-  private async receiveHeld(stream: SMTPServerDataStream, session: SMTPServerSession, hold: (bytes: number) => boolean): Promise<string | string[]> {
+  private async receiveHeld(stream: SMTPServerDataStream, session: SMTPServerSession, budget: Budget): Promise<string | string[]> {
+    const hold = budget.hold;
     const limit = this.options.maxMessageBytes;
     const declared = Math.min(declaredSize(session.envelope.mailFrom), limit);
     let reserved = 0;
@@ -282,14 +315,27 @@ export class SmtpIntake {
     if (!overBudget) reserved = declared;
     const chunks: Buffer[] = [];
     let bytes = 0;
+    let dropped = false;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       bytes += chunk.length;
       // Keep reading to the end of DATA (the protocol needs it) but stop keeping bytes.
-      if (bytes > limit || overBudget) continue;
+      if (overBudget || dropped) continue;
+      if (bytes > limit) {
+        // Refused (552) whatever follows: what it held goes back to the sessions that can use it.
+        dropped = true;
+        chunks.length = 0;
+        budget.releaseAll();
+        continue;
+      }
       if (bytes > reserved) {
         if (!hold(bytes - reserved)) {
+          // This message gets 451 and keeps nothing: its bytes go back at once, not at the end of
+          // its DATA, so concurrent senders without SIZE do not all run out of budget together
+          // (each would get 451 and send again, the same way, 100 ms later).
           overBudget = true;
           chunks.length = 0;
+          budget.releaseAll();
+          this.log.debug({ session: session.id, bytes, inFlight: this.bytesHeld, max: this.maxBytesInFlight }, 'over the bytes-in-flight budget: the rest of DATA is read and dropped, 451 at its end');
           continue;
         }
         reserved = bytes;
@@ -308,7 +354,9 @@ export class SmtpIntake {
     const recipients = envelope.rcptTo.map((rcpt) => rcpt.address.toLowerCase());
     // As the final delivery hop we add Return-Path (RFC 5321 4.4), as an MDA would for IMAP or
     // the pipe intake: classification reads an empty one as automatic mail (bounces).
-    const raw = Buffer.concat([Buffer.from(`Return-Path: <${sender}>\r\n`), ...chunks]);
+    const raw = joinMessage([Buffer.from(`Return-Path: <${sender}>\r\n`), ...chunks]);
+    // The chunks are garbage now: not kept alive by this frame while the message is handled.
+    chunks.length = 0;
     const source: IntakeSource = { kind: 'smtp', mailbox: null, uidValidity: null, uid: null, envelopeRecipients: recipients };
     const log = this.log.child({ session: session.id, from: sender, rcpt: recipients, bytes });
     try {

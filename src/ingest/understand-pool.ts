@@ -22,6 +22,8 @@ export interface UnderstandPoolOptions {
   parseOptions?: ParseMessageOptions;
   /** What `understand` runs understandParsed with; without it `understand` is refused. */
   understanding?: UnderstandingOptions;
+  /** Messages of at least this many bytes are understood one at a time, by the first thread (default 8 MiB). */
+  largeBytes?: number;
   /** Heap limit of each thread: a message that needs more fails alone instead of the process (default 1024 MB). */
   maxHeapMb?: number;
   logger?: Logger;
@@ -38,6 +40,7 @@ export class UnderstandTimeoutError extends Error {
 }
 
 const MAX_START_FAILURES = 3;
+const DEFAULT_LARGE_BYTES = 8 * 1024 * 1024;
 
 interface Task {
   op: UnderstandRequest['op'];
@@ -70,10 +73,23 @@ function restoreBuffers(parsed: ParsedMessage): ParsedMessage {
   return parsed;
 }
 
+/**
+ * The bytes as the thread gets them. Bytes in shared memory (the SMTP intake's large messages) are
+ * shared: the thread reads the caller's bytes, no copy. Others are copied once and the copy handed
+ * over (transferred) rather than cloned: a 25 MB message costs 25 MB here, not 50.
+ */
+function forThread(raw: Buffer): Uint8Array {
+  if (raw.buffer instanceof SharedArrayBuffer) return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+  const copy = new Uint8Array(raw.byteLength);
+  copy.set(raw);
+  return copy;
+}
+
 export class UnderstandPool {
   private readonly options: UnderstandPoolOptions;
   private readonly workerFile: URL;
   private readonly slots: Slot[] = [];
+  private readonly largeBytes: number;
   private readonly queue: Task[] = [];
   private nextId = 1;
   private closed = false;
@@ -87,6 +103,7 @@ export class UnderstandPool {
     if (!(options.timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, got ${options.timeoutMs}`);
     this.options = options;
     this.workerFile = options.workerFile ?? defaultWorkerFile();
+    this.largeBytes = options.largeBytes ?? DEFAULT_LARGE_BYTES;
     const size = Math.max(1, options.workers ?? 2);
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
@@ -197,17 +214,20 @@ export class UnderstandPool {
 
   private dispatch(): void {
     if (this.closed) return;
-    for (const slot of this.slots) {
+    for (const [index, slot] of this.slots.entries()) {
       if (this.queue.length === 0) return;
       if (!slot.ready || slot.task) continue;
-      const task = this.queue.shift()!;
+      // The first thread takes whatever is next; the others pass over large messages, so a large
+      // message is understood only by the first thread and one at a time: parsing one costs a few
+      // times its size in that thread, and a thread's allocator keeps what it once held.
+      const next = index === 0 ? 0 : this.queue.findIndex((t) => t.raw.length < this.largeBytes);
+      if (next < 0) continue;
+      const task = this.queue.splice(next, 1)[0]!;
       const id = this.nextId++;
       const timer = setTimeout(() => this.onTimeout(slot, id), this.options.timeoutMs);
       slot.task = { id, task, timer };
-      // One copy, handed over (transferred) rather than cloned: a 25 MB message costs 25 MB here, not 50.
-      const raw = new Uint8Array(task.raw.byteLength);
-      raw.set(task.raw);
-      slot.worker.postMessage({ id, op: task.op, raw } satisfies UnderstandRequest, [raw.buffer]);
+      const raw = forThread(task.raw);
+      slot.worker.postMessage({ id, op: task.op, raw } satisfies UnderstandRequest, raw.buffer instanceof ArrayBuffer ? [raw.buffer] : []);
     }
   }
 

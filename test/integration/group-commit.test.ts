@@ -104,6 +104,22 @@ describe(`group commit of single deliveries on ${databaseKind()}`, () => {
     expect(await stored(['<dup-other@acme.example>'])).toBe(1);
   });
 
+  it('puts at most one large message in a commit; the others wait for the next ones, small ones still go together', async () => {
+    counting.reset();
+    const coalescer = new GroupCommitHandler(counting, { largeBytes: 20_000 });
+    const big = (i: number) => buildMail({ messageId: `<large-${i}@acme.example>`, subject: `Large ${i}`, body: `Log line ${i}\n`.repeat(3_000) });
+    const small = (i: number) => buildMail({ messageId: `<small-${i}@acme.example>`, subject: `Small ${i}` });
+    // The first goes alone at once; the rest queue behind it: small, large, large, small, large, small.
+    const raws = [small(0), small(1), big(1), big(2), small(2), big(3), small(3)];
+    expect(raws.filter((r) => r.length >= 20_000)).toHaveLength(3);
+    const results = await Promise.all(raws.map((raw) => coalescer.handle(raw, smtp())));
+    expect(results.map((r) => r.status)).toEqual(raws.map(() => 'processed'));
+    // Behind the lone first: [small 1, large 1, small 2, small 3], then large 2 alone, then large 3 alone.
+    expect(counting.groups).toEqual([4]);
+    expect(counting.alone).toBe(3);
+    expect(await stored(['<large-1@acme.example>', '<large-2@acme.example>', '<large-3@acme.example>'])).toBe(3);
+  });
+
   it('hands a message the group cannot take to handle alone; its refusal reaches only its caller and the others commit', async () => {
     counting.reset();
     const coalescer = new GroupCommitHandler(counting);

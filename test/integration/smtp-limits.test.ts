@@ -8,7 +8,8 @@
 import { connect, type Socket } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import pino from 'pino';
 import nodemailer from 'nodemailer';
 import { SmtpIntake, SmtpIntakeConfigError, type SmtpIntakeOptions } from '../../src/ingest/smtp-intake.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -63,6 +64,8 @@ async function refusal(p: Promise<unknown>): Promise<{ responseCode?: number; re
 interface RawSession {
   /** Sends a line (null: only wait) and resolves with the next complete reply. */
   send(line: string | null): Promise<string>;
+  /** Writes without waiting for a reply (part of DATA). */
+  write(text: string): void;
   greeting: string;
 }
 
@@ -91,6 +94,9 @@ async function rawSession(port: number, client?: string): Promise<RawSession> {
       const reply = next();
       if (line !== null) socket.write(`${line}\r\n`);
       return reply;
+    },
+    write(text) {
+      socket.write(text);
     },
   };
 }
@@ -139,6 +145,46 @@ describe('SMTP intake limits', () => {
     // Room again: the retried message goes through.
     expect((await send(port, message('second again', 60_000))).response).toMatch(/^250 /);
     expect(intake.bytesInFlight).toBe(0);
+  });
+});
+
+describe('SMTP intake bytes in flight', () => {
+  it('gives back the bytes of a message that went over the budget at once, not at the end of its DATA', async () => {
+    const handler = new RecordingHandler();
+    const records: { msg: string; session?: string }[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => records.push(JSON.parse(line) as { msg: string }) });
+    const { port, intake } = await startIntake(handler, { maxBytesInFlight: 100_000, logger });
+    const opened = async () => {
+      const s = await rawSession(port);
+      await s.send('EHLO client.example');
+      expect(await s.send('MAIL FROM:<customer@example.com>')).toMatch(/^250 /);
+      expect(await s.send(`RCPT TO:<${SUPPORT}>`)).toMatch(/^250 /);
+      expect(await s.send('DATA')).toMatch(/^354 /);
+      return s;
+    };
+    // Two senders without SIZE, each part-way through 60 kB: the second goes over the budget.
+    const first = await opened();
+    const firstBody = message('first', 60_000).toString('latin1');
+    const firstReply = first.send(null);
+    first.write(`${firstBody}\r\n`);
+    await vi.waitFor(() => expect(intake.bytesInFlight).toBeGreaterThanOrEqual(60_000));
+    const second = await opened();
+    const secondReply = second.send(null);
+    const secondBody = message('second', 60_000).toString('latin1');
+    // 30 kB fit and are held; the rest goes over.
+    second.write(secondBody.slice(0, 30_000));
+    await vi.waitFor(() => expect(intake.bytesInFlight).toBeGreaterThanOrEqual(firstBody.length + 29_000));
+    second.write(`${secondBody.slice(30_000)}\r\n`);
+    await vi.waitFor(() => expect(records.some((r) => /over the bytes-in-flight budget/.test(r.msg))).toBe(true));
+    // The second still has bytes to send and no answer, yet holds nothing: only the first's bytes are held.
+    expect(intake.bytesInFlight).toBeLessThanOrEqual(firstBody.length + 2);
+
+    first.write('.\r\n');
+    expect(await firstReply).toMatch(/^250 /);
+    second.write('.\r\n');
+    expect(await secondReply).toMatch(/^451 4\.3\.1 /);
+    expect(intake.bytesInFlight).toBe(0);
+    expect(handler.calls).toHaveLength(1);
   });
 });
 
