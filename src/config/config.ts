@@ -329,6 +329,10 @@ function checkConsistency(s: CasemailSettings, problems: string[]): void {
   const { start, end } = s.calendar.workingHours;
   if (start >= end) problems.push(`calendar.workingHours: start ${start} must be before end ${end}`);
   if (s.addresses.support === s.addresses.escalation) problems.push('addresses.escalation: must differ from addresses.support');
+  if (s.smtpIntake.maxBytesInFlight < s.limits.maxMessageBytes) {
+    // A message of the largest size allowed would never fit: every try answered 451, for ever.
+    problems.push(`smtpIntake.maxBytesInFlight: ${s.smtpIntake.maxBytesInFlight} is below limits.maxMessageBytes (${s.limits.maxMessageBytes}); the largest messages would never be taken`);
+  }
   const names = new Set<string>();
   for (const m of s.imap.mailboxes) {
     if (names.has(m.name)) problems.push(`imap.mailboxes: duplicate name "${m.name}"`);

@@ -128,12 +128,14 @@ describe('loadConfig: every problem at once', () => {
       calendar: { workingHours: { start: '18:00', end: '09:00' } },
       imap: { mailboxes: [{ name: 'support', urlEnv: 'SUPPORT_IMAP_URL' }, { name: 'support', urlEnv: 'IMAP_URL' }] },
       outbox: { transport: 'smtp' },
+      smtpIntake: { maxBytesInFlight: 1_000_000 },
     });
     const err = configError(() => loadConfig({ configFile: file, env: { DATABASE_URL: 'mysql://db/x' } }));
     expect(err.problems).toEqual(expect.arrayContaining([
       'calendar.workingHours: start 18:00 must be before end 09:00',
       'addresses.escalation: must differ from addresses.support',
       'imap.mailboxes: duplicate name "support"',
+      expect.stringMatching(/^smtpIntake\.maxBytesInFlight: 1000000 is below limits\.maxMessageBytes \(26214400\)/),
       'imap.mailboxes[support]: SUPPORT_IMAP_URL is not set in the environment',
       'imap.mailboxes[support]: IMAP_URL is not set in the environment',
       'DATABASE_URL: expected postgres://…',
