@@ -90,6 +90,15 @@ export function uidSet(uids: readonly number[]): string {
   return parts.join(',');
 }
 
+/** A batch FETCHed and its groups started (launchBatch); finishBatch acknowledges it once they settle. */
+interface LaunchedBatch {
+  uids: number[];
+  /** The FETCH stopped before its end (stopping, a temporary failure, a missing body). */
+  stoppedEarly: boolean;
+  /** Every started message's outcome, in UID order. */
+  outcomes: Promise<{ uid: number; outcome: MessageOutcome }[]>;
+}
+
 export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
   readonly mailbox: string;
   private readonly options: ImapIntakeOptions;
@@ -293,14 +302,32 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
       const found = await client.search({ uid: `${lastUid + 1}:*` }, { uid: true });
       // "n:*" also matches the highest UID when it is below n.
       const pending = (found || []).filter((uid) => uid > lastUid).sort((a, b) => a - b);
-      for (let i = 0; i < pending.length && !this.stopping; i += this.batchSize) {
-        const batch = pending.slice(i, i + this.batchSize);
-        const result = await this.processBatch(client, batch, uidValidity, lastUid);
-        lastUid = result.lastUid;
-        if (result.temporary !== null) {
-          this.scheduleRetry(result.temporary);
-          return 'temporary';
+      // Two batches overlap: the next is fetched, understood and its groups started while the
+      // one before it commits; that one is then acknowledged (the connection is free again) and
+      // moves the cursor. Outcomes still settle in UID order.
+      let previous: LaunchedBatch | null = null;
+      let temporary: unknown = null;
+      for (let i = 0; i < pending.length && !this.stopping && temporary === null && !previous?.stoppedEarly; i += this.batchSize) {
+        let launched: LaunchedBatch;
+        try {
+          launched = await this.launchBatch(client, pending.slice(i, i + this.batchSize), uidValidity);
+        } catch (error) {
+          // The batch before it still settles (its messages are fetched again and recognised next pass).
+          await previous?.outcomes.catch(() => undefined);
+          throw error;
         }
+        if (previous) ({ lastUid, temporary } = await this.finishBatch(client, previous, uidValidity, lastUid));
+        previous = launched;
+      }
+      if (previous) {
+        // After a temporary failure the batch behind it only acknowledges what it committed; the cursor stays.
+        const finished = await this.finishBatch(client, previous, uidValidity, lastUid, temporary === null);
+        lastUid = finished.lastUid;
+        temporary ??= finished.temporary;
+      }
+      if (temporary !== null) {
+        this.scheduleRetry(temporary);
+        return 'temporary';
       }
       this.temporaryFailures = 0;
       if (!this.stopping) this.emit('caught-up', { uidValidity, lastUid });
@@ -310,24 +337,18 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
     }
   }
 
-  private async processBatch(
-    client: ImapFlow,
-    uids: number[],
-    uidValidity: number,
-    cursorUid: number,
-  ): Promise<{ lastUid: number; temporary: unknown }> {
-    const processed: number[] = [];
-    const quarantined: number[] = [];
-    let temporary: unknown = null;
-    let stoppedEarly = false;
-    let lastUid = cursorUid;
+  /**
+   * FETCHes a batch and starts its groups: up to `concurrency` transactions at once, each a message
+   * or a group of up to `groupSize` (handleGroup); the handler talks to the database, not to this
+   * connection, and imapflow holds the next FETCH response until we ask for it. Resolves when the
+   * FETCH is done (the connection is free), not when the groups commit.
+   */
+  private async launchBatch(client: ImapFlow, uids: number[], uidValidity: number): Promise<LaunchedBatch> {
     const range = uidSet(uids);
     this.emit('fetch', { range, count: uids.length });
-    // Up to `concurrency` transactions run at once, each a message or a group of up to `groupSize`
-    // (handleGroup); the handler talks to the database, not to this connection, and imapflow holds
-    // the next FETCH response until we ask for it. Outcomes are then taken in UID order.
     const inFlight: Promise<{ uid: number; outcome: MessageOutcome }[]>[] = [];
     const settled: { uid: number; outcome: MessageOutcome }[] = [];
+    let stoppedEarly = false;
     let group: { raw: Buffer; source: IntakeSource; arrivedAt: Date | null }[] = [];
     const launchGroup = () => {
       if (group.length) inFlight.push(this.handleGroup(group));
@@ -337,33 +358,58 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
       const first = inFlight.shift();
       if (first) settled.push(...(await first));
     };
-    for await (const message of client.fetch(range, { uid: true, source: true, internalDate: true }, { uid: true })) {
-      if (this.stopping) {
-        stoppedEarly = true;
-        break;
+    try {
+      for await (const message of client.fetch(range, { uid: true, source: true, internalDate: true }, { uid: true })) {
+        if (this.stopping) {
+          stoppedEarly = true;
+          break;
+        }
+        if (!message.source) {
+          // Should not happen; retrying later is safer than skipping past the message.
+          launchGroup();
+          while (inFlight.length) await settleOldest();
+          settled.push({ uid: message.uid, outcome: { kind: 'temporary', error: new Error(`FETCH returned no source for UID ${message.uid}`) } });
+          stoppedEarly = true;
+          break;
+        }
+        const source: IntakeSource = { kind: 'imap', mailbox: this.mailbox, uidValidity, uid: message.uid, envelopeRecipients: [] };
+        const arrivedAt = message.internalDate instanceof Date ? message.internalDate : null;
+        group.push({ raw: message.source, source, arrivedAt });
+        if (group.length >= this.groupSize) launchGroup();
+        if (inFlight.length >= this.concurrency) await settleOldest();
+        if (settled.some((x) => x.outcome.kind === 'temporary')) {
+          stoppedEarly = true;
+          break;
+        }
       }
-      if (!message.source) {
-        // Should not happen; retrying later is safer than skipping past the message.
-        launchGroup();
-        while (inFlight.length) await settleOldest();
-        settled.push({ uid: message.uid, outcome: { kind: 'temporary', error: new Error(`FETCH returned no source for UID ${message.uid}`) } });
-        stoppedEarly = true;
-        break;
-      }
-      const source: IntakeSource = { kind: 'imap', mailbox: this.mailbox, uidValidity, uid: message.uid, envelopeRecipients: [] };
-      const arrivedAt = message.internalDate instanceof Date ? message.internalDate : null;
-      group.push({ raw: message.source, source, arrivedAt });
-      if (group.length >= this.groupSize) launchGroup();
-      if (inFlight.length >= this.concurrency) await settleOldest();
-      if (settled.some((x) => x.outcome.kind === 'temporary')) {
-        stoppedEarly = true;
-        break;
-      }
+      if (!stoppedEarly) launchGroup();
+    } catch (error) {
+      // The FETCH failed (the connection dropped): what was started still settles before this fails the pass.
+      await Promise.allSettled(inFlight);
+      throw error;
     }
-    if (!stoppedEarly) launchGroup();
-    while (inFlight.length) await settleOldest();
-    let contiguous = true;
-    for (const { uid, outcome } of settled) {
+    const outcomes = (async () => {
+      while (inFlight.length) await settleOldest();
+      return settled;
+    })();
+    return { uids, stoppedEarly, outcomes };
+  }
+
+  /**
+   * Waits for a launched batch's groups, acknowledges what committed (to the processed or
+   * quarantine folder) and moves the cursor over the unbroken prefix. `advance` false: a batch
+   * before it failed, so the cursor stays where it is.
+   */
+  private async finishBatch(
+    client: ImapFlow, batch: LaunchedBatch, uidValidity: number, cursorUid: number, advance = true,
+  ): Promise<{ lastUid: number; temporary: unknown }> {
+    const processed: number[] = [];
+    const quarantined: number[] = [];
+    let temporary: unknown = null;
+    let stoppedEarly = batch.stoppedEarly;
+    let lastUid = cursorUid;
+    let contiguous = advance;
+    for (const { uid, outcome } of await batch.outcomes) {
       if (outcome.kind === 'temporary') {
         temporary ??= outcome.error;
         contiguous = false;
@@ -375,8 +421,8 @@ export class ImapIntake extends EventEmitter<ImapIntakeEvents> {
       if (contiguous) lastUid = uid;
     }
     // UIDs the FETCH did not return were expunged meanwhile; a complete batch covers them.
-    const last = uids[uids.length - 1];
-    if (!stoppedEarly && last !== undefined) lastUid = Math.max(lastUid, last);
+    const last = batch.uids[batch.uids.length - 1];
+    if (advance && !stoppedEarly && last !== undefined) lastUid = Math.max(lastUid, last);
     await this.acknowledge(client, processed, this.options.processedFolder);
     await this.acknowledge(client, quarantined, this.options.quarantineFolder);
     if (lastUid > cursorUid) {

@@ -373,6 +373,30 @@ describeWithDovecot('IMAP intake (real Dovecot)', () => {
     await intake.stop();
   });
 
+  it('fetches the next batch while one commits; after a temporary failure it files what that batch committed, keeps the cursor, and takes no further batch', async () => {
+    const f = await folders();
+    const handler = new RecordingHandler();
+    handler.failWhen({ kind: 'temporary', times: 1, match: (raw) => headerOf(raw, 'Subject') === 'b' });
+    for (const subject of ['a', 'b', 'c', 'd', 'e', 'f']) await append(f.folder, message(subject));
+    const cursors = new MemoryCursorStore();
+    const intake = intakeFor(f, handler, cursors, { batchSize: 2, concurrency: 4 });
+    const acks: { processed: number[]; lastUid: number }[] = [];
+    intake.on('acknowledged', (e) => acks.push({ processed: e.processed, lastUid: e.lastUid }));
+    const fetched: string[] = [];
+    intake.on('fetch', ({ range }) => fetched.push(range));
+    const caughtUp = nextEvent(intake, 'caught-up', ({ lastUid }) => lastUid === 6);
+    await intake.start();
+    await caughtUp;
+    // [1,2] failed at b while [3,4] was already fetched: 3 and 4 are filed but the cursor stays at 1,
+    // and [5,6] waits for the retry, which starts again at b (3 and 4 are gone from the folder).
+    expect(acks.slice(0, 2)).toEqual([{ processed: [1], lastUid: 1 }, { processed: [3, 4], lastUid: 1 }]);
+    expect(fetched.slice(0, 3)).toEqual(['1:2', '3:4', '2,5']);
+    expect(acks[acks.length - 1]!.lastUid).toBe(6);
+    expect([...handler.subjects()].sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect((await contents(f.processedFolder)).map((m) => m.subject).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect(await contents(f.folder)).toEqual([]);
+  });
+
   it('commits messages in groups where the handler can, and handles the messages of a group that failed one by one', async () => {
     const f = await folders();
     const handler = new GroupingHandler();
