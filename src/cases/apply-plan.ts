@@ -70,16 +70,29 @@ async function writeInserts(trx: Trx, plan: Plan, inbound: InboundRow, row: Mess
   await sql`with ${sql.join(planParts(trx, plan, inbound, row, now, ''))} select 1`.execute(trx);
 }
 
+/** The SHA-256 of the raw bytes and of each attachment: their keys, worked out once. */
+interface BytesHashes {
+  raw: string;
+  attachments: string[];
+}
+
+function hashesOf(inbound: InboundRow): BytesHashes {
+  return { raw: sha256(inbound.raw), attachments: inbound.attachments.map((a) => sha256(a.content)) };
+}
+
 /** The parts (CTEs, named with `prefix`) of a plan's one statement. */
-function planParts(trx: Trx, plan: Plan, inbound: InboundRow, row: MessageRow, now: Date, prefix: string, opts: { turn: boolean } = { turn: true }) {
+function planParts(
+  trx: Trx, plan: Plan, inbound: InboundRow, row: MessageRow, now: Date, prefix: string,
+  opts: { turn: boolean; hashes: BytesHashes } = { turn: true, hashes: hashesOf(inbound) },
+) {
   const raw = inbound.raw;
-  const hash = sha256(raw);
+  const hash = opts.hashes.raw;
   const parts: { name: string; query: Compilable }[] = [
     { name: 'raw', query: trx.insertInto('raw_messages').values({ sha256: hash, size: raw.length, bytes: raw }).onConflict((oc) => oc.column('sha256').doNothing()) },
     { name: 'm', query: trx.insertInto('messages').values({ ...row, raw_sha256: hash }) },
   ];
   if (inbound.attachments.length) {
-    const a = attachmentInserts(trx, inbound.id, inbound.attachments);
+    const a = attachmentInserts(trx, inbound.id, inbound.attachments, opts.hashes.attachments);
     parts.push({ name: 'a', query: a.bytes }, { name: 'ma', query: a.links });
   }
   if (plan.openCases.length) parts.push({ name: 'c', query: casesInsert(trx, plan, now) });
@@ -91,6 +104,9 @@ function planParts(trx: Trx, plan: Plan, inbound: InboundRow, row: MessageRow, n
   return parts.map((p) => sql`${sql.raw(prefix + p.name)} as (${p.query})`);
 }
 
+/** The raw and attachment bytes the waiting writes may hold. */
+const PENDING_BYTES = 2 * 1024 * 1024;
+
 /**
  * The plans of a group committed together (message-handler.ts handleGroup), written in ONE
  * statement (flush) instead of one each: a group of new requests then costs one round trip for
@@ -100,9 +116,6 @@ function planParts(trx: Trx, plan: Plan, inbound: InboundRow, row: MessageRow, n
  * are moved on by one update. Statements that read what these write must come after flush; the
  * caller flushes before them.
  */
-/** The raw and attachment bytes the waiting writes may hold. */
-const PENDING_BYTES = 2 * 1024 * 1024;
-
 export class PlanWrites {
   private parts: ReturnType<typeof sql>[] = [];
   private readonly rows = new Set<string>();
@@ -125,7 +138,8 @@ export class PlanWrites {
     // Bytes go to the server in one message: big mail is written alone, not gathered into one still bigger.
     const bytes = inbound.raw.length + inbound.attachments.reduce((n, a) => n + a.content.length, 0);
     if (this.bytes + bytes > PENDING_BYTES) return false;
-    const rows = rowsTouched(plan, inbound);
+    const hashes = hashesOf(inbound);
+    const rows = rowsTouched(plan, hashes);
     if (rows.some((r) => this.rows.has(r))) return false;
     this.bytes += bytes;
     for (const r of rows) this.rows.add(r);
@@ -133,7 +147,7 @@ export class PlanWrites {
     for (const id of casesTouched(plan)) this.cases.add(id);
     if (inbound.row.message_id_header) this.messageIds.add(inbound.row.message_id_header);
     this.now = now;
-    this.parts.push(...planParts(trx, plan, inbound, inboundRow(plan, inbound), now, `w${this.parts.length}_`, { turn: false }));
+    this.parts.push(...planParts(trx, plan, inbound, inboundRow(plan, inbound), now, `w${this.parts.length}_`, { turn: false, hashes }));
     return true;
   }
 
@@ -167,10 +181,10 @@ function casesTouched(plan: Plan): number[] {
 }
 
 /** The rows a plan's statement writes that another plan's might too (new rows of their own ids cannot collide). */
-function rowsTouched(plan: Plan, inbound: InboundRow): string[] {
+function rowsTouched(plan: Plan, hashes: BytesHashes): string[] {
   return [
-    `raw:${sha256(inbound.raw)}`,
-    ...inbound.attachments.map((a) => `attachment:${sha256(a.content)}`),
+    `raw:${hashes.raw}`,
+    ...hashes.attachments.map((h) => `attachment:${h}`),
     ...plan.caseUpdates.map((u) => `case:${u.caseId}`),
     ...plan.openCases.map((c) => `case:${c.id}`),
     ...plan.participants.map((p) => `participant:${p.caseId}:${p.address.toLowerCase()}`),

@@ -108,6 +108,8 @@ export async function gatherFacts(
     senders?: ReadonlyMap<string, Sender>;
     /** In a group: the senders whose locks this transaction holds (lockSendersAndRead); others are only tried. */
     lockedSenders?: ReadonlySet<string>;
+    /** In a group: new-request facts read for the whole group at once (prefetchNewRequests). */
+    newRequests?: GroupNewRequests;
   },
 ): Promise<IntakeFacts> {
   const { understanding: u, source, now, settings } = input;
@@ -125,6 +127,7 @@ export async function gatherFacts(
   return {
     now, settings, messageRowId, source, understanding: u, fromAddress, sender, recipients, ourMail, referenced,
     ownAddresses: ownAddresses(settings),
+    ...(input.newRequests ? { newRequests: input.newRequests } : {}),
     senderLock: input.lockedSenders ? (fromAddress && input.lockedSenders.has(fromAddress) ? 'held' : 'try') : 'take',
     replyAddress: (n) => (secret ? replyAddressFor(settings.addresses.support, secret, n) : settings.addresses.support),
   };
@@ -310,7 +313,8 @@ function turnOrder(trx: Trx, team: string | null) {
  * The new-request facts of a group's senders (their locks already held: lockSendersAndRead) in ONE
  * read, for `count` messages that may open a case: each sender's counts of the last hour, `count`
  * reserved first cases, the turn (up to `count` engineers, locked as turnCtes locks one at a time)
- * and who hears of unassigned cases. GroupNewRequests hands them out message by message.
+ * and who hears of unassigned cases (as unassignedRecipients). GroupNewRequests hands them out
+ * message by message.
  */
 export async function prefetchNewRequests(trx: Trx, senders: readonly string[], count: number, now: Date, settings: CasemailSettings): Promise<GroupNewRequests> {
   const roundRobin = settings.assignment.rule === 'round-robin';

@@ -165,7 +165,7 @@ export class MessageHandler implements IntakeHandler {
     known: { messageRowId?: number; senders?: ReadonlyMap<string, Sender>; lockedSenders?: ReadonlySet<string>; newRequests?: GroupNewRequests; writes?: PlanWrites } = {},
   ): Promise<Decided> {
     const { settings } = this.deps;
-    const { writes, newRequests, ...read } = known;
+    const { writes, ...read } = known;
     // A group's writes wait in `writes` while nothing read next depends on them. The facts are read
     // first; should they name a case or a message those writes touch, the writes go first and the
     // facts are read again (a reply to a message earlier in the group, two replies to one case).
@@ -175,7 +175,6 @@ export class MessageHandler implements IntakeHandler {
       await writes.flush(trx);
       facts = await gather();
     }
-    if (newRequests) facts.newRequests = newRequests;
     const route = routeMessage({
       auto: u.classify, recipients: facts.recipients, escalationAddress: settings.addresses.escalation,
       escalationAliases: settings.addresses.escalationAliases, sender: senderFacts(facts.sender),
@@ -193,7 +192,7 @@ export class MessageHandler implements IntakeHandler {
     // Deciding a new request the group read facts for, a follow-up, a hold or a loop reads nothing the
     // waiting writes change (CC'd contacts, who hears of unassigned cases); other routes read cases.
     const readsNothingWaiting = route.kind === 'hold' || route.kind === 'ignore-loop' || route.kind === 'follow-up'
-      || (route.kind === 'new-request' && facts.fromAddress !== null && newRequests?.covers(facts.fromAddress) === true);
+      || (route.kind === 'new-request' && facts.fromAddress !== null && facts.newRequests?.covers(facts.fromAddress) === true);
     if (writes && !readsNothingWaiting) {
       await writes.flush(trx);
     }

@@ -78,8 +78,9 @@ export async function storeAttachments(trx: DbOrTrx, messageRowId: number, attac
  * list of them. To run in this order, or as parts of one statement (apply-plan.ts); each hash is
  * hashed and sent once however often the message carries it.
  */
-export function attachmentInserts(trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[]) {
-  const hashes = attachments.map((a) => sha256(a.content));
+export function attachmentInserts(
+  trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[], hashes = attachments.map((a) => sha256(a.content)),
+) {
   const once = new Map<string, Buffer>();
   attachments.forEach((a, k) => { if (!once.has(hashes[k]!)) once.set(hashes[k]!, a.content); });
   return {
