@@ -5,6 +5,7 @@ import * as m20261130190000 from './20261130190000_sender_activity_index.js';
 import * as m20261130210000 from './20261130210000_engineer_mail.js';
 import * as m20261201080000 from './20261201080000_timers.js';
 import * as m20261201120000 from './20261201120000_automatic_mail_log_at.js';
+import * as m20261201150000 from './20261201150000_bytes_lz4.js';
 
 export const migrations: Record<string, Migration> = {
   '20261128140000_initial': m20261128140000,
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '20261130210000_engineer_mail': m20261130210000,
   '20261201080000_timers': m20261201080000,
   '20261201120000_automatic_mail_log_at': m20261201120000,
+  '20261201150000_bytes_lz4': m20261201150000,
 };

@@ -8,8 +8,7 @@ import type { MessagesTable } from '../db/schema.js';
 import { enqueueMails, type EnqueueContext } from '../notify/outbox-store.js';
 import { addContacts } from '../directory/directory-store.js';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
-import { sha256 } from '../ingest/content-hash.js';
-import { attachmentInserts, insertMessageWithRaw, storeAttachments } from './message-store.js';
+import { attachmentInserts, bytesHashes, insertMessageWithRaw, messageBytes, storeAttachments, type BytesHashes } from './message-store.js';
 import type { CaseChanges, CaseUpdate, Plan } from './plan.js';
 
 export interface InboundRow {
@@ -18,6 +17,8 @@ export interface InboundRow {
   /** Every column of the message row but its status, case and reason (which the plan decides). */
   row: Omit<Insertable<MessagesTable>, 'raw_sha256' | 'id' | 'status' | 'case_id' | 'status_reason'>;
   attachments: readonly ParsedAttachment[];
+  /** The raw and attachment bytes were already written in this transaction under these hashes (storeBytesFirst): not sent again. */
+  bytesWritten?: BytesHashes;
 }
 
 /** Returns whether any outgoing mail was queued (so the dispatcher can be woken after commit). */
@@ -39,8 +40,8 @@ export async function writePlanButMail(trx: Trx, plan: Plan, inbound: InboundRow
     await applyContactChanges(trx, plan, now);
   } else {
     await insertCases(trx, plan, now);
-    await insertMessageWithRaw(trx, inbound.raw, row);
-    await storeAttachments(trx, inbound.id, inbound.attachments);
+    await insertMessageWithRaw(trx, inbound.raw, row, [], inbound.bytesWritten?.raw ?? null);
+    await storeAttachments(trx, inbound.id, inbound.attachments, inbound.bytesWritten?.attachments ?? null);
     await applyChangesButMail(trx, plan, inbound.id, now);
   }
 }
@@ -71,13 +72,8 @@ async function writeInserts(trx: Trx, plan: Plan, inbound: InboundRow, row: Mess
 }
 
 /** The SHA-256 of the raw bytes and of each attachment: their keys, worked out once. */
-interface BytesHashes {
-  raw: string;
-  attachments: string[];
-}
-
 function hashesOf(inbound: InboundRow): BytesHashes {
-  return { raw: sha256(inbound.raw), attachments: inbound.attachments.map((a) => sha256(a.content)) };
+  return inbound.bytesWritten ?? bytesHashes(inbound.raw, inbound.attachments);
 }
 
 /** The parts (CTEs, named with `prefix`) of a plan's one statement. */
@@ -87,13 +83,14 @@ function planParts(
 ) {
   const raw = inbound.raw;
   const hash = opts.hashes.raw;
-  const parts: { name: string; query: Compilable }[] = [
-    { name: 'raw', query: trx.insertInto('raw_messages').values({ sha256: hash, size: raw.length, bytes: raw }).onConflict((oc) => oc.column('sha256').doNothing()) },
-    { name: 'm', query: trx.insertInto('messages').values({ ...row, raw_sha256: hash }) },
-  ];
+  const written = inbound.bytesWritten !== undefined;
+  const parts: { name: string; query: Compilable }[] = [];
+  if (!written) parts.push({ name: 'raw', query: trx.insertInto('raw_messages').values({ sha256: hash, size: raw.length, bytes: raw }).onConflict((oc) => oc.column('sha256').doNothing()) });
+  parts.push({ name: 'm', query: trx.insertInto('messages').values({ ...row, raw_sha256: hash }) });
   if (inbound.attachments.length) {
     const a = attachmentInserts(trx, inbound.id, inbound.attachments, opts.hashes.attachments);
-    parts.push({ name: 'a', query: a.bytes }, { name: 'ma', query: a.links });
+    if (!written) parts.push({ name: 'a', query: a.bytes });
+    parts.push({ name: 'ma', query: a.links });
   }
   if (plan.openCases.length) parts.push({ name: 'c', query: casesInsert(trx, plan, now) });
   plan.caseUpdates.forEach((u, k) => parts.push({ name: `u${k}`, query: caseUpdate(trx, u, now) }));
@@ -136,10 +133,10 @@ export class PlanWrites {
     if (!fitsOneStatement(plan) || plan.markBouncing || plan.clearBouncing || plan.addContacts?.length) return false;
     if (this.now && this.now.getTime() !== now.getTime()) return false;
     // Bytes go to the server in one message: big mail is written alone, not gathered into one still bigger.
-    const bytes = inbound.raw.length + inbound.attachments.reduce((n, a) => n + a.content.length, 0);
+    const bytes = inbound.bytesWritten ? 0 : messageBytes(inbound.raw, inbound.attachments);
     if (this.bytes + bytes > PENDING_BYTES) return false;
     const hashes = hashesOf(inbound);
-    const rows = rowsTouched(plan, hashes);
+    const rows = rowsTouched(plan, inbound.bytesWritten ? null : hashes);
     if (rows.some((r) => this.rows.has(r))) return false;
     this.bytes += bytes;
     for (const r of rows) this.rows.add(r);
@@ -180,11 +177,13 @@ function casesTouched(plan: Plan): number[] {
   ];
 }
 
-/** The rows a plan's statement writes that another plan's might too (new rows of their own ids cannot collide). */
-function rowsTouched(plan: Plan, hashes: BytesHashes): string[] {
+/**
+ * The rows a plan's statement writes that another plan's might too (new rows of their own ids
+ * cannot collide); `bytes`: the hashes of the raw and attachment rows it writes (none when written first).
+ */
+function rowsTouched(plan: Plan, bytes: BytesHashes | null): string[] {
   return [
-    `raw:${hashes.raw}`,
-    ...hashes.attachments.map((h) => `attachment:${h}`),
+    ...(bytes ? [`raw:${bytes.raw}`, ...bytes.attachments.map((h) => `attachment:${h}`)] : []),
     ...plan.caseUpdates.map((u) => `case:${u.caseId}`),
     ...plan.openCases.map((c) => `case:${c.id}`),
     ...plan.participants.map((p) => `participant:${p.caseId}:${p.address.toLowerCase()}`),

@@ -23,7 +23,7 @@ import type { Sender } from '../directory/directory-store.js';
 import { enqueueMail, type EnqueueContext } from '../notify/outbox-store.js';
 import type { OutgoingMail } from '../notify/mail-kinds.js';
 import { oversizeNotice } from '../notify/compose.js';
-import { findInboundDuplicate, insertMessageWithRaw } from './message-store.js';
+import { BYTES_FIRST_MIN, findInboundDuplicate, insertMessageWithRaw, messageBytes, storeBytesFirst, type BytesHashes } from './message-store.js';
 import { gatherFacts, lockSendersAndRead, mayOpenCase, prefetchNewRequests, type IntakeFacts } from './intake-facts.js';
 import { originalMessageIds } from '../threading/message-facts.js';
 import type { GroupNewRequests } from './group-new-requests.js';
@@ -59,6 +59,18 @@ function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === '23505' || /duplicate key value violates unique constraint/i.test((err as Error)?.message ?? '');
 }
 
+/**
+ * The bytes of the big messages among these, written at the start of their transaction before any
+ * lock is taken (storeBytesFirst); per message its hashes, or undefined for one written later with its row.
+ */
+async function writeBytesFirst(trx: Trx, messages: readonly { raw: Buffer; u: Understanding }[]): Promise<(BytesHashes | undefined)[]> {
+  const big = messages.flatMap((m, k) => (messageBytes(m.raw, m.u.parsed.attachments) >= BYTES_FIRST_MIN ? [k] : []));
+  const out: (BytesHashes | undefined)[] = messages.map(() => undefined);
+  if (big.length === 0) return out;
+  const hashes = await storeBytesFirst(trx, big.map((k) => ({ raw: messages[k]!.raw, attachments: messages[k]!.u.parsed.attachments })));
+  big.forEach((k, i) => { out[k] = hashes[i]; });
+  return out;
+}
 
 export class MessageHandler implements IntakeHandler {
   /** The worker pool the service passes, else parsing and understanding in-process. */
@@ -128,7 +140,8 @@ export class MessageHandler implements IntakeHandler {
     // and this saves a round trip on every other message.
     try {
       const result = await this.deps.db.transaction().execute(async (trx) => {
-        const d = await this.decideAndWrite(trx, raw, hash, u, source, now, opts.releasing ?? null);
+        const [bytesWritten] = await writeBytesFirst(trx, [{ raw, u }]);
+        const d = await this.decideAndWrite(trx, raw, hash, u, source, now, opts.releasing ?? null, bytesWritten ? { bytesWritten } : {});
         return { result: d.result, queuedMail: (await queueMails(trx, d.mails, this.enqueueContext(now))).queuedMail };
       });
       if (result.queuedMail) this.deps.onOutboxWritten?.();
@@ -162,10 +175,13 @@ export class MessageHandler implements IntakeHandler {
   /** One message's facts, decision and writes but its mail, which the caller queues before commit (queueMails). */
   private async decideAndWrite(
     trx: Trx, raw: Buffer, hash: string, u: Understanding, source: IntakeSource, now: Date, releasing: number | null,
-    known: { messageRowId?: number; senders?: ReadonlyMap<string, Sender>; lockedSenders?: ReadonlySet<string>; newRequests?: GroupNewRequests; writes?: PlanWrites } = {},
+    known: {
+      messageRowId?: number; senders?: ReadonlyMap<string, Sender>; lockedSenders?: ReadonlySet<string>; newRequests?: GroupNewRequests; writes?: PlanWrites;
+      bytesWritten?: BytesHashes;
+    } = {},
   ): Promise<Decided> {
     const { settings } = this.deps;
-    const { writes, ...read } = known;
+    const { writes, bytesWritten, ...read } = known;
     // A group's writes wait in `writes` while nothing read next depends on them. The facts are read
     // first; should they name a case or a message those writes touch, the writes go first and the
     // facts are read again (a reply to a message earlier in the group, two replies to one case).
@@ -200,7 +216,7 @@ export class MessageHandler implements IntakeHandler {
     if (releasing !== null) await markReleased(trx, releasing, facts.messageRowId, hash, plan, now);
     const p = u.parsed;
     const inbound: InboundRow = {
-      id: facts.messageRowId, raw, attachments: p.attachments,
+      id: facts.messageRowId, raw, attachments: p.attachments, ...(bytesWritten ? { bytesWritten } : {}),
       row: {
         direction: 'inbound', content_hash: hash, message_id_header: p.messageId, in_reply_to: p.inReplyTo, references: JSON.stringify(p.references),
         from_address: facts.fromAddress, subject: p.subject, sent_at: p.date, received_at: now, source: source.kind, mailbox: source.mailbox,
@@ -248,6 +264,7 @@ export class MessageHandler implements IntakeHandler {
     try {
       const decided = await this.deps.db.transaction().execute(async (trx) => {
         const out: Decided[] = [];
+        const bytesWritten = await writeBytesFirst(trx, together);
         const fromOf = (m: (typeof together)[number]) => (m.u.parsed.from?.address ? [m.u.parsed.from.address] : []);
         const read = await lockSendersAndRead(trx, together.flatMap(fromOf), together.filter((m) => mayOpenCase(m.u)).flatMap(fromOf), now, together.length);
         const ids = read.messageIds;
@@ -261,6 +278,7 @@ export class MessageHandler implements IntakeHandler {
         for (const [k, m] of together.entries()) {
           const d = await this.decideAndWrite(trx, m.raw, m.hash, m.u, m.source, now, null, {
             messageRowId: ids[k]!, lockedSenders: read.locked, writes, ...(senders ? { senders } : {}), ...(newRequests ? { newRequests } : {}),
+            ...(bytesWritten[k] ? { bytesWritten: bytesWritten[k] } : {}),
           });
           // A message that changed contacts (an admin adding one, a bounce mark) leaves the later ones to read their sender anew.
           if (d.changesContacts) senders = undefined;

@@ -46,18 +46,22 @@ export interface MessageEvent {
 
 /**
  * Stores the raw bytes (once per content), inserts the message row and the audit events about
- * it, in one statement. Returns the message row's id.
+ * it, in one statement. Returns the message row's id. `rawWritten`: the hash under which the raw
+ * bytes were already written in this transaction (storeBytesFirst); they are not sent again.
  */
-export async function insertMessageWithRaw(trx: DbOrTrx, bytes: Buffer, row: Omit<Insertable<MessagesTable>, 'raw_sha256'>, events: readonly MessageEvent[] = []): Promise<number> {
-  const hash = sha256(bytes);
-  const rawInsert = trx.insertInto('raw_messages').values({ sha256: hash, size: bytes.length, bytes })
-    .onConflict((oc) => oc.column('sha256').doNothing());
+export async function insertMessageWithRaw(
+  trx: DbOrTrx, bytes: Buffer, row: Omit<Insertable<MessagesTable>, 'raw_sha256'>, events: readonly MessageEvent[] = [], rawWritten: string | null = null,
+): Promise<number> {
+  const hash = rawWritten ?? sha256(bytes);
+  const rawInsert = rawWritten === null
+    ? sql`raw as (${trx.insertInto('raw_messages').values({ sha256: hash, size: bytes.length, bytes }).onConflict((oc) => oc.column('sha256').doNothing())}),`
+    : sql``;
   const messageInsert = trx.insertInto('messages').values({ ...row, raw_sha256: hash }).returning('id');
   const eventValues = events.length
     ? sql.join(events.map((e) => sql`(${e.caseId}::bigint, ${e.at}::timestamptz, ${e.actor}::text, ${e.kind}::text, ${JSON.stringify(e.data)}::jsonb)`))
     : sql`(null::bigint, null::timestamptz, null::text, null::text, null::jsonb)`;
   const r = await sql<{ id: number }>`
-    with raw as (${rawInsert}),
+    with ${rawInsert}
          m as (${messageInsert}),
          e as (insert into case_events (case_id, message_id, at, actor, kind, data)
                select v.case_id, m.id, v.at, v.actor, v.kind, v.data from m cross join (values ${eventValues}) as v(case_id, at, actor, kind, data)
@@ -66,20 +70,24 @@ export async function insertMessageWithRaw(trx: DbOrTrx, bytes: Buffer, row: Omi
   return Number(r.rows[0]!.id);
 }
 
-export async function storeAttachments(trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[]): Promise<void> {
+/**
+ * Stores a message's attachments: the bytes once per hash (unless `written`: already stored in this
+ * transaction by storeBytesFirst under these hashes), and the message's links to them.
+ */
+export async function storeAttachments(trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[], written: readonly string[] | null = null): Promise<void> {
   if (attachments.length === 0) return;
-  const q = attachmentInserts(trx, messageRowId, attachments);
-  await q.bytes.execute();
+  const q = attachmentInserts(trx, messageRowId, attachments, written ?? undefined);
+  if (written === null) await q.bytes.execute();
   await q.links.execute();
 }
 
 /**
  * The two inserts that store a message's attachments: the bytes once per hash, and the message's
- * list of them. To run in this order, or as parts of one statement (apply-plan.ts); each hash is
+ * links to them (one per attachment, in order). An attachment the message carries twice is
  * hashed and sent once however often the message carries it.
  */
 export function attachmentInserts(
-  trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[], hashes = attachments.map((a) => sha256(a.content)),
+  trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[], hashes: readonly string[] = attachments.map((a) => sha256(a.content)),
 ) {
   const once = new Map<string, Buffer>();
   attachments.forEach((a, k) => { if (!once.has(hashes[k]!)) once.set(hashes[k]!, a.content); });
@@ -91,6 +99,59 @@ export function attachmentInserts(
       content_id: a.contentId, inline: a.inline, from_tnef: a.fromTnef,
     }))),
   };
+}
+
+/** The SHA-256 of a message's raw bytes and of each of its attachments: the keys of their rows. */
+export interface BytesHashes {
+  raw: string;
+  attachments: string[];
+}
+
+export function bytesHashes(raw: Buffer, attachments: readonly ParsedAttachment[]): BytesHashes {
+  return { raw: sha256(raw), attachments: attachments.map((a) => sha256(a.content)) };
+}
+
+/** What a message's raw and attachment bytes come to. */
+export function messageBytes(raw: Buffer, attachments: readonly ParsedAttachment[]): number {
+  return attachments.reduce((n, a) => n + a.content.length, raw.length);
+}
+
+/** Messages whose bytes come to at least this many have them written first (storeBytesFirst). */
+export const BYTES_FIRST_MIN = 64 * 1024;
+/** The bytes one statement of storeBytesFirst carries at most (a bigger message goes alone). */
+const BYTES_FIRST_PER_STATEMENT = 8 * 1024 * 1024;
+
+/**
+ * Writes the raw and attachment bytes of big messages at the start of their transaction, before
+ * it takes the senders' locks. The rows are keyed by content (once per hash) and nothing the
+ * transaction reads depends on them; written first, the megabytes cross to the server while no
+ * lock is held, and the locks are held only for the decision and the small rows. They commit or
+ * roll back with the messages. Several messages share a statement, up to 8 MiB of bytes.
+ * Returns each message's hashes, under which its later writes refer to the bytes.
+ */
+export async function storeBytesFirst(trx: DbOrTrx, messages: readonly { raw: Buffer; attachments: readonly ParsedAttachment[] }[]): Promise<BytesHashes[]> {
+  const hashes = messages.map((m) => bytesHashes(m.raw, m.attachments));
+  let raws = new Map<string, Buffer>();
+  let files = new Map<string, Buffer>();
+  let bytes = 0;
+  const write = async () => {
+    const parts = [];
+    if (raws.size) parts.push(sql`r as (${trx.insertInto('raw_messages').values([...raws].map(([sha, b]) => ({ sha256: sha, size: b.length, bytes: b }))).onConflict((oc) => oc.column('sha256').doNothing())})`);
+    if (files.size) parts.push(sql`a as (${trx.insertInto('attachments').values([...files].map(([sha, b]) => ({ sha256: sha, size: b.length, bytes: b }))).onConflict((oc) => oc.column('sha256').doNothing())})`);
+    if (parts.length) await sql`with ${sql.join(parts)} select 1`.execute(trx);
+    raws = new Map();
+    files = new Map();
+    bytes = 0;
+  };
+  for (const [k, m] of messages.entries()) {
+    const size = messageBytes(m.raw, m.attachments);
+    if (bytes > 0 && bytes + size > BYTES_FIRST_PER_STATEMENT) await write();
+    raws.set(hashes[k]!.raw, m.raw);
+    m.attachments.forEach((a, i) => files.set(hashes[k]!.attachments[i]!, a.content));
+    bytes += size;
+  }
+  await write();
+  return hashes;
 }
 
 /** The case that any of these Message-IDs (ours in the outbox, or stored inbound/outbound) belongs to; the newest wins. */

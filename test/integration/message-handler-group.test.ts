@@ -2,6 +2,7 @@
 // (MessageHandler.handleGroup). Each sees what the ones before it wrote (the sender caps), and a
 // group that cannot commit keeps nothing and leaves every message to be handled alone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { loadConfig } from '../../src/config/config.js';
 import { MessageHandler } from '../../src/cases/message-handler.js';
 import type { IntakeSource } from '../../src/ingest/intake-types.js';
@@ -198,5 +199,60 @@ describe(`group commit on ${databaseKind()}: facts read once, writes together`, 
       .select(['messages.message_id_header', 'message_attachments.attachment_sha256']).where('messages.message_id_header', 'in', ['<t10@acme.example>', '<t11@acme.example>']).execute();
     expect(links).toHaveLength(2);
     expect(new Set(links.map((l) => l.attachment_sha256)).size).toBe(1);
+  });
+
+  // Big messages have their bytes written at the start of the transaction, before any lock
+  // (storeBytesFirst): stored all the same, once per content, and rolled back with a failed group.
+  const bigLog = (tag: string, kb: number) => Buffer.from(Array.from({ length: kb * 16 }, (_, i) => `${tag} line ${i} of the export log\n`).join('').slice(0, kb * 1024));
+  const withBigAttachment = (tag: string, log: Buffer, from = 'Bob <bob@acme.example>') => Buffer.from([
+    `From: ${from}`, 'To: support@casemail.localhost', `Subject: Big log ${tag}`, `Message-ID: <${tag}@acme.example>`,
+    'Date: Sat, 28 Nov 2026 12:00:00 +0000', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '',
+    '--b', 'Content-Type: text/plain', '', `The export log (${tag}).`, '--b', 'Content-Type: text/plain; name="export.log"', 'Content-Disposition: attachment; filename="export.log"',
+    'Content-Transfer-Encoding: base64', '', log.toString('base64').replace(/.{76}/g, '$&\r\n'), '--b--', '',
+  ].join('\r\n'));
+  const storedBytes = async (messageId: string) => {
+    const m = await tdb.db.selectFrom('messages').innerJoin('raw_messages', 'raw_messages.sha256', 'messages.raw_sha256')
+      .select(['messages.id', 'raw_messages.bytes', sql<string | null>`pg_column_compression(raw_messages.bytes)`.as('compression')])
+      .where('messages.message_id_header', '=', messageId).executeTakeFirst();
+    if (!m) return null;
+    const files = await tdb.db.selectFrom('message_attachments').innerJoin('attachments', 'attachments.sha256', 'message_attachments.attachment_sha256')
+      .select(['attachments.bytes']).where('message_attachments.message_id', '=', m.id).orderBy('position').execute();
+    return { raw: Buffer.from(m.bytes), compression: m.compression, files: files.map((f) => Buffer.from(f.bytes)) };
+  };
+
+  it('stores big messages in a group and alone: raw bytes, attachments and links as sent, the shared attachment once', async () => {
+    const log = bigLog('t12', 300);
+    const group = [
+      { raw: withBigAttachment('t12', log), source: imap() }, request('t13'),
+      { raw: withBigAttachment('t14', log, 'Carol <carol@acme.example>'), source: imap() },
+    ];
+    const results = await handler.handleGroup(group);
+    expect(results.map((r) => r?.status)).toEqual(['processed', 'processed', 'processed']);
+    const alone = { raw: withBigAttachment('t15', bigLog('t15', 200)), source: imap() };
+    expect((await handler.handle(alone.raw, alone.source)).status).toBe('processed');
+    for (const [tag, raw, file] of [['t12', group[0]!.raw, log], ['t14', group[2]!.raw, log], ['t15', alone.raw, bigLog('t15', 200)]] as const) {
+      const stored = await storedBytes(`<${tag}@acme.example>`);
+      expect(stored?.raw.equals(raw)).toBe(true);
+      expect(stored?.files).toHaveLength(1);
+      expect(stored?.files[0]!.equals(file)).toBe(true);
+    }
+    const shared = await tdb.db.selectFrom('attachments').select('sha256').where('size', '=', log.length).execute();
+    expect(shared).toHaveLength(1);
+    // The big raw text is compressed on the server, with lz4 where the server has it (migration bytes_lz4).
+    const lz4 = await sql<{ ok: boolean }>`select 'lz4' = any(enumvals) as ok from pg_settings where name = 'default_toast_compression'`.execute(tdb.db);
+    expect((await storedBytes('<t12@acme.example>'))?.compression).toBe(lz4.rows[0]?.ok ? 'lz4' : 'pglz');
+  });
+
+  it('keeps none of the bytes it wrote first when the group fails; alone, the big message is stored', async () => {
+    const stored = await handler.handleAt(buildMail({ from: 'Carol <carol@acme.example>', messageId: '<t16-stored@acme.example>', subject: 'Stored before' }), imap(), NOW);
+    expect(stored.status).toBe('processed');
+    const log = bigLog('t17', 150);
+    const big = { raw: withBigAttachment('t17', log), source: imap() };
+    const results = await handler.handleGroup([big, { raw: buildMail({ from: 'Carol <carol@acme.example>', messageId: '<t16-stored@acme.example>', subject: 'Stored before' }), source: imap() }]);
+    expect(results).toEqual([null, null]);
+    expect(await storedBytes('<t17@acme.example>')).toBeNull();
+    expect(await tdb.db.selectFrom('attachments').select('sha256').where('size', '=', log.length).execute()).toEqual([]);
+    expect((await handler.handle(big.raw, big.source)).status).toBe('processed');
+    expect((await storedBytes('<t17@acme.example>'))?.files[0]!.equals(log)).toBe(true);
   });
 });
