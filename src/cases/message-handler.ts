@@ -83,6 +83,33 @@ export class MessageHandler implements IntakeHandler {
     this.understand = deps.understand ?? (async (raw) => understandParsed(await this.parse(raw), options));
   }
 
+  /**
+   * Understanding started early (prepare) or already done for a Buffer: a message waiting for its
+   * commit is understood meanwhile, and one a failed group leaves to be handled alone is not
+   * understood twice. Weak: an entry lives as long as the intake holds the message's bytes. Only
+   * successes stay; a failure is asked again on the next try.
+   */
+  private readonly understood = new WeakMap<Buffer, Promise<Understanding>>();
+
+  prepare(raw: Buffer): void {
+    if (isEmptyInput(raw) || raw.length > this.deps.settings.limits.maxMessageBytes) return;
+    void this.understandOnce(raw);
+  }
+
+  /** The message understood and made acceptable to PostgreSQL (everything written derives from it), once per Buffer. */
+  private understandOnce(raw: Buffer): Promise<Understanding> {
+    let p = this.understood.get(raw);
+    if (!p) {
+      const started = this.understand(raw).then((u) => pgSafeDeep(u));
+      p = started;
+      this.understood.set(raw, started);
+      started.catch(() => {
+        if (this.understood.get(raw) === started) this.understood.delete(raw);
+      });
+    }
+    return p;
+  }
+
   /** Held-message release re-addresses a held escalation to it (held-release.ts). */
   get escalationAddress(): string {
     return this.deps.settings.addresses.escalation;
@@ -126,13 +153,11 @@ export class MessageHandler implements IntakeHandler {
 
     let u: Understanding;
     try {
-      u = await this.understand(raw);
+      u = await this.understandOnce(raw);
     } catch (err) {
       if (err instanceof TemporaryIntakeError) throw err;
       return this.quarantineAt(raw, source, `unparseable: ${errorText(err)}`, now);
     }
-    // Everything written from here on derives from the understanding: made acceptable to PostgreSQL once.
-    u = pgSafeDeep(u);
     const parsed = u.parsed;
     const hash = contentHash(raw);
     // No look-up first: the unique keys on messages (Message-ID + content hash; mailbox, UIDVALIDITY,
@@ -252,7 +277,7 @@ export class MessageHandler implements IntakeHandler {
     const understood = await Promise.all(items.map(async ({ raw }) => {
       if (isEmptyInput(raw) || raw.length > settings.limits.maxMessageBytes) return null;
       try {
-        return pgSafeDeep(await this.understand(raw));
+        return await this.understandOnce(raw);
       } catch {
         return null;
       }

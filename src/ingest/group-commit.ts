@@ -90,6 +90,8 @@ export class GroupCommitHandler implements IntakeHandler {
   }
 
   handle(raw: Buffer, source: IntakeSource, arrival?: IntakeArrival): Promise<IntakeResult> {
+    // Understood while it waits for the commit in flight, not after (the commit's own wait then covers it).
+    this.inner.prepare?.(raw);
     return new Promise<IntakeResult>((resolve, reject) => {
       this.queue.push({ raw, source, arrival, resolve, reject });
       this.pump();

@@ -41,6 +41,11 @@ export interface IntakeHandler {
   handleGroup?(items: readonly { raw: Buffer; source: IntakeSource; arrival?: IntakeArrival }[]): Promise<(IntakeResult | null)[]>;
   /** Keeps a message that keeps failing, with the error, so nothing is lost. */
   quarantine(raw: Buffer, source: IntakeSource, error: unknown): Promise<IntakeResult>;
+  /**
+   * Optional: starts the work on a message that needs no database (understanding it) while the
+   * message still waits for its commit; `handle` and `handleGroup` of the same Buffer then use it.
+   */
+  prepare?(raw: Buffer): void;
 }
 
 /** Where an IMAP intake remembers how far it got in a mailbox. Advanced only after commit. */

@@ -218,6 +218,7 @@ export class ServiceMetrics {
         const arrivedAt = this.now();
         return count(source, arrivedAt, () => inner.quarantine(raw, source, error));
       },
+      ...(inner.prepare ? { prepare: (raw: Buffer) => inner.prepare!(raw) } : {}),
       // Group commit passes through: each message committed in the group is counted here; one the
       // group left (null) is counted when the intake then hands it to handle.
       ...(inner.handleGroup ? {

@@ -13,6 +13,8 @@ import { TemporaryIntakeError, type IntakeArrival, type IntakeResult, type Intak
 import { isEmptyMessageError, isTemporaryIntakeError } from '../../src/ingest/intake-errors.js';
 import { SmtpIntake } from '../../src/ingest/smtp-intake.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { parseMessage } from '../../src/ingest/parse-message.js';
+import { understandParsed, understandingOptions } from '../../src/threading/understanding.js';
 import { createTestDatabase, databaseKind, type TestDatabase } from '../support/test-database.js';
 import { loadTestDirectory } from '../support/directory-fixture.js';
 import { buildMail, buildRequest } from '../support/mail-builder.js';
@@ -39,6 +41,9 @@ class Counting implements GroupingHandler {
   }
   quarantine(raw: Buffer, source: IntakeSource, error: unknown): Promise<IntakeResult> {
     return this.inner.quarantine(raw, source, error);
+  }
+  prepare(raw: Buffer): void {
+    this.inner.prepare(raw);
   }
   reset(): void {
     this.alone = 0;
@@ -151,6 +156,33 @@ describe(`group commit of single deliveries on ${databaseKind()}`, () => {
     expect(counting.alone).toBe(4); // the lead, then the three the failed group left
     expect(results.map((r) => r.status)).toEqual(['processed', 'processed', 'duplicate', 'processed']);
     expect(results[2]!.messageId).toBe(before.messageId);
+  });
+
+  it('understands the messages waiting behind a commit while they wait, and each only once though a failed group leaves them alone', async () => {
+    await counting.handle(buildMail({ messageId: '<early-stored@acme.example>', subject: 'Before' }), smtp());
+    const events: string[] = [];
+    const options = understandingOptions(settings);
+    const handler = new MessageHandler({
+      db: tdb.db, settings, logger: silentLogger, clock: () => NOW,
+      understand: async (raw) => {
+        const u = understandParsed(await parseMessage(raw), options);
+        events.push(`understood ${u.parsed.messageId}`);
+        return u;
+      },
+    });
+    const observed = new Counting(handler);
+    const group = observed.handleGroup.bind(observed);
+    observed.handleGroup = (items) => {
+      events.push(`group of ${items.length}`);
+      return group(items);
+    };
+    const coalescer = new GroupCommitHandler(observed);
+    const ids = ['<early-lead@acme.example>', '<early-a@acme.example>', '<early-stored@acme.example>', '<early-b@acme.example>'];
+    const results = await Promise.all(ids.map((id) => coalescer.handle(buildMail({ messageId: id, subject: id === '<early-stored@acme.example>' ? 'Before' : `About ${id}` }), smtp())));
+    expect(results.map((r) => r.status)).toEqual(['processed', 'processed', 'duplicate', 'processed']);
+    // The three that waited for the lead's commit were understood before their group began; the
+    // group failed on the stored one, and handled alone none was understood again.
+    expect(events).toEqual([...ids.map((id) => `understood ${id}`), 'group of 3']);
   });
 
   it('gives a temporary failure to the caller it concerns only', async () => {
