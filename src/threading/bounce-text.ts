@@ -106,15 +106,54 @@ export function hasReturnedMessageInline(text: string): boolean {
   return RETURNED_INLINE.test(text.slice(0, MAX_REPORT_CHARS));
 }
 
+/** Where ORIGINAL_MARKER can match in a whole text: at a line start (a superset: multiline `^`
+ * also matches after \r, \u2028 and \u2029, and `\s*` may run over blank lines). */
+const ORIGINAL_MARKER_SCAN = new RegExp(ORIGINAL_MARKER.source, 'gim');
+const DASHES_AT_START = /^\s*-{2,}/;
+
+/** The per-line rule: a marker line, where header-looking lines count only from line 3 on. */
+function endsReport(line: string, index: number): boolean {
+  return ORIGINAL_MARKER.test(line) && (index >= 3 || DASHES_AT_START.test(line));
+}
+
 /** Returns the explanation part of a bounce text: up to the returned message, capped. */
 export function reportSection(text: string): string {
+  const capped = text.length > MAX_REPORT_CHARS ? text.slice(0, MAX_REPORT_CHARS) : text;
+  // The first '\n'-line that endsReport() accepts, found by one scan instead of a test per line.
+  // Every such line has a match of ORIGINAL_MARKER_SCAN at its start; the leftmost match found
+  // from a line start lies on the first line that can qualify (no line before it has a match at
+  // its start, so none qualifies). Its '\n'-line is judged by the per-line rule itself; when it
+  // fails, the scan resumes at the next '\n'-line.
+  const scan = ORIGINAL_MARKER_SCAN;
+  let lineStart = 0;
+  let lineIndex = 0;
+  scan.lastIndex = 0;
+  for (;;) {
+    const m = scan.exec(capped);
+    if (m === null) return capped;
+    // Move to the '\n'-line holding the match, counting lines.
+    for (let nl = capped.indexOf('\n', lineStart); nl !== -1 && nl < m.index; nl = capped.indexOf('\n', lineStart)) {
+      lineStart = nl + 1;
+      lineIndex++;
+    }
+    const nl = capped.indexOf('\n', lineStart);
+    const lineEnd = nl === -1 ? capped.length : nl;
+    if (endsReport(capped.slice(lineStart, lineEnd), lineIndex)) return lineStart === 0 ? '' : capped.slice(0, lineStart - 1);
+    if (nl === -1) return capped;
+    lineStart = nl + 1;
+    lineIndex++;
+    scan.lastIndex = lineStart;
+  }
+}
+
+/** The per-line form of reportSection, kept as the reference its tests compare against. */
+export function reportSectionByLines(text: string): string {
   const capped = text.length > MAX_REPORT_CHARS ? text.slice(0, MAX_REPORT_CHARS) : text;
   const lines = capped.split('\n');
   let end = lines.length;
   // Header-looking lines only count as the returned message after a few lines of explanation.
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (ORIGINAL_MARKER.test(line) && (i >= 3 || /^\s*-{2,}/.test(line))) {
+    if (endsReport(lines[i]!, i)) {
       end = i;
       break;
     }
@@ -130,8 +169,17 @@ export function looksLikeDelaySubject(subject: string): boolean {
   return DELAY_SUBJECT.test(subject.slice(0, 500));
 }
 
+/**
+ * A necessary condition for BOUNCE_BODY, with its flags: each of its sentences contains one of
+ * these words ("deliver" in most; "this is the", "sorry", "the following", "transcript", "smtp",
+ * "unrouteable", "retry timeout", "the original message" in the others). One cheap scan spares the
+ * big alternation on ordinary mail.
+ */
+const BOUNCE_BODY_HINT = /deliver|this is the|sorry|the following|transcript|smtp|unrouteable|retry timeout|the original message/i;
+
 /** The MTA wording a bounce report uses, or null. */
 export function bounceBodyPhrase(section: string): string | null {
+  if (!BOUNCE_BODY_HINT.test(section)) return null;
   const m = BOUNCE_BODY.exec(section);
   return m ? m[0].toLowerCase().replace(/\s+/g, ' ') : null;
 }
