@@ -106,9 +106,6 @@ export function hasReturnedMessageInline(text: string): boolean {
   return RETURNED_INLINE.test(text.slice(0, MAX_REPORT_CHARS));
 }
 
-/** Where ORIGINAL_MARKER can match in a whole text: at a line start (a superset: multiline `^`
- * also matches after \r, \u2028 and \u2029, and `\s*` may run over blank lines). */
-const ORIGINAL_MARKER_SCAN = new RegExp(ORIGINAL_MARKER.source, 'gim');
 const DASHES_AT_START = /^\s*-{2,}/;
 
 /** The per-line rule: a marker line, where header-looking lines count only from line 3 on. */
@@ -116,33 +113,33 @@ function endsReport(line: string, index: number): boolean {
   return ORIGINAL_MARKER.test(line) && (index >= 3 || DASHES_AT_START.test(line));
 }
 
+/**
+ * Whether a line starting with this UTF-16 unit can match ORIGINAL_MARKER. After `^\s*` each
+ * alternative opens with '-' or an ASCII letter of "original", "received", "return-path",
+ * "dkim-signature", "x-received", "arc-seal", "message-id", "mime-version" or "delivered-to"
+ * (under /i without /u only ASCII letters match those), so any other first unit rules the line
+ * out unless it may be white space: every \s is below 33, U+00A0 or from U+1680 on. NaN (an
+ * empty line) is none of these.
+ */
+function mayOpenMarker(c: number): boolean {
+  if (c <= 32 || c === 0xa0 || c >= 0x1680) return true;
+  const lower = c | 0x20;
+  return c === 45 || lower === 111 || lower === 114 || lower === 100 || lower === 120 || lower === 97 || lower === 109;
+}
+
 /** Returns the explanation part of a bounce text: up to the returned message, capped. */
 export function reportSection(text: string): string {
   const capped = text.length > MAX_REPORT_CHARS ? text.slice(0, MAX_REPORT_CHARS) : text;
-  // The first '\n'-line that endsReport() accepts, found by one scan instead of a test per line.
-  // Every such line has a match of ORIGINAL_MARKER_SCAN at its start; the leftmost match found
-  // from a line start lies on the first line that can qualify (no line before it has a match at
-  // its start, so none qualifies). Its '\n'-line is judged by the per-line rule itself; when it
-  // fails, the scan resumes at the next '\n'-line.
-  const scan = ORIGINAL_MARKER_SCAN;
-  let lineStart = 0;
-  let lineIndex = 0;
-  scan.lastIndex = 0;
-  for (;;) {
-    const m = scan.exec(capped);
-    if (m === null) return capped;
-    // Move to the '\n'-line holding the match, counting lines.
-    for (let nl = capped.indexOf('\n', lineStart); nl !== -1 && nl < m.index; nl = capped.indexOf('\n', lineStart)) {
-      lineStart = nl + 1;
-      lineIndex++;
+  // The per-line rule over the '\n'-lines without splitting the text; a line whose first unit
+  // cannot open a marker is passed over without running the pattern.
+  let start = 0;
+  for (let i = 0; ; i++) {
+    const nl = capped.indexOf('\n', start);
+    if (mayOpenMarker(capped.charCodeAt(start)) && endsReport(capped.slice(start, nl === -1 ? capped.length : nl), i)) {
+      return start === 0 ? '' : capped.slice(0, start - 1);
     }
-    const nl = capped.indexOf('\n', lineStart);
-    const lineEnd = nl === -1 ? capped.length : nl;
-    if (endsReport(capped.slice(lineStart, lineEnd), lineIndex)) return lineStart === 0 ? '' : capped.slice(0, lineStart - 1);
     if (nl === -1) return capped;
-    lineStart = nl + 1;
-    lineIndex++;
-    scan.lastIndex = lineStart;
+    start = nl + 1;
   }
 }
 

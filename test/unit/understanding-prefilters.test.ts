@@ -1,6 +1,7 @@
-// The shortcuts that keep understanding cheap must not change a result: reportSection's one
-// multiline scan against the per-line rule it replaces, and the pre-filters in front of the
-// bounce-sentence, severity and count-phrase patterns on inputs at their edges.
+// The shortcuts that keep understanding cheap must not change a result: reportSection's walk over
+// the lines with its first-character pre-filter against the split-per-line form it replaces, and
+// the pre-filters in front of the bounce-sentence, severity and count-phrase patterns on inputs at
+// their edges.
 import { describe, expect, it } from 'vitest';
 import { bounceBodyPhrase, reportSection, reportSectionByLines } from '../../src/threading/bounce-text.js';
 import { suggestSeverity } from '../../src/threading/severity.js';
@@ -8,7 +9,7 @@ import { explainSplit, splitIssues } from '../../src/threading/split-issues.js';
 
 const CAP = 48 * 1024;
 
-describe('reportSection: one scan, the same cut as the per-line rule', () => {
+describe('reportSection: the same cut as the split-per-line rule', () => {
   const tricky: Array<[string, string]> = [
     ['empty', ''],
     ['one newline', '\n'],
@@ -39,6 +40,11 @@ describe('reportSection: one scan, the same cut as the per-line rule', () => {
     ['marker just inside the cap', `${'x'.repeat(CAP - 30)}\n--- Original Message ---\n`],
     ['many lines, marker past the cap', `${'line\n'.repeat(12_000)}Received: x`],
     ['many blank lines, header late', `${'\n'.repeat(5_000)}Received: x\nmore`],
+    ['white space of every kind before a marker', 'a\nb\nc\n\u000b\f\u1680\u2000\u200a\u202f\u205f\u3000\ufeffReceived: x'],
+    ['a non-space above U+1680 first', 'a\nb\nc\n\u4e00Received: x\n\u2003Received: y'],
+    ['letters that look like marker openers', 'a\nb\nc\nÓriginal message headers:\nDelivered-To: x'],
+    ['lower-case and upper-case openers', 'a\nb\nc\nARC-Seal: x\n'],
+    ['the Kelvin sign and long s', 'a\nb\nc\n\u212aReceived: x\n\u017fx-received: y\nmime-version: 1.0'],
   ];
   it.each(tricky)('%s', (_name, text) => {
     expect(reportSection(text)).toBe(reportSectionByLines(text));
