@@ -4,6 +4,7 @@
 // their edges.
 import { describe, expect, it } from 'vitest';
 import { bounceBodyPhrase, reportSection, reportSectionByLines } from '../../src/threading/bounce-text.js';
+import { htmlToQuoteText } from '../../src/threading/quote-html.js';
 import { suggestSeverity } from '../../src/threading/severity.js';
 import { explainSplit, splitIssues } from '../../src/threading/split-issues.js';
 
@@ -126,5 +127,18 @@ describe('splitIssues: the count phrase pre-filter', () => {
   it('a count phrase in the subject or the opening still counts', () => {
     expect(splitIssues('Two problems', `Hello,\n\n${items}`)).toHaveLength(2);
     expect(splitIssues('Help', `Hello, we have two problems.\n\n${items}`)).toHaveLength(2);
+  });
+});
+
+describe('htmlToQuoteText: white space collapsed only where it changes the text', () => {
+  it.each([
+    ['<p>one two</p><p>three  four</p>', 'one two\n\nthree four'],
+    ['<p> lead</p><p>a\tb\nc</p>', 'lead\n\na b c'],
+    ['<div>x<span> y</span><span>  z</span></div>', 'x y z'],
+    ['<p>a\u00a0 b</p><p>c\u3000d</p>', 'a b\n\nc d'],
+    ['<pre>  keep   this\n  too</pre>', 'keep   this\n  too'],
+    ['<p>a&nbsp;&nbsp;b</p>', 'a b'],
+  ])('%j', (html, text) => {
+    expect(htmlToQuoteText(html)).toBe(text);
   });
 });
