@@ -184,10 +184,15 @@ export function classifyAutomatic(msg: ParsedMessage, opts: AutomaticOptions): A
     return result(r.kind, [r.reason, ...signals.autoReasons], r.bounce);
   }
 
-  const personal = readsAsPersonalLetter(section);
+  // The content evidence below (personal letter, MTA wording, report structure) scans the report
+  // text with large patterns, yet only matters beside other bounce evidence: each is computed at
+  // most once and only when a decision reads it. All are pure, so the order they are asked in
+  // does not change any result.
+  let personalMemo: boolean | undefined;
+  const personal = (): boolean => (personalMemo ??= readsAsPersonalLetter(section));
   // 3. Mailing-list software refusing a non-member's post or stopping a loop: our mail did not get through.
   const notice = readListNotice(msg, fromLocal, section);
-  if (notice && !(notice.bySenderOnly && personal)) {
+  if (notice && !(notice.bySenderOnly && personal())) {
     const reasons = [`list manager notice: ${notice.kind}`, notice.software, ...signals.autoReasons, ...signals.listReasons];
     if (notice.kind === 'held') return result('auto-reply', reasons);
     const statuses = statusesFromText(section).filter((s) => s.startsWith('5') || s.startsWith('4'));
@@ -201,31 +206,39 @@ export function classifyAutomatic(msg: ParsedMessage, opts: AutomaticOptions): A
   // 4. Bounces written for people. Who sent it decides how much evidence the content needs; a
   // person's letter about a delivery problem (greeting, sign-off, first-person prose) needs a machine sender.
   const subjectSaysBounce = looksLikeBounceSubject(msg.subject);
-  const bodyPhrase = bounceBodyPhrase(section);
-  const wording = bodyPhrase ?? bounceWording(section);
-  const structure = reportStructure(msg, section);
-  const bounceReasons: string[] = [];
+  let bodyPhraseMemo: string | null | undefined;
+  const bodyPhrase = (): string | null => (bodyPhraseMemo === undefined ? (bodyPhraseMemo = bounceBodyPhrase(section)) : bodyPhraseMemo);
+  let wordingMemo: string | null | undefined;
+  const wording = (): string | null => (wordingMemo === undefined ? (wordingMemo = bodyPhrase() ?? bounceWording(section)) : wordingMemo);
+  let structureMemo: string | null | undefined;
+  const structure = (): string | null => (structureMemo === undefined ? (structureMemo = reportStructure(msg, section)) : structureMemo);
   const failedHeader = header(msg, 'x-failed-recipients') !== null;
   const daemon = DAEMON_SENDER.test(fromLocal);
   const postmaster = POSTMASTER_SENDER.test(fromLocal) || (msg.from !== null && DAEMON_NAME.test(msg.from.name));
   const nullSender = msg.returnPath === '';
-  if (failedHeader) bounceReasons.push('x-failed-recipients header');
-  if (daemon) bounceReasons.push(`sender ${fromLocal.toLowerCase()}`);
-  else if (postmaster) bounceReasons.push(`sender ${fromLocal.toLowerCase() || msg.from?.name}`);
-  if (subjectSaysBounce) bounceReasons.push('bounce subject');
-  if (wording) bounceReasons.push(`bounce text: ${wording.slice(0, 60)}`);
-  if (structure) bounceReasons.push(structure);
   const machineSender = failedHeader || daemon || postmaster || nullSender || signals.autoReasons.some((r) => r.startsWith('auto-submitted'));
   const isReceipt = (RECEIPT_SUBJECT.test(msg.subject) && RECEIPT_BODY.test(section)) || (machineSender && SUCCESS_SUBJECT.test(msg.subject));
+  // The same disjunction as always; within each conjunction the cheap facts come first and the
+  // scans last (every operand is pure, so && and || give the same value in any order).
   const isBounce =
     !isReceipt &&
     (failedHeader ||
       daemon ||
-      (machineSender && (subjectSaysBounce || bodyPhrase !== null)) ||
-      ((postmaster || nullSender) && !personal && (wording !== null || structure === 'smtp transcript')) ||
-      (!forwarded && !personal && subjectSaysBounce && (bodyPhrase !== null || (wording !== null && structure !== null))) ||
-      (!forwarded && !personal && bodyPhrase !== null && structure !== null));
+      (machineSender && (subjectSaysBounce || bodyPhrase() !== null)) ||
+      ((postmaster || nullSender) && !personal() && (wording() !== null || structure() === 'smtp transcript')) ||
+      (!forwarded && subjectSaysBounce && !personal() && (bodyPhrase() !== null || (wording() !== null && structure() !== null))) ||
+      (!forwarded && bodyPhrase() !== null && !personal() && structure() !== null));
   if (isBounce) {
+    // The reasons read the wording and structure: only a bounce needs them.
+    const bounceReasons: string[] = [];
+    if (failedHeader) bounceReasons.push('x-failed-recipients header');
+    if (daemon) bounceReasons.push(`sender ${fromLocal.toLowerCase()}`);
+    else if (postmaster) bounceReasons.push(`sender ${fromLocal.toLowerCase() || msg.from?.name}`);
+    if (subjectSaysBounce) bounceReasons.push('bounce subject');
+    const w = wording();
+    if (w) bounceReasons.push(`bounce text: ${w.slice(0, 60)}`);
+    const st = structure();
+    if (st) bounceReasons.push(st);
     if (nullSender) bounceReasons.push('empty return-path');
     return result('bounce', [...bounceReasons, ...signals.autoReasons], bounceFromText(msg, section));
   }

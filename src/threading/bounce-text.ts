@@ -106,15 +106,51 @@ export function hasReturnedMessageInline(text: string): boolean {
   return RETURNED_INLINE.test(text.slice(0, MAX_REPORT_CHARS));
 }
 
+const DASHES_AT_START = /^\s*-{2,}/;
+
+/** The per-line rule: a marker line, where header-looking lines count only from line 3 on. */
+function endsReport(line: string, index: number): boolean {
+  return ORIGINAL_MARKER.test(line) && (index >= 3 || DASHES_AT_START.test(line));
+}
+
+/**
+ * Whether a line starting with this UTF-16 unit can match ORIGINAL_MARKER. After `^\s*` each
+ * alternative opens with '-' or an ASCII letter of "original", "received", "return-path",
+ * "dkim-signature", "x-received", "arc-seal", "message-id", "mime-version" or "delivered-to"
+ * (under /i without /u only ASCII letters match those), so any other first unit rules the line
+ * out unless it may be white space: every \s is below 33, U+00A0 or from U+1680 on. NaN (an
+ * empty line) is none of these.
+ */
+function mayOpenMarker(c: number): boolean {
+  if (c <= 32 || c === 0xa0 || c >= 0x1680) return true;
+  const lower = c | 0x20;
+  return c === 45 || lower === 111 || lower === 114 || lower === 100 || lower === 120 || lower === 97 || lower === 109;
+}
+
 /** Returns the explanation part of a bounce text: up to the returned message, capped. */
 export function reportSection(text: string): string {
+  const capped = text.length > MAX_REPORT_CHARS ? text.slice(0, MAX_REPORT_CHARS) : text;
+  // The per-line rule over the '\n'-lines without splitting the text; a line whose first unit
+  // cannot open a marker is passed over without running the pattern.
+  let start = 0;
+  for (let i = 0; ; i++) {
+    const nl = capped.indexOf('\n', start);
+    if (mayOpenMarker(capped.charCodeAt(start)) && endsReport(capped.slice(start, nl === -1 ? capped.length : nl), i)) {
+      return start === 0 ? '' : capped.slice(0, start - 1);
+    }
+    if (nl === -1) return capped;
+    start = nl + 1;
+  }
+}
+
+/** The per-line form of reportSection, kept as the reference its tests compare against. */
+export function reportSectionByLines(text: string): string {
   const capped = text.length > MAX_REPORT_CHARS ? text.slice(0, MAX_REPORT_CHARS) : text;
   const lines = capped.split('\n');
   let end = lines.length;
   // Header-looking lines only count as the returned message after a few lines of explanation.
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (ORIGINAL_MARKER.test(line) && (i >= 3 || /^\s*-{2,}/.test(line))) {
+    if (endsReport(lines[i]!, i)) {
       end = i;
       break;
     }
@@ -130,8 +166,17 @@ export function looksLikeDelaySubject(subject: string): boolean {
   return DELAY_SUBJECT.test(subject.slice(0, 500));
 }
 
+/**
+ * A necessary condition for BOUNCE_BODY, with its flags: each of its sentences contains one of
+ * these words ("deliver" in most; "this is the", "sorry", "the following", "transcript", "smtp",
+ * "unrouteable", "retry timeout", "the original message" in the others). One cheap scan spares the
+ * big alternation on ordinary mail.
+ */
+const BOUNCE_BODY_HINT = /deliver|this is the|sorry|the following|transcript|smtp|unrouteable|retry timeout|the original message/i;
+
 /** The MTA wording a bounce report uses, or null. */
 export function bounceBodyPhrase(section: string): string | null {
+  if (!BOUNCE_BODY_HINT.test(section)) return null;
   const m = BOUNCE_BODY.exec(section);
   return m ? m[0].toLowerCase().replace(/\s+/g, ' ') : null;
 }

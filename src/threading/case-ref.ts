@@ -34,6 +34,16 @@ function buildPattern(prefixes: readonly string[]): RegExp {
   );
 }
 
+/** The last keyword set and its matcher: every message of a deployment asks with the same
+ * prefixes, and building the pattern (sorting, escaping, compiling) cost more than using it. */
+let cached: { key: string; pattern: RegExp } | null = null;
+
+function patternFor(prefixes: readonly string[]): RegExp {
+  const key = JSON.stringify(prefixes);
+  if (cached === null || cached.key !== key) cached = { key, pattern: buildPattern(prefixes) };
+  return cached.pattern;
+}
+
 function firstIn(text: string, pattern: RegExp): number | null {
   let bare: number | null = null;
   pattern.lastIndex = 0;
@@ -51,6 +61,8 @@ function firstIn(text: string, pattern: RegExp): number | null {
 
 function unquoted(body: string): string {
   const capped = body.length > MAX_BODY_CHARS ? body.slice(0, MAX_BODY_CHARS) : body;
+  // No '>' at all: no line is quoted, and splitting and joining again gives the same string.
+  if (!capped.includes('>')) return capped;
   return capped
     .split('\n')
     .filter((line) => !/^\s*>/.test(line))
@@ -58,7 +70,7 @@ function unquoted(body: string): string {
 }
 
 export function findCaseRef(subject: string, body: string, prefixes: readonly string[]): CaseRef | null {
-  const pattern = buildPattern(prefixes);
+  const pattern = patternFor(prefixes);
   const inSubject = firstIn(subject.slice(0, 2000), pattern);
   if (inSubject !== null) return { number: inSubject, source: 'subject' };
   const inBody = firstIn(unquoted(body), pattern);

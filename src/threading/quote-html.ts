@@ -34,6 +34,9 @@ function roleOf(name: string, attrs: string): Role {
   return null;
 }
 
+/** White space other than a single space: where `\s+` -> ' ' would change the text. */
+const NEEDS_COLLAPSE = /[^\S ]| {2}/;
+
 interface OpenElement { name: string; role: Role }
 
 /** Text of an HTML body, with quote structure kept as `>` prefixes and mark lines. */
@@ -60,8 +63,11 @@ export function htmlToQuoteText(html: string): string {
   const breakLine = (): void => flush();
   const addText = (raw: string): void => {
     let t = raw.includes('&') ? decodeEntities(raw) : raw;
-    if (pre === 0) t = t.replace(/\s+/g, ' ');
-    if (line === '' || line.endsWith(' ')) t = t.replace(/^ +/, '');
+    // Collapsing white space changes nothing in text whose only white space is single spaces (most
+    // text nodes): the replace, which builds a new string, is skipped then.
+    if (pre === 0 && NEEDS_COLLAPSE.test(t)) t = t.replace(/\s+/g, ' ');
+    // /^ +/ can only match a text that starts with a space.
+    if ((line === '' || line.endsWith(' ')) && t.charCodeAt(0) === 32) t = t.replace(/^ +/, '');
     if (t === '') return;
     if (line === '') lineDepth = depth;
     if (pre > 0 && t.includes('\n')) {

@@ -62,6 +62,18 @@ const PHRASES = PHRASE_LIST.map((p) => ({ ...p, re: new RegExp(p.re.source, `${p
  * "non-critical", "planned outage", "not really urgent"; "no idea why production is down" stays. */
 const NEGATION_BEFORE = /(?:\b(?:not|no|never|without|less|planned|scheduled|maintenance|partial|if|avoid|prevent|nothing|non)|n't|in case of)(?:[ \t]{1,3}[\w'-]+)?[ \t-]*$/i;
 
+/**
+ * Pre-filters, each a necessary condition for its group of patterns, with the group's flags so
+ * case folding is the same (under /iu "ſ" matches "s"): every EXPLICIT pattern contains "sev",
+ * "prio", "urgency", "impact" or a case-sensitive "S1"/"S2"/"P1".."P5" (which /iu also accepts),
+ * and every PHRASE_LIST pattern contains one of EXPLICIT_HINT's or PHRASE_HINT's alternatives
+ * (for "production down" and "system down" the final state word; for "no one can work" the
+ * "can work" part; for "data loss" its noun). A text neither matches gets no marker and no phrase,
+ * so one scan replaces six or fourteen.
+ */
+const EXPLICIT_HINT = /sev|prio|urgency|impact|S[12]|P[1-5]/iu;
+const PHRASE_HINT = /down|offline|inoperable|unavailable|halted|stopped|not working|outage|critical|emergency|showstopper|show-stopper|can[ \t]{1,3}(?:log|work|access)|standstill|loss|corruption|urgent|degrad|intermittent|slow|performance|impact|several[ \t]{1,3}users/i;
+
 function clamp(n: number): Severity {
   return n <= 1 ? 1 : n === 2 ? 2 : 3;
 }
@@ -72,11 +84,14 @@ function negated(text: string, index: number): boolean {
 
 function scannable(text: string): string {
   const capped = text.length > MAX_TEXT_CHARS ? text.slice(0, MAX_TEXT_CHARS) : text;
+  // No '>' at all: no line is quoted, and splitting and joining again gives the same string.
+  if (!capped.includes('>')) return capped;
   // Quoted history says what someone else once wrote, not what this request is about.
   return capped.split('\n').filter((l) => !/^\s*>/.test(l)).join('\n');
 }
 
 function explicitIn(text: string): { level: Severity; match: string } | null {
+  if (!EXPLICIT_HINT.test(text)) return null;
   let best: { level: Severity; match: string; at: number } | null = null;
   for (const { re, level } of EXPLICIT) {
     const m = re.exec(text);
@@ -96,10 +111,13 @@ export function suggestSeverity(subject: string, text: string): SeveritySuggesti
     if (explicit) return { suggested: explicit.level, reasons: [`explicit "${explicit.match}" in ${where}`] };
   }
 
+  // Where PHRASE_HINT finds nothing no phrase can match: those texts are not scanned.
+  const texts = ([['subject', subject], ['text', body]] as const).filter(([, t]) => PHRASE_HINT.test(t));
+  if (texts.length === 0) return { suggested: 3, reasons: ['default'] };
   let suggested: Severity = 3;
   const reasons: string[] = [];
   for (const { re, level, label } of PHRASES) {
-    for (const [where, t] of [['subject', subject], ['text', body]] as const) {
+    for (const [where, t] of texts) {
       for (const m of t.matchAll(re)) {
         if (negated(t, m.index ?? 0)) continue;
         if (level < suggested) suggested = level;

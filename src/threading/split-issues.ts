@@ -671,7 +671,12 @@ function splitWith(subject: string, text: string, reasons: string[] | null): Iss
   });
   // The opening (first three paragraphs) is where a writer counts what follows.
   const opening = lines.slice(0, 60).join('\n').split(/\n[ \t]{0,3}\n/).slice(0, 3).join('\n\n');
-  const countSentences = [subject, ...opening.split(/(?<=[.!?:])\s+|\n/)].filter((x) => COUNT_PHRASE.test(lc(x))).join('\n');
+  // A count phrase inside one of the opening's sentences is one inside the opening too (the
+  // pieces are cut at whitespace, so \b and the letters around a match are the same): when the
+  // whole opening holds none, no sentence does and it need not be cut up.
+  const countSentences = COUNT_PHRASE.test(lc(opening))
+    ? [subject, ...opening.split(/(?<=[.!?:])\s+|\n/)].filter((x) => COUNT_PHRASE.test(lc(x))).join('\n')
+    : COUNT_PHRASE.test(lc(subject)) ? subject : '';
   const ctx: Context = { counted: countSentences !== '', countSentences };
 
   const styles = [...new Set(markers.filter(([, m]) => m.kind === 'ordered').map(([, m]) => m.style))];
