@@ -1,12 +1,11 @@
-// V8's full garbage collection on demand, for the two places that know a large message's bytes
-// just became garbage (the understanding thread after its reply, the SMTP intake after its
-// answer). Those bytes live outside the JavaScript heap (a SharedArrayBuffer, transferred
-// attachment contents, socket chunks): V8 only collects them once ~64 MB more of such memory has
+// V8's full garbage collection on demand, for the understanding thread after its reply to a large
+// message: that message's bytes (a view of the intake's SharedArrayBuffer, or a transferred copy)
+// live outside the JavaScript heap, and V8 collects them only once ~64 MB more of such memory has
 // piled up, so five 25 MB messages in a row held three or four of them at once.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-/** After a message at least this large (the understanding pool's large messages) its thread collects at once. */
+/** After a message at least this large (the understanding pool's large messages) the thread collects at once. */
 export const COLLECT_AFTER_BYTES = 8 * 1024 * 1024;
 
 /**

@@ -11,7 +11,6 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type
 import type { Logger } from '../log/logger.js';
 import type { IntakeHandler, IntakeSource } from './intake-types.js';
 import { isEmptyMessageError, isTemporaryIntakeError } from './intake-errors.js';
-import { COLLECT_AFTER_BYTES, fullCollector } from './full-collection.js';
 import { baseAddress } from '../threading/addresses.js';
 
 export interface SmtpIntakeOptions {
@@ -130,13 +129,6 @@ export function joinMessage(parts: readonly Buffer[]): Buffer {
   for (const p of parts) at += p.copy(raw, at);
   return raw;
 }
-
-/**
- * A full collection, made lazily (the first large message) and shared by every intake. After a
- * large message is answered its bytes, its attachments and the socket chunks it came in are
- * garbage outside the heap, which V8 collects only once ~64 MB more has piled up.
- */
-let collectGarbage: (() => void) | null | undefined;
 
 /** The SIZE= the client declared on MAIL FROM (RFC 1870), 0 when none. */
 function declaredSize(address: SMTPServerAddress | false | undefined): number {
@@ -310,13 +302,7 @@ export class SmtpIntake {
     try {
       return await this.receiveHeld(stream, session, budget);
     } finally {
-      const large = held >= COLLECT_AFTER_BYTES;
       budget.releaseAll();
-      if (large) {
-        collectGarbage ??= fullCollector();
-        // After the answer is on its way (the reply is sent before immediates run).
-        if (collectGarbage) setImmediate(collectGarbage);
-      }
     }
   }
 
