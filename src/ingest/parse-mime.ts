@@ -2,7 +2,8 @@
 // (missing close delimiters, preamble junk, nested parts) and transfer decoding (base64,
 // quoted-printable, uuencode). Works on byte offsets so a 5 MB attachment is decoded once, not
 // streamed through text transforms. Pure; never throws on malformed input.
-import { decodeBase64Loose, parseValueWithParams, splitHeaderBlock } from './parse-header.js';
+import { decodeBase64Body } from './base64-decode.js';
+import { parseValueWithParams, splitHeaderBlock } from './parse-header.js';
 import type { HeaderValueWithParams, RawHeader } from './parse-header.js';
 
 export interface MimePart {
@@ -351,7 +352,7 @@ export function decodeUuLines(lines: string[]): Buffer {
 export function decodeTransfer(body: Buffer, encoding: string): Buffer {
   switch (encoding) {
     case 'base64':
-      return decodeBase64Loose(body.toString('latin1'));
+      return decodeBase64Body(body);
     case 'quoted-printable':
       return decodeQuotedPrintable(body);
     case 'x-uuencode':

@@ -1,0 +1,26 @@
+// fullCollector gives the calling thread V8's full collection at run time (the service runs as
+// plain `node`, without --expose-gc): what nothing references any more is gone after a call.
+import { describe, expect, it } from 'vitest';
+import { fullCollector } from '../../src/ingest/full-collection.js';
+
+describe('fullCollector', () => {
+  it('collects an unreachable object, its ArrayBuffer included', async () => {
+    const collect = fullCollector();
+    expect(typeof collect).toBe('function');
+    let bytes: ArrayBuffer | null = new ArrayBuffer(8 * 1024 * 1024);
+    const ref = new WeakRef(bytes);
+    bytes = null;
+    // A WeakRef's target is kept to the end of the job that made or read it.
+    await new Promise((r) => setImmediate(r));
+    collect!();
+    expect(ref.deref()).toBeUndefined();
+  });
+
+  it('keeps what is still referenced', async () => {
+    const kept = { bytes: new ArrayBuffer(1024) };
+    const ref = new WeakRef(kept);
+    await new Promise((r) => setImmediate(r));
+    fullCollector()!();
+    expect(ref.deref()).toBe(kept);
+  });
+});
