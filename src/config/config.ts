@@ -141,7 +141,7 @@ export const configSchema = z.object({
     /**
      * Message bytes held in memory across all SMTP sessions; past it new DATA gets 451. 32 MiB: one
      * message of the largest size (25 MiB) at a time, which keeps the service's peak memory near
-     * 380 MB with five 25 MB senders at once (64 MiB: up to 470 MB). Keep it above limits.maxMessageBytes.
+     * 300-330 MB with five 25 MB senders at once (docs/operations.md). Keep it above limits.maxMessageBytes.
      */
     maxBytesInFlight: z.number().int().positive().default(32 * 1024 * 1024),
     /** Client networks (CIDR) allowed to send without AUTH, e.g. ["10.0.0.0/8"]; loopback always is. */
