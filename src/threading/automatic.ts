@@ -140,6 +140,19 @@ function bounceFromText(msg: ParsedMessage, section: string): BounceInfo {
   return { statuses, recipients, permanent: !delay && permanentOf(statuses) };
 }
 
+/** `f`'s value, worked out on the first call only. */
+function once<T>(f: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) {
+      value = f();
+      done = true;
+    }
+    return value;
+  };
+}
+
 export function classifyAutomatic(msg: ParsedMessage, opts: AutomaticOptions): AutomaticClassification {
   const signals = readHeaderSignals(msg);
   const mailingList = signals.listReasons.length > 0;
@@ -188,8 +201,7 @@ export function classifyAutomatic(msg: ParsedMessage, opts: AutomaticOptions): A
   // text with large patterns, yet only matters beside other bounce evidence: each is computed at
   // most once and only when a decision reads it. All are pure, so the order they are asked in
   // does not change any result.
-  let personalMemo: boolean | undefined;
-  const personal = (): boolean => (personalMemo ??= readsAsPersonalLetter(section));
+  const personal = once(() => readsAsPersonalLetter(section));
   // 3. Mailing-list software refusing a non-member's post or stopping a loop: our mail did not get through.
   const notice = readListNotice(msg, fromLocal, section);
   if (notice && !(notice.bySenderOnly && personal())) {
@@ -206,12 +218,9 @@ export function classifyAutomatic(msg: ParsedMessage, opts: AutomaticOptions): A
   // 4. Bounces written for people. Who sent it decides how much evidence the content needs; a
   // person's letter about a delivery problem (greeting, sign-off, first-person prose) needs a machine sender.
   const subjectSaysBounce = looksLikeBounceSubject(msg.subject);
-  let bodyPhraseMemo: string | null | undefined;
-  const bodyPhrase = (): string | null => (bodyPhraseMemo === undefined ? (bodyPhraseMemo = bounceBodyPhrase(section)) : bodyPhraseMemo);
-  let wordingMemo: string | null | undefined;
-  const wording = (): string | null => (wordingMemo === undefined ? (wordingMemo = bodyPhrase() ?? bounceWording(section)) : wordingMemo);
-  let structureMemo: string | null | undefined;
-  const structure = (): string | null => (structureMemo === undefined ? (structureMemo = reportStructure(msg, section)) : structureMemo);
+  const bodyPhrase = once(() => bounceBodyPhrase(section));
+  const wording = once(() => bodyPhrase() ?? bounceWording(section));
+  const structure = once(() => reportStructure(msg, section));
   const failedHeader = header(msg, 'x-failed-recipients') !== null;
   const daemon = DAEMON_SENDER.test(fromLocal);
   const postmaster = POSTMASTER_SENDER.test(fromLocal) || (msg.from !== null && DAEMON_NAME.test(msg.from.name));
