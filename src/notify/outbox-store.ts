@@ -4,7 +4,7 @@
 // Every row is bounded on the way in (mail-bounds.ts): no 200 KB subject or 14 MB text is stored,
 // and automatic mail passes the per-address hourly limit (loops with auto-responders) here, so
 // every path that queues mail is covered.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db, DbOrTrx } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
@@ -14,9 +14,13 @@ import { boundMailData, boundMessageId, boundName, boundReferences, boundSubject
 
 export { stripHeaderBreaks } from './mail-bounds.js';
 
-/** Generates one of our own Message-IDs: `<random@messageIdDomain>`, angle brackets included. */
+/**
+ * Generates one of our own Message-IDs: `<random UUID@messageIdDomain>`, angle brackets included.
+ * randomUUID (122 random bits) draws its randomness in batches: ~0.2 µs a call against ~5 µs
+ * for randomBytes(16), and every outgoing mail needs one.
+ */
 export function generateMessageId(messageIdDomain: string): string {
-  return `<${randomBytes(16).toString('base64url')}@${messageIdDomain}>`;
+  return `<${randomUUID()}@${messageIdDomain}>`;
 }
 
 const MAX_CAUSE_KEY_CHARS = 200;
