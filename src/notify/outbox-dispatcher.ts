@@ -61,7 +61,8 @@ export interface OutboxDispatcherOptions {
    * Mails in flight at once (default 4): built, handed to the transport (the SMTP pool sends on up to
    * 3 connections), and recorded. More in flight means larger "sent" commits (16: ~700 mails/s against
    * ~500 with 4 in the delivery bench) but also more mails the relay accepted and a crash left
-   * unrecorded, each delivered again after the restart: 4 keeps a crash's doubles to about one.
+   * unrecorded, each delivered again after the restart: 4 keeps a crash's doubles to about one
+   * (at most DEFAULT_SEND_CONCURRENCY: each mail in flight waits for its record before the next).
    */
   concurrency?: number;
   /** The start() loop's poll when nobody calls wake() (default 5 s). */
@@ -142,7 +143,7 @@ export class OutboxDispatcher {
     this.backoff = { baseSeconds: opts.retryBaseSeconds, maxSeconds: opts.maxRetryDelaySeconds ?? 3600, jitter: 0.1 };
     this.leaseMs = (opts.leaseSeconds ?? 600) * 1000;
     this.batchSize = opts.batchSize ?? 50;
-    this.concurrency = Math.max(1, opts.concurrency ?? 4);
+    this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_SEND_CONCURRENCY);
     this.pollIntervalMs = opts.pollIntervalMs ?? 5000;
     this.random = opts.random ?? Math.random;
     this.clock = opts.clock ?? (() => new Date());
@@ -438,6 +439,9 @@ type SentEntry = { mail: ClaimedMail; record: SentRecord; now: Date };
 
 /** Rows in one "sent" commit at most: bounds the statement's parameters and the raw bytes it carries. */
 const MAX_SENT_GROUP = 100;
+
+/** Mails a dispatcher has in flight at once unless told otherwise (OutboxDispatcherOptions.concurrency). */
+export const DEFAULT_SEND_CONCURRENCY = 4;
 
 /** The entries of a batch's bouncing map that are this mail's recipients. */
 function ownBouncing(batch: ReadonlyMap<string, string>, addresses: readonly string[]): Map<string, string> {
