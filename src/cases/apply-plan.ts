@@ -8,7 +8,7 @@ import type { MessagesTable } from '../db/schema.js';
 import { enqueueMails, type EnqueueContext } from '../notify/outbox-store.js';
 import { addContacts } from '../directory/directory-store.js';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
-import { attachmentInserts, bytesHashes, insertMessageWithRaw, messageBytes, storeAttachments, type BytesHashes } from './message-store.js';
+import { attachmentInserts, bytesHashes, bytesInsert, insertMessageWithRaw, messageBytes, storeAttachments, type BytesHashes } from './message-store.js';
 import type { CaseChanges, CaseUpdate, Plan } from './plan.js';
 
 export interface InboundRow {
@@ -85,7 +85,7 @@ function planParts(
   const hash = opts.hashes.raw;
   const written = inbound.bytesWritten !== undefined;
   const parts: { name: string; query: Compilable }[] = [];
-  if (!written) parts.push({ name: 'raw', query: trx.insertInto('raw_messages').values({ sha256: hash, size: raw.length, bytes: raw }).onConflict((oc) => oc.column('sha256').doNothing()) });
+  if (!written) parts.push({ name: 'raw', query: bytesInsert(trx, 'raw_messages', new Map([[hash, raw]])) });
   parts.push({ name: 'm', query: trx.insertInto('messages').values({ ...row, raw_sha256: hash }) });
   if (inbound.attachments.length) {
     const a = attachmentInserts(trx, inbound.id, inbound.attachments, opts.hashes.attachments);

@@ -23,7 +23,7 @@ import type { Sender } from '../directory/directory-store.js';
 import { enqueueMail, type EnqueueContext } from '../notify/outbox-store.js';
 import type { OutgoingMail } from '../notify/mail-kinds.js';
 import { oversizeNotice } from '../notify/compose.js';
-import { BYTES_FIRST_MIN, findInboundDuplicate, insertMessageWithRaw, messageBytes, storeBytesFirst, type BytesHashes } from './message-store.js';
+import { findInboundDuplicate, insertMessageWithRaw, storeBytesFirst, type BytesHashes } from './message-store.js';
 import { gatherFacts, lockSendersAndRead, mayOpenCase, prefetchNewRequests, type IntakeFacts } from './intake-facts.js';
 import { originalMessageIds } from '../threading/message-facts.js';
 import type { GroupNewRequests } from './group-new-requests.js';
@@ -57,19 +57,6 @@ interface Decided {
 
 function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === '23505' || /duplicate key value violates unique constraint/i.test((err as Error)?.message ?? '');
-}
-
-/**
- * The bytes of the big messages among these, written at the start of their transaction before any
- * lock is taken (storeBytesFirst); per message its hashes, or undefined for one written later with its row.
- */
-async function writeBytesFirst(trx: Trx, messages: readonly { raw: Buffer; u: Understanding }[]): Promise<(BytesHashes | undefined)[]> {
-  const big = messages.flatMap((m, k) => (messageBytes(m.raw, m.u.parsed.attachments) >= BYTES_FIRST_MIN ? [k] : []));
-  const out: (BytesHashes | undefined)[] = messages.map(() => undefined);
-  if (big.length === 0) return out;
-  const hashes = await storeBytesFirst(trx, big.map((k) => ({ raw: messages[k]!.raw, attachments: messages[k]!.u.parsed.attachments })));
-  big.forEach((k, i) => { out[k] = hashes[i]; });
-  return out;
 }
 
 export class MessageHandler implements IntakeHandler {
@@ -165,7 +152,7 @@ export class MessageHandler implements IntakeHandler {
     // and this saves a round trip on every other message.
     try {
       const result = await this.deps.db.transaction().execute(async (trx) => {
-        const [bytesWritten] = await writeBytesFirst(trx, [{ raw, u }]);
+        const [bytesWritten] = await storeBytesFirst(trx, [{ raw, attachments: u.parsed.attachments }]);
         const d = await this.decideAndWrite(trx, raw, hash, u, source, now, opts.releasing ?? null, bytesWritten ? { bytesWritten } : {});
         return { result: d.result, queuedMail: (await queueMails(trx, d.mails, this.enqueueContext(now))).queuedMail };
       });
@@ -289,7 +276,7 @@ export class MessageHandler implements IntakeHandler {
     try {
       const decided = await this.deps.db.transaction().execute(async (trx) => {
         const out: Decided[] = [];
-        const bytesWritten = await writeBytesFirst(trx, together);
+        const bytesWritten = await storeBytesFirst(trx, together.map((m) => ({ raw: m.raw, attachments: m.u.parsed.attachments })));
         const fromOf = (m: (typeof together)[number]) => (m.u.parsed.from?.address ? [m.u.parsed.from.address] : []);
         const read = await lockSendersAndRead(trx, together.flatMap(fromOf), together.filter((m) => mayOpenCase(m.u)).flatMap(fromOf), now, together.length);
         const ids = read.messageIds;

@@ -53,9 +53,7 @@ export async function insertMessageWithRaw(
   trx: DbOrTrx, bytes: Buffer, row: Omit<Insertable<MessagesTable>, 'raw_sha256'>, events: readonly MessageEvent[] = [], rawWritten: string | null = null,
 ): Promise<number> {
   const hash = rawWritten ?? sha256(bytes);
-  const rawInsert = rawWritten === null
-    ? sql`raw as (${trx.insertInto('raw_messages').values({ sha256: hash, size: bytes.length, bytes }).onConflict((oc) => oc.column('sha256').doNothing())}),`
-    : sql``;
+  const rawInsert = rawWritten === null ? sql`raw as (${bytesInsert(trx, 'raw_messages', new Map([[hash, bytes]]))}),` : sql``;
   const messageInsert = trx.insertInto('messages').values({ ...row, raw_sha256: hash }).returning('id');
   const eventValues = events.length
     ? sql.join(events.map((e) => sql`(${e.caseId}::bigint, ${e.at}::timestamptz, ${e.actor}::text, ${e.kind}::text, ${JSON.stringify(e.data)}::jsonb)`))
@@ -92,13 +90,18 @@ export function attachmentInserts(
   const once = new Map<string, Buffer>();
   attachments.forEach((a, k) => { if (!once.has(hashes[k]!)) once.set(hashes[k]!, a.content); });
   return {
-    bytes: trx.insertInto('attachments').values([...once].map(([hash, bytes]) => ({ sha256: hash, size: bytes.length, bytes })))
-      .onConflict((oc) => oc.column('sha256').doNothing()),
+    bytes: bytesInsert(trx, 'attachments', once),
     links: trx.insertInto('message_attachments').values(attachments.map((a, position) => ({
       message_id: messageRowId, position, attachment_sha256: hashes[position]!, filename: a.filename, content_type: a.contentType,
       content_id: a.contentId, inline: a.inline, from_tnef: a.fromTnef,
     }))),
   };
+}
+
+/** Rows of bytes keyed by their SHA-256 (raw messages, attachments), each stored once: a row already there is left as it is. */
+export function bytesInsert(trx: DbOrTrx, table: 'raw_messages' | 'attachments', rows: ReadonlyMap<string, Buffer>) {
+  return trx.insertInto(table).values([...rows].map(([hash, bytes]) => ({ sha256: hash, size: bytes.length, bytes })))
+    .onConflict((oc) => oc.column('sha256').doNothing());
 }
 
 /** The SHA-256 of a message's raw bytes and of each of its attachments: the keys of their rows. */
@@ -117,37 +120,40 @@ export function messageBytes(raw: Buffer, attachments: readonly ParsedAttachment
 }
 
 /** Messages whose bytes come to at least this many have them written first (storeBytesFirst). */
-export const BYTES_FIRST_MIN = 64 * 1024;
+const BYTES_FIRST_MIN = 64 * 1024;
 /** The bytes one statement of storeBytesFirst carries at most (a bigger message goes alone). */
 const BYTES_FIRST_PER_STATEMENT = 8 * 1024 * 1024;
 
 /**
- * Writes the raw and attachment bytes of big messages at the start of their transaction, before
- * it takes the senders' locks. The rows are keyed by content (once per hash) and nothing the
- * transaction reads depends on them; written first, the megabytes cross to the server while no
- * lock is held, and the locks are held only for the decision and the small rows. They commit or
- * roll back with the messages. Several messages share a statement, up to 8 MiB of bytes.
- * Returns each message's hashes, under which its later writes refer to the bytes.
+ * Writes the raw and attachment bytes of the big messages among these (64 KiB and more) at the
+ * start of their transaction, before it takes the senders' locks. The rows are keyed by content
+ * (once per hash) and nothing the transaction reads depends on them; written first, the
+ * megabytes cross to the server while no lock is held, and the locks are held only for the
+ * decision and the small rows. They commit or roll back with the messages. Several messages share
+ * a statement, up to 8 MiB of bytes. Returns per message the hashes its later writes refer to the
+ * bytes by, or undefined for a small one (its bytes go with its row).
  */
-export async function storeBytesFirst(trx: DbOrTrx, messages: readonly { raw: Buffer; attachments: readonly ParsedAttachment[] }[]): Promise<BytesHashes[]> {
-  const hashes = messages.map((m) => bytesHashes(m.raw, m.attachments));
+export async function storeBytesFirst(trx: DbOrTrx, messages: readonly { raw: Buffer; attachments: readonly ParsedAttachment[] }[]): Promise<(BytesHashes | undefined)[]> {
+  const hashes = messages.map((m) => (messageBytes(m.raw, m.attachments) >= BYTES_FIRST_MIN ? bytesHashes(m.raw, m.attachments) : undefined));
   let raws = new Map<string, Buffer>();
   let files = new Map<string, Buffer>();
   let bytes = 0;
   const write = async () => {
-    const parts = [];
-    if (raws.size) parts.push(sql`r as (${trx.insertInto('raw_messages').values([...raws].map(([sha, b]) => ({ sha256: sha, size: b.length, bytes: b }))).onConflict((oc) => oc.column('sha256').doNothing())})`);
-    if (files.size) parts.push(sql`a as (${trx.insertInto('attachments').values([...files].map(([sha, b]) => ({ sha256: sha, size: b.length, bytes: b }))).onConflict((oc) => oc.column('sha256').doNothing())})`);
-    if (parts.length) await sql`with ${sql.join(parts)} select 1`.execute(trx);
+    if (raws.size === 0) return;
+    const parts = [sql`r as (${bytesInsert(trx, 'raw_messages', raws)})`];
+    if (files.size) parts.push(sql`a as (${bytesInsert(trx, 'attachments', files)})`);
+    await sql`with ${sql.join(parts)} select 1`.execute(trx);
     raws = new Map();
     files = new Map();
     bytes = 0;
   };
   for (const [k, m] of messages.entries()) {
+    const h = hashes[k];
+    if (!h) continue;
     const size = messageBytes(m.raw, m.attachments);
     if (bytes > 0 && bytes + size > BYTES_FIRST_PER_STATEMENT) await write();
-    raws.set(hashes[k]!.raw, m.raw);
-    m.attachments.forEach((a, i) => files.set(hashes[k]!.attachments[i]!, a.content));
+    raws.set(h.raw, m.raw);
+    m.attachments.forEach((a, i) => files.set(h.attachments[i]!, a.content));
     bytes += size;
   }
   await write();
