@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
+import pg from 'pg';
 import { migrateToLatest, openDatabase } from '../src/db/database.js';
 import { importDirectory } from '../src/directory/directory-store.js';
 import { createDatabase, startServer, type BenchDatabase } from './bench-db.js';
@@ -146,7 +147,8 @@ class Traffic {
     const transport = this.transports[this.next++ % this.transports.length]!;
     for (let attempt = 0; ; attempt++) {
       try {
-        await transport.sendMail({ envelope: { from: 'contact0@acme.example', to: ['support@casemail.localhost'] }, raw });
+        // SIZE declared on MAIL FROM, as Postfix and Exim do when the server offers it.
+        await transport.sendMail({ envelope: { from: 'contact0@acme.example', to: ['support@casemail.localhost'], size: raw.length } as { from: string; to: string[] }, raw });
         this.sentAt.set(id, performance.now());
         return;
       } catch (err) {
@@ -309,9 +311,13 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
       latencyRows(add, `${way.label} → acknowledgement at the sink, steady 50 msg/s`, traffic.latencies(steady.map(idOf)), `${steadyN} requests over ${(steadyN / 50).toFixed(0)} s`);
     }
 
-    // Growth: RSS once the service has taken a first count of messages, and again after many more
-    // (the issue's 5,000 and 50,000: BENCH_GROWTH=5000,50000; the default keeps the run short).
-    const [firstAt, lastAt] = (process.env.BENCH_GROWTH ?? '3000,15000').split(',').map((x) => Math.max(sent + 1, count(Number(x))));
+    // The APPENDs are done; an IMAP connection idle through the growth phase would time out.
+    await traffic.imap?.logout().catch(() => undefined);
+    traffic.imap = null;
+
+    // Growth: RSS once the service has taken 5,000 messages, and again after 50,000 (BENCH_GROWTH=first,last).
+    const [firstAt, lastAt] = (process.env.BENCH_GROWTH ?? '5000,50000').split(',').map((x) => Math.max(sent + 1, count(Number(x))));
+    const vacuum = await vacuumStandIn(database.url);
     let batch = 0;
     const upTo = async (total: number) => {
       while (sent < total) {
@@ -319,6 +325,7 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
         await sendAll(traffic, requests(k, stamp, `growth${batch++}`));
         await traffic.allAcknowledged();
         sent += k;
+        await vacuum.afterBatch();
       }
     };
     await upTo(firstAt!);
@@ -330,7 +337,7 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
     add({ group: 'memory', name: `RSS after ${firstAt!.toLocaleString('en')} messages`, value: rssFirst, unit: 'MB' });
     add({ group: 'memory', name: `RSS after ${sent.toLocaleString('en')} messages`, value: rssLast, unit: 'MB' });
     add({ group: 'memory', name: `RSS growth from ${firstAt!.toLocaleString('en')} to ${sent.toLocaleString('en')} messages`, value: rssLast - rssFirst, unit: 'MB', target: { max: 0.1 * rssFirst },
-      note: 'no growth: less than 10% of the first figure' });
+      note: `no growth: less than 10% of the first figure${vacuum.note}` });
 
     // Memory: five 25 MB requests among small ones; the peak of the whole run, then of this phase alone.
     const wholeRunBefore = service.peakRssMb();
@@ -345,6 +352,36 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
     await dovecot?.stop();
     await database.drop();
   }
+}
+
+/**
+ * Autovacuum, when the server has it off (this machine's CI configuration of PostgreSQL 15 does;
+ * every production server, managed or embedded, has it on): VACUUM ANALYZE of the service's
+ * database after each batch of the growth phase. Without it the outbox's dead rows (each
+ * acknowledgement sent is one) pile up under the dispatcher's partial index and every claim
+ * reads past them: at 47,000 messages a claim took 36 ms and delivery fell to ~33 mail/s.
+ */
+async function vacuumStandIn(url: string): Promise<{ afterBatch: () => Promise<void>; note: string }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const on = (await client.query<{ autovacuum: string }>('show autovacuum')).rows[0]?.autovacuum === 'on';
+    if (on) return { afterBatch: async () => undefined, note: '' };
+  } finally {
+    await client.end();
+  }
+  return {
+    afterBatch: async () => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        await c.query('VACUUM (ANALYZE)');
+      } finally {
+        await c.end();
+      }
+    },
+    note: '; the server has autovacuum off, so the bench ran VACUUM ANALYZE after each 2,000 as autovacuum would',
+  };
 }
 
 /**

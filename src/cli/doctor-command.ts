@@ -1,7 +1,7 @@
 // `casemail doctor`: one line per check — configuration, database reachability and pending
 // migrations, the outbox (pending, sent, failed, held back), clock skew against the database, IMAP
-// login per mailbox, SMTP connection — and a non-zero exit when any fails. Each check has a
-// timeout so a dead server cannot hang it.
+// login per mailbox, SMTP connection — and a non-zero exit when any fails. A warning (autovacuum
+// off) is shown without failing. Each check has a timeout so a dead server cannot hang it.
 import { sql } from 'kysely';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { openDatabase, pendingMigrations, embeddedDirFor, type DatabaseHandle } from '../db/database.js';
@@ -11,11 +11,35 @@ import { terminalLine } from './terminal-text.js';
 
 export interface CheckResult {
   name: string;
-  status: 'ok' | 'fail' | 'skip';
+  status: 'ok' | 'warn' | 'fail' | 'skip';
   detail: string;
 }
 
 const MAX_SKEW_MS = 5_000;
+
+/** Tables whose rows change state all day (every mail sent, every timer due): their dead rows must be vacuumed. */
+const BUSY_TABLES = ['outbox', 'cases', 'mailbox_cursors'] as const;
+
+/**
+ * The vacuum check from the server's `autovacuum` setting and the busy tables that turned it off
+ * for themselves (reloption autovacuum_enabled=false). Pure.
+ */
+export function vacuumCheck(serverAutovacuum: string, tablesOff: readonly string[]): CheckResult {
+  const why = 'dead rows of sent mail pile up and the outbox dispatcher slows down (vacuum them, e.g. `VACUUM (ANALYZE)` hourly, or turn it on)';
+  if (serverAutovacuum !== 'on') return { name: 'vacuum', status: 'warn', detail: `autovacuum is off on this server: ${why}` };
+  if (tablesOff.length > 0) return { name: 'vacuum', status: 'warn', detail: `autovacuum is off for ${tablesOff.join(', ')}: ${why}` };
+  return { name: 'vacuum', status: 'ok', detail: 'autovacuum on' };
+}
+
+async function vacuumFacts(handle: DatabaseHandle): Promise<CheckResult> {
+  const setting = await sql<{ autovacuum: string }>`show autovacuum`.execute(handle.db);
+  const off = await sql<{ relname: string }>`
+    select relname from pg_class
+    where relname in (${sql.join([...BUSY_TABLES])}) and relkind = 'r'
+      and pg_table_is_visible(oid) and 'autovacuum_enabled=false' = any(coalesce(reloptions, '{}'))
+    order by relname`.execute(handle.db);
+  return vacuumCheck(setting.rows[0]?.autovacuum ?? 'off', off.rows.map((r) => r.relname));
+}
 const CHECK_TIMEOUT_MS = 10_000;
 
 function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
@@ -60,6 +84,7 @@ export async function runChecks(opts: GlobalOptions, env: NodeJS.ProcessEnv = pr
         detail: `${o.pending} pending, ${o.sent} sent, ${o.failed} failed, ${o.held_back} held back by the automatic-mail limit${oldest}`,
       });
     }
+    results.push(await withTimeout(vacuumFacts(handle), 'database'));
     const dbNow = new Date(row.rows[0]!.now).getTime();
     const skew = dbNow - (t0 + t1) / 2;
     results.push(Math.abs(skew) > MAX_SKEW_MS

@@ -15,6 +15,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sql } from 'kysely';
 import nodemailer from 'nodemailer';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseDirectory, type DirectoryFile } from '../../src/directory/directory-file.js';
@@ -263,6 +264,20 @@ describe(`casemail doctor on ${databaseKind()}`, () => {
     expect(r.stdout).toMatch(/^ok\s+clock\s/m);
     expect(r.stdout).not.toMatch(/^fail/m);
     expect(r.code).toBe(0);
+  }, CLI_TIMEOUT);
+
+  it('warns (exit 0) when the outbox is not vacuumed by the server, and names the table turned off', async () => {
+    const db: TestDatabase = await createTestDatabase();
+    cleanups.push(() => db.close());
+    const dir = tempDir('casemail-cli-');
+    const env = { CASEMAIL_CONFIG: writeConfig(dir, {}), DATABASE_URL: db.url };
+    const server = (await sql<{ autovacuum: string }>`show autovacuum`.execute(db.db)).rows[0]!.autovacuum;
+    const before = await cli(['doctor'], env);
+    expect(before.stdout).toMatch(server === 'on' ? /^ok\s+vacuum\s+autovacuum on/m : /^warn\s+vacuum\s+autovacuum is off on this server/m);
+    await sql`alter table outbox set (autovacuum_enabled = false)`.execute(db.db);
+    const after = await cli(['doctor'], env);
+    expect(after.stdout).toMatch(server === 'on' ? /^warn\s+vacuum\s+autovacuum is off for outbox:/m : /^warn\s+vacuum\s+autovacuum is off on this server/m);
+    expect(after.code).toBe(0);
   }, CLI_TIMEOUT);
 });
 
