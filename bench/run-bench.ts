@@ -85,7 +85,7 @@ try {
           await part(name, async () => {
             const r = await runIntake(server, mix, n);
             add({ group: 'intake', name, value: r.rate, unit: mix === 'realistic' ? 'msg/s' : 'msg/s (new requests)', ...target,
-              note: `${r.messages} messages in ${r.seconds.toFixed(1)} s; ${r.cases} cases, ${r.acknowledgements} acknowledgements queued` });
+              note: `${r.messages} messages in ${r.seconds.toFixed(1)} s (after ${r.warmUp} untimed); ${r.cases} cases, ${r.acknowledgements} acknowledgements queued` });
           }, { group: 'intake', name, unit: 'msg/s', ...target });
         }
       } finally {
