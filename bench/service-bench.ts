@@ -371,6 +371,9 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
       note: `no growth: less than 10% of the first figure, both after a full collection (before it: ${(last.atOnce - first.atOnce).toFixed(0)} MB)${vacuum.note}` });
 
     // Memory: five 25 MB requests among small ones; the peak of the whole run, then of this phase alone.
+    // Another 2,000 small requests first, so the phase starts where a working service stands, not
+    // right after the full collection the growth reading made.
+    await upTo(sent + count(2000));
     const wholeRunBefore = service.peakRssMb();
     sent += await bigPhase(add, service, traffic, count, stamp, `${sent} messages`);
     add({ group: 'memory', name: 'peak RSS of the service over the whole run before the 25 MB messages', value: wholeRunBefore, unit: 'MB',
