@@ -102,8 +102,7 @@ async function startService(databaseUrl: string, sinkPort: number, dovecot: Benc
       const timer = setTimeout(() => done(new Error('the service did not answer SIGUSR2 within 30 s')), 30_000);
       const onData = (b: Buffer) => {
         text += b.toString();
-        const m = /collected rss=([\d.]+)/.exec(text);
-        if (m) done(null, Number(m[1]));
+        if (/^collected$/m.test(text)) done(null, statusMb(pid, 'VmRSS'));
       };
       const done = (err: Error | null, mb = NaN) => {
         clearTimeout(timer);
