@@ -135,16 +135,19 @@ export function nextBusinessStart(cal: BusinessCalendar, from: Date): Date {
  * 15:00" is Friday two weeks later at 15:00 when no holiday intervenes.
  */
 export function addBusinessDays(cal: BusinessCalendar, from: Date, days: number): Date {
-  const start = DateTime.fromJSDate(from, { zone: cal.timeZone });
-  let day = start.startOf('day');
+  // Days are walked on the memoised day table (the sweep asks this for every waiting case); luxon
+  // only reads the starting wall-clock time and puts it on the day found.
+  let day = localDayStart(cal, from.getTime());
   let counted = 0;
   for (let i = 0; counted < days; i++) {
     if (i > MAX_DAYS_SCANNED) throw new Error(`no ${days} business days within ${MAX_DAYS_SCANNED} days: check the calendar`);
-    day = day.plus({ days: 1 });
-    if (isBusinessDay(cal, day)) counted++;
+    day = dayInfo(cal, day).nextDayStart;
+    if (dayInfo(cal, day).business) counted++;
   }
-  const target = day.set({ hour: start.hour, minute: start.minute, second: start.second, millisecond: start.millisecond });
-  const w = dayInfo(cal, day.startOf('day').toMillis());
+  const start = DateTime.fromJSDate(from, { zone: cal.timeZone });
+  const target = DateTime.fromMillis(day, { zone: cal.timeZone })
+    .set({ hour: start.hour, minute: start.minute, second: start.second, millisecond: start.millisecond });
+  const w = dayInfo(cal, day);
   const t = Math.min(Math.max(target.toMillis(), w.start), w.end);
   return new Date(t);
 }

@@ -33,6 +33,38 @@ describe('business calendar', () => {
     expect(addBusinessMinutes(berlin, new Date('2026-10-23T15:00:00Z'), 120).toISOString()).toBe('2026-10-26T08:00:00.000Z');
   });
 
+  it('adds business days across both DST changes at the same local time of day', () => {
+    // Thu 2026-03-26 16:30 CET (15:30Z) + 3 business days -> Tue 31 March 16:30 CEST (14:30Z).
+    expect(addBusinessDays(berlin, new Date('2026-03-26T15:30:00Z'), 3).toISOString()).toBe('2026-03-31T14:30:00.000Z');
+    // Fri 2026-10-23 07:00 CEST (05:00Z, before the window) + 1 -> Mon 26 Oct moved to 08:00 CET (07:00Z).
+    expect(addBusinessDays(berlin, new Date('2026-10-23T05:00:00Z'), 1).toISOString()).toBe('2026-10-26T07:00:00.000Z');
+  });
+
+  it('agrees with a day-by-day count in wall-clock days over a year of starting instants', () => {
+    // The reference walks local calendar days with luxon, the plain reading of "n business days later".
+    const reference = (cal: BusinessCalendar, from: Date, n: number): Date => {
+      const start = DateTime.fromJSDate(from, { zone: cal.timeZone });
+      let day = start.startOf('day');
+      for (let counted = 0; counted < n;) {
+        day = day.plus({ days: 1 });
+        if (isBusinessDay(cal, day)) counted++;
+      }
+      const [sh, sm] = cal.workingHours.start.split(':').map(Number);
+      const [eh, em] = cal.workingHours.end.split(':').map(Number);
+      const lo = day.set({ hour: sh!, minute: sm! }).toMillis();
+      const hi = eh === 24 ? day.plus({ days: 1 }).startOf('day').toMillis() : day.set({ hour: eh!, minute: em! }).toMillis();
+      const t = day.set({ hour: start.hour, minute: start.minute, second: start.second, millisecond: start.millisecond }).toMillis();
+      return new Date(Math.min(Math.max(t, lo), hi));
+    };
+    const newYork: BusinessCalendar = { timeZone: 'America/New_York', workingDays: [1, 2, 3, 4, 5], workingHours: { start: '09:00', end: '17:00' }, holidays: ['2026-11-26'] };
+    for (const cal of [berlin, newYork, wholeDayUtc]) {
+      for (let h = 0; h < 365 * 24; h += 61) {
+        const from = new Date(Date.UTC(2026, 0, 1) + h * 3_600_000 + 17 * 60_000);
+        for (const n of [1, 5, 10, 15]) expect(addBusinessDays(cal, from, n).toISOString(), `${cal.timeZone} ${from.toISOString()} + ${n}`).toBe(reference(cal, from, n).toISOString());
+      }
+    }
+  });
+
   it('adds 10 business days from a Friday', () => {
     expect(addBusinessDays(wholeDayUtc, new Date('2026-11-27T15:00:00Z'), 10).toISOString()).toBe('2026-12-11T15:00:00.000Z');
   });
