@@ -1,13 +1,13 @@
-// How a built message leaves the service: over SMTP through a nodemailer pooled transport
-// (SMTP_URL, smtp:// or smtps://), or as .eml files in a folder (local mode's var/outbox/).
+// How a built message leaves the service: over SMTP through a pool of connections
+// (SMTP_URL, smtp:// or smtps://; smtp-pool.ts), or as .eml files in a folder (local mode's var/outbox/).
 // The network and file I/O of sending live here and nowhere else; callers hand over raw bytes.
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { returnPathFor } from '../threading/return-path-token.js';
+import { SmtpPool } from './smtp-pool.js';
 
 export interface OutgoingEnvelope {
   /** Envelope sender (MAIL FROM): where bounces go. */
@@ -37,7 +37,7 @@ export interface SmtpTransportOptions {
   /** smtp://user:pass@host:port or smtps://…; credentials URL-encoded. */
   url: string;
   maxConnections?: number;
-  /** Messages one pooled connection carries before it is replaced (default 1000; nodemailer's own is 100). */
+  /** Messages one pooled connection carries before it is replaced (default 1000). */
   maxMessages?: number;
   /** Bounds on one send, kept well under the dispatcher's lease so a slow send never overlaps a re-claim. */
   connectionTimeoutMs?: number;
@@ -51,35 +51,26 @@ export function createSmtpTransport(opts: SmtpTransportOptions): MailTransport {
   if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') {
     throw Object.assign(new Error(`SMTP_URL must start with smtp:// or smtps://, got ${url.protocol}//`), { code: 'config_invalid' });
   }
-  const transporter = nodemailer.createTransport({
-    pool: true,
+  const pool = new SmtpPool({
     url: opts.url,
     maxConnections: opts.maxConnections ?? 3,
     // A new connection costs a TCP (or TLS) handshake and EHLO; relays commonly allow far more than 100 per session.
     maxMessages: opts.maxMessages ?? 1000,
-    connectionTimeout: opts.connectionTimeoutMs ?? 30_000,
-    greetingTimeout: opts.greetingTimeoutMs ?? 30_000,
-    socketTimeout: opts.socketTimeoutMs ?? 120_000,
-    // The raw message already carries every header; nodemailer must not add or rewrite any.
-    disableFileAccess: true,
-    disableUrlAccess: true,
-    logger: false,
+    connectionTimeoutMs: opts.connectionTimeoutMs ?? 30_000,
+    greetingTimeoutMs: opts.greetingTimeoutMs ?? 30_000,
+    socketTimeoutMs: opts.socketTimeoutMs ?? 120_000,
+    logger: opts.logger?.child({ component: 'smtp-pool' }),
   });
   const log = opts.logger?.child({ component: 'smtp-transport', host: url.hostname, port: url.port || null });
   return {
     name: `smtp ${url.hostname}${url.port ? `:${url.port}` : ''}`,
     async send(envelope) {
-      const info = await transporter.sendMail({
-        envelope: { from: envelope.from, to: envelope.to },
-        raw: envelope.raw,
-      });
-      const rejected = (info.rejected ?? []).map((r) => (typeof r === 'string' ? r : String((r as { address?: unknown }).address ?? r)));
-      if (rejected.length > 0) log?.warn({ rejected }, 'server refused some recipients');
-      return { response: String(info.response ?? ''), rejected };
+      // The raw message already carries every header: it goes as it is.
+      const info = await pool.send({ from: envelope.from, to: envelope.to }, envelope.raw);
+      if (info.rejected.length > 0) log?.warn({ rejected: info.rejected }, 'server refused some recipients');
+      return { response: info.response, rejected: info.rejected };
     },
-    async close() {
-      transporter.close();
-    },
+    close: () => pool.close(),
   };
 }
 
