@@ -6,7 +6,8 @@
 // messages, and throughput with 1, 2 and 3 instances on one database. RSS from /proc (Linux); the
 // peak of the 25 MB phase is its own (VmHWM reset through /proc/<pid>/clear_refs before it), the
 // whole run's peak up to then is a row of its own. BENCH_SERVICE=memory runs only the memory phase
-// (idle RSS, 1,000 small, then the five 25 MB; about a minute). Diagnostics: CASEMAIL_DEBUG_MEMORY=<ms>
+// (idle RSS, 1,000 small, then the five 25 MB; about a minute), BENCH_SERVICE=burst only the SMTP
+// burst (warm-up and the timed burst). Diagnostics: CASEMAIL_DEBUG_MEMORY=<ms>
 // (the child logs process.memoryUsage() to stderr, shown here), MALLOC_* and NODE_OPTIONS are passed
 // to the child, BENCH_INFLIGHT sets its smtpIntake.maxBytesInFlight, BENCH_SERVICE_WRAP runs it under a
 // command (a native heap profiler such as heaptrack whose wrapper execs, so the pid stays the service's).
@@ -49,8 +50,8 @@ function statusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-/** BENCH_SERVICE=memory runs only the memory phase of the service part (start, a few small, five 25 MB). */
-const memoryOnly = (process.env.BENCH_SERVICE ?? '') === 'memory';
+/** BENCH_SERVICE=memory runs only the memory phase of the service part (start, a few small, five 25 MB); =burst only the SMTP burst. */
+const only = process.env.BENCH_SERVICE ?? '';
 
 /** Also reads the INBOX of `dovecot` by IMAP when given. */
 async function startService(databaseUrl: string, sinkPort: number, dovecot: BenchDovecot | null = null): Promise<Service> {
@@ -262,8 +263,12 @@ const requests = (n: number, stamp: number, tag: string) => Array.from({ length:
 export async function runServiceBench(add: AddRow, log: (line: string) => void, count: (n: number) => number): Promise<void> {
   const sink = await startSink();
   try {
-    if (memoryOnly) {
+    if (only === 'memory') {
       await memoryRun(add, log, sink, count);
+      return;
+    }
+    if (only === 'burst') {
+      await burstRun(add, log, sink, count);
       return;
     }
     await oneInstanceRun(add, log, sink, count);
@@ -299,25 +304,7 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
       latencyRows(add, `${way.label} → acknowledgement at the sink, idle`, traffic.latencies(idle.map(idOf)), `${idle.length} requests one at a time`);
     }
 
-    // Throughput from concurrent clients, counted until the acknowledgements reach the sink, after
-    // an untimed first burst: a running service meets warm code, not V8 compiling it.
-    const warm = requests(count(500), stamp, 'warm');
-    await sendAll(traffic, warm);
-    await traffic.allAcknowledged();
-    sent += warm.length;
-    const n = count(2000);
-    const burst = requests(n, stamp, 'burst');
-    const t0 = performance.now();
-    await sendAll(traffic, burst);
-    const accepted = performance.now();
-    await traffic.allAcknowledged();
-    const acks = traffic.ackTimes(burst.map(idOf));
-    const seconds = (acks[acks.length - 1]! - t0) / 1000;
-    sent += n;
-    add({ group: 'intake', name: 'SMTP intake, PostgreSQL 15: 5 KB new requests, counted to the acknowledgement at the sink', value: n / seconds, unit: 'msg/s (new requests)', target: { min: 500 },
-      note: `${n} from ${CLIENTS} clients in ${seconds.toFixed(1)} s (all accepted after ${((accepted - t0) / 1000).toFixed(1)} s), after ${warm.length} untimed` });
-    const window = (acks[acks.length - 1]! - acks[0]!) / 1000;
-    add({ group: 'delivery', name: 'acknowledgements reaching the SMTP sink', value: acks.length / window, unit: 'mail/s', note: `${acks.length} acknowledgements over ${window.toFixed(1)} s (first to last)` });
+    sent += await burstRows(add, traffic, count, stamp);
 
     // A steady 50 messages/s.
     for (const way of ways) {
@@ -434,6 +421,44 @@ async function bigPhase(add: AddRow, service: Service, traffic: Traffic, count: 
     note: `VmHWM of the phase (reset before it, RSS then ${rssBefore.toFixed(0)} MB after ${before}): 5 × 25 MB sent at once among ${small.length} small, all acknowledged in ${seconds.toFixed(1)} s` });
   add({ group: 'memory', name: 'RSS after the five 25 MB messages', value: service.rssMb(), unit: 'MB' });
   return big.length + small.length;
+}
+
+/**
+ * Throughput from concurrent clients, counted until the acknowledgements reach the sink, after an
+ * untimed first burst: a running service meets warm code, not V8 compiling it. Returns how many it sent.
+ */
+async function burstRows(add: AddRow, traffic: Traffic, count: (n: number) => number, stamp: number): Promise<number> {
+  const warm = requests(count(500), stamp, 'warm');
+  await sendAll(traffic, warm);
+  await traffic.allAcknowledged();
+  const n = count(2000);
+  const burst = requests(n, stamp, 'burst');
+  const t0 = performance.now();
+  await sendAll(traffic, burst);
+  const accepted = performance.now();
+  await traffic.allAcknowledged();
+  const acks = traffic.ackTimes(burst.map(idOf));
+  const seconds = (acks[acks.length - 1]! - t0) / 1000;
+  add({ group: 'intake', name: 'SMTP intake, PostgreSQL 15: 5 KB new requests, counted to the acknowledgement at the sink', value: n / seconds, unit: 'msg/s (new requests)', target: { min: 500 },
+    note: `${n} from ${CLIENTS} clients in ${seconds.toFixed(1)} s (all accepted after ${((accepted - t0) / 1000).toFixed(1)} s), after ${warm.length} untimed` });
+  const window = (acks[acks.length - 1]! - acks[0]!) / 1000;
+  add({ group: 'delivery', name: 'acknowledgements reaching the SMTP sink', value: acks.length / window, unit: 'mail/s', note: `${acks.length} acknowledgements over ${window.toFixed(1)} s (first to last)` });
+  return warm.length + n;
+}
+
+/** BENCH_SERVICE=burst: only the SMTP burst (warm-up, then the timed burst), to try a change quickly. */
+async function burstRun(add: AddRow, log: (line: string) => void, sink: BenchSink, count: (n: number) => number): Promise<void> {
+  const database = await serviceDatabase('burst');
+  const service = await startService(database.url, sink.port);
+  const traffic = new Traffic(sink, [service.smtpPort]);
+  try {
+    await burstRows(add, traffic, count, Date.now());
+    log('   burst: done');
+  } finally {
+    traffic.close();
+    await service.stop();
+    await database.drop();
+  }
 }
 
 /** BENCH_SERVICE=memory: only the idle RSS, a warm-up of small requests and the big-message phase. */
