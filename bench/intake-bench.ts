@@ -13,6 +13,7 @@ import { ImapIntake } from '../src/ingest/imap-intake.js';
 import { createUnderstandPool, type UnderstandPool } from '../src/ingest/understand-pool.js';
 import { silentLogger } from '../src/log/logger.js';
 import { createDatabase, type BenchServer } from './bench-db.js';
+import { startCpuShare, type CpuShare } from './cpu-share.js';
 import { appendAll, startDovecot, type BenchDovecot } from './dovecot.js';
 import { benchDirectory, mixMessages, plainRequest, repliesIn, SENDERS, VOLUME_LIMITS, type CaseRef, type MixName } from './mail-mixes.js';
 
@@ -26,7 +27,12 @@ export interface IntakeResult {
   warmUp: number;
   /** Set when the run did not finish. */
   error?: string;
+  /** CPU of the timed pass by party (this process is the intake), or null off Linux. */
+  cpu: CpuShare | null;
 }
+
+/** Dovecot's process names (/proc/<pid>/comm). */
+const DOVECOT_PROCESSES = ['dovecot', 'imap', 'imap-login', 'anvil', 'log', 'config', 'auth'];
 
 /** Plain requests in the untimed first pass before every timed one. */
 const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 500);
@@ -110,9 +116,13 @@ export async function runIntake(server: BenchServer, mix: MixName, n: number): P
     const casesBefore = await count(handle.db, 'cases');
     const acksBefore = await count(handle.db, 'acks');
     await appendAll(dovecot, mixMessages(mix, n, stamp, refs));
+    const cpuOfPass = startCpuShare({
+      'this process (intake)': { pids: () => [process.pid] }, PostgreSQL: { comm: ['postgres'] }, Dovecot: { comm: DOVECOT_PROCESSES },
+    });
     const seconds = await drain(handle.db, dovecot, n, deadline, understanding);
+    const cpu = cpuOfPass(n);
     return {
-      messages: n, seconds, rate: n / seconds, warmUp: seeds,
+      messages: n, seconds, rate: n / seconds, warmUp: seeds, cpu,
       cases: (await count(handle.db, 'cases')) - casesBefore, acknowledgements: (await count(handle.db, 'acks')) - acksBefore,
     };
   } finally {

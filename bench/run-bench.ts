@@ -15,6 +15,7 @@ import { runUnderstandingBench } from './understand-bench.js';
 import { runHostileBench } from './hostile-bench.js';
 import { runSweepBench } from './sweep-bench.js';
 import { runIntake } from './intake-bench.js';
+import { describeCpuShare } from './cpu-share.js';
 import { dovecotFetchRate, parseRates, postgresTransactionRate, sinkAcceptanceRate } from './limits-bench.js';
 import { runServiceBench } from './service-bench.js';
 import { runDeliveryOnce } from './delivery-bench.js';
@@ -86,6 +87,7 @@ try {
             const r = await runIntake(server, mix, n);
             add({ group: 'intake', name, value: r.rate, unit: mix === 'realistic' ? 'msg/s' : 'msg/s (new requests)', ...target,
               note: `${r.messages} messages in ${r.seconds.toFixed(1)} s (after ${r.warmUp} untimed); ${r.cases} cases, ${r.acknowledgements} acknowledgements queued` });
+            if (r.cpu) add({ group: 'cpu', name: `${name}: CPU of the whole machine per message`, value: r.cpu.perMessageMs.machine!, unit: 'ms/msg', note: describeCpuShare(r.cpu) });
           }, { group: 'intake', name, unit: 'msg/s', ...target });
         }
       } finally {

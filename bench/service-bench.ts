@@ -28,6 +28,7 @@ import { imapClient, repoRoot, startDovecot, type BenchDovecot } from './dovecot
 import type { ImapFlow } from 'imapflow';
 import { benchDirectory, messageId, plainRequest, SENDERS, VOLUME_LIMITS } from './mail-mixes.js';
 import { sendTimed } from './smtp-client.js';
+import { describeCpuShare, startCpuShare } from './cpu-share.js';
 import type { AddRow } from './table.js';
 
 const CLIENTS = 8;
@@ -304,7 +305,7 @@ async function oneInstanceRun(add: AddRow, log: (line: string) => void, sink: Be
       latencyRows(add, `${way.label} → acknowledgement at the sink, idle`, traffic.latencies(idle.map(idOf)), `${idle.length} requests one at a time`);
     }
 
-    sent += await burstRows(add, traffic, count, stamp);
+    sent += await burstRows(add, service, traffic, count, stamp);
 
     // A steady 50 messages/s.
     for (const way of ways) {
@@ -427,22 +428,27 @@ async function bigPhase(add: AddRow, service: Service, traffic: Traffic, count: 
  * Throughput from concurrent clients, counted until the acknowledgements reach the sink, after an
  * untimed first burst: a running service meets warm code, not V8 compiling it. Returns how many it sent.
  */
-async function burstRows(add: AddRow, traffic: Traffic, count: (n: number) => number, stamp: number): Promise<number> {
+async function burstRows(add: AddRow, service: Service, traffic: Traffic, count: (n: number) => number, stamp: number): Promise<number> {
   const warm = requests(count(500), stamp, 'warm');
   await sendAll(traffic, warm);
   await traffic.allAcknowledged();
   const n = count(2000);
   const burst = requests(n, stamp, 'burst');
+  const cpuOfBurst = startCpuShare({
+    service: { pids: () => [service.pid] }, PostgreSQL: { comm: ['postgres'] }, 'bench (clients and sink)': { pids: () => [process.pid] },
+  });
   const t0 = performance.now();
   await sendAll(traffic, burst);
   const accepted = performance.now();
   await traffic.allAcknowledged();
+  const cpu = cpuOfBurst(n);
   const acks = traffic.ackTimes(burst.map(idOf));
   const seconds = (acks[acks.length - 1]! - t0) / 1000;
   add({ group: 'intake', name: 'SMTP intake, PostgreSQL 15: 5 KB new requests, counted to the acknowledgement at the sink', value: n / seconds, unit: 'msg/s (new requests)', target: { min: 500 },
     note: `${n} from ${CLIENTS} clients in ${seconds.toFixed(1)} s (all accepted after ${((accepted - t0) / 1000).toFixed(1)} s), after ${warm.length} untimed` });
   const window = (acks[acks.length - 1]! - acks[0]!) / 1000;
   add({ group: 'delivery', name: 'acknowledgements reaching the SMTP sink', value: acks.length / window, unit: 'mail/s', note: `${acks.length} acknowledgements over ${window.toFixed(1)} s (first to last)` });
+  if (cpu) add({ group: 'cpu', name: 'SMTP intake burst to the acknowledgement at the sink: CPU of the whole machine per message', value: cpu.perMessageMs.machine!, unit: 'ms/msg', note: describeCpuShare(cpu) });
   return warm.length + n;
 }
 
@@ -452,7 +458,7 @@ async function burstRun(add: AddRow, log: (line: string) => void, sink: BenchSin
   const service = await startService(database.url, sink.port);
   const traffic = new Traffic(sink, [service.smtpPort]);
   try {
-    await burstRows(add, traffic, count, Date.now());
+    await burstRows(add, service, traffic, count, Date.now());
     log('   burst: done');
   } finally {
     traffic.close();
