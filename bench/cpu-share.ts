@@ -4,7 +4,7 @@
 // machine whose cores are all busy a throughput target is a CPU budget per message; this row
 // shows the budget and where it went, measured in the same run as the rate. A process that starts
 // and ends inside the pass is not seen (the pools here keep their connections open). Linux only:
-// elsewhere measure() gives null.
+// elsewhere the pass gives null.
 // I/O: reads /proc.
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';

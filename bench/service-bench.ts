@@ -52,7 +52,7 @@ function statusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 }
 
 /** BENCH_SERVICE=memory runs only the memory phase of the service part (start, a few small, five 25 MB); =burst only the SMTP burst. */
-const only = process.env.BENCH_SERVICE ?? '';
+const servicePart = process.env.BENCH_SERVICE ?? '';
 
 /** Also reads the INBOX of `dovecot` by IMAP when given. */
 async function startService(databaseUrl: string, sinkPort: number, dovecot: BenchDovecot | null = null): Promise<Service> {
@@ -264,11 +264,11 @@ const requests = (n: number, stamp: number, tag: string) => Array.from({ length:
 export async function runServiceBench(add: AddRow, log: (line: string) => void, count: (n: number) => number): Promise<void> {
   const sink = await startSink();
   try {
-    if (only === 'memory') {
+    if (servicePart === 'memory') {
       await memoryRun(add, log, sink, count);
       return;
     }
-    if (only === 'burst') {
+    if (servicePart === 'burst') {
       await burstRun(add, log, sink, count);
       return;
     }

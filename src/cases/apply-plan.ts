@@ -84,7 +84,7 @@ function planParts(
   const raw = inbound.raw;
   const hash = opts.hashes.raw;
   const written = inbound.bytesWritten !== undefined;
-  const parts: { name: string; query: Compilable }[] = [];
+  const parts: StatementPart[] = [];
   if (!written) parts.push({ name: 'raw', query: bytesInsert(trx, 'raw_messages', new Map([[hash, raw]])) });
   parts.push({ name: 'm', query: trx.insertInto('messages').values({ ...row, raw_sha256: hash }) });
   if (inbound.attachments.length) {
@@ -93,12 +93,20 @@ function planParts(
     parts.push({ name: 'ma', query: a.links });
   }
   parts.push(...changeParts(trx, plan, row.id ?? null, now, opts.turn));
+  return withClauses(parts, prefix);
+}
+
+/** One part of a data-modifying statement: a CTE's name and its query. */
+type StatementPart = { name: string; query: Compilable };
+
+/** `<prefix><name> as (<query>)` for each part, to join after `with`. */
+function withClauses(parts: readonly StatementPart[], prefix = '') {
   return parts.map((p) => sql`${sql.raw(prefix + p.name)} as (${p.query})`);
 }
 
 /** The parts of one statement that write a plan's case changes (fitsOneStatement): new cases, updates, turn, participants, links, events. */
-function changeParts(trx: Trx, plan: CaseChanges, inboundId: number | null, now: Date, turn: boolean): { name: string; query: Compilable }[] {
-  const parts: { name: string; query: Compilable }[] = [];
+function changeParts(trx: Trx, plan: CaseChanges, inboundId: number | null, now: Date, turn: boolean): StatementPart[] {
+  const parts: StatementPart[] = [];
   if (plan.openCases.length) parts.push({ name: 'c', query: casesInsert(trx, plan, now) });
   plan.caseUpdates.forEach((u, k) => parts.push({ name: `u${k}`, query: caseUpdate(trx, u, now) }));
   if (turn && plan.assignedEngineers.length) parts.push({ name: 'turn', query: turnUpdate(trx, plan.assignedEngineers, now) });
@@ -212,7 +220,7 @@ export async function applyCaseChanges(trx: Trx, changes: CaseChanges, ctx: Enqu
     // The sweep's groups: every case's update, the events and the rest in one statement, not one each
     // (a statement's round trip costs more client CPU than its work: see the sweep bench).
     const parts = changeParts(trx, changes, null, ctx.now, true);
-    if (parts.length) await sql`with ${sql.join(parts.map((p) => sql`${sql.raw(p.name)} as (${p.query})`))} select 1`.execute(trx);
+    if (parts.length) await sql`with ${sql.join(withClauses(parts))} select 1`.execute(trx);
     await applyContactChanges(trx, changes, ctx.now);
   } else {
     await insertCases(trx, changes, ctx.now);

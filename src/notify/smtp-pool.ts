@@ -28,8 +28,9 @@ export interface SmtpPoolOptions {
 }
 
 export interface PoolSendResult {
+  /** The server's reply to the message. */
   response: string;
-  accepted: string[];
+  /** Recipients the server refused while it accepted the others. */
   rejected: string[];
 }
 
@@ -79,7 +80,7 @@ export class SmtpPool {
           // SMTPConnection keeps and mutates the envelope object: each send gets its own.
           slot.connection.send({ from: envelope.from, to: [...envelope.to] }, message, (err, sent) => {
             if (err || !sent) reject(err ?? new Error('SMTP send ended without a result'));
-            else resolve({ response: String(sent.response ?? ''), accepted: sent.accepted ?? [], rejected: sent.rejected ?? [] });
+            else resolve({ response: String(sent.response ?? ''), rejected: sent.rejected ?? [] });
           });
         });
         slot.messages += 1;
@@ -124,35 +125,33 @@ export class SmtpPool {
     this.open += 1;
     const connection = new SMTPConnection(this.connectionOptions);
     const slot: Slot = { connection, messages: 0, dead: false };
-    // The server ending an idle connection (or a socket error between sends) only retires it; a
-    // send in flight hears the same error through its callback.
-    connection.on('error', (err: SendError) => {
-      this.options.logger?.debug({ err: err.message, code: err.code }, 'pooled SMTP connection error');
-      this.retire(slot);
-    });
-    connection.once('end', () => this.retire(slot));
     return new Promise<Slot>((resolve, reject) => {
-      // SMTPConnection reports a failed connect through 'error' (or, closed before the greeting,
-      // through the callback): whichever comes first settles it.
-      let settled = false;
-      const failed = (err: unknown) => {
-        if (settled) return;
-        settled = true;
+      let opening = true;
+      // While opening, SMTPConnection reports a failure through 'error' or 'end' (closed before the
+      // greeting: through the callback) and the connect fails. Afterwards the server ending an idle
+      // connection, or a socket error between sends, only retires it; a send in flight hears the
+      // same error through its own callback.
+      const gone = (err: unknown) => {
+        if (!opening) return this.retire(slot);
+        opening = false;
         this.discard(slot);
         reject(err);
       };
       const ready = () => {
-        if (settled) return;
-        settled = true;
+        if (!opening) return;
+        opening = false;
         resolve(slot);
       };
-      connection.once('error', failed);
-      connection.once('end', () => failed(Object.assign(new Error('the SMTP server closed the connection while it was opening'), { code: 'ECONNECTION' })));
+      connection.on('error', (err: SendError) => {
+        this.options.logger?.debug({ err: err.message, code: err.code }, 'pooled SMTP connection error');
+        gone(err);
+      });
+      connection.once('end', () => gone(Object.assign(new Error('the SMTP server closed the connection while it was opening'), { code: 'ECONNECTION' })));
       connection.connect((err) => {
-        if (err) return failed(err);
+        if (err) return gone(err);
         const auth = this.connectionOptions.auth;
         if (!auth || (!auth.user && !auth.pass)) return ready();
-        connection.login({ user: auth.user ?? '', pass: auth.pass ?? '' }, (loginErr) => (loginErr ? failed(loginErr) : ready()));
+        connection.login({ user: auth.user ?? '', pass: auth.pass ?? '' }, (loginErr) => (loginErr ? gone(loginErr) : ready()));
       });
     });
   }
