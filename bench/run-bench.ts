@@ -29,6 +29,11 @@ import { formatTable, withMet, writeResults, type AddRow, type Row } from './tab
 const log = (line: string) => process.stdout.write(line + '\n');
 const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const wanted = (part: string): boolean => only.length === 0 || only.includes(part);
+/** The entries of `all` that the comma-separated variable `name` lists; all of them when it is unset. */
+function listed<T extends string>(name: string, all: readonly T[]): readonly T[] {
+  const want = (process.env[name] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return want.length === 0 ? all : all.filter((a) => want.includes(a));
+}
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const count = (n: number) => Math.max(10, Math.round(n * scale));
 
@@ -74,11 +79,11 @@ try {
   }
 
   if (wanted('intake')) {
-    for (const kind of ['postgres', 'embedded'] as const) {
+    for (const kind of listed('BENCH_DBS', ['postgres', 'embedded'] as const)) {
       const server = await startServer(kind);
       const dbLabel = kind === 'postgres' ? 'PostgreSQL 15' : 'embedded PostgreSQL';
       try {
-        for (const mix of ['plain', 'realistic', 'multi-issue'] as const) {
+        for (const mix of listed('BENCH_MIXES', ['plain', 'realistic', 'multi-issue'] as const)) {
           const name = `IMAP intake, ${dbLabel}: ${MIX_LABEL[mix]}`;
           const min = INTAKE_TARGETS[kind][mix];
           const target = min === undefined ? {} : { target: { min } };
