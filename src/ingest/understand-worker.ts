@@ -1,37 +1,27 @@
 // The worker-thread side of the understanding pool (understand-pool.ts): parses raw bytes with
 // parseMessageSync and, when asked to understand, runs understandParsed with the options the pool
-// was created with; posts the result back. No I/O but the message port; a message that takes too
-// long is the pool's business (it terminates this thread).
+// was created with; posts the results back. A request carries a batch of messages (the pool sends
+// what queued up while the thread was busy, so a burst costs one wake-up per batch, not per
+// message) and is answered once, with a result per message. Before each message the thread
+// publishes which one it is on and since when (the `progress` shared memory), so the pool's timer
+// measures each message's own budget and knows whom to blame. No I/O but the message port; a
+// message that takes too long is the pool's business (it terminates this thread).
 import { parentPort, workerData } from 'node:worker_threads';
 import { COLLECT_AFTER_BYTES, fullCollector } from './full-collection.js';
-import { parseMessageSync, type ParseMessageOptions } from './parse-message.js';
-import { understandParsed, type UnderstandingOptions } from '../threading/understanding.js';
+import { parseMessageSync } from './parse-message.js';
+import { understandParsed } from '../threading/understanding.js';
 import { splitIssues } from '../threading/split-issues.js';
 import type { ParsedMessage } from '../threading/parsed-message.js';
-
-export interface UnderstandRequest {
-  id: number;
-  /** 'parse': the ParsedMessage only; 'understand': the whole Understanding. */
-  op: 'parse' | 'understand';
-  raw: Uint8Array;
-}
-
-export type UnderstandReply =
-  | { ready: true }
-  | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; error: string };
-
-export interface UnderstandWorkerData {
-  parseOptions?: ParseMessageOptions;
-  /** Absent: the thread can parse but not understand (the pool refuses `understand` then). */
-  understanding?: UnderstandingOptions | null;
-}
+import {
+  PROGRESS_AT, PROGRESS_SINCE, PROGRESS_SPAN, sharedClockMs, type UnderstandReply, type UnderstandRequest, type UnderstandResult, type UnderstandWorkerData,
+} from './understand-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('understand-worker.js runs only as a worker thread');
-const data = (workerData as UnderstandWorkerData | null) ?? {};
+const data = workerData as UnderstandWorkerData;
 const options = data.parseOptions ?? {};
 const understanding = data.understanding ?? null;
+const progress = new BigInt64Array(data.progress);
 
 /** Below this an ArrayBuffer may be Node's shared allocation pool, which must never be detached. */
 const TRANSFER_MIN_BYTES = 64 * 1024;
@@ -52,28 +42,38 @@ function transferables(parsed: ParsedMessage): ArrayBuffer[] {
   return [...out];
 }
 
-port.on('message', (request: UnderstandRequest) => {
-  let reply: UnderstandReply;
-  let transfer: ArrayBuffer[] = [];
+/** One message: its result and the attachment buffers to hand back with it. */
+function understandOne(op: UnderstandRequest['op'], bytes: Uint8Array, transfer: Set<ArrayBuffer>): UnderstandResult {
   try {
     // The bytes arrive as a Uint8Array of their own; view them as a Buffer without copying.
-    const raw = Buffer.from(request.raw.buffer, request.raw.byteOffset, request.raw.byteLength);
+    const raw = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const parsed = parseMessageSync(raw, options);
-    transfer = transferables(parsed);
-    if (request.op === 'understand') {
+    let result: unknown = parsed;
+    if (op === 'understand') {
       if (!understanding) throw new Error('this pool was created without understanding options');
       // Dates (parsed.date) survive the structured clone as Dates; Buffers arrive as Uint8Arrays.
-      reply = { id: request.id, ok: true, result: understandParsed(parsed, understanding) };
-    } else {
-      reply = { id: request.id, ok: true, result: parsed };
+      result = understandParsed(parsed, understanding);
     }
+    for (const ab of transferables(parsed)) transfer.add(ab);
+    return { ok: true, result };
   } catch (error) {
-    transfer = [];
-    reply = { id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) };
+    return { ok: false, error: error instanceof Error ? error.message : String(error) };
   }
-  port.postMessage(reply, transfer);
+}
+
+port.on('message', (request: UnderstandRequest) => {
+  const transfer = new Set<ArrayBuffer>();
+  const results: UnderstandResult[] = [];
+  let largest = 0;
+  for (const [index, bytes] of request.raws.entries()) {
+    Atomics.store(progress, PROGRESS_SINCE, BigInt(Math.floor(sharedClockMs())));
+    Atomics.store(progress, PROGRESS_AT, BigInt(request.id) * PROGRESS_SPAN + BigInt(index));
+    results.push(understandOne(request.op, bytes, transfer));
+    largest = Math.max(largest, bytes.byteLength);
+  }
+  port.postMessage({ id: request.id, results } satisfies UnderstandReply, [...transfer]);
   // After the reply, so the collection (tens of ms in this thread) delays no answer.
-  if (collect && request.raw.byteLength >= COLLECT_AFTER_BYTES) setImmediate(collect);
+  if (collect && largest >= COLLECT_AFTER_BYTES) setImmediate(collect);
 });
 // One small message through every step before saying ready: the first run of each module
 // (lazy compilation, regular expressions) is start-up cost, not the first real message's budget.

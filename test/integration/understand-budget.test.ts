@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { understandingOptions } from '../../src/threading/understanding.js';
 import { MessageHandler } from '../../src/cases/message-handler.js';
 import { SmtpIntake } from '../../src/ingest/smtp-intake.js';
-import { UnderstandPool } from '../../src/ingest/understand-pool.js';
+import { UnderstandPool, UnderstandTimeoutError } from '../../src/ingest/understand-pool.js';
 import { isTemporaryIntakeError } from '../../src/ingest/intake-errors.js';
 import { parseMessage } from '../../src/ingest/parse-message.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -31,24 +31,30 @@ function emptyParts(bytes: number, messageId: string): Buffer {
 }
 
 const SPIN = 'X-Test-Spin: 1';
+const BUSY = 'X-Test-Busy-Ms';
 
 /**
- * The real worker, except that a message carrying SPIN keeps its thread busy for a minute. No real
- * message is that slow to understand (the parser is bounded: 20 MB shapes take well under a
- * second), and a budget tight enough for a real one to exceed (an earlier version: 50 ms against a
- * 16 MiB attachment) also failed ordinary mail on a loaded machine. The fault is injected; the
- * pool, its timer, the termination and the replacement thread are the real ones.
+ * The real worker, except that a message carrying SPIN keeps its thread busy for a minute, and one
+ * carrying `X-Test-Busy-Ms: n` for n ms. No real message is that slow to understand (the parser
+ * is bounded: 20 MB shapes take well under a second), and a budget tight enough for a real one to
+ * exceed (an earlier version: 50 ms against a 16 MiB attachment) also failed ordinary mail on a
+ * loaded machine. The fault is injected where the real worker views a message's bytes
+ * (Buffer.from of the bytes it was handed), after it has said which message it is on; the pool,
+ * its timer, the batches, the termination and the replacement thread are the real ones.
  */
-function spinningWorker(): URL {
+function faultyWorker(): URL {
   const real = pathToFileURL(path.resolve('dist/src/ingest/understand-worker.js')).href;
   const file = path.join(tempDir('casemail-spin-worker-'), 'worker.mjs');
-  writeFileSync(file, `import { parentPort } from 'node:worker_threads';
-parentPort.on('message', (m) => {
-  if (m && m.raw && Buffer.from(m.raw.buffer, m.raw.byteOffset, m.raw.byteLength).includes(${JSON.stringify(SPIN)})) {
-    const end = Date.now() + 60000;
+  writeFileSync(file, `const from = Buffer.from;
+Buffer.from = function (value, ...rest) {
+  const b = from.call(Buffer, value, ...rest);
+  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) {
+    const busy = /${BUSY}: (\\d+)/.exec(b.subarray(0, 2000).toString('latin1'));
+    const end = Date.now() + (b.includes(${JSON.stringify(SPIN)}) ? 60000 : busy ? Number(busy[1]) : 0);
     while (Date.now() < end);
   }
-});
+  return b;
+};
 await import(${JSON.stringify(real)});
 `);
   return pathToFileURL(file);
@@ -102,7 +108,7 @@ describe(`understanding under a time budget on ${databaseKind()}`, () => {
   }
 
   it('quarantines a message over budget with the reason, replaces the thread, and answers the message behind it', { timeout: 120_000 }, async () => {
-    const { pool, port } = await service(2000, () => {}, spinningWorker());
+    const { pool, port } = await service(2000, () => {}, faultyWorker());
     const id = `<slow-${Date.now()}@acme.example>`;
     const reply = await send(port, buildMail({ messageId: id, subject: 'Never understood in time', headers: { 'X-Test-Spin': '1' } }));
     expect(reply).toMatch(/quarantined/);
@@ -149,6 +155,34 @@ describe('understanding pool', () => {
       expect(Buffer.isBuffer(parsed.attachments[0]!.content)).toBe(true);
       expect(parsed.date).toBeInstanceOf(Date);
       expect(parsed).toEqual(await parseMessage(raw));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('fails only the message over budget in a batch: the others, before and after it, are answered', { timeout: 60_000 }, async () => {
+    const pool = new UnderstandPool({ timeoutMs: 1000, workers: 1, workerFile: faultyWorker() });
+    try {
+      const mails = ['Before', 'Spinning', 'After', 'Last'].map((subject) => buildMail({ subject, ...(subject === 'Spinning' ? { headers: { 'X-Test-Spin': '1' } } : {}) }));
+      // Queued in one turn of the event loop: one thread, so one batch of four.
+      const outcomes = await Promise.allSettled(mails.map((raw) => pool.parse(raw)));
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(UnderstandTimeoutError);
+      expect(outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.subject] : []))).toEqual(['Before', 'After', 'Last']);
+      expect(pool.replaced).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('gives each message of a batch its own budget', { timeout: 60_000 }, async () => {
+    const pool = new UnderstandPool({ timeoutMs: 1500, workers: 1, workerFile: faultyWorker() });
+    try {
+      // Three messages of 700 ms each in one batch: 2.1 s for the batch, each well within 1.5 s.
+      const mails = [1, 2, 3].map((i) => buildMail({ subject: `Slow ${i}`, headers: { [BUSY]: '700' } }));
+      const parsed = await Promise.all(mails.map((raw) => pool.parse(raw)));
+      expect(parsed.map((p) => p.subject)).toEqual(['Slow 1', 'Slow 2', 'Slow 3']);
+      expect(pool.replaced).toBe(0);
     } finally {
       await pool.close();
     }

@@ -12,18 +12,20 @@ import { joinMessage, SHARED_MIN_BYTES } from '../../src/ingest/smtp-intake.js';
 import { parseMessage } from '../../src/ingest/parse-message.js';
 import { tempDir } from '../support/temp-dirs.js';
 
-/** Replies to 'parse' with what it received, instead of a ParsedMessage. */
+/** Replies to 'parse' with what it received (and with how many others, in one batch), instead of a ParsedMessage. */
 const REPORTING_WORKER = `
 import { parentPort, threadId } from 'node:worker_threads';
 parentPort.on('message', (request) => {
-  const raw = request.raw;
-  const shared = raw.buffer instanceof SharedArrayBuffer;
-  parentPort.postMessage({ id: request.id, ok: true, result: { attachments: [], threadId, shared, bytes: raw.byteLength, first: raw[0], last: raw[raw.byteLength - 1] } });
+  const results = request.raws.map((raw) => ({ ok: true, result: {
+    attachments: [], threadId, batch: request.id, batchSize: request.raws.length,
+    shared: raw.buffer instanceof SharedArrayBuffer, bytes: raw.byteLength, first: raw[0], last: raw[raw.byteLength - 1],
+  } }));
+  parentPort.postMessage({ id: request.id, results });
 });
 parentPort.postMessage({ ready: true });
 `;
 
-interface Report { threadId: number; shared: boolean; bytes: number; first: number; last: number }
+interface Report { threadId: number; batch: number; batchSize: number; shared: boolean; bytes: number; first: number; last: number }
 
 const pools: UnderstandPool[] = [];
 afterEach(async () => {
@@ -85,6 +87,29 @@ describe('understanding pool: the bytes a thread gets', () => {
     expect(bigReports.map((r) => r.bytes)).toEqual(large.map((r) => r.length));
     expect(new Set(bigReports.map((r) => r.threadId)).size).toBe(1);
     expect(smallReports.map((r) => r.bytes)).toEqual(small.map((r) => r.length));
+  });
+});
+
+describe('understanding pool: batches', () => {
+  it('hands messages queued together to the threads in batches, shared among them, each answered with its own result', async () => {
+    const pool = reportingPool({ workers: 2 });
+    await pool.whenReady();
+    const small = Array.from({ length: 20 }, (_, i) => bytes(1_000 + i, 4));
+    const reports = await Promise.all(small.map((raw) => report(pool, raw)));
+    expect(reports.map((r) => r.bytes)).toEqual(small.map((r) => r.length));
+    // 20 queued in one turn, two idle threads: a batch of 10 each.
+    expect(new Set(reports.map((r) => r.batch)).size).toBe(2);
+    expect(new Set(reports.map((r) => r.threadId)).size).toBe(2);
+    expect(reports.map((r) => r.batchSize)).toEqual(small.map(() => 10));
+  });
+
+  it('keeps a batch to 16 messages and about 1 MiB', async () => {
+    const pool = reportingPool({ workers: 1 });
+    const many = await Promise.all(Array.from({ length: 40 }, (_, i) => report(pool, bytes(1_000 + i, 4))));
+    expect(Math.max(...many.map((r) => r.batchSize))).toBe(16);
+    const mid = await Promise.all(Array.from({ length: 6 }, (_, i) => report(pool, bytes(300_000 + i, 5))));
+    // 300 KB each: three fit in 1 MiB, the fourth starts the next batch.
+    expect(mid.map((r) => r.batchSize)).toEqual([3, 3, 3, 3, 3, 3]);
   });
 });
 
