@@ -11,6 +11,7 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type
 import type { Logger } from '../log/logger.js';
 import type { IntakeHandler, IntakeSource } from './intake-types.js';
 import { isEmptyMessageError, isTemporaryIntakeError } from './intake-errors.js';
+import { COLLECT_AFTER_BYTES, collectBeforeLargeMessage } from './full-collection.js';
 import { baseAddress } from '../threading/addresses.js';
 
 export interface SmtpIntakeOptions {
@@ -33,6 +34,8 @@ export interface SmtpIntakeOptions {
   maxConnections?: number;
   /** Message bytes held across all sessions; a message that would go past it gets 451. Default 32 MiB. */
   maxBytesInFlight?: number;
+  /** Runs once when a message's DATA passes COLLECT_AFTER_BYTES (default collectBeforeLargeMessage). */
+  beforeLargeMessage?: () => void;
   /** "user:password" (SMTP_INTAKE_AUTH): offer AUTH PLAIN/LOGIN and require it outside loopback and allowedNetworks. Null: no AUTH. */
   auth?: string | null;
   /** CIDRs whose clients may send without AUTH (loopback always may). */
@@ -340,6 +343,7 @@ export class SmtpIntake {
         }
         reserved = bytes;
       }
+      if (bytes >= COLLECT_AFTER_BYTES && bytes - chunk.length < COLLECT_AFTER_BYTES) (this.options.beforeLargeMessage ?? collectBeforeLargeMessage)();
       chunks.push(chunk);
     }
     if (bytes > limit || stream.sizeExceeded) {

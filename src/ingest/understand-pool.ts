@@ -14,6 +14,7 @@ import type { CasemailSettings } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import type { ParsedMessage } from '../threading/parsed-message.js';
 import { understandingOptions, type Understanding, type UnderstandingOptions } from '../threading/understanding.js';
+import { collectBeforeLargeMessage } from './full-collection.js';
 import { TemporaryIntakeError } from './intake-types.js';
 import {
   PROGRESS_AT, PROGRESS_BYTES, PROGRESS_SINCE, PROGRESS_SPAN, sharedClockMs, type UnderstandReply, type UnderstandRequest, type UnderstandWorkerData,
@@ -33,6 +34,8 @@ export interface UnderstandPoolOptions {
   largeBytes?: number;
   /** Heap limit of each thread: a message that needs more fails alone instead of the process (default 1024 MB). */
   maxHeapMb?: number;
+  /** Runs before a large message goes to its thread (default collectBeforeLargeMessage; null: nothing). */
+  beforeLargeMessage?: (() => void) | null;
   logger?: Logger;
   /** The compiled worker module; default: understand-worker.js next to this module (or under dist/ when run from sources). */
   workerFile?: URL;
@@ -115,6 +118,7 @@ export class UnderstandPool {
   private nextId = 1;
   private dispatchPending = false;
   private readonly readyWaiters: (() => void)[] = [];
+
   private closed = false;
   /** Threads in a row that died before they were ready; past MAX_START_FAILURES the pool is broken. */
   private startFailures = 0;
@@ -311,6 +315,8 @@ export class UnderstandPool {
   }
 
   private post(slot: Slot, tasks: Task[]): void {
+    // An IMAP or pipe message arrives whole: this is the first moment it is known to be large.
+    if (tasks[0]!.raw.length >= this.largeBytes) (this.options.beforeLargeMessage === undefined ? collectBeforeLargeMessage : this.options.beforeLargeMessage)?.();
     const id = this.nextId++;
     const batch: Batch = { id, tasks, postedAt: sharedClockMs(), timer: setTimeout(() => this.onTimer(slot, id), this.options.timeoutMs) };
     slot.batch = batch;

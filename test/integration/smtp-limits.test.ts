@@ -2,6 +2,7 @@
 // held in memory across sessions (451 past it, at MAIL FROM for a declared SIZE, else at the end
 // of DATA), AUTH PLAIN/LOGIN only when credentials are configured and then required from clients
 // outside loopback and the allowed networks, and no start on a public address without either.
+// A message passing 8 MiB has the receiving thread collect its garbage first (once per message).
 // The handler is the in-memory RecordingHandler (test/support): these are protocol behaviours.
 // Clients "outside loopback" come through the PROXY protocol from 127.0.0.2, as through a load
 // balancer: every test address stays on this machine.
@@ -185,6 +186,19 @@ describe('SMTP intake bytes in flight', () => {
     expect(await secondReply).toMatch(/^451 4\.3\.1 /);
     expect(intake.bytesInFlight).toBe(0);
     expect(handler.calls).toHaveLength(1);
+  });
+});
+
+describe('SMTP intake before a large message', () => {
+  it('runs beforeLargeMessage (the full collection, by default) once while a message passes 8 MiB, before it is handled; not for a small one', async () => {
+    const handler = new RecordingHandler();
+    const events: string[] = [];
+    handler.on('handled', () => events.push('handled'));
+    const { port } = await startIntake(handler, { maxMessageBytes: 16 * 1024 * 1024, beforeLargeMessage: () => events.push(`large, ${handler.calls.length} handled`) });
+    await send(port, message('small'));
+    await send(port, message('large', 9 * 1024 * 1024));
+    expect(handler.calls).toHaveLength(2);
+    expect(events).toEqual(['handled', 'large, 1 handled', 'handled']);
   });
 });
 

@@ -32,7 +32,7 @@ afterEach(async () => {
   await Promise.all(pools.splice(0).map((p) => p.close()));
 });
 
-function reportingPool(options: { workers: number; largeBytes?: number }): UnderstandPool {
+function reportingPool(options: { workers: number; largeBytes?: number; beforeLargeMessage?: () => void }): UnderstandPool {
   const file = path.join(tempDir('casemail-reporting-worker-'), 'worker.mjs');
   writeFileSync(file, REPORTING_WORKER);
   const pool = new UnderstandPool({ timeoutMs: 30_000, workerFile: pathToFileURL(file), ...options });
@@ -87,6 +87,21 @@ describe('understanding pool: the bytes a thread gets', () => {
     expect(bigReports.map((r) => r.bytes)).toEqual(large.map((r) => r.length));
     expect(new Set(bigReports.map((r) => r.threadId)).size).toBe(1);
     expect(smallReports.map((r) => r.bytes)).toEqual(small.map((r) => r.length));
+  });
+});
+
+describe('understanding pool: memory before a large message', () => {
+  it('runs beforeLargeMessage (the full collection, by default) before handing a large message over, not before a small one', async () => {
+    const seen: number[] = [];
+    let pending: number | null = null;
+    const pool = reportingPool({ workers: 1, largeBytes: 100_000, beforeLargeMessage: () => seen.push(pending ?? -1) });
+    await pool.whenReady();
+    pending = 1_000;
+    await report(pool, bytes(1_000, 4));
+    pending = 150_000;
+    const r = await report(pool, bytes(150_000, 4));
+    expect(r.bytes).toBe(150_000);
+    expect(seen).toEqual([150_000]);
   });
 });
 

@@ -1,7 +1,8 @@
 // fullCollector gives the calling thread V8's full collection at run time (the service runs as
 // plain `node`, without --expose-gc): what nothing references any more is gone after a call.
+// Before a large message it runs at most once a second (atMostEvery, with `now` passed in).
 import { describe, expect, it } from 'vitest';
-import { fullCollector } from '../../src/ingest/full-collection.js';
+import { atMostEvery, fullCollector } from '../../src/ingest/full-collection.js';
 
 describe('fullCollector', () => {
   it('collects an unreachable object, its ArrayBuffer included', async () => {
@@ -22,5 +23,19 @@ describe('fullCollector', () => {
     await new Promise((r) => setImmediate(r));
     fullCollector()!();
     expect(ref.deref()).toBe(kept);
+  });
+});
+
+describe('atMostEvery', () => {
+  it('runs the collection on the first call, then not again until the interval has passed', () => {
+    const runs: number[] = [];
+    let now = 0;
+    const collect = atMostEvery(1000, () => runs.push(now));
+    for (now of [5000, 5001, 5999, 6000, 6500, 7100]) collect(now);
+    expect(runs).toEqual([5000, 6000, 7100]);
+  });
+
+  it('does nothing when no collection is available', () => {
+    expect(() => atMostEvery(1000, null)(0)).not.toThrow();
   });
 });
