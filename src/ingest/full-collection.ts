@@ -46,7 +46,7 @@ let beforeLarge: ((now?: number) => void) | undefined;
  * chunks, their join, the thread's copy and parse, the statement), and the main thread's old
  * generation then still held up to twice what was live: V8 collects by its own allocation, not
  * by the Buffers outside its heap. The bench's memory phase (five 25 MB messages over SMTP): peak
- * RSS 316-323 MB without it, 280-294 MB with it. It takes ~40-80 ms of the thread.
+ * RSS 316-323 MB without it, 279-303 MB with it (4 and 6 runs). It takes ~40-80 ms of the thread.
  */
 export function collectBeforeLargeMessage(): void {
   beforeLarge ??= atMostEvery(1000, fullCollector());

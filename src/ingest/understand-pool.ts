@@ -118,7 +118,7 @@ export class UnderstandPool {
   private nextId = 1;
   private dispatchPending = false;
   private readonly readyWaiters: (() => void)[] = [];
-
+  private readonly beforeLargeMessage: (() => void) | null;
   private closed = false;
   /** Threads in a row that died before they were ready; past MAX_START_FAILURES the pool is broken. */
   private startFailures = 0;
@@ -131,6 +131,7 @@ export class UnderstandPool {
     this.options = options;
     this.workerFile = options.workerFile ?? defaultWorkerFile();
     this.largeBytes = options.largeBytes ?? DEFAULT_LARGE_BYTES;
+    this.beforeLargeMessage = options.beforeLargeMessage === undefined ? collectBeforeLargeMessage : options.beforeLargeMessage;
     const size = Math.max(1, options.workers ?? 2);
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
@@ -316,7 +317,7 @@ export class UnderstandPool {
 
   private post(slot: Slot, tasks: Task[]): void {
     // An IMAP or pipe message arrives whole: this is the first moment it is known to be large.
-    if (tasks[0]!.raw.length >= this.largeBytes) (this.options.beforeLargeMessage === undefined ? collectBeforeLargeMessage : this.options.beforeLargeMessage)?.();
+    if (tasks[0]!.raw.length >= this.largeBytes) this.beforeLargeMessage?.();
     const id = this.nextId++;
     const batch: Batch = { id, tasks, postedAt: sharedClockMs(), timer: setTimeout(() => this.onTimer(slot, id), this.options.timeoutMs) };
     slot.batch = batch;
