@@ -120,8 +120,9 @@ try {
 const seconds = (performance.now() - started) / 1000;
 log('');
 log(formatTable(rows));
-// latest.json is the whole run's table (the committed one): a BENCH_ONLY or scaled run writes only its own file.
-const full = only.length === 0 && scale === 1;
+// latest.json is the whole run's table (the committed one): a BENCH_ONLY, BENCH_DBS, BENCH_MIXES or scaled run writes only its own file.
+const narrowed = ['BENCH_DBS', 'BENCH_MIXES'].some((name) => (process.env[name] ?? '').trim() !== '');
+const full = only.length === 0 && scale === 1 && !narrowed;
 const file = writeResults(path.join(repoRoot(), 'bench', 'results'), rows, { only: only.length ? only : 'all', scale, seconds: Math.round(seconds) }, full);
 log(`\n${rows.length} figures in ${(seconds / 60).toFixed(1)} min; written to ${path.relative(process.cwd(), file)}${full ? ' and bench/results/latest.json' : ''}`);
 process.exit(0);
