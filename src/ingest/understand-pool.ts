@@ -298,14 +298,13 @@ export class UnderstandPool {
    * times its size in that thread, and a thread's allocator keeps what it once held.
    */
   private takeBatch(first: boolean, count: number): Task[] {
-    const large = (t: Task) => t.raw.length >= this.largeBytes;
-    if (first && large(this.queue[0]!)) return this.queue.splice(0, 1);
+    if (first && this.isLarge(this.queue[0]!)) return this.queue.splice(0, 1);
     const taken: Task[] = [];
     let bytes = 0;
     const limit = Math.min(count, MAX_BATCH);
     for (let i = 0; i < this.queue.length && taken.length < limit;) {
       const t = this.queue[i]!;
-      if (large(t) || (taken.length > 0 && (t.op !== taken[0]!.op || bytes + t.raw.length > MAX_BATCH_BYTES))) {
+      if (this.isLarge(t) || (taken.length > 0 && (t.op !== taken[0]!.op || bytes + t.raw.length > MAX_BATCH_BYTES))) {
         i++;
         continue;
       }
@@ -315,9 +314,13 @@ export class UnderstandPool {
     return taken;
   }
 
+  private isLarge(task: Task): boolean {
+    return task.raw.length >= this.largeBytes;
+  }
+
   private post(slot: Slot, tasks: Task[]): void {
     // An IMAP or pipe message arrives whole: this is the first moment it is known to be large.
-    if (tasks[0]!.raw.length >= this.largeBytes) this.beforeLargeMessage?.();
+    if (this.isLarge(tasks[0]!)) this.beforeLargeMessage?.();
     const id = this.nextId++;
     const batch: Batch = { id, tasks, postedAt: sharedClockMs(), timer: setTimeout(() => this.onTimer(slot, id), this.options.timeoutMs) };
     slot.batch = batch;
