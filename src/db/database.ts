@@ -159,6 +159,16 @@ const MAX_PREPARED_PER_CONNECTION = 500;
 const MAX_PREPARED_SQL_LENGTH = 8_000;
 
 /**
+ * A statement that starts with this comment is never prepared: it is planned at each run, for the
+ * arrays it is given and the tables' current size. For a statement whose best plan depends on
+ * those (a join of an unnest to a table that grows): a prepared statement's generic plan, made
+ * while the table was small, is kept until ANALYZE invalidates it. The outbox's mark-sent join
+ * kept a hash join over a sequential scan of the whole outbox that way, 2-8 ms a call once it
+ * held a few thousand rows (measured by auto_explain in the SMTP burst on a fresh database).
+ */
+export const PLAN_EACH_RUN = '/* plan each run */ ';
+
+/**
  * Kysely sends every query as an unnamed statement, which PostgreSQL parses and plans each time.
  * The same few statements run for every message, so each connection prepares them once (named by
  * a hash of their text) and reuses the plan: measurably less server CPU per message. Unusual or
@@ -177,8 +187,10 @@ function preparingPool(pool: pg.Pool): pg.Pool {
           const query = client.query.bind(client) as (...args: unknown[]) => unknown;
           (client as unknown as { query: (...args: unknown[]) => unknown }).query = (text: unknown, values?: unknown) => {
             const names = prepared.get(client)!;
-            if (typeof text !== 'string' || !Array.isArray(values) || values.length === 0 || text.length > MAX_PREPARED_SQL_LENGTH) return query(text, values);
-            const name = `k${createHash('sha1').update(text).digest('base64url').slice(0, 20)}`;
+            if (typeof text !== 'string' || !Array.isArray(values) || values.length === 0 || text.length > MAX_PREPARED_SQL_LENGTH || text.startsWith(PLAN_EACH_RUN)) {
+              return query(text, values);
+            }
+            const name = statementName(text);
             if (!names.has(name)) {
               if (names.size >= MAX_PREPARED_PER_CONNECTION) return query(text, values);
               names.add(name);
@@ -190,6 +202,19 @@ function preparingPool(pool: pg.Pool): pg.Pool {
       };
     },
   });
+}
+
+const statementNames = new Map<string, string>();
+
+/** A prepared statement's name: a hash of its text, remembered for the texts that recur (hashing a long text costs more than looking it up). */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `k${createHash('sha1').update(text).digest('base64url').slice(0, 20)}`;
+    if (statementNames.size >= MAX_PREPARED_PER_CONNECTION) statementNames.clear();
+    statementNames.set(text, name);
+  }
+  return name;
 }
 
 export function redactUrl(url: string): string {

@@ -6,7 +6,7 @@
 // every path that queues mail is covered.
 import { createHash, randomUUID } from 'node:crypto';
 import { sql, type Insertable, type Selectable } from 'kysely';
-import type { Db, DbOrTrx } from '../db/database.js';
+import { PLAN_EACH_RUN, type Db, type DbOrTrx } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
 import type { OutboxTable } from '../db/schema.js';
 import type { MailKind, OutgoingMail } from './mail-kinds.js';
@@ -399,7 +399,8 @@ export async function markMailsSent(db: DbOrTrx, sent: readonly { mail: ClaimedM
   const col = <T>(f: (s: { mail: ClaimedMail; record: SentRecord; now: Date }) => T): T[] => sent.map(f);
   // The messages' foreign key to raw_messages is checked at the end of the statement, after both inserts.
   // A second dispatcher that raced past an expired lease may record the same mail: keep one (on conflict).
-  await sql`
+  // Planned at each run (PLAN_EACH_RUN): a generic plan made while the outbox was small scans all of it.
+  await sql`${sql.raw(PLAN_EACH_RUN)}
     with marked as (
       update outbox o
          set status = 'sent', sent_at = v.sent_at, locked_until = null, locked_by = null, last_error = v.last_error
