@@ -82,6 +82,19 @@ describe('formatLocal', () => {
     expect(formatLocal(new Date('2026-11-30T08:05:00Z'), 'Europe/Berlin')).toBe('Monday 30 November 2026, 09:05 (Europe/Berlin)');
     expect(formatLocal(new Date('2026-12-31T23:30:00Z'), 'Pacific/Auckland')).toBe('Friday 1 January 2027, 12:30 (Pacific/Auckland)');
   });
+
+  it('gives each zone and each minute its own words when asked again (they are remembered per zone and minute)', async () => {
+    const { formatLocal } = await import('../../src/calendar/business-calendar.js');
+    for (let round = 0; round < 2; round++) {
+      expect(formatLocal(new Date('2026-11-30T08:05:00.000Z'), 'Europe/Berlin')).toBe('Monday 30 November 2026, 09:05 (Europe/Berlin)');
+      expect(formatLocal(new Date('2026-11-30T08:05:59.999Z'), 'Europe/Berlin')).toBe('Monday 30 November 2026, 09:05 (Europe/Berlin)');
+      expect(formatLocal(new Date('2026-11-30T08:06:00.000Z'), 'Europe/Berlin')).toBe('Monday 30 November 2026, 09:06 (Europe/Berlin)');
+      expect(formatLocal(new Date('2026-11-30T08:05:30.000Z'), 'America/New_York')).toBe('Monday 30 November 2026, 03:05 (America/New_York)');
+      // Before 1970: the minute of a negative time still holds only its own instants.
+      expect(formatLocal(new Date('1969-12-31T23:59:30.000Z'), 'UTC')).toBe('Wednesday 31 December 1969, 23:59 (UTC)');
+      expect(formatLocal(new Date('1970-01-01T00:00:30.000Z'), 'UTC')).toBe('Thursday 1 January 1970, 00:00 (UTC)');
+    }
+  });
 });
 
 describe('holiday regions (date-holidays, public holidays only)', () => {
