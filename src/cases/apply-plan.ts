@@ -8,7 +8,7 @@ import type { MessagesTable } from '../db/schema.js';
 import { enqueueMails, type EnqueueContext } from '../notify/outbox-store.js';
 import { addContacts } from '../directory/directory-store.js';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
-import { attachmentInserts, bytesHashes, bytesInsert, insertMessageWithRaw, messageBytes, storeAttachments, type BytesHashes } from './message-store.js';
+import { attachmentRows, bytesHashes, bytesInsert, insertMessageWithRaw, storeAttachments, type BytesHashes } from './message-store.js';
 import type { CaseChanges, CaseUpdate, Plan } from './plan.js';
 
 export interface InboundRow {
@@ -17,7 +17,7 @@ export interface InboundRow {
   /** Every column of the message row but its status, case and reason (which the plan decides). */
   row: Omit<Insertable<MessagesTable>, 'raw_sha256' | 'id' | 'status' | 'case_id' | 'status_reason'>;
   attachments: readonly ParsedAttachment[];
-  /** The raw and attachment bytes were already written in this transaction under these hashes (storeBytesFirst): not sent again. */
+  /** The raw bytes were already written in this transaction under these hashes (storeBytesFirst): not sent again. */
   bytesWritten?: BytesHashes;
 }
 
@@ -85,13 +85,9 @@ function planParts(
   const hash = opts.hashes.raw;
   const written = inbound.bytesWritten !== undefined;
   const parts: StatementPart[] = [];
-  if (!written) parts.push({ name: 'raw', query: bytesInsert(trx, 'raw_messages', new Map([[hash, raw]])) });
+  if (!written) parts.push({ name: 'raw', query: bytesInsert(trx, new Map([[hash, raw]])) });
   parts.push({ name: 'm', query: trx.insertInto('messages').values({ ...row, raw_sha256: hash }) });
-  if (inbound.attachments.length) {
-    const a = attachmentInserts(trx, inbound.id, inbound.attachments, opts.hashes.attachments);
-    if (!written) parts.push({ name: 'a', query: a.bytes });
-    parts.push({ name: 'ma', query: a.links });
-  }
+  if (inbound.attachments.length) parts.push({ name: 'ma', query: attachmentRows(trx, inbound.id, inbound.attachments, opts.hashes.attachments) });
   parts.push(...changeParts(trx, plan, row.id ?? null, now, opts.turn));
   return withClauses(parts, prefix);
 }
@@ -116,7 +112,7 @@ function changeParts(trx: Trx, plan: CaseChanges, inboundId: number | null, now:
   return parts;
 }
 
-/** The raw and attachment bytes the waiting writes may hold. */
+/** The raw bytes the waiting writes may hold. */
 const PENDING_BYTES = 2 * 1024 * 1024;
 
 /**
@@ -148,7 +144,7 @@ export class PlanWrites {
     if (!fitsOneStatement(plan) || plan.markBouncing || plan.clearBouncing || plan.addContacts?.length) return false;
     if (this.now && this.now.getTime() !== now.getTime()) return false;
     // Bytes go to the server in one message: big mail is written alone, not gathered into one still bigger.
-    const bytes = inbound.bytesWritten ? 0 : messageBytes(inbound.raw, inbound.attachments);
+    const bytes = inbound.bytesWritten ? 0 : inbound.raw.length;
     if (this.bytes + bytes > PENDING_BYTES) return false;
     const hashes = hashesOf(inbound);
     const rows = rowsTouched(plan, inbound.bytesWritten ? null : hashes);
@@ -194,11 +190,11 @@ function casesTouched(plan: Plan): number[] {
 
 /**
  * The rows a plan's statement writes that another plan's might too (new rows of their own ids
- * cannot collide); `bytes`: the hashes of the raw and attachment rows it writes (none when written first).
+ * cannot collide); `bytes`: the hashes of the raw row it writes (none when written first).
  */
 function rowsTouched(plan: Plan, bytes: BytesHashes | null): string[] {
   return [
-    ...(bytes ? [`raw:${bytes.raw}`, ...bytes.attachments.map((h) => `attachment:${h}`)] : []),
+    ...(bytes ? [`raw:${bytes.raw}`] : []),
     ...plan.caseUpdates.map((u) => `case:${u.caseId}`),
     ...plan.openCases.map((c) => `case:${c.id}`),
     ...plan.participants.map((p) => `participant:${p.caseId}:${p.address.toLowerCase()}`),

@@ -53,7 +53,7 @@ export async function insertMessageWithRaw(
   trx: DbOrTrx, bytes: Buffer, row: Omit<Insertable<MessagesTable>, 'raw_sha256'>, events: readonly MessageEvent[] = [], rawWritten: string | null = null,
 ): Promise<number> {
   const hash = rawWritten ?? sha256(bytes);
-  const rawInsert = rawWritten === null ? sql`raw as (${bytesInsert(trx, 'raw_messages', new Map([[hash, bytes]]))}),` : sql``;
+  const rawInsert = rawWritten === null ? sql`raw as (${bytesInsert(trx, new Map([[hash, bytes]]))}),` : sql``;
   const messageInsert = trx.insertInto('messages').values({ ...row, raw_sha256: hash }).returning('id');
   const eventValues = events.length
     ? sql.join(events.map((e) => sql`(${e.caseId}::bigint, ${e.at}::timestamptz, ${e.actor}::text, ${e.kind}::text, ${JSON.stringify(e.data)}::jsonb)`))
@@ -69,38 +69,28 @@ export async function insertMessageWithRaw(
 }
 
 /**
- * Stores a message's attachments: the bytes once per hash (unless `written`: already stored in this
- * transaction by storeBytesFirst under these hashes), and the message's links to them.
+ * Stores a message's attachments: one row of metadata each, in order, with the SHA-256 and size of
+ * its decoded bytes. The bytes themselves stay in the raw message (loadMailAttachments reads them
+ * from there); an attachment the message carries twice is two rows naming one hash.
  */
-export async function storeAttachments(trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[], written: readonly string[] | null = null): Promise<void> {
+export async function storeAttachments(trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[], hashes: readonly string[] | null = null): Promise<void> {
   if (attachments.length === 0) return;
-  const q = attachmentInserts(trx, messageRowId, attachments, written ?? undefined);
-  if (written === null) await q.bytes.execute();
-  await q.links.execute();
+  await attachmentRows(trx, messageRowId, attachments, hashes ?? undefined).execute();
 }
 
-/**
- * The two inserts that store a message's attachments: the bytes once per hash, and the message's
- * links to them (one per attachment, in order). An attachment the message carries twice is
- * hashed and sent once however often the message carries it.
- */
-export function attachmentInserts(
+/** The insert of a message's attachment rows (storeAttachments). */
+export function attachmentRows(
   trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[], hashes: readonly string[] = attachments.map((a) => sha256(a.content)),
 ) {
-  const once = new Map<string, Buffer>();
-  attachments.forEach((a, k) => { if (!once.has(hashes[k]!)) once.set(hashes[k]!, a.content); });
-  return {
-    bytes: bytesInsert(trx, 'attachments', once),
-    links: trx.insertInto('message_attachments').values(attachments.map((a, position) => ({
-      message_id: messageRowId, position, attachment_sha256: hashes[position]!, filename: a.filename, content_type: a.contentType,
-      content_id: a.contentId, inline: a.inline, from_tnef: a.fromTnef,
-    }))),
-  };
+  return trx.insertInto('message_attachments').values(attachments.map((a, position) => ({
+    message_id: messageRowId, position, attachment_sha256: hashes[position]!, size: a.content.length, filename: a.filename, content_type: a.contentType,
+    content_id: a.contentId, inline: a.inline, from_tnef: a.fromTnef,
+  })));
 }
 
-/** Rows of bytes keyed by their SHA-256 (raw messages, attachments), each stored once: a row already there is left as it is. */
-export function bytesInsert(trx: DbOrTrx, table: 'raw_messages' | 'attachments', rows: ReadonlyMap<string, Buffer>) {
-  return trx.insertInto(table).values([...rows].map(([hash, bytes]) => ({ sha256: hash, size: bytes.length, bytes })))
+/** Raw messages keyed by their SHA-256, each stored once: a row already there is left as it is. */
+export function bytesInsert(trx: DbOrTrx, rows: ReadonlyMap<string, Buffer>) {
+  return trx.insertInto('raw_messages').values([...rows].map(([hash, bytes]) => ({ sha256: hash, size: bytes.length, bytes })))
     .onConflict((oc) => oc.column('sha256').doNothing());
 }
 
@@ -114,47 +104,36 @@ export function bytesHashes(raw: Buffer, attachments: readonly ParsedAttachment[
   return { raw: sha256(raw), attachments: attachments.map((a) => sha256(a.content)) };
 }
 
-/** What a message's raw and attachment bytes come to. */
-export function messageBytes(raw: Buffer, attachments: readonly ParsedAttachment[]): number {
-  return attachments.reduce((n, a) => n + a.content.length, raw.length);
-}
-
-/** Messages whose bytes come to at least this many have them written first (storeBytesFirst). */
+/** Messages of at least this many bytes have them written first (storeBytesFirst). */
 const BYTES_FIRST_MIN = 64 * 1024;
 /** The bytes one statement of storeBytesFirst carries at most (a bigger message goes alone). */
 const BYTES_FIRST_PER_STATEMENT = 8 * 1024 * 1024;
 
 /**
- * Writes the raw and attachment bytes of the big messages among these (64 KiB and more) at the
- * start of their transaction, before it takes the senders' locks. The rows are keyed by content
- * (once per hash) and nothing the transaction reads depends on them; written first, the
- * megabytes cross to the server while no lock is held, and the locks are held only for the
- * decision and the small rows. They commit or roll back with the messages. Several messages share
- * a statement, up to 8 MiB of bytes. Returns per message the hashes its later writes refer to the
- * bytes by, or undefined for a small one (its bytes go with its row).
+ * Writes the raw bytes of the big messages among these (64 KiB and more) at the start of their
+ * transaction, before it takes the senders' locks. The rows are keyed by content (once per hash)
+ * and nothing the transaction reads depends on them; written first, the megabytes cross to the
+ * server while no lock is held, and the locks are held only for the decision and the small rows.
+ * They commit or roll back with the messages. Several messages share a statement, up to 8 MiB of
+ * bytes. Returns per message the hashes its later writes refer to the bytes (and its attachments)
+ * by, or undefined for a small one (its bytes go with its row).
  */
 export async function storeBytesFirst(trx: DbOrTrx, messages: readonly { raw: Buffer; attachments: readonly ParsedAttachment[] }[]): Promise<(BytesHashes | undefined)[]> {
-  const hashes = messages.map((m) => (messageBytes(m.raw, m.attachments) >= BYTES_FIRST_MIN ? bytesHashes(m.raw, m.attachments) : undefined));
+  const hashes = messages.map((m) => (m.raw.length >= BYTES_FIRST_MIN ? bytesHashes(m.raw, m.attachments) : undefined));
   let raws = new Map<string, Buffer>();
-  let files = new Map<string, Buffer>();
   let bytes = 0;
   const write = async () => {
     if (raws.size === 0) return;
-    const parts = [sql`r as (${bytesInsert(trx, 'raw_messages', raws)})`];
-    if (files.size) parts.push(sql`a as (${bytesInsert(trx, 'attachments', files)})`);
-    await sql`with ${sql.join(parts)} select 1`.execute(trx);
+    await bytesInsert(trx, raws).execute();
     raws = new Map();
-    files = new Map();
     bytes = 0;
   };
   for (const [k, m] of messages.entries()) {
     const h = hashes[k];
     if (!h) continue;
-    const size = messageBytes(m.raw, m.attachments);
-    if (bytes > 0 && bytes + size > BYTES_FIRST_PER_STATEMENT) await write();
+    if (bytes > 0 && bytes + m.raw.length > BYTES_FIRST_PER_STATEMENT) await write();
     raws.set(h.raw, m.raw);
-    m.attachments.forEach((a, i) => files.set(h.attachments[i]!, a.content));
-    bytes += size;
+    bytes += m.raw.length;
   }
   await write();
   return hashes;

@@ -130,6 +130,7 @@ export interface MessagesTable {
   visible_text: string | null;
 }
 
+/** Decoded attachment bytes, once per hash: written only before 2026-12-02 (now read from the raw message). */
 export interface AttachmentsTable {
   sha256: string;
   size: number;
@@ -140,6 +141,8 @@ export interface MessageAttachmentsTable {
   message_id: number;
   position: number;
   attachment_sha256: string;
+  /** Bytes, decoded. The bytes themselves are in the raw message (and, for rows written before 2026-12-02, in `attachments`). */
+  size: number;
   filename: string | null;
   content_type: string;
   content_id: string | null;

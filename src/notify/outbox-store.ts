@@ -11,6 +11,8 @@ import type { Logger } from '../log/logger.js';
 import type { OutboxTable } from '../db/schema.js';
 import type { MailKind, OutgoingMail } from './mail-kinds.js';
 import { boundMailData, boundMessageId, boundName, boundReferences, boundSubject } from './mail-bounds.js';
+import { parseMessage } from '../ingest/parse-message.js';
+import { sha256 } from '../ingest/content-hash.js';
 
 export { stripHeaderBreaks } from './mail-bounds.js';
 
@@ -341,8 +343,7 @@ export async function loadMailAttachments(
 ): Promise<MailAttachments> {
   const rows = await db
     .selectFrom('message_attachments as ma')
-    .innerJoin('attachments as a', 'a.sha256', 'ma.attachment_sha256')
-    .select(['ma.position', 'ma.filename', 'ma.content_type', 'ma.content_id', 'ma.inline', 'a.sha256', 'a.size'])
+    .select(['ma.position', 'ma.filename', 'ma.content_type', 'ma.content_id', 'ma.inline', 'ma.attachment_sha256 as sha256', 'ma.size'])
     .where('ma.message_id', '=', messageRowId)
     .orderBy('ma.position')
     .execute();
@@ -353,15 +354,37 @@ export async function loadMailAttachments(
   if (meta.length === 0) return { attachments: [], omitted: [] };
   const total = meta.reduce((sum, m) => sum + encodedSize(Number(m.size)), 0);
   if (total > opts.maxEncodedBytes) return { attachments: [], omitted: meta.map((m) => ({ filename: m.name, size: Number(m.size) })) };
-  const bytes = await db.selectFrom('attachments').select(['sha256', 'bytes'])
-    .where('sha256', 'in', [...new Set(meta.map((m) => m.sha256))]).execute();
-  const bySha = new Map(bytes.map((b) => [b.sha256, Buffer.isBuffer(b.bytes) ? b.bytes : Buffer.from(b.bytes)]));
+  const bySha = await attachmentBytes(db, messageRowId, new Set(meta.map((m) => m.sha256)));
+  const missing = meta.filter((m) => !bySha.has(m.sha256));
+  if (missing.length > 0) throw new Error(`attachment ${missing[0]!.name} of message ${messageRowId} is not in its raw message (SHA-256 ${missing[0]!.sha256})`);
   return {
     attachments: meta.map((m) => ({
-      filename: m.name, contentType: m.content_type || 'application/octet-stream', content: bySha.get(m.sha256) ?? Buffer.alloc(0), contentId: m.cid,
+      filename: m.name, contentType: m.content_type || 'application/octet-stream', content: bySha.get(m.sha256)!, contentId: m.cid,
     })),
     omitted: [],
   };
+}
+
+/**
+ * The decoded bytes of these attachments of a stored message, by SHA-256: from `attachments`, where
+ * rows written before 2026-12-02 keep them, else parsed out of the message's raw bytes again (the
+ * same MIME walker and TNEF reading the intake ran) and matched by hash.
+ */
+async function attachmentBytes(db: DbOrTrx, messageRowId: number, wanted: ReadonlySet<string>): Promise<Map<string, Buffer>> {
+  const found = new Map<string, Buffer>();
+  const stored = await db.selectFrom('attachments').select(['sha256', 'bytes']).where('sha256', 'in', [...wanted]).execute();
+  for (const b of stored) found.set(b.sha256, Buffer.isBuffer(b.bytes) ? b.bytes : Buffer.from(b.bytes));
+  if (found.size === wanted.size) return found;
+  const raw = await db.selectFrom('messages as m').innerJoin('raw_messages as r', 'r.sha256', 'm.raw_sha256')
+    .select('r.bytes').where('m.id', '=', messageRowId).executeTakeFirst();
+  if (!raw) return found;
+  const parsed = await parseMessage(Buffer.isBuffer(raw.bytes) ? raw.bytes : Buffer.from(raw.bytes));
+  for (const a of parsed.attachments) {
+    if (found.size === wanted.size) break;
+    const hash = sha256(a.content);
+    if (wanted.has(hash) && !found.has(hash)) found.set(hash, a.content);
+  }
+  return found;
 }
 
 /** The stored file name without control characters or path parts; "attachment-N" when there is none. */

@@ -1,6 +1,7 @@
 // A relayed engineer reply through the outbox to a real smtp-server sink: the engineer's name on
 // our From, the non-inline attachments of the stored reply with their bytes, HTML without anything
 // that runs (even when the row's HTML was never sanitised), and the size bound on attachments.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
@@ -169,5 +170,47 @@ describe(`relay delivery on ${databaseKind()}`, () => {
     expect(parsed.attachments).toHaveLength(0);
     expect(parsed.text).toContain('[Not attached, too large to send by mail: logo.png (1 KB), export-fix-4.2.1.patch.pdf (1 KB).');
     expect(String(parsed.html)).toContain('Not attached, too large to send by mail: logo.png (1 KB), export-fix-4.2.1.patch.pdf');
+  });
+
+  /** A stored engineer reply whose raw message is `raw`, with `attachments` rows as given (and, for an old row, its bytes in `attachments`). */
+  async function storedReply(tag: string, raw: Buffer, file: { name: string; bytes: Buffer; oldCopy: boolean }): Promise<number> {
+    const sha = createHash('sha256').update(file.bytes).digest('hex');
+    return tdb.db.transaction().execute(async (trx) => {
+      const id = await insertMessageWithRaw(trx, raw, {
+        direction: 'inbound', case_id: caseId, content_hash: `relay-${tag}`, message_id_header: `<${tag}@acme.example>`,
+        from_address: 'erin@acme.example', subject: 'Re: Export fails', received_at: T0, source: 'smtp', status: 'processed', kind: 'engineer-reply',
+      });
+      if (file.oldCopy) await trx.insertInto('attachments').values({ sha256: sha, size: file.bytes.length, bytes: file.bytes }).onConflict((oc) => oc.doNothing()).execute();
+      await trx.insertInto('message_attachments').values({
+        message_id: id, position: 0, attachment_sha256: sha, size: file.bytes.length, filename: file.name, content_type: 'text/plain', content_id: null, inline: false, from_tnef: false,
+      }).execute();
+      return id;
+    });
+  }
+
+  const textOnly = (tag: string) => Buffer.from(`From: erin@acme.example\r\nTo: ${SUPPORT}\r\nSubject: Re: Export fails\r\nMessage-ID: <${tag}@acme.example>\r\n\r\nSee the log.\r\n`);
+
+  it('takes an attachment of a reply stored before 2026-12-02 from its stored copy (the raw carries none here)', async () => {
+    const log = Buffer.from('an export log written before the attachments came from the raw message\n');
+    const id = await storedReply('old-copy', textOnly('old-copy'), { name: 'old.log', bytes: log, oldCopy: true });
+    const { parsed } = await send(relayMail({ attachmentsFrom: id }));
+    expect(parsed.attachments.map((a) => [a.filename, a.content.toString('utf8')])).toEqual([['old.log', log.toString('utf8')]]);
+  });
+
+  it('fails the mail, saying which attachment, when the raw message does not carry it and no stored copy exists', async () => {
+    const id = await storedReply('lost', textOnly('lost'), { name: 'lost.log', bytes: Buffer.from('bytes nowhere to be found\n'), oldCopy: false });
+    await tdb.db.transaction().execute((trx) => enqueueMail(trx, relayMail({ attachmentsFrom: id }), { messageIdDomain: DOMAIN, now: T0 }));
+    expect(await dispatcher().runOnce(new Date(T0.getTime() + 1000))).toEqual({ sent: 0, retried: 0, failed: 1 });
+    const row = await tdb.db.selectFrom('outbox').select(['status', 'last_error']).executeTakeFirstOrThrow();
+    expect(row.status).toBe('failed');
+    expect(row.last_error).toMatch(/cannot build the mail: attachment lost\.log of message \d+ is not in its raw message/);
+    expect(sink.messages).toHaveLength(0);
+  });
+
+  it('keeps no second copy of a stored reply\'s attachment bytes: the relay read them from the raw message', async () => {
+    const pdfHash = createHash('sha256').update(PDF).digest('hex');
+    expect(await tdb.db.selectFrom('attachments').select('sha256').where('sha256', '=', pdfHash).execute()).toEqual([]);
+    const rows = await tdb.db.selectFrom('message_attachments').select(['position', 'size']).where('message_id', '=', replyRowId).orderBy('position').execute();
+    expect(rows.map((r) => r.size)).toEqual([expect.any(Number), PDF.length]);
   });
 });
