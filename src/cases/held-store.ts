@@ -45,8 +45,7 @@ export async function showHeld(db: DbOrTrx, id: number): Promise<HeldDetail | nu
     .executeTakeFirst();
   if (!m) return null;
   const [attachments, events] = await Promise.all([
-    db.selectFrom('message_attachments').innerJoin('attachments', 'attachments.sha256', 'message_attachments.attachment_sha256')
-      .select(['message_attachments.filename', 'attachments.size']).where('message_attachments.message_id', '=', id).orderBy('position').execute(),
+    db.selectFrom('message_attachments').select(['filename', 'size']).where('message_id', '=', id).orderBy('position').execute(),
     db.selectFrom('case_events').leftJoin('cases', 'cases.id', 'case_events.case_id')
       .select(['case_events.id', 'case_events.at', 'case_events.actor', 'case_events.kind', 'case_events.data', 'cases.number'])
       .where('case_events.message_id', '=', id).orderBy('case_events.at').orderBy('case_events.id').execute(),
