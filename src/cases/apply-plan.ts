@@ -3,13 +3,14 @@
 // place a decision's outcome reaches the database; it decides nothing.
 import { sql } from 'kysely';
 import type { Trx } from '../db/database.js';
-import type { Compilable, Insertable } from 'kysely';
+import type { Insertable } from 'kysely';
 import type { MessagesTable } from '../db/schema.js';
 import { enqueueMails, type EnqueueContext } from '../notify/outbox-store.js';
 import { addContacts } from '../directory/directory-store.js';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
-import { attachmentRows, bytesHashes, bytesInsert, insertMessageWithRaw, storeAttachments, type BytesHashes } from './message-store.js';
+import { bytesHashes, insertMessageWithRaw, storeAttachments, type BytesHashes } from './message-store.js';
 import type { CaseChanges, CaseUpdate, Plan } from './plan.js';
+import { insertCaseRows, insertEventRows, insertLinkRows, insertParticipantRows, PlanRows, turnUpdate, type MessageRowValues } from './plan-rows.js';
 
 export interface InboundRow {
   id: number;
@@ -33,14 +34,15 @@ export async function applyPlan(trx: Trx, plan: Plan, inbound: InboundRow, ctx: 
  * automatic-mail limit's per-address locks are taken once per group, just before the commit.
  */
 export async function writePlanButMail(trx: Trx, plan: Plan, inbound: InboundRow, now: Date): Promise<void> {
-  const row = inboundRow(plan, inbound);
   if (fitsOneStatement(plan)) {
     // The common plans (a new request, a reply, a held or ignored message): one statement writes it all.
-    await writeInserts(trx, plan, inbound, row, now);
+    const rows = new PlanRows();
+    addPlan(rows, trx, plan, inbound, now, hashesOf(inbound));
+    await rows.write(trx);
     await applyContactChanges(trx, plan, now);
   } else {
-    await insertCases(trx, plan, now);
-    await insertMessageWithRaw(trx, inbound.raw, row, [], inbound.bytesWritten?.raw ?? null);
+    await insertCaseRows(trx, plan.openCases, now);
+    await insertMessageWithRaw(trx, inbound.raw, inboundRow(plan, inbound), [], inbound.bytesWritten?.raw ?? null);
     await storeAttachments(trx, inbound.id, inbound.attachments, inbound.bytesWritten?.attachments ?? null);
     await applyChangesButMail(trx, plan, inbound.id, now);
   }
@@ -61,55 +63,32 @@ function fitsOneStatement(plan: CaseChanges): boolean {
   return updated.size === plan.caseUpdates.length && !plan.openCases.some((c) => updated.has(c.id));
 }
 
-/**
- * A plan without merges in ONE data-modifying statement (fitsOneStatement): new cases, the raw
- * bytes and message row, its attachments, case updates, participants, links, audit events and the
- * round-robin turn. Foreign keys are checked at the end of the statement, so the order of its
- * parts does not matter; no two parts touch the same row.
- */
-async function writeInserts(trx: Trx, plan: Plan, inbound: InboundRow, row: MessageRow, now: Date): Promise<void> {
-  await sql`with ${sql.join(planParts(trx, plan, inbound, row, now, ''))} select 1`.execute(trx);
-}
-
 /** The SHA-256 of the raw bytes and of each attachment: their keys, worked out once. */
 function hashesOf(inbound: InboundRow): BytesHashes {
   return inbound.bytesWritten ?? bytesHashes(inbound.raw, inbound.attachments);
 }
 
-/** The parts (CTEs, named with `prefix`) of a plan's one statement. */
-function planParts(
-  trx: Trx, plan: Plan, inbound: InboundRow, row: MessageRow, now: Date, prefix: string,
-  opts: { turn: boolean; hashes: BytesHashes } = { turn: true, hashes: hashesOf(inbound) },
-) {
-  const raw = inbound.raw;
-  const hash = opts.hashes.raw;
-  const written = inbound.bytesWritten !== undefined;
-  const parts: StatementPart[] = [];
-  if (!written) parts.push({ name: 'raw', query: bytesInsert(trx, new Map([[hash, raw]])) });
-  parts.push({ name: 'm', query: trx.insertInto('messages').values({ ...row, raw_sha256: hash }) });
-  if (inbound.attachments.length) parts.push({ name: 'ma', query: attachmentRows(trx, inbound.id, inbound.attachments, opts.hashes.attachments) });
-  parts.push(...changeParts(trx, plan, row.id ?? null, now, opts.turn));
-  return withClauses(parts, prefix);
+/**
+ * A plan without merges (fitsOneStatement) into `rows`, for one data-modifying statement: the raw
+ * bytes (unless written first) and message row, its attachments, new cases, case updates, the
+ * round-robin turn, participants, links and audit events.
+ */
+function addPlan(rows: PlanRows, trx: Trx, plan: Plan, inbound: InboundRow, now: Date, hashes: BytesHashes): void {
+  rows.addMessage(messageValues(plan, inbound, hashes.raw, now), inbound.bytesWritten ? null : inbound.raw, inbound.attachments, hashes.attachments);
+  rows.addChanges(plan, plan.caseUpdates.map((u) => caseUpdate(trx, u, now)), inbound.id, now);
 }
 
-/** One part of a data-modifying statement: a CTE's name and its query. */
-type StatementPart = { name: string; query: Compilable };
-
-/** `<prefix><name> as (<query>)` for each part, to join after `with`. */
-function withClauses(parts: readonly StatementPart[], prefix = '') {
-  return parts.map((p) => sql`${sql.raw(prefix + p.name)} as (${p.query})`);
-}
-
-/** The parts of one statement that write a plan's case changes (fitsOneStatement): new cases, updates, turn, participants, links, events. */
-function changeParts(trx: Trx, plan: CaseChanges, inboundId: number | null, now: Date, turn: boolean): StatementPart[] {
-  const parts: StatementPart[] = [];
-  if (plan.openCases.length) parts.push({ name: 'c', query: casesInsert(trx, plan, now) });
-  plan.caseUpdates.forEach((u, k) => parts.push({ name: `u${k}`, query: caseUpdate(trx, u, now) }));
-  if (turn && plan.assignedEngineers.length) parts.push({ name: 'turn', query: turnUpdate(trx, plan.assignedEngineers, now) });
-  if (plan.participants.length) parts.push({ name: 'p', query: participantsInsert(trx, plan) });
-  if (plan.links.length) parts.push({ name: 'l', query: linksInsert(trx, plan) });
-  if (plan.events.length) parts.push({ name: 'e', query: eventsInsert(trx, plan, inboundId, now) });
-  return parts;
+/** The inbound message's row with what the plan decided, every column given. */
+function messageValues(plan: Plan, inbound: InboundRow, rawSha256: string, now: Date): MessageRowValues {
+  const r = inbound.row;
+  return {
+    id: inbound.id, direction: r.direction, case_id: plan.message.caseId, raw_sha256: rawSha256, content_hash: r.content_hash,
+    message_id_header: r.message_id_header ?? null, in_reply_to: r.in_reply_to ?? null, references: r.references ?? '[]',
+    from_address: r.from_address ?? null, subject: r.subject ?? null, sent_at: r.sent_at ?? null, received_at: r.received_at ?? now,
+    source: r.source, mailbox: r.mailbox ?? null, uid_validity: r.uid_validity ?? null, uid: r.uid ?? null, kind: r.kind ?? null,
+    classification: r.classification ?? null, sender_role: r.sender_role ?? null, status: plan.message.status, status_reason: plan.message.reason,
+    visible_text: r.visible_text ?? null,
+  };
 }
 
 /** The raw bytes the waiting writes may hold. */
@@ -125,10 +104,8 @@ const PENDING_BYTES = 2 * 1024 * 1024;
  * caller flushes before them.
  */
 export class PlanWrites {
-  private parts: ReturnType<typeof sql>[] = [];
+  private pending = new PlanRows();
   private readonly rows = new Set<string>();
-  /** The engineers whose turn the plans took, moved on by one update at `now` (the group's one instant). */
-  private readonly turns = new Set<number>();
   private now: Date | null = null;
   /** What the waiting writes touch that a later message's facts may name: cases, and the Message-IDs of the rows. */
   private readonly cases = new Set<number>();
@@ -136,7 +113,7 @@ export class PlanWrites {
   private bytes = 0;
 
   get size(): number {
-    return this.parts.length;
+    return this.pending.size;
   }
 
   /** Takes the plan's writes for the next flush; false when they must be written alone (flush first). */
@@ -151,11 +128,10 @@ export class PlanWrites {
     if (rows.some((r) => this.rows.has(r))) return false;
     this.bytes += bytes;
     for (const r of rows) this.rows.add(r);
-    for (const id of plan.assignedEngineers) this.turns.add(id);
     for (const id of casesTouched(plan)) this.cases.add(id);
     if (inbound.row.message_id_header) this.messageIds.add(inbound.row.message_id_header);
     this.now = now;
-    this.parts.push(...planParts(trx, plan, inbound, inboundRow(plan, inbound), now, `w${this.parts.length}_`, { turn: false, hashes }));
+    addPlan(this.pending, trx, plan, inbound, now, hashes);
     return true;
   }
 
@@ -165,17 +141,15 @@ export class PlanWrites {
   }
 
   async flush(trx: Trx): Promise<void> {
-    if (this.parts.length === 0) return;
-    const parts = this.parts;
-    if (this.turns.size) parts.push(sql`turn as (${turnUpdate(trx, [...this.turns], this.now!)})`);
-    this.parts = [];
+    if (this.pending.size === 0) return;
+    const pending = this.pending;
+    this.pending = new PlanRows();
     this.rows.clear();
-    this.turns.clear();
     this.cases.clear();
     this.messageIds.clear();
     this.bytes = 0;
     this.now = null;
-    await sql`with ${sql.join(parts)} select 1`.execute(trx);
+    await pending.write(trx);
   }
 }
 
@@ -215,48 +189,15 @@ export async function applyCaseChanges(trx: Trx, changes: CaseChanges, ctx: Enqu
   if (fitsOneStatement(changes)) {
     // The sweep's groups: every case's update, the events and the rest in one statement, not one each
     // (a statement's round trip costs more client CPU than its work: see the sweep bench).
-    const parts = changeParts(trx, changes, null, ctx.now, true);
-    if (parts.length) await sql`with ${sql.join(withClauses(parts))} select 1`.execute(trx);
+    const rows = new PlanRows();
+    rows.addChanges(changes, changes.caseUpdates.map((u) => caseUpdate(trx, u, ctx.now)), null, ctx.now);
+    await rows.write(trx);
     await applyContactChanges(trx, changes, ctx.now);
   } else {
-    await insertCases(trx, changes, ctx.now);
+    await insertCaseRows(trx, changes.openCases, ctx.now);
     await applyChangesButMail(trx, changes, null, ctx.now);
   }
   return queueMails(trx, changes.mails, ctx);
-}
-
-async function insertCases(trx: Trx, plan: CaseChanges, now: Date): Promise<void> {
-  if (plan.openCases.length) await casesInsert(trx, plan, now).execute();
-}
-
-function casesInsert(trx: Trx, plan: CaseChanges, now: Date) {
-  return trx.insertInto('cases').values(plan.openCases.map((c) => ({
-    id: c.id, number: c.number, organisation_id: c.organisationId, requester_contact_id: c.requesterContactId,
-    subject: c.subject, severity: c.severity, severity_source: c.severitySource, severity_reasons: JSON.stringify(c.severityReasons),
-    state: 'new' as const, assignee_engineer_id: c.assigneeEngineerId, opened_at: c.openedAt, first_response_due_at: c.firstResponseDueAt,
-    sla_warning_due_at: c.slaWarningDueAt, state_entered_at: c.openedAt, split_group: c.splitGroup, updated_at: now,
-  })));
-}
-
-function turnUpdate(trx: Trx, engineerIds: readonly number[], now: Date) {
-  return trx.updateTable('engineers').set({ last_assigned_at: now }).where('id', 'in', engineerIds);
-}
-
-function participantsInsert(trx: Trx, plan: CaseChanges) {
-  return trx.insertInto('case_participants').values(plan.participants.map((p) => ({
-    case_id: p.caseId, address: p.address.toLowerCase(), contact_id: p.contactId, role: p.role,
-  }))).onConflict((oc) => oc.columns(['case_id', 'address']).doNothing());
-}
-
-function linksInsert(trx: Trx, plan: CaseChanges) {
-  return trx.insertInto('case_links').values(plan.links.map((l) => ({ case_id: l.caseId, linked_case_id: l.linkedCaseId, kind: l.kind })))
-    .onConflict((oc) => oc.doNothing());
-}
-
-function eventsInsert(trx: Trx, plan: CaseChanges, inboundId: number | null, now: Date) {
-  return trx.insertInto('case_events').values(plan.events.map((e) => ({
-    case_id: e.caseId, message_id: e.messageId ?? (e.aboutMessage ? inboundId : null), at: now, actor: e.actor, kind: e.kind, data: JSON.stringify(e.data),
-  })));
 }
 
 /** Everything after the cases and the inbound row but the mail; `inboundId` is what events `aboutMessage` name. */
@@ -269,9 +210,9 @@ async function applyChangesButMail(trx: Trx, plan: CaseChanges, inboundId: numbe
               select ${m.intoCaseId}::bigint, address, contact_id, role from case_participants where case_id = ${m.fromCaseId}::bigint
               on conflict (case_id, address) do nothing`.execute(trx);
   }
-  if (plan.participants.length) await participantsInsert(trx, plan).execute();
-  if (plan.links.length) await linksInsert(trx, plan).execute();
-  if (plan.events.length) await eventsInsert(trx, plan, inboundId, now).execute();
+  await insertParticipantRows(trx, plan.participants);
+  await insertLinkRows(trx, plan.links);
+  await insertEventRows(trx, plan.events, inboundId, now);
   await applyContactChanges(trx, plan, now);
 }
 
