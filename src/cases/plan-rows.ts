@@ -143,8 +143,12 @@ export class PlanRows {
   private readonly turns = new Set<number>();
   private turnAt: Date | null = null;
 
+  private plans = 0;
+
   /** Plans gathered (messages, or change sets without one). */
-  size = 0;
+  get size(): number {
+    return this.plans;
+  }
 
   /** An inbound message: its raw bytes (null: already written) under its row's raw_sha256, its row, and its attachments' rows. */
   addMessage(row: MessageRowValues, raw: Buffer | null, attachments: readonly ParsedAttachment[], attachmentHashes: readonly string[]): void {
@@ -164,7 +168,7 @@ export class PlanRows {
     this.participants.push(...changes.participants);
     this.links.push(...changes.links);
     for (const e of changes.events) this.events.push(eventRow(e, inboundId, now));
-    this.size += 1;
+    this.plans += 1;
   }
 
   /** The statement's parts, named `<name> as (...)`. */
