@@ -8,9 +8,9 @@ import type { MessagesTable } from '../db/schema.js';
 import { enqueueMails, type EnqueueContext } from '../notify/outbox-store.js';
 import { addContacts } from '../directory/directory-store.js';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
-import { bytesHashes, insertMessageWithRaw, storeAttachments, type BytesHashes } from './message-store.js';
+import { bytesHashes, insertMessageWithRaw, type BytesHashes } from './message-store.js';
 import type { CaseChanges, CaseUpdate, Plan } from './plan.js';
-import { insertCaseRows, insertEventRows, insertLinkRows, insertParticipantRows, PlanRows, turnUpdate, type MessageRowValues } from './plan-rows.js';
+import { insertAttachmentRows, insertCaseRows, insertEventRows, insertLinkRows, insertParticipantRows, PlanRows, turnUpdate, type MessageRowValues } from './plan-rows.js';
 
 export interface InboundRow {
   id: number;
@@ -43,7 +43,7 @@ export async function writePlanButMail(trx: Trx, plan: Plan, inbound: InboundRow
   } else {
     await insertCaseRows(trx, plan.openCases, now);
     await insertMessageWithRaw(trx, inbound.raw, inboundRow(plan, inbound), [], inbound.bytesWritten?.raw ?? null);
-    await storeAttachments(trx, inbound.id, inbound.attachments, inbound.bytesWritten?.attachments ?? null);
+    await insertAttachmentRows(trx, inbound.id, inbound.attachments, hashesOf(inbound).attachments);
     await applyChangesButMail(trx, plan, inbound.id, now);
   }
 }

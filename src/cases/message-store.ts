@@ -68,26 +68,6 @@ export async function insertMessageWithRaw(
   return Number(r.rows[0]!.id);
 }
 
-/**
- * Stores a message's attachments: one row of metadata each, in order, with the SHA-256 and size of
- * its decoded bytes. The bytes themselves stay in the raw message (loadMailAttachments reads them
- * from there); an attachment the message carries twice is two rows naming one hash.
- */
-export async function storeAttachments(trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[], hashes: readonly string[] | null = null): Promise<void> {
-  if (attachments.length === 0) return;
-  await attachmentRows(trx, messageRowId, attachments, hashes ?? undefined).execute();
-}
-
-/** The insert of a message's attachment rows (storeAttachments). */
-export function attachmentRows(
-  trx: DbOrTrx, messageRowId: number, attachments: readonly ParsedAttachment[], hashes: readonly string[] = attachments.map((a) => sha256(a.content)),
-) {
-  return trx.insertInto('message_attachments').values(attachments.map((a, position) => ({
-    message_id: messageRowId, position, attachment_sha256: hashes[position]!, size: a.content.length, filename: a.filename, content_type: a.contentType,
-    content_id: a.contentId, inline: a.inline, from_tnef: a.fromTnef,
-  })));
-}
-
 /** Raw messages keyed by their SHA-256, each stored once: a row already there is left as it is. */
 export function bytesInsert(trx: DbOrTrx, rows: ReadonlyMap<string, Buffer>) {
   return trx.insertInto('raw_messages').values([...rows].map(([hash, bytes]) => ({ sha256: hash, size: bytes.length, bytes })))

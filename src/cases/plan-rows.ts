@@ -105,6 +105,19 @@ export async function insertCaseRows(trx: Trx, cases: readonly PlannedCase[], no
   if (cases.length) await insertRows(CASES, cases.map((c) => ({ c, now }))).execute(trx);
 }
 
+/**
+ * A message's attachments alone: one row of metadata each, in order, with the SHA-256 and size of
+ * its decoded bytes. The bytes stay in the raw message (loadMailAttachments reads them from there);
+ * an attachment the message carries twice is two rows naming one hash.
+ */
+export async function insertAttachmentRows(trx: Trx, messageId: number, attachments: readonly ParsedAttachment[], hashes: readonly string[]): Promise<void> {
+  if (attachments.length) await insertRows(MESSAGE_ATTACHMENTS, attachmentRows(messageId, attachments, hashes)).execute(trx);
+}
+
+function attachmentRows(messageId: number, attachments: readonly ParsedAttachment[], hashes: readonly string[]): AttachmentRow[] {
+  return attachments.map((attachment, position) => ({ messageId, position, sha256: hashes[position]!, attachment }));
+}
+
 export async function insertParticipantRows(trx: Trx, participants: readonly PlannedParticipant[]): Promise<void> {
   if (participants.length) await insertRows(PARTICIPANTS, participants).execute(trx);
 }
@@ -150,11 +163,15 @@ export class PlanRows {
     return this.plans;
   }
 
-  /** An inbound message: its raw bytes (null: already written) under its row's raw_sha256, its row, and its attachments' rows. */
+  /**
+   * An inbound message: its raw bytes (null: already written) under its row's raw_sha256, its row,
+   * and its attachments' rows. Only small raw bytes come here: they go hex-encoded in an array, and
+   * messages of 64 KiB and more are written first, as their own Buffers (storeBytesFirst).
+   */
   addMessage(row: MessageRowValues, raw: Buffer | null, attachments: readonly ParsedAttachment[], attachmentHashes: readonly string[]): void {
     if (raw) this.raws.push({ sha256: row.raw_sha256, bytes: raw });
     this.messages.push(row);
-    attachments.forEach((attachment, position) => this.attachments.push({ messageId: row.id, position, sha256: attachmentHashes[position]!, attachment }));
+    this.attachments.push(...attachmentRows(row.id, attachments, attachmentHashes));
   }
 
   /** A plan's case changes but its mail and contact changes; `updates` are its case updates, built by the caller. */

@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { insertMessageWithRaw, storeAttachments } from '../../src/cases/message-store.js';
+import { insertMessageWithRaw } from '../../src/cases/message-store.js';
+import { insertAttachmentRows } from '../../src/cases/plan-rows.js';
+import { sha256 } from '../../src/ingest/content-hash.js';
 import { parseMessage } from '../../src/ingest/parse-message.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { OutgoingMail } from '../../src/notify/mail-kinds.js';
@@ -61,7 +63,7 @@ describe(`relay delivery on ${databaseKind()}`, () => {
         direction: 'inbound', case_id: caseId, content_hash: 'relay-delivery-fixture', message_id_header: parsed.messageId,
         from_address: 'erin@acme.example', subject: parsed.subject, received_at: T0, source: 'smtp', status: 'processed', kind: 'engineer-reply',
       });
-      await storeAttachments(trx, id, parsed.attachments);
+      await insertAttachmentRows(trx, id, parsed.attachments, parsed.attachments.map((a) => sha256(a.content)));
       return id;
     });
 
