@@ -43,7 +43,8 @@ type AttachmentRow = { messageId: number; position: number; sha256: string; atta
 type CaseRow = { c: PlannedCase; now: Date };
 type EventRow = { e: PlannedEvent; messageId: number | null; at: Date };
 
-const RAW_MESSAGES: Table<RawRow> = {
+/** Raw bytes, once per SHA-256 (the intake's messages, and the dispatcher's sent mail). */
+export const RAW_MESSAGES: Table<RawRow> = {
   name: 'raw_messages',
   columns: [['sha256', 'text', (r) => r.sha256], ['size', 'int', (r) => r.bytes.length], ['bytes', 'bytea', (r) => r.bytes]],
   onConflict: 'on conflict (sha256) do nothing',
@@ -55,7 +56,7 @@ const MESSAGES: Table<MessageRowValues> = {
     ['id', 'bigint'], ['direction', 'text'], ['case_id', 'bigint'], ['raw_sha256', 'text'], ['content_hash', 'text'], ['message_id_header', 'text'],
     ['in_reply_to', 'text'], ['references', 'jsonb'], ['from_address', 'text'], ['subject', 'text'], ['sent_at', 'timestamptz'], ['received_at', 'timestamptz'],
     ['source', 'text'], ['mailbox', 'text'], ['uid_validity', 'bigint'], ['uid', 'bigint'], ['kind', 'text'], ['classification', 'jsonb'],
-    ['sender_role', 'text'], ['status', 'text'], ['status_reason', 'text'], ['visible_text', 'text'],
+    ['sender_role', 'text'], ['status', 'text'], ['status_reason', 'text'], ['visible_text', 'long text'],
   ] as const).map(([column, type]) => [column, type, (r: MessageRowValues) => r[column]] as const),
 };
 
@@ -165,8 +166,8 @@ export class PlanRows {
 
   /**
    * An inbound message: its raw bytes (null: already written) under its row's raw_sha256, its row,
-   * and its attachments' rows. Only small raw bytes come here: they go hex-encoded in an array, and
-   * messages of 64 KiB and more are written first, as their own Buffers (storeBytesFirst).
+   * and its attachments' rows. Only small raw bytes come here (in the statement's one binary
+   * parameter, insert-rows.ts); messages of 64 KiB and more are written first (storeBytesFirst).
    */
   addMessage(row: MessageRowValues, raw: Buffer | null, attachments: readonly ParsedAttachment[], attachmentHashes: readonly string[]): void {
     if (raw) this.raws.push({ sha256: row.raw_sha256, bytes: raw });

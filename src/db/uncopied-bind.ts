@@ -48,6 +48,9 @@ function cString(s: string): Buffer {
  */
 export function bindParts(config: BindConfig, minBytes = UNCOPIED_MIN_BYTES): Buffer[] | null {
   const raw = config.values ?? [];
+  // Only a Buffer (or a typed array, which pg sends as one) maps to a Buffer: look before mapping,
+  // so the usual Bind's values (arrays serialized to text) are not mapped here and again by pg.
+  if (!raw.some((v) => ArrayBuffer.isView(v) && v.byteLength >= minBytes)) return null;
   const mapped = raw.map((v, i) => (config.valueMapper ? config.valueMapper(v, i) : v));
   if (!mapped.some((v) => v instanceof Buffer && v.length >= minBytes)) return null;
   const formats = Buffer.alloc(mapped.length * 2);

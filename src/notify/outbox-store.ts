@@ -13,6 +13,8 @@ import type { MailKind, OutgoingMail } from './mail-kinds.js';
 import { boundMailData, boundMessageId, boundName, boundReferences, boundSubject } from './mail-bounds.js';
 import { parseMessage } from '../ingest/parse-message.js';
 import { sha256 } from '../ingest/content-hash.js';
+import { insertRows, type Table } from '../db/insert-rows.js';
+import { RAW_MESSAGES } from '../cases/plan-rows.js';
 
 export { stripHeaderBreaks } from './mail-bounds.js';
 
@@ -416,10 +418,10 @@ export async function markMailSent(db: DbOrTrx, mail: ClaimedMail, record: SentR
  * The dispatcher records the mails the relay accepted meanwhile together, so neither a commit nor
  * a round trip is paid per mail.
  */
-export async function markMailsSent(db: DbOrTrx, sent: readonly { mail: ClaimedMail; record: SentRecord; now: Date }[]): Promise<void> {
+export async function markMailsSent(db: DbOrTrx, sent: readonly SentRow[]): Promise<void> {
   if (sent.length === 0) return;
-  const raws = [...new Map(sent.map(({ record }) => [record.sha256, record.raw]))];
-  const col = <T>(f: (s: { mail: ClaimedMail; record: SentRecord; now: Date }) => T): T[] => sent.map(f);
+  const raws = [...new Map(sent.map(({ record }) => [record.sha256, { sha256: record.sha256, bytes: record.raw }])).values()];
+  const col = <T>(f: (s: SentRow) => T): T[] => sent.map(f);
   // The messages' foreign key to raw_messages is checked at the end of the statement, after both inserts.
   // A second dispatcher that raced past an expired lease may record the same mail: keep one (on conflict).
   // Planned at each run (PLAN_EACH_RUN): a generic plan made while the outbox was small scans all of it.
@@ -430,20 +432,25 @@ export async function markMailsSent(db: DbOrTrx, sent: readonly { mail: ClaimedM
         from unnest(${col((s) => s.mail.id)}::bigint[], ${col((s) => s.now)}::timestamptz[], ${col((s) => sentNote(s.record))}::text[])
              as v(id, sent_at, last_error)
        where o.id = v.id),
-    raw as (
-      insert into raw_messages (sha256, size, bytes)
-      select * from unnest(${raws.map(([sha]) => sha)}::text[], ${raws.map(([, bytes]) => bytes.length)}::int[], ${raws.map(([, bytes]) => bytes)}::bytea[])
-      on conflict (sha256) do nothing)
-    insert into messages (direction, case_id, raw_sha256, content_hash, message_id_header, in_reply_to, "references", from_address,
-                          subject, sent_at, received_at, source, kind, status, visible_text)
-    select 'outbound', m.case_id, m.sha256, m.sha256, m.message_id_header, m.in_reply_to, m.refs, m.from_address,
-           m.subject, m.at, m.at, 'outbox', m.kind, 'sent', m.visible_text
-      from unnest(${col((s) => s.mail.caseId)}::bigint[], ${col((s) => s.record.sha256)}::text[], ${col((s) => s.mail.messageIdHeader)}::text[],
-                  ${col((s) => s.mail.inReplyTo)}::text[], ${col((s) => JSON.stringify(s.mail.references))}::jsonb[], ${col((s) => s.record.fromAddress)}::text[],
-                  ${col((s) => s.mail.subject)}::text[], ${col((s) => s.now)}::timestamptz[], ${col((s) => s.mail.kind)}::text[], ${col((s) => s.record.text)}::text[])
-           as m(case_id, sha256, message_id_header, in_reply_to, refs, from_address, subject, at, kind, visible_text)
-    on conflict do nothing`.execute(db);
+    raw as (${insertRows(RAW_MESSAGES, raws)})
+    ${insertRows(OUTBOUND_MESSAGES, sent)}`.execute(db);
 }
+
+type SentRow = { mail: ClaimedMail; record: SentRecord; now: Date };
+
+/** The message row of a mail that went out: its text is what the recipient read, its raw what the server got. */
+const OUTBOUND_MESSAGES: Table<SentRow> = {
+  name: 'messages',
+  columns: [
+    ['direction', 'text', () => 'outbound'], ['case_id', 'bigint', (s) => s.mail.caseId], ['raw_sha256', 'text', (s) => s.record.sha256],
+    ['content_hash', 'text', (s) => s.record.sha256], ['message_id_header', 'text', (s) => s.mail.messageIdHeader],
+    ['in_reply_to', 'text', (s) => s.mail.inReplyTo], ['references', 'jsonb', (s) => JSON.stringify(s.mail.references)],
+    ['from_address', 'text', (s) => s.record.fromAddress], ['subject', 'text', (s) => s.mail.subject], ['sent_at', 'timestamptz', (s) => s.now],
+    ['received_at', 'timestamptz', (s) => s.now], ['source', 'text', () => 'outbox'], ['kind', 'text', (s) => s.mail.kind],
+    ['status', 'text', () => 'sent'], ['visible_text', 'long text', (s) => s.record.text],
+  ],
+  onConflict: 'on conflict do nothing',
+};
 
 /** last_error of a sent row: the recipients the server refused while accepting the others, or null. */
 function sentNote(record: SentRecord): string | null {

@@ -42,4 +42,16 @@ describe('bindParts', () => {
     expect(bindParts({ values: ['x'.repeat(200_000), Buffer.alloc(1000), null] }, 64 * 1024)).toBeNull();
     expect(bindParts({}, 64 * 1024)).toBeNull();
   });
+
+  it('does not map the values of a Bind it leaves to pg (pg maps them itself)', () => {
+    let mapped = 0;
+    const valueMapper = (v: unknown) => {
+      mapped += 1;
+      return prepareValue(v);
+    };
+    expect(bindParts({ values: [['a', 'b'], 'x', Buffer.alloc(10)], valueMapper }, 64 * 1024)).toBeNull();
+    expect(mapped).toBe(0);
+    // A large typed array is sent as a Buffer by pg, so it is taken here too.
+    same({ values: [new Uint8Array(big), 'y'], valueMapper: prepareValue });
+  });
 });
