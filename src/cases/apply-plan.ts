@@ -9,8 +9,10 @@ import { enqueueMails, type EnqueueContext } from '../notify/outbox-store.js';
 import { addContacts } from '../directory/directory-store.js';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
 import { bytesHashes, insertMessageWithRaw, type BytesHashes } from './message-store.js';
-import type { CaseChanges, CaseUpdate, Plan } from './plan.js';
-import { insertAttachmentRows, insertCaseRows, insertEventRows, insertLinkRows, insertParticipantRows, PlanRows, turnUpdate, type MessageRowValues } from './plan-rows.js';
+import type { CaseChanges, Plan } from './plan.js';
+import {
+  insertAttachmentRows, insertCaseRows, insertEventRows, insertLinkRows, insertParticipantRows, PlanRows, turnUpdate, updateCaseRows, type MessageRowValues,
+} from './plan-rows.js';
 
 export interface InboundRow {
   id: number;
@@ -75,7 +77,7 @@ function hashesOf(inbound: InboundRow): BytesHashes {
  */
 function addPlan(rows: PlanRows, trx: Trx, plan: Plan, inbound: InboundRow, now: Date, hashes: BytesHashes): void {
   rows.addMessage(messageValues(plan, inbound, hashes.raw, now), inbound.bytesWritten ? null : inbound.raw, inbound.attachments, hashes.attachments);
-  rows.addChanges(plan, plan.caseUpdates.map((u) => caseUpdate(trx, u, now)), inbound.id, now);
+  rows.addChanges(plan, inbound.id, now);
 }
 
 /** The inbound message's row with what the plan decided, every column given. */
@@ -190,7 +192,7 @@ export async function applyCaseChanges(trx: Trx, changes: CaseChanges, ctx: Enqu
     // The sweep's groups: every case's update, the events and the rest in one statement, not one each
     // (a statement's round trip costs more client CPU than its work: see the sweep bench).
     const rows = new PlanRows();
-    rows.addChanges(changes, changes.caseUpdates.map((u) => caseUpdate(trx, u, ctx.now)), null, ctx.now);
+    rows.addChanges(changes, null, ctx.now);
     await rows.write(trx);
     await applyContactChanges(trx, changes, ctx.now);
   } else {
@@ -202,7 +204,7 @@ export async function applyCaseChanges(trx: Trx, changes: CaseChanges, ctx: Enqu
 
 /** Everything after the cases and the inbound row but the mail; `inboundId` is what events `aboutMessage` name. */
 async function applyChangesButMail(trx: Trx, plan: CaseChanges, inboundId: number | null, now: Date): Promise<void> {
-  for (const u of plan.caseUpdates) await updateCase(trx, u, now);
+  await updateCaseRows(trx, plan.caseUpdates, now);
   if (plan.assignedEngineers.length) await turnUpdate(trx, plan.assignedEngineers, now).execute();
   for (const m of plan.merges) {
     await trx.updateTable('messages').set({ case_id: m.intoCaseId }).where('case_id', '=', m.fromCaseId).execute();
@@ -227,35 +229,4 @@ async function applyContactChanges(trx: Trx, plan: CaseChanges, now: Date): Prom
       .where('address', '=', plan.clearBouncing.address).where('bouncing_since', 'is not', null).execute();
   }
   if (plan.addContacts?.length) await addContacts(trx, plan.addContacts);
-}
-
-async function updateCase(trx: Trx, u: CaseUpdate, now: Date): Promise<void> {
-  await caseUpdate(trx, u, now).execute();
-}
-
-function caseUpdate(trx: Trx, u: CaseUpdate, now: Date) {
-  const s = u.state;
-  return trx.updateTable('cases').set({
-    updated_at: now,
-    ...(s ? {
-      state: s.state, state_entered_at: s.stateEnteredAt,
-      ...(s.closedAt !== undefined ? { closed_at: s.closedAt } : {}),
-      ...(s.closeReason !== undefined ? { close_reason: s.closeReason } : {}),
-      ...(s.autoCloseAt !== undefined ? { auto_close_at: s.autoCloseAt } : {}),
-      ...(s.autoCloseReason !== undefined ? { auto_close_reason: s.autoCloseReason } : {}),
-      ...(s.nextReminderAt !== undefined ? { next_reminder_at: s.nextReminderAt } : {}),
-    } : {}),
-    ...(u.severity ? {
-      severity: u.severity.severity, severity_source: u.severity.source,
-      first_response_due_at: u.severity.firstResponseDueAt, sla_warning_due_at: u.severity.slaWarningDueAt,
-      // New instants: the warning and breach of the new target are still to come.
-      sla_warned_at: null, sla_breached_at: null,
-    } : {}),
-    ...(u.slaWarnedAt ? { sla_warned_at: u.slaWarnedAt } : {}),
-    ...(u.slaBreachedAt ? { sla_breached_at: u.slaBreachedAt } : {}),
-    ...(u.nextReminderAt !== undefined ? { next_reminder_at: u.nextReminderAt } : {}),
-    ...(u.assigneeEngineerId !== undefined ? { assignee_engineer_id: u.assigneeEngineerId } : {}),
-    ...(u.firstResponseAt ? { first_response_at: u.firstResponseAt } : {}),
-    ...(u.escalatedAt ? { escalated_at: sql<Date>`coalesce(escalated_at, ${u.escalatedAt})` } : {}),
-  }).where('id', '=', u.caseId);
 }

@@ -2,13 +2,14 @@
 // are one `insert ... select * from unnest($1::type[], ...)`, all of them one data-modifying
 // statement. Its text depends on which tables get rows (and on the case updates), not on how many:
 // the pool prepares it once per connection, PostgreSQL parses it once, and no query-builder node is
-// made per value. Foreign keys are checked at the end of the statement, so the order of its parts
-// does not matter; the caller makes sure no two parts touch the same row (apply-plan.ts).
+// made per value. Case updates that set the same columns are one `update ... from unnest(...)`.
+// Foreign keys are checked at the end of the statement, so the order of its parts does not
+// matter; the caller makes sure no two parts touch the same row (apply-plan.ts).
 import { sql, type Compilable, type RawBuilder } from 'kysely';
-import type { Trx } from '../db/database.js';
-import { insertRows, type Table } from '../db/insert-rows.js';
+import { PLAN_EACH_RUN, type Trx } from '../db/database.js';
+import { insertRows, type ColumnType, type Table } from '../db/insert-rows.js';
 import type { ParsedAttachment } from '../threading/parsed-message.js';
-import type { CaseChanges, PlannedCase, PlannedEvent, PlannedLink, PlannedParticipant } from './plan.js';
+import type { CaseChanges, CaseUpdate, PlannedCase, PlannedEvent, PlannedLink, PlannedParticipant } from './plan.js';
 
 /** The message row as the intake writes it (every column but `error`, which only quarantine sets). */
 export interface MessageRowValues {
@@ -135,6 +136,81 @@ function eventRow(e: PlannedEvent, inboundId: number | null, at: Date): EventRow
   return { e, messageId: e.messageId ?? (e.aboutMessage ? inboundId : null), at };
 }
 
+/** The columns a case update may set, in the order a statement sets them, with their SQL types. */
+const CASE_UPDATE_COLUMNS = {
+  updated_at: 'timestamptz', state: 'text', state_entered_at: 'timestamptz', closed_at: 'timestamptz', close_reason: 'text',
+  auto_close_at: 'timestamptz', auto_close_reason: 'text', next_reminder_at: 'timestamptz', severity: 'smallint', severity_source: 'text',
+  first_response_due_at: 'timestamptz', sla_warning_due_at: 'timestamptz', sla_warned_at: 'timestamptz', sla_breached_at: 'timestamptz',
+  assignee_engineer_id: 'bigint', first_response_at: 'timestamptz', escalated_at: 'timestamptz',
+} as const satisfies Record<string, ColumnType>;
+
+type CaseUpdateColumn = keyof typeof CASE_UPDATE_COLUMNS;
+type CaseUpdateRow = { caseId: number; set: Partial<Record<CaseUpdateColumn, unknown>> };
+
+/** What one case update sets, column by column (a later entry wins, as in the plan's own order). */
+export function caseUpdateValues(u: CaseUpdate, now: Date): Partial<Record<CaseUpdateColumn, unknown>> {
+  const s = u.state;
+  return {
+    updated_at: now,
+    ...(s ? {
+      state: s.state, state_entered_at: s.stateEnteredAt,
+      ...(s.closedAt !== undefined ? { closed_at: s.closedAt } : {}),
+      ...(s.closeReason !== undefined ? { close_reason: s.closeReason } : {}),
+      ...(s.autoCloseAt !== undefined ? { auto_close_at: s.autoCloseAt } : {}),
+      ...(s.autoCloseReason !== undefined ? { auto_close_reason: s.autoCloseReason } : {}),
+      ...(s.nextReminderAt !== undefined ? { next_reminder_at: s.nextReminderAt } : {}),
+    } : {}),
+    ...(u.severity ? {
+      severity: u.severity.severity, severity_source: u.severity.source,
+      first_response_due_at: u.severity.firstResponseDueAt, sla_warning_due_at: u.severity.slaWarningDueAt,
+      // New instants: the warning and breach of the new target are still to come.
+      sla_warned_at: null, sla_breached_at: null,
+    } : {}),
+    ...(u.slaWarnedAt ? { sla_warned_at: u.slaWarnedAt } : {}),
+    ...(u.slaBreachedAt ? { sla_breached_at: u.slaBreachedAt } : {}),
+    ...(u.nextReminderAt !== undefined ? { next_reminder_at: u.nextReminderAt } : {}),
+    ...(u.assigneeEngineerId !== undefined ? { assignee_engineer_id: u.assigneeEngineerId } : {}),
+    ...(u.firstResponseAt ? { first_response_at: u.firstResponseAt } : {}),
+    // Kept as it is on a case escalated before (coalesce in the statement).
+    ...(u.escalatedAt ? { escalated_at: u.escalatedAt } : {}),
+  };
+}
+
+/**
+ * Case updates (each case at most once), as one `update cases ... from unnest(<one array per
+ * column>)` per set of columns they set, in a fixed order: the sweep's 25 reminders are one
+ * update, not 25.
+ */
+export function caseUpdateStatements(rows: readonly CaseUpdateRow[]): RawBuilder<unknown>[] {
+  const groups = new Map<string, { columns: CaseUpdateColumn[]; rows: CaseUpdateRow[] }>();
+  for (const row of rows) {
+    const columns = (Object.keys(CASE_UPDATE_COLUMNS) as CaseUpdateColumn[]).filter((c) => c in row.set);
+    const key = columns.join(',');
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { columns, rows: [] }));
+    g.rows.push(row);
+  }
+  return [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, { columns, rows: group }]) => {
+    const set = columns.map((c) => (c === 'escalated_at' ? `"${c}" = coalesce(c."${c}", v."${c}")` : `"${c}" = v."${c}"`)).join(', ');
+    const arrays = [
+      sql`${group.map((r) => r.caseId)}::bigint[]`,
+      ...columns.map((c) => sql`${group.map((r) => r.set[c] ?? null)}::${sql.raw(CASE_UPDATE_COLUMNS[c])}[]`),
+    ];
+    return sql`update cases c set ${sql.raw(set)} from unnest(${sql.join(arrays)}) as v(id, ${sql.raw(columns.map((c) => `"${c}"`).join(', '))}) where c.id = v.id`;
+  });
+}
+
+/**
+ * Updates cases alone (the path of plans one statement cannot write), in order, one statement per
+ * update: such a plan may update one case twice. Planned at each run (PLAN_EACH_RUN): the unnest's
+ * join to cases needs the table's current size.
+ */
+export async function updateCaseRows(trx: Trx, updates: readonly CaseUpdate[], now: Date): Promise<void> {
+  for (const u of updates) {
+    for (const q of caseUpdateStatements([{ caseId: u.caseId, set: caseUpdateValues(u, now) }])) await sql`${sql.raw(PLAN_EACH_RUN)}${q}`.execute(trx);
+  }
+}
+
 /** The round-robin turn: these engineers were assigned a case at `now`. */
 export function turnUpdate(trx: Trx, engineerIds: readonly number[], now: Date) {
   return trx.updateTable('engineers').set({ last_assigned_at: now }).where('id', '=', sql<number>`any(${engineerIds}::bigint[])`);
@@ -153,7 +229,7 @@ export class PlanRows {
   private readonly participants: PlannedParticipant[] = [];
   private readonly links: PlannedLink[] = [];
   private readonly events: EventRow[] = [];
-  private readonly updates: Compilable[] = [];
+  private readonly updates: CaseUpdateRow[] = [];
   private readonly turns = new Set<number>();
   private turnAt: Date | null = null;
 
@@ -175,10 +251,10 @@ export class PlanRows {
     this.attachments.push(...attachmentRows(row.id, attachments, attachmentHashes));
   }
 
-  /** A plan's case changes but its mail and contact changes; `updates` are its case updates, built by the caller. */
-  addChanges(changes: CaseChanges, updates: readonly Compilable[], inboundId: number | null, now: Date): void {
+  /** A plan's case changes but its mail and contact changes. */
+  addChanges(changes: CaseChanges, inboundId: number | null, now: Date): void {
     for (const c of changes.openCases) this.cases.push({ c, now });
-    this.updates.push(...updates);
+    for (const u of changes.caseUpdates) this.updates.push({ caseId: u.caseId, set: caseUpdateValues(u, now) });
     if (changes.assignedEngineers.length) {
       for (const id of changes.assignedEngineers) this.turns.add(id);
       this.turnAt = now;
@@ -197,7 +273,7 @@ export class PlanRows {
     if (this.messages.length) add('m', insertRows(MESSAGES, this.messages));
     if (this.attachments.length) add('ma', insertRows(MESSAGE_ATTACHMENTS, this.attachments));
     if (this.cases.length) add('c', insertRows(CASES, this.cases));
-    this.updates.forEach((u, k) => add(`u${k}`, u));
+    caseUpdateStatements(this.updates).forEach((u, k) => add(`u${k}`, u));
     if (this.turns.size) add('turn', turnUpdate(trx, [...this.turns], this.turnAt!));
     if (this.participants.length) add('p', insertRows(PARTICIPANTS, this.participants));
     if (this.links.length) add('l', insertRows(LINKS, this.links));
@@ -205,9 +281,14 @@ export class PlanRows {
     return parts;
   }
 
-  /** Writes everything gathered in one statement; nothing when nothing was gathered. */
+  /**
+   * Writes everything gathered in one statement; nothing when nothing was gathered. A statement
+   * that updates cases is planned at each run (PLAN_EACH_RUN): its join of an unnest to cases must
+   * not keep a plan made while cases was small. One that only inserts is prepared.
+   */
   async write(trx: Trx): Promise<void> {
     const parts = this.parts(trx);
-    if (parts.length) await sql`with ${sql.join(parts)} select 1`.execute(trx);
+    if (parts.length === 0) return;
+    await sql`${sql.raw(this.updates.length ? PLAN_EACH_RUN : '')}with ${sql.join(parts)} select 1`.execute(trx);
   }
 }
